@@ -1,0 +1,49 @@
+# promflux: `make test` sets up everything it needs on a fresh Debian machine and runs the suite.
+PYTHON ?= python3
+VENV := .venv
+OLD := .venv-old
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export PIP_NO_INPUT := 1
+
+# The oldest framework versions pyproject allows; the compat tests run against these too.
+OLD_PINS := fastapi==0.100.0 starlette==0.27.0 aiohttp==3.9.0 prometheus-client==0.17.0 \
+	uvicorn==0.22.0 "httpx<0.28" aioprometheus==23.3.0 pytest pytest-timeout
+
+.PHONY: test lint system-deps venv venv-old bench demo clean
+
+test: system-deps venv venv-old lint
+	$(OLD)/bin/python -m pytest -q -m compat tests; rc=$$?; [ $$rc -eq 5 ] || [ $$rc -eq 0 ] || exit $$rc
+	$(VENV)/bin/python -m pytest -q tests; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+# Debian's influxdb (1.6.7) for the bridge tests; installed only when missing.
+system-deps:
+	@command -v influxd >/dev/null 2>&1 || { \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y influxdb; }
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev,bridge,aioprometheus]'
+	touch $@
+
+venv-old: $(OLD)/.installed
+$(OLD)/.installed: pyproject.toml Makefile
+	test -x $(OLD)/bin/python || $(PYTHON) -m venv $(OLD)
+	$(OLD)/bin/pip install -q --upgrade pip
+	$(OLD)/bin/pip install -q $(OLD_PINS)
+	$(OLD)/bin/pip install -q --no-deps -e .
+	$(OLD)/bin/pip install -q psutil
+	touch $@
+
+bench: venv
+	@command -v wrk >/dev/null 2>&1 && command -v valgrind >/dev/null 2>&1 || { \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y wrk valgrind; }
+	$(VENV)/bin/pip install -q -e '.[bench]'
+	$(VENV)/bin/python bench/exporter_overhead.py
+
+clean:
+	rm -rf $(VENV) $(OLD) *.egg-info .pytest_cache .ruff_cache

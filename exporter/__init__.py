@@ -1,0 +1,79 @@
+"""promflux exporter: Prometheus /metrics for FastAPI, Starlette and aiohttp services.
+
+    from exporter import instrument
+    metrics = instrument(app, service="admin-api")
+    metrics.event("device_update")
+
+See docs/metrics.md for every metric it exports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from prometheus_client import REGISTRY, CollectorRegistry
+
+from .core import Exporter
+from .exposition import MetricsAuth
+from .metrics import LATENCY_BUCKETS, UNMATCHED
+from .queues import InstrumentedQueue
+
+__all__ = [
+    "Exporter",
+    "InstrumentedQueue",
+    "LATENCY_BUCKETS",
+    "MetricsAuth",
+    "UNMATCHED",
+    "instrument",
+]
+
+
+def instrument(
+    app: Any,
+    service: str,
+    *,
+    metrics_path: str = "/metrics",
+    exclude_paths: Iterable[str] = ("/health", "/healthz"),
+    disk_path: str = "/",
+    auth: MetricsAuth | None = None,
+    aioprometheus_registry: Any = None,
+    registry: CollectorRegistry | None = REGISTRY,
+) -> Exporter:
+    """Instrument a FastAPI/Starlette app or an aiohttp ``web.Application``.
+
+    Adds the request middleware, serves ``GET metrics_path`` and registers the resource
+    collectors. Returns the ``Exporter`` handle for events, queues and size callbacks.
+
+    ``exclude_paths`` are not recorded (``metrics_path`` never is). ``auth`` protects
+    /metrics (off by default). ``aioprometheus_registry`` shows an aioprometheus
+    registry's metrics on the same /metrics (pass ``aioprometheus.REGISTRY``).
+    """
+    exporter = Exporter(
+        service,
+        registry=registry,
+        metrics_path=metrics_path,
+        exclude_paths=exclude_paths,
+        disk_path=disk_path,
+        auth=auth,
+        aioprometheus_registry=aioprometheus_registry,
+    )
+    if _is_aiohttp(app):
+        from .aiohttp_adapter import instrument_aiohttp
+
+        instrument_aiohttp(app, exporter)
+    elif hasattr(app, "add_middleware") and hasattr(app, "routes"):
+        from .starlette_adapter import instrument_starlette
+
+        instrument_starlette(app, exporter)
+    else:
+        raise TypeError(
+            f"instrument() takes a FastAPI/Starlette app or an aiohttp web.Application, "
+            f"not {type(app).__name__}"
+        )
+    return exporter
+
+
+def _is_aiohttp(app: Any) -> bool:
+    module = type(app).__module__
+    return module.startswith("aiohttp.") and hasattr(app, "router") and hasattr(app, "middlewares")

@@ -1,0 +1,201 @@
+"""The per-service exporter: metric objects, hot-path accumulators and /metrics rendering.
+
+Framework adapters (``starlette_adapter``, ``aiohttp_adapter``) feed it; ``instrument``
+returns it to the application as the handle for events, queues and callback gauges.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from prometheus_client import REGISTRY, CollectorRegistry
+
+from .accumulator import HistogramAccumulator
+from .exposition import MetricsAuth, render
+from .metrics import LATENCY_BUCKETS, QUEUE_WAIT_BUCKETS, ExporterMetrics
+from .queues import InstrumentedQueue
+from .resources import ResourceCollector, multiprocess_worker_pids
+
+log = logging.getLogger("promflux.exporter")
+
+# How often each worker moves its request counts into the shared files in multiprocess mode.
+MULTIPROCESS_FLUSH_SECONDS = 1.0
+
+
+def multiprocess_dir() -> str | None:
+    """prometheus_client's multiprocess directory, when multiprocess mode is on."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get(
+        "prometheus_multiproc_dir"
+    )
+
+
+def exception_name(exc: BaseException) -> str:
+    """``module.Class`` for an exception (bare ``Class`` for builtins)."""
+    cls = type(exc)
+    module = cls.__module__
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
+class Exporter:
+    """Everything one instrumented service exports. Returned by ``exporter.instrument``."""
+
+    def __init__(
+        self,
+        service: str,
+        *,
+        registry: CollectorRegistry | None = REGISTRY,
+        metrics_path: str = "/metrics",
+        exclude_paths: Iterable[str] = ("/health", "/healthz"),
+        disk_path: str = "/",
+        auth: MetricsAuth | None = None,
+        aioprometheus_registry: Any = None,
+        resources: bool = True,
+    ) -> None:
+        if not service or not isinstance(service, str):
+            raise ValueError("service must be a non-empty string")
+        if not metrics_path.startswith("/"):
+            raise ValueError(f"metrics_path must start with '/': {metrics_path!r}")
+        self.service = service
+        self.metrics_path = metrics_path
+        self.skip_paths = frozenset({metrics_path, *exclude_paths})
+        self.auth = auth
+        self.multiprocess_dir = multiprocess_dir()
+        self.metrics = ExporterMetrics(service, registry)
+        self.requests = HistogramAccumulator(
+            self.metrics.request_duration, LATENCY_BUCKETS, (service,)
+        )
+        self.queue_waits = HistogramAccumulator(
+            self.metrics.queue_wait, QUEUE_WAIT_BUCKETS, (service,)
+        )
+        self.in_progress = 0
+        self._size_callbacks: dict[str, Callable[[], float]] = {}
+        self._event_children: dict[str, Any] = {}
+        self._logged_errors: set[str] = set()
+        self._flush_handle: asyncio.TimerHandle | None = None
+
+        # What /metrics shows: in multiprocess mode the merged files of all workers plus
+        # this process's scrape-time collectors; otherwise the given registry.
+        if self.multiprocess_dir:
+            from prometheus_client import multiprocess
+
+            self.exposition_registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(self.exposition_registry)
+            directory = self.multiprocess_dir
+            pids: Callable[[], Iterable[int]] | None = lambda: multiprocess_worker_pids(directory)
+        else:
+            self.exposition_registry = registry if registry is not None else CollectorRegistry()
+            pids = None
+        if resources:
+            self.exposition_registry.register(ResourceCollector(service, disk_path, pids))
+        if aioprometheus_registry is not None:
+            from .aioprom import AioprometheusCollector
+
+            self.exposition_registry.register(AioprometheusCollector(aioprometheus_registry))
+
+    # -- public API for the application -------------------------------------------------
+
+    def event(self, kind: str, count: int = 1) -> None:
+        """Count ``count`` processed events of ``kind`` (events per minute in the bridge)."""
+        child = self._event_children.get(kind)
+        if child is None:
+            child = self._event_children[kind] = self.metrics.events.labels(self.service, kind)
+        child.inc(count)
+
+    def queue(self, name: str, maxsize: int = 0) -> InstrumentedQueue[Any]:
+        """A new FIFO ``asyncio.Queue`` whose size and put-to-get waits are exported."""
+        q: InstrumentedQueue[Any] = InstrumentedQueue(name, self.queue_waits, maxsize)
+        self.queue_waits.touch((name,))
+        self.size_callback(name, q.qsize)
+        return q
+
+    def size_callback(self, name: str, callback: Callable[[], float]) -> None:
+        """Report ``callback()`` as ``queue_size{queue=name}`` at every scrape.
+
+        For any other queue length, or a connection pool's size.
+        """
+        self._size_callbacks[name] = callback
+
+    # -- used by the adapters -----------------------------------------------------------
+
+    def internal_error(self, where: str, exc: BaseException) -> None:
+        """Log an error inside metrics collection once per place, and count every one."""
+        try:
+            self.metrics.exporter_errors.labels(self.service, where).inc()
+            if where not in self._logged_errors:
+                self._logged_errors.add(where)
+                log.error("promflux: error in %s metrics (logged once): %r", where, exc)
+        except Exception:
+            pass
+
+    def cover(self, routes: Iterable[tuple[str, frozenset[str] | None, bool]]) -> None:
+        """Create zero-count series for every route, so rates start from a true zero."""
+        for template, methods, is_websocket in routes:
+            if is_websocket:
+                for metric in (self.metrics.websocket_opened, self.metrics.websocket_received,
+                               self.metrics.websocket_sent):
+                    metric.labels(self.service, template)
+                self.metrics.websocket_active.labels(self.service, template)
+                continue
+            shown = sorted(methods - {"HEAD"} if methods and methods != {"HEAD"} else methods or ())
+            for method in shown:
+                self.requests.touch((template, method, 200))
+
+    def flush(self) -> None:
+        """Move hot-path counts into the prometheus_client metrics; read size callbacks."""
+        on_error = lambda exc: self.internal_error("flush", exc)  # noqa: E731
+        self.requests.flush(on_error)
+        self.queue_waits.flush(on_error)
+        try:
+            self.metrics.requests_in_progress.labels(self.service).set(self.in_progress)
+        except Exception as exc:
+            on_error(exc)
+        for name, callback in list(self._size_callbacks.items()):
+            try:
+                self.metrics.queue_size.labels(self.service, name).set(float(callback()))
+            except Exception as exc:
+                self.internal_error(f"size_callback:{name}", exc)
+
+    def start_periodic_flush(self) -> None:
+        """In multiprocess mode, flush every second so other workers' scrapes see our counts."""
+        if not self.multiprocess_dir or self._flush_handle is not None:
+            return
+        loop = asyncio.get_running_loop()
+
+        def tick() -> None:
+            self.flush()
+            self._flush_handle = loop.call_later(MULTIPROCESS_FLUSH_SECONDS, tick)
+
+        self._flush_handle = loop.call_later(MULTIPROCESS_FLUSH_SECONDS, tick)
+
+    def stop_periodic_flush(self) -> None:
+        """Cancel the multiprocess flush timer and flush what is left."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        self.flush()
+
+    def render(
+        self, accept: str | None, accept_encoding: str | None
+    ) -> tuple[bytes, list[tuple[str, str]]]:
+        """Render /metrics (blocking: psutil and the multiprocess files; run it off-loop)."""
+        return render(self.exposition_registry, accept, accept_encoding)
+
+    async def scrape(
+        self, accept: str | None, accept_encoding: str | None, authorization: str | None
+    ) -> tuple[int, bytes, list[tuple[str, str]]]:
+        """Status, body and headers for a /metrics request; runs rendering in a thread."""
+        if self.auth is not None and not self.auth.allows(authorization):
+            body = b"401 Unauthorized: /metrics needs credentials\n"
+            return 401, body, [
+                ("Content-Type", "text/plain; charset=utf-8"),
+                ("WWW-Authenticate", self.auth.challenge()),
+                ("Content-Length", str(len(body))),
+            ]
+        self.flush()  # on the loop: the accumulators are loop-only
+        loop = asyncio.get_running_loop()
+        body, headers = await loop.run_in_executor(None, self.render, accept, accept_encoding)
+        return 200, body, headers

@@ -1,0 +1,87 @@
+"""Rendering /metrics: format negotiation, gzip and optional access control.
+
+Pure functions over header values; the framework adapters do the I/O.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import gzip
+import hmac
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+
+
+@dataclass(frozen=True)
+class MetricsAuth:
+    """Protection for /metrics: a bearer token, or basic auth user and password."""
+
+    bearer_token: str | None = None
+    username: str | None = None
+    password: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.bearer_token is None and (self.username is None or self.password is None):
+            raise ValueError("MetricsAuth needs bearer_token, or both username and password")
+
+    def allows(self, authorization: str | None) -> bool:
+        """Whether an ``Authorization`` header value grants access."""
+        if not authorization:
+            return False
+        scheme, _, credentials = authorization.partition(" ")
+        scheme = scheme.lower()
+        credentials = credentials.strip()
+        if self.bearer_token is not None and scheme == "bearer":
+            return hmac.compare_digest(credentials.encode(), self.bearer_token.encode())
+        if self.username is not None and scheme == "basic":
+            try:
+                decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                return False
+            user, sep, password = decoded.partition(":")
+            expected_user = self.username.encode()
+            expected_password = (self.password or "").encode()
+            # Compare both parts even after a mismatch so timing says nothing.
+            ok_user = hmac.compare_digest(user.encode(), expected_user)
+            ok_password = hmac.compare_digest(password.encode(), expected_password)
+            return bool(sep) and ok_user and ok_password
+        return False
+
+    def challenge(self) -> str:
+        """The ``WWW-Authenticate`` header for a 401."""
+        return 'Bearer realm="metrics"' if self.bearer_token is not None else (
+            'Basic realm="metrics", charset="UTF-8"'
+        )
+
+
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """Whether an ``Accept-Encoding`` header value allows gzip (q=0 forbids it)."""
+    if not accept_encoding:
+        return False
+    for part in accept_encoding.split(","):
+        coding, _, params = part.strip().partition(";")
+        if coding.strip().lower() in ("gzip", "*"):
+            params = params.replace(" ", "")
+            return not (params.startswith("q=0") and params.strip("q=0.") == "")
+    return False
+
+
+def render(
+    registry: CollectorRegistry, accept: str | None, accept_encoding: str | None
+) -> tuple[bytes, list[tuple[str, str]]]:
+    """Body and headers for a /metrics response.
+
+    Prometheus text 0.0.4 unless the client asks for OpenMetrics; ``text/plain`` keeps it
+    readable in a browser rather than downloaded.
+    """
+    encoder, content_type = choose_encoder(accept or "")
+    body = encoder(registry)
+    headers = [("Content-Type", content_type), ("Vary", "Accept, Accept-Encoding")]
+    if accepts_gzip(accept_encoding):
+        body = gzip.compress(body, compresslevel=5)
+        headers.append(("Content-Encoding", "gzip"))
+    headers.append(("Content-Length", str(len(body))))
+    return body, headers

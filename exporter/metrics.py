@@ -1,0 +1,114 @@
+"""The exporter's metric families: one naming convention, listed in docs/metrics.md.
+
+Every family carries a ``service`` label so that one Prometheus or bridge can tell
+services apart even when their targets share a host.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+# Fine resolution from 5 ms to 2.5 s, densest around the 500 ms threshold.
+LATENCY_BUCKETS: tuple[float, ...] = (
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4,
+    0.45, 0.5, 0.6, 0.75, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0,
+)
+QUEUE_WAIT_BUCKETS: tuple[float, ...] = (
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+)
+WEBSOCKET_DURATION_BUCKETS: tuple[float, ...] = (
+    0.1, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 14400.0,
+)
+
+# Label value for requests that matched no route: 404 scanners collapse into it.
+UNMATCHED = "<unmatched>"
+# Label value for HTTP methods outside the standard set.
+OTHER_METHOD = "OTHER"
+KNOWN_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+)
+
+
+class ExporterMetrics:
+    """The prometheus_client metric objects of one instrumented service."""
+
+    def __init__(self, service: str, registry: CollectorRegistry | None) -> None:
+        self.service = service
+        self.request_duration = Histogram(
+            "http_request_duration_seconds",
+            "Time from receiving a request to sending the last byte of its response.",
+            ["service", "route", "method", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.requests_in_progress = Gauge(
+            "http_requests_in_progress",
+            "HTTP requests being handled now.",
+            ["service"],
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.exceptions = Counter(
+            "http_exceptions",
+            "Unhandled exceptions raised by request handlers, by exception type.",
+            ["service", "route", "method", "exception"],
+            registry=registry,
+        )
+        self.websocket_active = Gauge(
+            "websocket_connections_active",
+            "Open WebSocket connections.",
+            ["service", "route"],
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.websocket_opened = Counter(
+            "websocket_connections_opened",
+            "WebSocket connections accepted.",
+            ["service", "route"],
+            registry=registry,
+        )
+        self.websocket_received = Counter(
+            "websocket_messages_received",
+            "WebSocket data messages received from clients.",
+            ["service", "route"],
+            registry=registry,
+        )
+        self.websocket_sent = Counter(
+            "websocket_messages_sent",
+            "WebSocket data messages sent to clients.",
+            ["service", "route"],
+            registry=registry,
+        )
+        self.websocket_duration = Histogram(
+            "websocket_connection_duration_seconds",
+            "How long accepted WebSocket connections stayed open.",
+            ["service", "route"],
+            buckets=WEBSOCKET_DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.events = Counter(
+            "events_processed",
+            "Events processed by the service, by kind.",
+            ["service", "kind"],
+            registry=registry,
+        )
+        self.queue_size = Gauge(
+            "queue_size",
+            "Items waiting in a queue (or any value reported by a size callback).",
+            ["service", "queue"],
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.queue_wait = Histogram(
+            "queue_wait_seconds",
+            "Time an item spent in a queue, from put to get.",
+            ["service", "queue"],
+            buckets=QUEUE_WAIT_BUCKETS,
+            registry=registry,
+        )
+        self.exporter_errors = Counter(
+            "promflux_exporter_errors",
+            "Errors inside metrics collection; the request itself went on untouched.",
+            ["service", "where"],
+            registry=registry,
+        )
