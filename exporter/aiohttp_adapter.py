@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from .core import Exporter, exception_name
-from .metrics import KNOWN_METHODS, OTHER_METHOD, UNMATCHED
+from .metrics import KNOWN_METHODS, OTHER_METHOD, UNMATCHED, RouteInfo
 
 _WS_KEY = "promflux.websocket"
 
@@ -25,14 +25,14 @@ def _route_of(request: web.Request) -> str:
     return UNMATCHED if resource is None else resource.canonical
 
 
-def _covered_routes(app: web.Application) -> list[tuple[str, frozenset[str], bool]]:
+def _covered_routes(app: web.Application) -> list[RouteInfo]:
     by_template: dict[str, set[str]] = {}
     for route in app.router.routes():
         resource = route.resource
         if resource is None or route.method == "*":
             continue
         by_template.setdefault(resource.canonical, set()).add(route.method)
-    return [(t, frozenset(m), False) for t, m in by_template.items()]
+    return [RouteInfo(t, frozenset(m)) for t, m in by_template.items()]
 
 
 def _instrument_websocket(exporter: Exporter, request: web.Request, ws: Any) -> None:

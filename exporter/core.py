@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from .accumulator import HistogramAccumulator
 from .exposition import MetricsAuth, render
-from .metrics import LATENCY_BUCKETS, QUEUE_WAIT_BUCKETS, ExporterMetrics
+from .metrics import LATENCY_BUCKETS, QUEUE_WAIT_BUCKETS, ExporterMetrics, RouteInfo
 from .queues import InstrumentedQueue
 from .resources import ResourceCollector, multiprocess_worker_pids
 
@@ -131,18 +131,21 @@ class Exporter:
         except Exception:
             pass
 
-    def cover(self, routes: Iterable[tuple[str, frozenset[str] | None, bool]]) -> None:
+    def cover(self, routes: Iterable[RouteInfo]) -> None:
         """Create zero-count series for every route, so rates start from a true zero."""
-        for template, methods, is_websocket in routes:
-            if is_websocket:
-                for metric in (self.metrics.websocket_opened, self.metrics.websocket_received,
-                               self.metrics.websocket_sent):
-                    metric.labels(self.service, template)
-                self.metrics.websocket_active.labels(self.service, template)
+        metrics = self.metrics
+        for route in routes:
+            if route.template in self.skip_paths:
                 continue
-            shown = sorted(methods - {"HEAD"} if methods and methods != {"HEAD"} else methods or ())
-            for method in shown:
-                self.requests.touch((template, method, 200))
+            if route.websocket:
+                for metric in (metrics.websocket_opened, metrics.websocket_received,
+                               metrics.websocket_sent, metrics.websocket_active):
+                    metric.labels(self.service, route.template)
+                continue
+            # Starlette and aiohttp add HEAD to every GET route; list it only when alone.
+            methods = route.methods - {"HEAD"} or route.methods
+            for method in sorted(methods):
+                self.requests.touch((route.template, method, route.status))
 
     def flush(self) -> None:
         """Move hot-path counts into the prometheus_client metrics; read size callbacks."""

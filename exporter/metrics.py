@@ -6,6 +6,8 @@ services apart even when their targets share a host.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 # Fine resolution from 5 ms to 2.5 s, densest around the 500 ms threshold.
@@ -27,6 +29,15 @@ OTHER_METHOD = "OTHER"
 KNOWN_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
 )
+
+
+class RouteInfo(NamedTuple):
+    """A route known at start-up, listed with zero counts before any traffic."""
+
+    template: str
+    methods: frozenset[str]
+    status: int = 200  # the route's success status (FastAPI's status_code=...)
+    websocket: bool = False
 
 
 class ExporterMetrics:

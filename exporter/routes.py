@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from .metrics import UNMATCHED
+from .metrics import UNMATCHED, RouteInfo
 
 _PARAM = re.compile(r"\{[^}]*\}")
 _MAX_DYNAMIC_PREFIXES = 1024
@@ -79,15 +79,16 @@ class RouteResolver:
         self._dynamic_prefixes: dict[str, str] = {}
         self._learned = False
 
-    def routes(self) -> list[tuple[str, frozenset[str] | None, bool]]:
-        """Every (template, methods, is_websocket) of the app, for zero-count series."""
+    def routes(self) -> list[RouteInfo]:
+        """Every route of the app, for zero-count series."""
         out = []
         for template, route, methods in walk(self._app.routes):
             if methods is None:
                 if type(route).__name__.endswith("WebSocketRoute"):
-                    out.append((template, None, True))
+                    out.append(RouteInfo(template, frozenset(), websocket=True))
                 continue
-            out.append((template, methods, False))
+            status = getattr(route, "status_code", None) or 200
+            out.append(RouteInfo(template, methods, status=status))
         return out
 
     def _learn(self) -> None:

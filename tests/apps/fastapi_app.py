@@ -1,0 +1,98 @@
+"""A FastAPI service with every kind of route the exporter must label correctly."""
+
+import asyncio
+import os
+
+from fastapi import APIRouter, BackgroundTasks, FastAPI, WebSocket, WebSocketDisconnect
+
+import exporter
+
+
+class DeviceOfflineError(Exception):
+    pass
+
+
+app = FastAPI()
+
+users = APIRouter(prefix="/users")
+
+
+@users.get("/{user_id}")
+async def get_user(user_id: int):
+    return {"id": user_id}
+
+
+app.include_router(users, prefix="/api/v1")
+
+sub = FastAPI()
+
+
+@sub.get("/hello/{name}")
+async def hello(name: str):
+    return {"hello": name}
+
+
+app.mount("/sub", sub)
+
+
+@app.get("/items/{item_id}")
+async def get_item(item_id: int, delay_ms: int = 0):
+    if delay_ms:
+        await asyncio.sleep(delay_ms / 1000)
+    return {"id": item_id}
+
+
+@app.post("/items", status_code=201)
+async def create_item():
+    return {"created": True}
+
+
+@app.get("/boom")
+async def boom():
+    raise DeviceOfflineError("device 7 is offline")
+
+
+@app.get("/background")
+async def background(tasks: BackgroundTasks):
+    tasks.add_task(asyncio.sleep, 0.4)  # after the response: not latency
+    return {"queued": True}
+
+
+@app.get("/health")
+async def health():
+    return {"ok": True}
+
+
+@app.post("/events/{kind}")
+async def events(kind: str, n: int = 1):
+    metrics.event(kind, n)
+    return {"counted": n}
+
+
+@app.post("/queue/roundtrip")
+async def roundtrip(wait_ms: int):
+    jobs.put_nowait("job")
+    await asyncio.sleep(wait_ms / 1000)
+    jobs.get_nowait()
+    return {"waited_ms": wait_ms}
+
+
+@app.websocket("/ws")
+async def echo(websocket: WebSocket):
+    await websocket.accept()
+    try:
+        while True:
+            await websocket.send_text(await websocket.receive_text())
+    except WebSocketDisconnect:
+        pass
+
+
+_auth = None
+if os.environ.get("METRICS_TOKEN"):
+    _auth = exporter.MetricsAuth(bearer_token=os.environ["METRICS_TOKEN"])
+
+metrics = exporter.instrument(app, service=os.environ.get("SERVICE", "admin-api"), auth=_auth)
+jobs = metrics.queue("jobs")
+metrics.size_callback("db_pool", lambda: 3)
+if os.environ.get("BROKEN_CALLBACK"):
+    metrics.size_callback("broken", lambda: 1 / 0)

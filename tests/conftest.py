@@ -1,0 +1,124 @@
+"""Real servers on loopback, scraped over HTTP and parsed with prometheus_client's parser."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A service started as a subprocess on a free loopback port."""
+
+    def __init__(self, argv: list[str], port: int, env: dict[str, str] | None = None,
+                 ready_path: str = "/health") -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = tempfile.NamedTemporaryFile(prefix="server-", suffix=".log", delete=False)
+        self.proc = subprocess.Popen(
+            argv, cwd=ROOT, env={**os.environ, **(env or {})},
+            stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.output()}")
+            try:
+                if httpx.get(self.url + ready_path, timeout=1).status_code < 500:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server did not start:\n{self.output()}")
+
+    def output(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def uvicorn_server(app: str, *args: str, env: dict[str, str] | None = None) -> Server:
+    port = free_port()
+    argv = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
+            "--log-level", "warning", *args]
+    return Server(argv, port, env)
+
+
+def aiohttp_server(app: str, env: dict[str, str] | None = None) -> Server:
+    port = free_port()
+    argv = [sys.executable, "-m", "aiohttp.web", "-H", "127.0.0.1", "-P", str(port), app]
+    return Server(argv, port, env)
+
+
+class Samples:
+    """Parsed /metrics: look samples up by name and labels."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.samples = [
+            (s.name, s.labels, s.value)
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        ]
+
+    def find(self, name: str, **labels: str) -> list[tuple[str, dict[str, str], float]]:
+        return [s for s in self.samples
+                if s[0] == name and all(s[1].get(k) == v for k, v in labels.items())]
+
+    def value(self, name: str, **labels: str) -> float:
+        found = self.find(name, **labels)
+        assert len(found) == 1, f"{name}{labels}: {len(found)} samples: {found}"
+        return found[0][2]
+
+    def get(self, name: str, default: float = 0.0, **labels: str) -> float:
+        found = self.find(name, **labels)
+        assert len(found) <= 1, f"{name}{labels}: {found}"
+        return found[0][2] if found else default
+
+    def label_values(self, name: str, label: str) -> set[str]:
+        return {s[1][label] for s in self.samples if s[0] == name and label in s[1]}
+
+
+def scrape(base_url: str, **headers: str) -> Samples:
+    response = httpx.get(base_url + "/metrics", headers=headers, timeout=10)
+    assert response.status_code == 200, response.text
+    return Samples(response.text)
+
+
+@pytest.fixture(scope="module")
+def fastapi_service() -> Iterator[Server]:
+    server = uvicorn_server("tests.apps.fastapi_app:app")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def aiohttp_service() -> Iterator[Server]:
+    server = aiohttp_server("tests.apps.aiohttp_app:create_app")
+    yield server
+    server.stop()
