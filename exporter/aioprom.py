@@ -40,10 +40,9 @@ class AioprometheusCollector(Collector):
                 yield family
 
 
-def _labels(collector: Any, labels: dict[str, Any]) -> tuple[list[str], list[str]]:
+def _labels(collector: Any, labels: dict[str, Any]) -> dict[str, str]:
     merged = {**(collector.const_labels or {}), **(labels or {})}
-    names = sorted(merged)
-    return names, [str(merged[n]) for n in names]
+    return {str(k): str(v) for k, v in merged.items()}
 
 
 def _family(collector: Any) -> Metric | None:
@@ -53,20 +52,18 @@ def _family(collector: Any) -> Metric | None:
     if kind == "counter":
         fam: Metric = CounterMetricFamily(name.removesuffix("_total"), doc)
         for labels, value in samples:
-            names, values = _labels(collector, labels)
-            fam.samples.append(_sample(fam.name + "_total", dict(zip(names, values)), float(value)))
+            fam.samples.append(_sample(fam.name + "_total", _labels(collector, labels),
+                                       float(value)))
         return fam
     if kind == "gauge":
         fam = GaugeMetricFamily(name, doc)
         for labels, value in samples:
-            names, values = _labels(collector, labels)
-            fam.samples.append(_sample(name, dict(zip(names, values)), float(value)))
+            fam.samples.append(_sample(name, _labels(collector, labels), float(value)))
         return fam
     if kind == "histogram":
         fam = HistogramMetricFamily(name, doc)
         for labels, hist in samples:
-            names, values = _labels(collector, labels)
-            base = dict(zip(names, values))
+            base = _labels(collector, labels)
             for bound, count in hist.buckets.items():
                 le = "+Inf" if math.isinf(bound) else floatToGoString(bound)
                 fam.samples.append(_sample(name + "_bucket", {**base, "le": le}, float(count)))
@@ -76,8 +73,7 @@ def _family(collector: Any) -> Metric | None:
     if kind == "summary":
         fam = SummaryMetricFamily(name, doc)
         for labels, estimator in samples:
-            names, values = _labels(collector, labels)
-            base = dict(zip(names, values))
+            base = _labels(collector, labels)
             for invariant in estimator._invariants:
                 q = invariant._quantile
                 fam.samples.append(_sample(

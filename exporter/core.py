@@ -85,7 +85,8 @@ class Exporter:
             self.exposition_registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(self.exposition_registry)
             directory = self.multiprocess_dir
-            pids: Callable[[], Iterable[int]] | None = lambda: multiprocess_worker_pids(directory)
+            def pids():
+                return multiprocess_worker_pids(directory)
         else:
             self.exposition_registry = registry if registry is not None else CollectorRegistry()
             pids = None

@@ -92,7 +92,7 @@ class ResourceCollector(Collector):
                 continue
             alive.add(pid)
             label_values = [self._service, str(pid)]
-            for family, value in zip((cpu, rss, mem_pct, threads, fds), values):
+            for family, value in zip((cpu, rss, mem_pct, threads, fds), values, strict=False):
                 family.add_metric(label_values, float(value))
         for pid in list(self._processes):
             if pid not in alive:

@@ -27,7 +27,7 @@ def test_two_uvicorn_workers_sum_requests_and_report_each_process(tmp_path):
 
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             assert set(pool.map(hit, range(60))) == {200}
-        for i in range(5):
+        for _i in range(5):
             httpx.post(f"{server.url}/events/switch_toggled", params={"n": 2})
         time.sleep(2.5)  # each worker flushes its counts every second
         samples = scrape(server.url)
