@@ -18,10 +18,18 @@ from typing import Any
 from prometheus_client import Histogram
 
 
+def add(series: list[Any], bounds: tuple[float, ...], value: float) -> None:
+    """Add one observation to a series list from ``HistogramAccumulator.series``."""
+    series[0] += value
+    # le is inclusive: bisect_left finds the first bound >= value.
+    series[1 + bisect_left(bounds, value)] += 1
+
+
 class HistogramAccumulator:
     """Collects observations per label key; ``flush`` adds them to a Histogram."""
 
-    __slots__ = ("_bounds", "_nbuckets", "_series", "_histogram", "_prefix", "_children")
+    __slots__ = ("_bounds", "_nbuckets", "_series", "_histogram", "_prefix", "_children",
+                 "completed")
 
     def __init__(
         self, histogram: Histogram, bounds: Sequence[float], label_prefix: Sequence[str] = ()
@@ -32,15 +40,24 @@ class HistogramAccumulator:
         self._histogram = histogram
         self._prefix = tuple(label_prefix)
         self._children: dict[Hashable, Any] = {}
+        self.completed = 0  # observations flushed so far
 
-    def observe(self, key: Hashable, value: float) -> None:
-        """Count ``value`` (seconds) under ``key``, a tuple of label values after the prefix."""
+    @property
+    def bounds(self) -> tuple[float, ...]:
+        """The finite bucket bounds, ascending."""
+        return self._bounds
+
+    def series(self, key: Hashable) -> list[Any]:
+        """The mutable ``[sum, count_0 .. count_n]`` list for ``key``, for callers that
+        cache it and add to it directly (see ``add``)."""
         series = self._series.get(key)
         if series is None:
             series = self._series[key] = [0.0] + [0] * self._nbuckets
-        series[0] += value
-        # le is inclusive: bisect_left finds the first bound >= value.
-        series[1 + bisect_left(self._bounds, value)] += 1
+        return series
+
+    def observe(self, key: Hashable, value: float) -> None:
+        """Count ``value`` (seconds) under ``key``, a tuple of label values after the prefix."""
+        add(self.series(key), self._bounds, value)
 
     def touch(self, key: Hashable) -> None:
         """Create the series for ``key`` with zero counts (routes without traffic yet)."""
@@ -58,6 +75,7 @@ class HistogramAccumulator:
         for key, series in self._series.items():
             if series[0] == 0.0 and not any(series[1:]):
                 continue
+            self.completed += sum(series[1:])
             try:
                 child = self._child(key)
                 # prometheus_client has no "observe n times"; its per-bucket values are

@@ -67,6 +67,8 @@ def instrument_aiohttp(app: web.Application, exporter: Exporter) -> None:
     skip = exporter.skip_paths
     metrics = exporter.metrics
     observe = exporter.requests.observe
+    started = [0]  # requests started; in progress = started - recorded
+    exporter.add_started_counter(lambda: started[0])
 
     def record(route: str, method: str, status: int, elapsed: float,
                exc: BaseException | None = None) -> None:
@@ -93,7 +95,7 @@ def instrument_aiohttp(app: web.Application, exporter: Exporter) -> None:
         method = request.method
         if method not in KNOWN_METHODS:
             method = OTHER_METHOD
-        exporter.in_progress += 1
+        started[0] += 1
         start = perf_counter()
         try:
             response = await handler(request)
@@ -110,8 +112,6 @@ def instrument_aiohttp(app: web.Application, exporter: Exporter) -> None:
         finally:
             if _WS_KEY in request:
                 websocket_closed(request)  # the handler returns when the socket is done
-            else:
-                exporter.in_progress -= 1
         if isinstance(response, web.WebSocketResponse):
             return response  # measured as a connection, not as request latency
         try:
@@ -144,7 +144,7 @@ def instrument_aiohttp(app: web.Application, exporter: Exporter) -> None:
             metrics.websocket_active.labels(*labels).inc()
             _instrument_websocket(exporter, request, response)
             request[_WS_KEY] = (labels, perf_counter())
-            exporter.in_progress -= 1  # a connection from now on, not a request in flight
+            started[0] -= 1  # a connection from now on, not a request in flight
         except Exception as exc:
             exporter.internal_error("websocket", exc)
 

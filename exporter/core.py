@@ -71,7 +71,7 @@ class Exporter:
         self.queue_waits = HistogramAccumulator(
             self.metrics.queue_wait, QUEUE_WAIT_BUCKETS, (service,)
         )
-        self.in_progress = 0
+        self._started_counters: list[Callable[[], int]] = []
         self._size_callbacks: dict[str, Callable[[], float]] = {}
         self._event_children: dict[str, Any] = {}
         self._logged_errors: set[str] = set()
@@ -148,13 +148,23 @@ class Exporter:
             for method in sorted(methods):
                 self.requests.touch((route.template, method, route.status))
 
+    def add_started_counter(self, counter: Callable[[], int]) -> None:
+        """Register an adapter's count of started requests (for requests in progress)."""
+        self._started_counters.append(counter)
+
+    @property
+    def in_progress(self) -> int:
+        """Requests started and not yet recorded (exact right after ``flush``)."""
+        started = sum(counter() for counter in self._started_counters)
+        return started - self.requests.completed
+
     def flush(self) -> None:
         """Move hot-path counts into the prometheus_client metrics; read size callbacks."""
         on_error = lambda exc: self.internal_error("flush", exc)  # noqa: E731
         self.requests.flush(on_error)
         self.queue_waits.flush(on_error)
         try:
-            self.metrics.requests_in_progress.labels(self.service).set(self.in_progress)
+            self.metrics.requests_in_progress.labels(self.service).set(max(self.in_progress, 0))
         except Exception as exc:
             on_error(exc)
         for name, callback in list(self._size_callbacks.items()):

@@ -77,6 +77,7 @@ class RouteResolver:
         self._mounts: list[tuple[re.Pattern[str], str]] = []
         self._static_mounts: set[str] = set()
         self._dynamic_prefixes: dict[str, str] = {}
+        self._ambiguous: set[int] = set()  # ids found at more than one place in the tree
         self._learned = False
 
     def routes(self) -> list[RouteInfo]:
@@ -91,9 +92,19 @@ class RouteResolver:
             out.append(RouteInfo(template, methods, status=status))
         return out
 
+    def cacheable(self, obj: Any) -> bool:
+        """Whether ``obj`` always resolves to the same template (it is in one place only)."""
+        return self._learned and id(obj) not in self._ambiguous
+
     def _learn(self) -> None:
         self._learned = True
+        seen: set[int] = set()
         for template, route, methods in walk(self._app.routes):
+            for obj in (route, getattr(route, "endpoint", None)):
+                if obj is not None:
+                    if id(obj) in seen:
+                        self._ambiguous.add(id(obj))
+                    seen.add(id(obj))
             if methods is None and (_route_children(route) is not None or _is_mount(route)):
                 mount = template[: -len("/{path}")]
                 if "{" in mount:

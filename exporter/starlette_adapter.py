@@ -7,6 +7,7 @@ message, and adds to a list; the route template comes from what routing left in 
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from time import perf_counter
 from typing import Any
 
@@ -15,6 +16,7 @@ from .metrics import KNOWN_METHODS, OTHER_METHOD
 from .routes import RouteResolver
 
 Scope = dict[str, Any]
+_MAX_CACHE = 10_000  # (route, method, status) keys; beyond it, resolve every time
 Message = dict[str, Any]
 
 
@@ -34,8 +36,12 @@ class PromfluxMiddleware:
         self._resolver = resolver
         self._skip = exporter.skip_paths
         self._metrics_path = exporter.metrics_path
-        self._observe = exporter.requests.observe
+        self._bounds = exporter.requests.bounds
         self._covered = False
+        self._cache: dict[tuple[int, str, int], list[Any]] = {}
+        self._pinned: list[Any] = []
+        self.started = 0
+        exporter.add_started_counter(lambda: self.started)
 
     def _cover(self) -> None:
         if not self._covered:
@@ -46,78 +52,97 @@ class PromfluxMiddleware:
                 self._exporter.internal_error("routes", exc)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        kind = scope["type"]
-        if kind != "http":
-            if kind == "websocket":
-                await self._websocket(scope, receive, send)
-                return
-            if kind == "lifespan":
-                self._cover()
-                self._exporter.start_periodic_flush()
-            await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self._not_http(scope, receive, send)
             return
-
-        root_path = scope.get("root_path", "")
         path = scope["path"]
+        root_path = scope.get("root_path")
         if root_path and path.startswith(root_path):
             path = path[len(root_path):]
         if path in self._skip:
-            if path == self._metrics_path:
-                await self._serve_metrics(scope, send)
-            else:
-                await self.app(scope, receive, send)
+            await self._skipped(path, scope, receive, send)
             return
 
-        method = scope["method"]
-        if method not in KNOWN_METHODS:
-            method = OTHER_METHOD
-        exporter = self._exporter
-        status = 0
-        recorded = False
+        # The hot path. Every line here is paid by every request: see docs/performance.md.
+        self.started += 1
         start = perf_counter()
+        status = 0  # 0: nothing sent yet; > 0: response started; < 0: recorded
 
         # A plain function returning send's awaitable: no extra coroutine per message.
         # The clock stops when the last body chunk is handed to the server, which writes
-        # it to the socket right away; background tasks that run after it are not latency.
+        # it out right away; background tasks that run after it are not latency.
         def send_wrapper(message: Message) -> Any:
-            nonlocal status, recorded
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            elif not recorded and not message.get("more_body", False):
-                recorded = True
-                self._record(scope, root_path, method, status, perf_counter() - start)
+            nonlocal status
+            if not status:
+                status = message.get("status", 0)  # http.response.start comes first
+            elif status > 0 and not message.get("more_body"):
+                self._done(scope, root_path, status, perf_counter() - start)
+                status = -status
             return send(message)
 
-        exporter.in_progress += 1
         try:
             await self.app(scope, receive, send_wrapper)
         except BaseException as exc:
-            if not recorded:
-                recorded = True
-                elapsed = perf_counter() - start
-                # Cancelled means the server gave up on the client: 499, nginx's convention.
-                code = 499 if type(exc).__name__ == "CancelledError" else 500
-                self._record(scope, root_path, method, status or code, elapsed, exc)
+            if status >= 0:
+                status = status or (499 if type(exc).__name__ == "CancelledError" else 500)
+                self._done(scope, root_path, status, perf_counter() - start, exc)
             raise
-        finally:
-            exporter.in_progress -= 1
-        if not recorded:
+        if status >= 0:
             # The app returned without finishing a response: the client went away.
-            self._record(scope, root_path, method, 499, perf_counter() - start)
+            self._done(scope, root_path, 499, perf_counter() - start)
 
-    def _record(
-        self, scope: Scope, root_path: str, method: str, status: int, elapsed: float,
-        exc: BaseException | None = None,
-    ) -> None:
+    def _done(self, scope: Scope, root_path: str | None, status: int, elapsed: float,
+              exc: BaseException | None = None) -> None:
         try:
-            route = self._resolver.resolve(scope, root_path, status)
-            self._observe((route, method, status), elapsed)
+            # Cache by the routed object's identity: no template work after the first hit.
+            route = scope.get("route") or scope.get("endpoint")
+            if "fastapi" in scope:  # un-copied included routers: the context is per prefix
+                route = scope["fastapi"].get("effective_route_context") or route
+            series = self._cache.get((id(route), scope["method"], status))
+            if series is None:
+                series = self._miss(scope, root_path or "", route, status)
+            series[0] += elapsed
+            series[1 + bisect_left(self._bounds, elapsed)] += 1
             if exc is not None and isinstance(exc, Exception):
                 self._exporter.metrics.exceptions.labels(
-                    self._exporter.service, route, method, exception_name(exc)
+                    self._exporter.service,
+                    self._resolver.resolve(scope, root_path or "", status),
+                    self._method(scope), exception_name(exc),
                 ).inc()
         except Exception as error:
             self._exporter.internal_error("request", error)
+
+    @staticmethod
+    def _method(scope: Scope) -> str:
+        method = scope["method"]
+        return method if method in KNOWN_METHODS else OTHER_METHOD
+
+    def _miss(self, scope: Scope, root_path: str, route: Any, status: int) -> list[Any]:
+        # root_path is what our caller saw: routing below us appends mount prefixes.
+        template = self._resolver.resolve(scope, root_path, status)
+        method = self._method(scope)
+        series = self._exporter.requests.series((template, method, status))
+        if (route is not None and method == scope["method"]
+                and self._resolver.cacheable(route) and len(self._cache) < _MAX_CACHE):
+            self._pinned.append(route)  # keeps the id valid
+            self._cache[(id(route), method, status)] = series
+        return series
+
+    async def _not_http(self, scope: Scope, receive: Any, send: Any) -> None:
+        kind = scope["type"]
+        if kind == "websocket":
+            await self._websocket(scope, receive, send)
+            return
+        if kind == "lifespan":
+            self._cover()
+            self._exporter.start_periodic_flush()
+        await self.app(scope, receive, send)
+
+    async def _skipped(self, path: str, scope: Scope, receive: Any, send: Any) -> None:
+        if path == self._metrics_path:
+            await self._serve_metrics(scope, send)
+        else:
+            await self.app(scope, receive, send)
 
     async def _serve_metrics(self, scope: Scope, send: Any) -> None:
         self._cover()
