@@ -76,7 +76,16 @@ class PromfluxMiddleware:
             if not status:
                 status = message.get("status", 0)  # http.response.start comes first
             elif status > 0 and not message.get("more_body"):
-                self._done(scope, root_path, status, perf_counter() - start)
+                elapsed = perf_counter() - start
+                try:
+                    # Fast path: this route, method and status were seen before.
+                    if "fastapi" in scope:
+                        raise KeyError  # un-copied included router: see _done
+                    series = self._cache[id(scope["route"]), scope["method"], status]
+                    series[0] += elapsed
+                    series[1 + bisect_left(self._bounds, elapsed)] += 1
+                except Exception:
+                    self._done(scope, root_path, status, elapsed)
                 status = -status
             return send(message)
 
@@ -95,6 +104,7 @@ class PromfluxMiddleware:
               exc: BaseException | None = None) -> None:
         try:
             # Cache by the routed object's identity: no template work after the first hit.
+            # (The hot path in __call__ repeats the common case inline.)
             route = scope.get("route") or scope.get("endpoint")
             if "fastapi" in scope:  # un-copied included routers: the context is per prefix
                 route = scope["fastapi"].get("effective_route_context") or route
