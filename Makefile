@@ -7,7 +7,7 @@ export PIP_NO_INPUT := 1
 
 # The oldest framework versions pyproject allows; the compat tests run against these too.
 OLD_PINS := fastapi==0.100.0 starlette==0.27.0 aiohttp==3.9.0 yarl==1.9.4 prometheus-client==0.17.0 \
-	uvicorn==0.22.0 websockets "httpx<0.28" aioprometheus==23.3.0 pytest pytest-timeout
+	uvicorn==0.22.0 websockets "httpx<0.28" aioprometheus==23.3.0 pytest pytest-timeout hypothesis
 
 .PHONY: test lint system-deps venv venv-old bench demo clean
 
