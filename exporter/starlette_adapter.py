@@ -3,10 +3,18 @@
 Per request it reads the clock twice, wraps ``send`` to see the status and the last body
 message, and adds to a list; the route template comes from what routing left in the scope
 (see ``routes``). /metrics is answered by the middleware itself, so it adds no route.
+
+Placement: the outermost layer of every Starlette/FastAPI stack is ServerErrorMiddleware,
+which already wraps ``send`` (with a coroutine per message) to know whether a response
+started. When the stack has it, ``instrument`` puts our middleware in its place, doing its
+job too (the same 500 response, the same re-raise), so a request pays for one send wrapper,
+not two; see docs/performance.md. Otherwise the middleware wraps the whole stack.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 from bisect import bisect_left
 from time import perf_counter
 from typing import Any
@@ -27,11 +35,20 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def _is_async(handler: Any) -> bool:
+    while isinstance(handler, functools.partial):
+        handler = handler.func
+    call = vars(type(handler)).get("__call__")  # a callable object's async __call__
+    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(call)
+
+
 class PromfluxMiddleware:
     """ASGI middleware recording HTTP and WebSocket metrics into an ``Exporter``."""
 
-    def __init__(self, app: Any, exporter: Exporter, resolver: RouteResolver) -> None:
+    def __init__(self, app: Any, exporter: Exporter, resolver: RouteResolver,
+                 errors: Any = None) -> None:
         self.app = app
+        self._errors = errors  # the ServerErrorMiddleware we stand in for, if any
         self._exporter = exporter
         self._resolver = resolver
         self._skip = exporter.skip_paths
@@ -92,16 +109,29 @@ class PromfluxMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         except BaseException as exc:
-            if status >= 0:
+            if isinstance(exc, Exception):
+                self._count_exception(scope, root_path, exc)
+                if self._errors is not None:
+                    # ServerErrorMiddleware's job, through our wrapper so that the status
+                    # recorded is the one the client gets.
+                    await self._error_response(scope, receive, send_wrapper, exc, status != 0)
+            if status >= 0:  # nothing (complete) was sent
                 status = status or (499 if type(exc).__name__ == "CancelledError" else 500)
-                self._done(scope, root_path, status, perf_counter() - start, exc)
+                self._done(scope, root_path, status, perf_counter() - start)
             raise
         if status >= 0:
             # The app returned without finishing a response: the client went away.
             self._done(scope, root_path, 499, perf_counter() - start)
 
-    def _done(self, scope: Scope, root_path: str | None, status: int, elapsed: float,
-              exc: BaseException | None = None) -> None:
+    def _count_exception(self, scope: Scope, root_path: str | None, exc: Exception) -> None:
+        try:
+            route = self._resolver.resolve(scope, root_path or "", 500)
+            self._exporter.metrics.exceptions.labels(
+                self._exporter.service, route, self._method(scope), exception_name(exc)).inc()
+        except Exception as error:
+            self._exporter.internal_error("exception", error)
+
+    def _done(self, scope: Scope, root_path: str | None, status: int, elapsed: float) -> None:
         try:
             # Cache by the routed object's identity: no template work after the first hit.
             # (The hot path in __call__ repeats the common case inline.)
@@ -113,14 +143,27 @@ class PromfluxMiddleware:
                 series = self._miss(scope, root_path or "", route, status)
             series[0] += elapsed
             series[1 + bisect_left(self._bounds, elapsed)] += 1
-            if exc is not None and isinstance(exc, Exception):
-                self._exporter.metrics.exceptions.labels(
-                    self._exporter.service,
-                    self._resolver.resolve(scope, root_path or "", status),
-                    self._method(scope), exception_name(exc),
-                ).inc()
         except Exception as error:
             self._exporter.internal_error("request", error)
+
+    async def _error_response(self, scope: Scope, receive: Any, send: Any, exc: Exception,
+                              response_started: bool) -> None:
+        """What ServerErrorMiddleware does with an unhandled exception (it is re-raised)."""
+        from starlette.concurrency import run_in_threadpool
+        from starlette.requests import Request
+
+        errors = self._errors
+        request = Request(scope)
+        if errors.debug:
+            response = await run_in_threadpool(errors.debug_response, request, exc)
+        elif errors.handler is None:
+            response = errors.error_response(request, exc)
+        elif _is_async(errors.handler):
+            response = await errors.handler(request, exc)
+        else:
+            response = await run_in_threadpool(errors.handler, request, exc)
+        if not response_started:
+            await response(scope, receive, send)
 
     @staticmethod
     def _method(scope: Scope) -> str:
@@ -224,6 +267,19 @@ class PromfluxMiddleware:
 
 
 def instrument_starlette(app: Any, exporter: Exporter) -> None:
-    """Add the middleware to a Starlette or FastAPI application."""
+    """Make the middleware the outermost layer of a Starlette or FastAPI application."""
+    if getattr(app, "middleware_stack", None) is not None:
+        raise RuntimeError("instrument() must be called before the application starts")
     resolver = RouteResolver(app)
-    app.add_middleware(PromfluxMiddleware, exporter=exporter, resolver=resolver)
+    build = app.build_middleware_stack
+
+    def build_middleware_stack() -> Any:
+        stack = build()
+        from starlette.middleware.errors import ServerErrorMiddleware
+
+        if type(stack) is ServerErrorMiddleware and hasattr(stack, "handler"):
+            return PromfluxMiddleware(stack.app, exporter, resolver, errors=stack)
+        return PromfluxMiddleware(stack, exporter, resolver)
+
+    # Starlette builds the stack on the first call; an instance attribute wraps that build.
+    app.build_middleware_stack = build_middleware_stack

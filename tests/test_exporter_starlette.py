@@ -1,0 +1,41 @@
+"""Plain Starlette: custom 500 handlers, dynamic mounts, and the fallback placement."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from .conftest import scrape, uvicorn_server
+
+pytestmark = pytest.mark.compat
+
+DURATION = "http_request_duration_seconds_count"
+ERROR = "tests.apps.starlette_app.ThermostatError"
+
+
+@pytest.mark.parametrize("kind", ["plain", "wrapped", "default-errors"])
+def test_errors_templates_and_placement(kind):
+    server = uvicorn_server("tests.apps.starlette_app:app", env={"STARLETTE_KIND": kind})
+    try:
+        with httpx.Client(base_url=server.url) as client:
+            for room in ("kitchen", "attic"):
+                assert client.get(f"/rooms/{room}/temperature").status_code == 200
+                assert client.get(f"/zones/north/rooms/{room}").status_code == 200
+            failed = client.get("/fail")
+        if kind == "default-errors":
+            assert (failed.status_code, failed.text) == (500, "Internal Server Error")
+        else:  # the application's own 500 handler still answers
+            assert failed.status_code == 503 and failed.json() == {"error": "ThermostatError"}
+        samples = scrape(server.url)
+        assert samples.value(DURATION, route="/rooms/{room}/temperature", method="GET",
+                             status="200") == 2
+        assert samples.value(DURATION, route="/zones/{zone}/rooms/{room}", method="GET",
+                             status="200") == 2
+        # The status the client got, and the exception by type.
+        status = "500" if kind == "default-errors" else "503"
+        assert samples.value(DURATION, route="/fail", method="GET", status=status) == 1
+        assert samples.value("http_exceptions_total", route="/fail", exception=ERROR) == 1
+        assert samples.value("http_requests_in_progress") == 0
+        assert "ThermostatError" in server.output()  # still raised to the server
+    finally:
+        server.stop()
