@@ -78,6 +78,7 @@ class RouteResolver:
         self._static_mounts: set[str] = set()
         self._dynamic_prefixes: dict[str, str] = {}
         self._ambiguous: set[int] = set()  # ids found at more than one place in the tree
+        self._routes_of_endpoint: dict[int, list[Any]] = {}
         self._learned = False
 
     def routes(self) -> list[RouteInfo]:
@@ -105,6 +106,8 @@ class RouteResolver:
                     if id(obj) in seen:
                         self._ambiguous.add(id(obj))
                     seen.add(id(obj))
+                    if obj is not route:
+                        self._routes_of_endpoint.setdefault(id(obj), []).append(route)
             if methods is None and (_route_children(route) is not None or _is_mount(route)):
                 mount = template[: -len("/{path}")]
                 if "{" in mount:
@@ -163,6 +166,18 @@ class RouteResolver:
             self._dynamic_prefixes[concrete] = found
         return found
 
+    def _by_path(self, scope: dict[str, Any], endpoint: Any, default: str) -> str:
+        """Older Starlette names only the endpoint; one used by several routes is told
+        apart by which of those routes matches the path (never a full re-match)."""
+        path = scope.get("path", "")
+        root_path = scope.get("root_path", "")
+        tails = (path, path[len(root_path):]) if path.startswith(root_path) else (path,)
+        for route in self._routes_of_endpoint.get(id(endpoint), ()):
+            regex = getattr(route, "path_regex", None)
+            if regex is not None and any(regex.match(tail) for tail in tails):
+                return route.path_format
+        return default
+
     def resolve(self, scope: dict[str, Any], entry_root_path: str, status: int) -> str:
         """The template of the route that handled ``scope`` (UNMATCHED when none did)."""
         route = scope.get("route")
@@ -170,6 +185,8 @@ class RouteResolver:
         if obj is None:
             return UNMATCHED
         _, template, is_mount = self._lookup(obj)
+        if route is None and id(obj) in self._ambiguous:
+            template = self._by_path(scope, obj, template)
         if is_mount and status == 404:
             return UNMATCHED
         fastapi_scope = scope.get("fastapi")
