@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry, Histogram
 FASTAPI_VARIANTS = (
     "bare", "passthrough", "promflux", "handwritten", "instrumentator", "starlette_exporter",
 )
-AIOHTTP_VARIANTS = ("bare", "promflux")
+AIOHTTP_VARIANTS = ("bare", "passthrough", "promflux")
 
 
 class PassThroughMiddleware:
@@ -89,12 +89,32 @@ def aiohttp_app(variant: str) -> Any:
     async def noop(request: web.Request) -> web.Response:
         return web.json_response({})
 
+    @web.middleware
+    async def passthrough(request: web.Request, handler: Any) -> web.StreamResponse:
+        return await handler(request)
+
     app = web.Application()
     app.router.add_get("/noop", noop)
-    if variant == "promflux":
+    if variant == "passthrough":
+        app.middlewares.append(passthrough)
+    elif variant == "prepare":  # pass-through that sends the response itself
+        @web.middleware
+        async def prepare(request: web.Request, handler: Any) -> web.StreamResponse:
+            response = await handler(request)
+            await response.prepare(request)
+            await response.write_eof()
+            return response
+
+        app.middlewares.append(prepare)
+    elif variant == "promflux":
         import exporter
 
         exporter.instrument(app, service="bench", registry=CollectorRegistry())
+    elif variant == "signal":
+        async def on_prepare(request: Any, response: Any) -> None:
+            pass
+
+        app.on_response_prepare.append(on_prepare)
     elif variant != "bare":
         raise SystemExit(f"unknown variant {variant}")
     return app

@@ -1,7 +1,7 @@
-"""aiohttp middleware, /metrics handler and WebSocket hooks.
+"""aiohttp request timing, /metrics handler and WebSocket hooks.
 
 The route label is the canonical path of the resource aiohttp already matched (sub-app
-prefixes included). The middleware sends the response itself (``prepare`` and
+prefixes included). The timing wrapper sends the response itself (``prepare`` and
 ``write_eof`` are what aiohttp calls next anyway, and both are idempotent) so that latency
 ends when the last byte is out.
 """
@@ -9,6 +9,8 @@ ends when the last byte is out.
 from __future__ import annotations
 
 import asyncio
+import inspect
+from bisect import bisect_left
 from time import perf_counter
 from typing import Any
 
@@ -17,7 +19,37 @@ from aiohttp import web
 from .core import Exporter, exception_name
 from .metrics import KNOWN_METHODS, OTHER_METHOD, UNMATCHED, RouteInfo
 
-_WS_KEY = "promflux.websocket"
+_WEBSOCKET_HOOK = web.AppKey("promflux.websocket_opened", object) if hasattr(
+    web, "AppKey") else "promflux.websocket_opened"
+
+
+def _hook_websocket_prepare() -> None:
+    """Learn of every WebSocket as it opens, with no cost to plain HTTP responses.
+
+    A response-prepare signal receiver would be awaited for every response (about 2 % of
+    a no-op request, docs/performance.md); WebSocket opens are rare, so the hook sits on
+    ``WebSocketResponse.prepare`` instead, once per process. Applications that were not
+    instrumented have no hook in their config and are left alone.
+    """
+    cls = web.WebSocketResponse
+    if getattr(cls.prepare, "_promflux", False):
+        return
+    original = cls.prepare
+
+    async def prepare(self: web.WebSocketResponse, request: web.BaseRequest) -> Any:
+        if self.prepared:  # aiohttp calls prepare again after the handler: not a new socket
+            return await original(self, request)
+        writer = await original(self, request)
+        try:
+            hook = request.config_dict.get(_WEBSOCKET_HOOK)  # type: ignore[attr-defined]
+        except Exception:
+            hook = None
+        if hook is not None:
+            hook(request, self)
+        return writer
+
+    prepare._promflux = True  # type: ignore[attr-defined]
+    cls.prepare = prepare  # type: ignore[method-assign]
 
 
 def _route_of(request: web.Request) -> str:
@@ -62,66 +94,96 @@ def _instrument_websocket(exporter: Exporter, request: web.Request, ws: Any) -> 
     ws.receive, ws.send_str, ws.send_bytes = receive, send_str_counted, send_bytes_counted
 
 
-def instrument_aiohttp(app: web.Application, exporter: Exporter) -> None:
-    """Add the middleware, /metrics route and WebSocket hooks to an aiohttp application."""
+def instrument_aiohttp(app: web.Application, exporter: Exporter,
+                       use_middleware: bool = False) -> None:
+    """Time every request, serve /metrics and hook WebSockets on an aiohttp application.
+
+    Requests are timed around the application's request entry point, so other
+    middlewares, 404s and 405s are inside the measurement; ``use_middleware`` (or an
+    aiohttp without that entry point) uses an outermost middleware instead.
+    """
     skip = exporter.skip_paths
     metrics = exporter.metrics
-    observe = exporter.requests.observe
+    requests = exporter.requests
+    bounds = requests.bounds
     started = [0]  # requests started; in progress = started - recorded
     exporter.add_started_counter(lambda: started[0])
+    # (route object, raw method, status) -> the accumulator's series list. aiohttp's routes
+    # hash by identity; the per-request SystemRoute of a 404/405 is never cached.
+    cache: dict[tuple[Any, str, int], list[Any]] = {}
+    websockets: dict[int, tuple[tuple[str, str], float]] = {}  # id(request) -> labels, start
 
-    def record(route: str, method: str, status: int, elapsed: float,
-               exc: BaseException | None = None) -> None:
+    def record(request: web.Request, status: int, elapsed: float) -> None:
         try:
-            observe((route, method, status), elapsed)
-            if exc is not None:
-                metrics.exceptions.labels(exporter.service, route, method,
-                                          exception_name(exc)).inc()
+            route = request.match_info.route
+            method = request.method
+            series = cache.get((route, method, status))
+            if series is None:
+                normalized = method if method in KNOWN_METHODS else OTHER_METHOD
+                series = requests.series((_route_of(request), normalized, status))
+                if route.resource is not None and normalized == method and len(cache) < 10_000:
+                    cache[route, method, status] = series
+            series[0] += elapsed
+            series[1 + bisect_left(bounds, elapsed)] += 1
         except Exception as error:
             exporter.internal_error("request", error)
 
-    def websocket_closed(request: web.Request) -> None:
-        labels, started = request[_WS_KEY]
+    def count_exception(request: web.Request, exc: BaseException) -> None:
+        try:
+            method = request.method
+            metrics.exceptions.labels(
+                exporter.service, _route_of(request),
+                method if method in KNOWN_METHODS else OTHER_METHOD, exception_name(exc)).inc()
+        except Exception as error:
+            exporter.internal_error("exception", error)
+
+    def websocket_closed(request: web.Request) -> bool:
+        state = websockets.pop(id(request), None)
+        if state is None:
+            return False
+        labels, opened_at = state
         try:
             metrics.websocket_active.labels(*labels).dec()
-            metrics.websocket_duration.labels(*labels).observe(perf_counter() - started)
+            metrics.websocket_duration.labels(*labels).observe(perf_counter() - opened_at)
         except Exception as exc:
             exporter.internal_error("websocket", exc)
+        return True
 
-    @web.middleware
-    async def promflux_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-        if request.path in skip:
-            return await handler(request)
-        method = request.method
-        if method not in KNOWN_METHODS:
-            method = OTHER_METHOD
-        started[0] += 1
-        start = perf_counter()
-        try:
-            response = await handler(request)
-        except web.HTTPException as exc:
-            record(_route_of(request), method, exc.status, perf_counter() - start)
-            raise
-        except asyncio.CancelledError:
-            record(_route_of(request), method, 499, perf_counter() - start)
-            raise
-        except Exception as exc:
-            if _WS_KEY not in request:
-                record(_route_of(request), method, 500, perf_counter() - start, exc)
-            raise
-        finally:
-            if _WS_KEY in request:
+    def timed(handler: Any) -> Any:
+        async def promflux_handle(request: web.Request) -> web.StreamResponse:
+            if request.path in skip:
+                return await handler(request)
+            started[0] += 1
+            start = perf_counter()
+            try:
+                response = await handler(request)
+            except web.HTTPException as exc:
+                if not websocket_closed(request):
+                    record(request, exc.status, perf_counter() - start)
+                raise
+            except asyncio.CancelledError:
+                if not websocket_closed(request):
+                    record(request, 499, perf_counter() - start)
+                raise
+            except Exception as exc:
+                count_exception(request, exc)
+                if not websocket_closed(request):
+                    record(request, 500, perf_counter() - start)
+                raise
+            if isinstance(response, web.WebSocketResponse):
                 websocket_closed(request)  # the handler returns when the socket is done
-        if isinstance(response, web.WebSocketResponse):
-            return response  # measured as a connection, not as request latency
-        try:
-            await response.prepare(request)
-            await response.write_eof()
-        except ConnectionError:
-            record(_route_of(request), method, 499, perf_counter() - start)
+                return response  # measured as a connection, not as request latency
+            # Send it now so that latency ends when the response is out.
+            try:
+                await response.prepare(request)
+                await response.write_eof()
+            except ConnectionError:
+                record(request, 499, perf_counter() - start)
+                return response
+            record(request, response.status, perf_counter() - start)
             return response
-        record(_route_of(request), method, response.status, perf_counter() - start)
-        return response
+
+        return promflux_handle
 
     async def metrics_handler(request: web.Request) -> web.Response:
         status, body, headers = await exporter.scrape(
@@ -135,15 +197,15 @@ def instrument_aiohttp(app: web.Application, exporter: Exporter) -> None:
                 response.headers[key] = value
         return response
 
-    async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
-        if not isinstance(response, web.WebSocketResponse) or _WS_KEY in request:
+    def websocket_opened(request: web.Request, response: web.WebSocketResponse) -> None:
+        if id(request) in websockets:
             return
         try:
             labels = (exporter.service, _route_of(request))
             metrics.websocket_opened.labels(*labels).inc()
             metrics.websocket_active.labels(*labels).inc()
             _instrument_websocket(exporter, request, response)
-            request[_WS_KEY] = (labels, perf_counter())
+            websockets[id(request)] = (labels, perf_counter())
             started[0] -= 1  # a connection from now on, not a request in flight
         except Exception as exc:
             exporter.internal_error("websocket", exc)
@@ -158,8 +220,20 @@ def instrument_aiohttp(app: web.Application, exporter: Exporter) -> None:
     async def on_cleanup(_: web.Application) -> None:
         exporter.stop_periodic_flush()
 
-    app.middlewares.insert(0, promflux_middleware)  # outermost: sees every other's work
+    handle = getattr(app, "_handle", None)
+    if use_middleware or not inspect.iscoroutinefunction(handle):
+        @web.middleware
+        async def promflux_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+            return await timed(handler)(request)
+
+        app.middlewares.insert(0, promflux_middleware)  # outermost: sees every other's work
+    else:
+        # The application's request entry point (what aiohttp's server calls for every
+        # request): wrapping it costs one coroutine, where any middleware makes aiohttp
+        # build and call its middleware chain (docs/performance.md).
+        object.__setattr__(app, "_handle", timed(handle))
     app.router.add_get(exporter.metrics_path, metrics_handler)
-    app.on_response_prepare.append(on_prepare)
+    app[_WEBSOCKET_HOOK] = websocket_opened
+    _hook_websocket_prepare()
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)

@@ -8,14 +8,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -110,6 +112,16 @@ def scrape(base_url: str, **headers: str) -> Samples:
     return Samples(response.text)
 
 
+def wait_for(get: Callable[[], T], ok: Callable[[T], bool], timeout: float = 5.0) -> T:
+    """Poll ``get()`` until ``ok`` holds (returns the last value either way)."""
+    deadline = time.monotonic() + timeout
+    value = get()
+    while not ok(value) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        value = get()
+    return value
+
+
 @pytest.fixture(scope="module")
 def fastapi_service() -> Iterator[Server]:
     server = uvicorn_server("tests.apps.fastapi_app:app")
@@ -117,8 +129,9 @@ def fastapi_service() -> Iterator[Server]:
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def aiohttp_service() -> Iterator[Server]:
-    server = aiohttp_server("tests.apps.aiohttp_app:create_app")
+@pytest.fixture(scope="module", params=["entry-point", "middleware"])
+def aiohttp_service(request: pytest.FixtureRequest) -> Iterator[Server]:
+    env = {"PROMFLUX_AIOHTTP_MIDDLEWARE": "1"} if request.param == "middleware" else {}
+    server = aiohttp_server("tests.apps.aiohttp_app:create_app", env)
     yield server
     server.stop()

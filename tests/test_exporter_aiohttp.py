@@ -9,7 +9,7 @@ import aiohttp
 import httpx
 import pytest
 
-from .conftest import Samples, scrape
+from .conftest import Samples, scrape, wait_for
 
 pytestmark = pytest.mark.compat
 
@@ -96,8 +96,9 @@ def test_websocket_session(aiohttp_service):
                 return replies
 
     assert asyncio.run(session()) == ["t=21.5", "t=21.6"]
-    after = scrape(aiohttp_service.url)
-    assert after.value("websocket_connections_active", route="/ws") == 0
+    # The server ends the handler just after the closing handshake: allow it a moment.
+    after = wait_for(lambda: scrape(aiohttp_service.url), lambda s: s.value(
+        "websocket_connections_active", route="/ws") == 0)
     for name, delta in [("websocket_connections_opened_total", 1),
                         ("websocket_messages_received_total", 2),
                         ("websocket_messages_sent_total", 2),

@@ -11,7 +11,7 @@ import aiohttp
 import httpx
 import pytest
 
-from .conftest import Samples, scrape, uvicorn_server
+from .conftest import Samples, scrape, uvicorn_server, wait_for
 
 pytestmark = pytest.mark.compat
 
@@ -161,8 +161,9 @@ def test_websocket_session(fastapi_service):
                 return replies
 
     assert asyncio.run(session()) == ["a", "b", "c"]
-    after = scrape(fastapi_service.url)
-    assert after.value("websocket_connections_active", route="/ws") == 0
+    # The server ends the handler just after the closing handshake: allow it a moment.
+    after = wait_for(lambda: scrape(fastapi_service.url), lambda s: s.value(
+        "websocket_connections_active", route="/ws") == 0)
     for name, delta in [("websocket_connections_opened_total", 1),
                         ("websocket_messages_received_total", 3),
                         ("websocket_messages_sent_total", 3),

@@ -1,6 +1,7 @@
 """An aiohttp HTTP + WebSocket ingestion service, partly instrumented with aioprometheus."""
 
 import asyncio
+import os
 
 import aioprometheus
 from aiohttp import WSMsgType, web
@@ -88,7 +89,15 @@ def create_app(argv: list[str] | None = None) -> web.Application:
         "legacy_requests_total", "Requests counted by the old aioprometheus code.",
         registry=legacy_registry,
     )
-    metrics = exporter.instrument(app, service="ingest", aioprometheus_registry=legacy_registry)
+    if os.environ.get("PROMFLUX_AIOHTTP_MIDDLEWARE"):  # the fallback placement
+        from exporter.aiohttp_adapter import instrument_aiohttp
+        from exporter.core import Exporter
+
+        metrics = Exporter("ingest", aioprometheus_registry=legacy_registry)
+        instrument_aiohttp(app, metrics, use_middleware=True)
+    else:
+        metrics = exporter.instrument(app, service="ingest",
+                                      aioprometheus_registry=legacy_registry)
     app[METRICS] = metrics
     app[QUEUE] = metrics.queue("readings")
     return app
