@@ -97,24 +97,10 @@ def aiohttp_app(variant: str) -> Any:
     app.router.add_get("/noop", noop)
     if variant == "passthrough":
         app.middlewares.append(passthrough)
-    elif variant == "prepare":  # pass-through that sends the response itself
-        @web.middleware
-        async def prepare(request: web.Request, handler: Any) -> web.StreamResponse:
-            response = await handler(request)
-            await response.prepare(request)
-            await response.write_eof()
-            return response
-
-        app.middlewares.append(prepare)
     elif variant == "promflux":
         import exporter
 
         exporter.instrument(app, service="bench", registry=CollectorRegistry())
-    elif variant == "signal":
-        async def on_prepare(request: Any, response: Any) -> None:
-            pass
-
-        app.on_response_prepare.append(on_prepare)
     elif variant != "bare":
         raise SystemExit(f"unknown variant {variant}")
     return app

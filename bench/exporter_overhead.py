@@ -7,7 +7,8 @@
    start-up cancels out. PYTHONHASHSEED is fixed and long-lived objects are frozen out
    of the garbage collector so the counts repeat exactly.
 2. The same for aiohttp, counted in the server process while a client sends N1 / N2
-   keep-alive requests over loopback.
+   keep-alive requests over loopback (the event loop's polling makes these counts vary
+   by a few thousand instructions per request between runs; see docs/performance.md).
 3. Microseconds per request at the ASGI level: variants interleaved, several rounds, min.
 4. Requests/s under uvicorn (and aiohttp) pinned to core 0 with wrk on core 1: bare and
    instrumented interleaved, several rounds, median.
@@ -82,7 +83,7 @@ def aiohttp_server_argv(variant: str, port: int) -> list[str]:
             " access_log=None, print=None)"]
 
 
-def aiohttp_instructions(variant: str, n1: int = 200, n2: int = 1200) -> float:
+def aiohttp_instructions(variant: str, n1: int = 500, n2: int = 4500) -> float:
     def run(n: int) -> int:
         def stop(cmd: list[str]) -> None:
             port = int(cmd[-1].split("port=")[1].split(",")[0])
