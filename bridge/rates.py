@@ -1,0 +1,70 @@
+"""Counter increases and rates between scrapes, with restart handling. Pure, no I/O.
+
+See ../shared/REFERENCE.md, section 2. A tracker keeps the last value of every counter
+series of one target; the first scrape is a baseline, a series that appears later counts
+from zero, and a counter that goes down means the target restarted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+
+
+class CounterTracker:
+    """Per-target counter state: ``update`` turns cumulative values into increases."""
+
+    __slots__ = ("_last", "_time", "restarts")
+
+    def __init__(self) -> None:
+        self._last: dict[Hashable, float] = {}
+        self._time: float | None = None
+        self.restarts = 0
+
+    @property
+    def last_time(self) -> float | None:
+        """Timestamp (seconds) of the previous scrape, None before the first."""
+        return self._time
+
+    def update(
+        self, timestamp: float, values: Mapping[Hashable, float], restarted: bool = False
+    ) -> tuple[dict[Hashable, float], float | None]:
+        """Increases since the previous scrape and the seconds between the two scrapes.
+
+        Returns ({}, None) for the first scrape (a baseline, never a spike). When any
+        counter went down, or ``restarted`` says so (its start time changed), every series
+        counts from zero: the target restarted and its counters began again.
+        """
+        previous, last = self._time, self._last
+        self._last = dict(values)
+        self._time = timestamp
+        if previous is None:
+            return {}, None
+        if not restarted:
+            for key, value in values.items():
+                old = last.get(key)
+                if old is not None and value < old:
+                    restarted = True
+                    break
+        if restarted:
+            self.restarts += 1
+            return dict(values), timestamp - previous
+        increases = {}
+        for key, value in values.items():
+            old = last.get(key)
+            # A series first seen now (a new route, label or status) counts from zero.
+            increases[key] = value if old is None else value - old
+        return increases, timestamp - previous
+
+
+def per_minute(increase: float, seconds: float) -> float | None:
+    """Increase over ``seconds`` as a rate per minute (None without a positive interval)."""
+    if seconds <= 0:
+        return None
+    return increase * 60.0 / seconds
+
+
+def error_rate_percent(errors: float, requests: float) -> float | None:
+    """100 x errors / requests; None when there were no requests."""
+    if requests <= 0:
+        return None
+    return 100.0 * errors / requests

@@ -1,0 +1,101 @@
+"""Percentile and rate math of the bridge, checked against hand-worked answers."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bridge.quantile import normalize, parse_le, quantile
+from bridge.rates import CounterTracker, error_rate_percent, per_minute
+
+INF = math.inf
+
+
+def test_interpolates_inside_the_bucket():
+    # 100 observations: 50 <= 0.1, 40 in (0.1, 0.5], 10 in (0.5, 1].
+    buckets = [(0.1, 50), (0.5, 90), (1.0, 100), (INF, 100)]
+    assert quantile(0.5, buckets) == pytest.approx(0.1)
+    assert quantile(0.9, buckets) == pytest.approx(0.5)
+    assert quantile(0.95, buckets) == pytest.approx(0.75)
+    assert quantile(0.7, buckets) == pytest.approx(0.1 + 0.4 * 20 / 40)
+    assert quantile(0.25, buckets) == pytest.approx(0.05)  # first bucket starts at 0
+
+
+def test_rank_in_the_inf_bucket_answers_the_highest_finite_bound():
+    assert quantile(0.99, [(0.5, 10), (1.0, 20), (INF, 100)]) == 1.0
+
+
+def test_first_bucket_with_negative_bound_answers_its_bound():
+    assert quantile(0.5, [(-1.0, 10), (0.0, 10), (INF, 10)]) == -1.0
+
+
+@pytest.mark.parametrize("buckets", [
+    [],                                  # nothing
+    [(INF, 10)],                         # fewer than two buckets
+    [(0.1, 5), (1.0, 10)],               # no +Inf bucket
+    [(0.1, 0), (1.0, 0), (INF, 0)],      # no observations
+])
+def test_no_answer_instead_of_nan(buckets):
+    assert quantile(0.95, buckets) is None
+
+
+def test_out_of_range_q():
+    buckets = [(0.1, 1), (INF, 1)]
+    assert quantile(-0.1, buckets) == -INF and quantile(1.5, buckets) == INF
+    assert quantile(math.nan, buckets) is None
+
+
+def test_normalize_merges_sorts_and_repairs():
+    assert normalize([(INF, 10), (parse_le("1"), 4), (parse_le("1.0"), 3), (0.5, 8)]) == [
+        (0.5, 8), (1.0, 8), (INF, 10)]
+    assert parse_le("1e0") == 1.0 and parse_le("+Inf") == INF
+    with pytest.raises(ValueError):
+        parse_le("fast")
+
+
+@given(st.lists(st.floats(0, 100, allow_nan=False), min_size=1, max_size=200),
+       st.sampled_from([0.5, 0.9, 0.95, 0.99]))
+def test_quantile_lies_within_the_bucket_holding_the_true_rank(values, q):
+    bounds = [0.1, 0.5, 1, 5, 10, 50, INF]
+    buckets = [(b, sum(1 for v in values if v <= b)) for b in bounds]
+    answer = quantile(q, buckets)
+    assert answer is not None and not math.isnan(answer)
+    ordered = sorted(values)
+    true = ordered[max(0, math.ceil(q * len(values)) - 1)]
+    upper = next(b for b in bounds if true <= b)
+    lower = max([0] + [b for b in bounds if b < upper])
+    if math.isinf(upper):
+        assert answer == 50
+    else:
+        assert lower - 1e-9 <= answer <= upper + 1e-9
+
+
+def test_first_scrape_is_a_baseline_and_resets_count_from_zero():
+    tracker = CounterTracker()
+    assert tracker.update(100.0, {"a": 500.0, "b": 7.0}) == ({}, None)
+    assert tracker.update(115.0, {"a": 530.0, "b": 7.0, "c": 4.0}) == (
+        {"a": 30.0, "b": 0.0, "c": 4.0}, 15.0)
+    # A restart: 'a' went down, so every series counts from zero, even 'b', which rose.
+    increases, seconds = tracker.update(130.0, {"a": 12.0, "b": 9.0, "c": 1.0})
+    assert increases == {"a": 12.0, "b": 9.0, "c": 1.0} and seconds == 15.0
+    assert tracker.restarts == 1
+    # A restart seen only through the start time.
+    assert tracker.update(145.0, {"a": 20.0, "b": 10.0}, restarted=True)[0] == {
+        "a": 20.0, "b": 10.0}
+    assert tracker.update(160.0, {"a": 26.0})[0] == {"a": 6.0}
+
+
+@given(st.lists(st.floats(0, 1e6, allow_nan=False), min_size=2, max_size=50))
+def test_increases_are_never_negative(values):
+    tracker = CounterTracker()
+    for i, value in enumerate(values):
+        increases, _ = tracker.update(float(i), {"k": value})
+        assert all(v >= 0 for v in increases.values())
+
+
+def test_rates():
+    assert per_minute(30, 15) == 120 and per_minute(5, 0) is None
+    assert error_rate_percent(3, 60) == 5 and error_rate_percent(0, 0) is None
