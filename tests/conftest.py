@@ -10,7 +10,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -135,3 +135,12 @@ def aiohttp_service(request: pytest.FixtureRequest) -> Iterator[Server]:
     server = aiohttp_server("tests.apps.aiohttp_app:create_app", env)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def influxdb() -> Iterator[Any]:
+    from .influx import InfluxServer
+
+    server = InfluxServer()
+    yield server
+    server.close()

@@ -1,0 +1,94 @@
+"""A real influxd (Debian's influxdb 1.6.7) on free loopback ports with a temporary directory."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class InfluxServer:
+    """Start/stop/restart an influxd whose data survives restarts until ``close``."""
+
+    def __init__(self) -> None:
+        binary = shutil.which("influxd")
+        if binary is None:
+            raise RuntimeError("influxd not found: `make test` installs Debian's influxdb")
+        self.binary = binary
+        self.dir = Path(tempfile.mkdtemp(prefix="influxd-"))
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = self.dir / "influxdb.conf"
+        config.write_text(f"""
+reporting-disabled = true
+bind-address = "127.0.0.1:{_free_port()}"
+[meta]
+  dir = "{self.dir}/meta"
+[data]
+  dir = "{self.dir}/data"
+  wal-dir = "{self.dir}/wal"
+  query-log-enabled = false
+[http]
+  bind-address = "127.0.0.1:{self.port}"
+  log-enabled = false
+[continuous_queries]
+  log-enabled = false
+  run-interval = "1s"
+[monitor]
+  store-enabled = false
+""")
+        self.config = config
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        log = open(self.dir / "influxd.log", "ab")
+        self.proc = subprocess.Popen([self.binary, "-config", str(self.config)],
+                                     stdout=log, stderr=log)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/ping", timeout=1).status_code == 204:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("influxd did not start: " + (self.dir / "influxd.log").read_text())
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(20)
+        self.proc = None
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def query(self, q: str, db: str | None = None, epoch: str = "ms") -> list[dict[str, Any]]:
+        """Run InfluxQL; returns the series of the first statement's result."""
+        params = {"q": q, "epoch": epoch}
+        if db:
+            params["db"] = db
+        response = httpx.post(self.url + "/query", params=params, timeout=30)
+        response.raise_for_status()
+        result = response.json()["results"][0]
+        if "error" in result:
+            raise RuntimeError(result["error"])
+        return result.get("series", [])
+
+    def write(self, db: str, body: bytes, precision: str = "ms") -> httpx.Response:
+        return httpx.post(self.url + "/write", params={"db": db, "precision": precision},
+                          content=body, timeout=30)
