@@ -1,0 +1,217 @@
+"""Parsing Prometheus text format 0.0.4 and OpenMetrics. Pure, no I/O.
+
+This is the bridge's hot path (every sample of every scrape), so it is built for speed:
+a target sends the same series every scrape, so the text before the value (name and
+labels) is parsed once and then found in a cache by that very text. Per line the work is
+a few C-level string operations and one dict lookup. The careful label parser runs only
+for series not seen before, and for OpenMetrics lines with exemplars.
+
+Checked against prometheus_client's parser by property tests (tests/test_bridge_exposition.py).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
+_TYPES = frozenset(
+    {"counter", "gauge", "histogram", "summary", "untyped", "unknown", "info", "stateset",
+     "gaugehistogram"})
+_ESCAPES = {"\\": "\\", '"': '"', "n": "\n"}
+
+
+class ExpositionError(ValueError):
+    """Malformed exposition text; says which line and why."""
+
+    def __init__(self, lineno: int, reason: str, line: str) -> None:
+        shown = line if len(line) <= 120 else line[:117] + "..."
+        super().__init__(f"line {lineno}: {reason}: {shown!r}")
+        self.lineno = lineno
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """A parsed series: metric name and labels (sorted (name, value) pairs)."""
+
+    name: str
+    labels: tuple[tuple[str, str], ...]
+
+    def label(self, name: str, default: str = "") -> str:
+        """The value of label ``name``."""
+        for key, value in self.labels:
+            if key == name:
+                return value
+        return default
+
+
+@dataclass
+class Scrape:
+    """One parsed exposition: family types, and samples as (Series, value) in order."""
+
+    types: dict[str, str] = field(default_factory=dict)
+    samples: list[tuple[Series, float]] = field(default_factory=list)
+
+
+class SeriesCache:
+    """Series text -> Series for one target. After each successful parse it holds exactly
+    the series of that scrape, so it never grows past one scrape's worth."""
+
+    __slots__ = ("entries",)
+
+    def __init__(self) -> None:
+        self.entries: dict[str, Series] = {}
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+def parse_labels(text: str, lineno: int, line: str) -> tuple[tuple[str, str], ...]:
+    """``a="1",b="x\\"y"`` (the inside of the braces) as sorted pairs. Strict."""
+    labels: dict[str, str] = {}
+    i, n = 0, len(text)
+    while i < n:
+        while i < n and text[i] in " \t":
+            i += 1
+        if i >= n:
+            break
+        eq = text.find("=", i)
+        if eq == -1:
+            raise ExpositionError(lineno, "label without '='", line)
+        name = text[i:eq].strip()
+        if not _LABEL_NAME.match(name):
+            raise ExpositionError(lineno, f"invalid label name {name!r}", line)
+        j = eq + 1
+        while j < n and text[j] in " \t":
+            j += 1
+        if j >= n or text[j] != '"':
+            raise ExpositionError(lineno, f"label {name} value is not quoted", line)
+        j += 1
+        chars: list[str] = []
+        while True:
+            if j >= n:
+                raise ExpositionError(lineno, f"label {name} value is not terminated", line)
+            c = text[j]
+            if c == '"':
+                break
+            if c == "\\":
+                if j + 1 >= n:
+                    raise ExpositionError(lineno, "dangling backslash", line)
+                escaped = _ESCAPES.get(text[j + 1])
+                if escaped is None:  # Prometheus keeps unknown escapes as they are
+                    chars.append("\\" + text[j + 1])
+                else:
+                    chars.append(escaped)
+                j += 2
+                continue
+            chars.append(c)
+            j += 1
+        if name in labels:
+            raise ExpositionError(lineno, f"duplicate label {name}", line)
+        labels[name] = "".join(chars)
+        j += 1
+        while j < n and text[j] in " \t":
+            j += 1
+        if j < n:
+            if text[j] != ",":
+                raise ExpositionError(lineno, "expected ',' between labels", line)
+            j += 1
+        i = j
+    return tuple(sorted(labels.items()))
+
+
+def _parse_series(key: str, lineno: int, line: str) -> Series:
+    brace = key.find("{")
+    if brace == -1:
+        name, labels = key.strip(), ()
+    else:
+        if not key.endswith("}"):
+            raise ExpositionError(lineno, "unterminated label set", line)
+        name = key[:brace].strip()
+        labels = parse_labels(key[brace + 1:-1], lineno, line)
+    if not _METRIC_NAME.match(name):
+        raise ExpositionError(lineno, f"invalid metric name {name!r}", line)
+    return Series(name, labels)
+
+
+def _split_openmetrics_exemplar(line: str) -> str:
+    """The line without an OpenMetrics exemplar (`` # {...} value [ts]``)."""
+    in_quotes = False
+    i = 0
+    n = len(line)
+    while i < n:
+        c = line[i]
+        if c == "\\" and in_quotes:
+            i += 2
+            continue
+        if c == '"':
+            in_quotes = not in_quotes
+        elif c == "#" and not in_quotes and i > 0 and line[i - 1] == " ":
+            return line[:i - 1]
+        i += 1
+    return line
+
+
+def _value(text: str, lineno: int, line: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ExpositionError(lineno, f"invalid value {text!r}", line) from None
+
+
+def parse(text: str, cache: SeriesCache | None = None, openmetrics: bool = False,
+          max_samples: int | None = None) -> Scrape:
+    """Parse an exposition. ``cache`` carries series across scrapes of one target.
+
+    Raises ExpositionError on the first malformed line (the scrape fails as a whole) and
+    when there are more than ``max_samples`` samples.
+    """
+    cache = cache if cache is not None else SeriesCache()
+    known: dict[str, Series] = cache.entries
+    seen: dict[str, Series] = {}
+    scrape = Scrape()
+    types, samples = scrape.types, scrape.samples
+    append = samples.append
+    lineno = 0
+    for lineno, line in enumerate(text.split("\n"), 1):  # noqa: B007
+        if not line:
+            continue
+        if line[0] == "#":
+            if line.startswith("# TYPE "):
+                parts = line.split(None, 3)
+                if len(parts) != 4 or parts[3].strip() not in _TYPES:
+                    raise ExpositionError(lineno, "malformed TYPE line", line)
+                types[parts[2]] = parts[3].strip()
+            elif line.startswith("# EOF") and openmetrics:
+                break
+            continue
+        if openmetrics and " # " in line:
+            line = _split_openmetrics_exemplar(line)
+        close = line.rfind("}")
+        if close == -1:
+            key, _, rest = line.partition(" ")
+        else:
+            key, rest = line[:close + 1], line[close + 1:]
+        series = seen.get(key)
+        if series is None:
+            series = known.get(key)
+            if series is None:
+                if line[0] in " \t":
+                    raise ExpositionError(lineno, "line starts with white space", line)
+                series = _parse_series(key, lineno, line)
+            seen[key] = series
+        fields = rest.split()
+        if not fields or len(fields) > 2:
+            raise ExpositionError(lineno, "expected a value and an optional timestamp", line)
+        append((series, _value(fields[0], lineno, line)))
+        if max_samples is not None and len(samples) > max_samples:
+            raise ExpositionError(lineno, f"more than {max_samples} samples", line)
+    cache.entries = seen
+    return scrape
+
+
+def finite(value: float) -> bool:
+    """Neither NaN nor infinite: the only values InfluxDB accepts."""
+    return not (math.isnan(value) or math.isinf(value))
