@@ -32,6 +32,10 @@ class ExpositionError(ValueError):
         self.lineno = lineno
 
 
+class _Malformed(Exception):
+    """A bad line; ``parse`` adds the line number and text."""
+
+
 @dataclass(frozen=True, slots=True)
 class Series:
     """A parsed series: metric name and labels (sorted (name, value) pairs)."""
@@ -68,7 +72,7 @@ class SeriesCache:
         return len(self.entries)
 
 
-def parse_labels(text: str, lineno: int, line: str) -> tuple[tuple[str, str], ...]:
+def parse_labels(text: str) -> tuple[tuple[str, str], ...]:
     """``a="1",b="x\\"y"`` (the inside of the braces) as sorted pairs. Strict."""
     labels: dict[str, str] = {}
     i, n = 0, len(text)
@@ -79,26 +83,26 @@ def parse_labels(text: str, lineno: int, line: str) -> tuple[tuple[str, str], ..
             break
         eq = text.find("=", i)
         if eq == -1:
-            raise ExpositionError(lineno, "label without '='", line)
+            raise _Malformed("label without '='")
         name = text[i:eq].strip()
         if not _LABEL_NAME.match(name):
-            raise ExpositionError(lineno, f"invalid label name {name!r}", line)
+            raise _Malformed(f"invalid label name {name!r}")
         j = eq + 1
         while j < n and text[j] in " \t":
             j += 1
         if j >= n or text[j] != '"':
-            raise ExpositionError(lineno, f"label {name} value is not quoted", line)
+            raise _Malformed(f"label {name} value is not quoted")
         j += 1
         chars: list[str] = []
         while True:
             if j >= n:
-                raise ExpositionError(lineno, f"label {name} value is not terminated", line)
+                raise _Malformed(f"label {name} value is not terminated")
             c = text[j]
             if c == '"':
                 break
             if c == "\\":
                 if j + 1 >= n:
-                    raise ExpositionError(lineno, "dangling backslash", line)
+                    raise _Malformed("dangling backslash")
                 escaped = _ESCAPES.get(text[j + 1])
                 if escaped is None:  # Prometheus keeps unknown escapes as they are
                     chars.append("\\" + text[j + 1])
@@ -109,30 +113,30 @@ def parse_labels(text: str, lineno: int, line: str) -> tuple[tuple[str, str], ..
             chars.append(c)
             j += 1
         if name in labels:
-            raise ExpositionError(lineno, f"duplicate label {name}", line)
+            raise _Malformed(f"duplicate label {name}")
         labels[name] = "".join(chars)
         j += 1
         while j < n and text[j] in " \t":
             j += 1
         if j < n:
             if text[j] != ",":
-                raise ExpositionError(lineno, "expected ',' between labels", line)
+                raise _Malformed("expected ',' between labels")
             j += 1
         i = j
     return tuple(sorted(labels.items()))
 
 
-def _parse_series(key: str, lineno: int, line: str) -> Series:
+def _parse_series(key: str) -> Series:
     brace = key.find("{")
     if brace == -1:
         name, labels = key.strip(), ()
     else:
         if not key.endswith("}"):
-            raise ExpositionError(lineno, "unterminated label set", line)
+            raise _Malformed("unterminated label set")
         name = key[:brace].strip()
-        labels = parse_labels(key[brace + 1:-1], lineno, line)
+        labels = parse_labels(key[brace + 1:-1])
     if not _METRIC_NAME.match(name):
-        raise ExpositionError(lineno, f"invalid metric name {name!r}", line)
+        raise _Malformed(f"invalid metric name {name!r}")
     return Series(name, labels)
 
 
@@ -154,13 +158,6 @@ def _split_openmetrics_exemplar(line: str) -> str:
     return line
 
 
-def _value(text: str, lineno: int, line: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise ExpositionError(lineno, f"invalid value {text!r}", line) from None
-
-
 def parse(text: str, cache: SeriesCache | None = None, openmetrics: bool = False,
           max_samples: int | None = None) -> Scrape:
     """Parse an exposition. ``cache`` carries series across scrapes of one target.
@@ -169,47 +166,65 @@ def parse(text: str, cache: SeriesCache | None = None, openmetrics: bool = False
     when there are more than ``max_samples`` samples.
     """
     cache = cache if cache is not None else SeriesCache()
-    known: dict[str, Series] = cache.entries
-    seen: dict[str, Series] = {}
+    known = cache.entries
     scrape = Scrape()
-    types, samples = scrape.types, scrape.samples
+    types = scrape.types
+    samples = scrape.samples
     append = samples.append
-    lineno = 0
-    for lineno, line in enumerate(text.split("\n"), 1):  # noqa: B007
-        if not line:
-            continue
-        if line[0] == "#":
-            if line.startswith("# TYPE "):
-                parts = line.split(None, 3)
-                if len(parts) != 4 or parts[3].strip() not in _TYPES:
-                    raise ExpositionError(lineno, "malformed TYPE line", line)
-                types[parts[2]] = parts[3].strip()
-            elif line.startswith("# EOF") and openmetrics:
-                break
-            continue
-        if openmetrics and " # " in line:
-            line = _split_openmetrics_exemplar(line)
-        close = line.rfind("}")
-        if close == -1:
-            key, _, rest = line.partition(" ")
-        else:
-            key, rest = line[:close + 1], line[close + 1:]
-        series = seen.get(key)
-        if series is None:
+    lines = text.split("\n")
+    line = ""
+    try:
+        for line in lines:
+            if not line or line[0] == "#":
+                if line.startswith("# TYPE "):
+                    _type_line(line, types)
+                elif openmetrics and line.startswith("# EOF"):
+                    break
+                continue
+            if openmetrics and " # " in line:
+                line = _split_openmetrics_exemplar(line)
+            close = line.rfind("}")
+            if close == -1:
+                key, _, rest = line.partition(" ")
+            else:
+                key, rest = line[:close + 1], line[close + 1:]
             series = known.get(key)
             if series is None:
                 if line[0] in " \t":
-                    raise ExpositionError(lineno, "line starts with white space", line)
-                series = _parse_series(key, lineno, line)
-            seen[key] = series
-        fields = rest.split()
-        if not fields or len(fields) > 2:
-            raise ExpositionError(lineno, "expected a value and an optional timestamp", line)
-        append((series, _value(fields[0], lineno, line)))
-        if max_samples is not None and len(samples) > max_samples:
-            raise ExpositionError(lineno, f"more than {max_samples} samples", line)
-    cache.entries = seen
+                    raise _Malformed("line starts with white space")
+                series = known[key] = _parse_series(key)
+            try:
+                append((series, float(rest)))  # " 1.5": float() skips the blanks
+            except ValueError:
+                append((series, _value_and_timestamp(rest)))
+    except _Malformed as error:
+        raise ExpositionError(lines.index(line) + 1, str(error), line) from None
+    if max_samples is not None and len(samples) > max_samples:
+        raise ExpositionError(len(lines), f"more than {max_samples} samples", "")
+    if len(known) > 2 * len(samples) + 1024:
+        # Series that are gone (a restarted target, old label values): keep one scrape.
+        cache.entries = {k: v for k, v in known.items() if v in {s for s, _ in samples}}
     return scrape
+
+
+def _type_line(line: str, types: dict[str, str]) -> None:
+    parts = line.split(None, 3)
+    if len(parts) != 4 or parts[3].strip() not in _TYPES:
+        raise _Malformed("malformed TYPE line")
+    types[parts[2]] = parts[3].strip()
+
+
+def _value_and_timestamp(rest: str) -> float:
+    fields = rest.split()
+    if not fields or len(fields) > 2:
+        raise _Malformed("expected a value and an optional timestamp")
+    try:
+        value = float(fields[0])
+        if len(fields) == 2:
+            float(fields[1])
+    except ValueError:
+        raise _Malformed(f"invalid value {rest.strip()!r}") from None
+    return value
 
 
 def finite(value: float) -> bool:
