@@ -36,9 +36,13 @@ class _Malformed(Exception):
     """A bad line; ``parse`` adds the line number and text."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Series:
-    """A parsed series: metric name and labels (sorted (name, value) pairs)."""
+    """A parsed series: metric name and labels (sorted (name, value) pairs).
+
+    Compared and hashed by identity: the per-target cache hands out the same object for
+    the same series every scrape, and identity hashing keeps per-sample dict work cheap.
+    """
 
     name: str
     labels: tuple[tuple[str, str], ...]

@@ -1,0 +1,274 @@
+"""One scrape of one target -> InfluxDB points: percentiles from bucket increases, rates
+from counter increases, gauges as they are. Pure, no I/O (the scrape loop calls it).
+
+A ``TargetDeriver`` keeps what one target needs between scrapes: the series cache of the
+parser, the counter state, and each series' role in the schema, decided once per series.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import schema
+from .exposition import Scrape, Series, SeriesCache
+from .quantile import normalize, quantile
+from .rates import CounterTracker, error_rate_percent, per_minute
+
+Point = tuple[str, dict[str, str], dict[str, float], int]
+
+# Roles (first element of a role tuple).
+_GAUGE, _START, _LAT_BUCKET, _LAT_COUNT, _LAT_SUM, _REQ_COUNT = range(6)
+_COUNTER, _HIST_BUCKET, _HIST_COUNT, _HIST_SUM = range(6, 10)
+_CUMULATIVE_FROM = _LAT_BUCKET  # roles from here on are cumulative counters
+
+
+def _le(series: Series) -> float | None:
+    text = series.label("le")
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def classify(series: Series, preset: schema.Preset) -> tuple[Any, ...] | None:
+    """The series' role in the schema, or None when it is not stored."""
+    name = series.name
+    if name.endswith("_created"):
+        return None
+    if name.startswith(preset.latency):
+        suffix = name[len(preset.latency):]
+        if suffix in ("_bucket", "_count", "_sum"):
+            group = (series.label(preset.endpoint_label) or schema.ALL,
+                     series.label(preset.method_label) or schema.ALL)
+            status = series.label(preset.status_label) if preset.status_label else ""
+            if suffix == "_bucket":
+                le = _le(series)
+                return None if le is None else (_LAT_BUCKET, group, status, le)
+            return (_LAT_COUNT if suffix == "_count" else _LAT_SUM, group, status)
+    if preset.requests and name == preset.requests:
+        group = (series.label(preset.endpoint_label) or schema.ALL,
+                 series.label(preset.method_label) or schema.ALL)
+        return (_REQ_COUNT, group, series.label(preset.requests_status_label or "status"))
+    if name == schema.START_TIME:
+        return (_START,)
+    gauge = schema.GAUGES.get(name)
+    if gauge is not None:
+        measurement, field_name, mapping = gauge
+        return (_GAUGE, measurement, schema.tags_of(series, mapping), field_name)
+    counter = schema.COUNTERS.get(name)
+    if counter is not None:
+        measurement, prefix, mapping = counter
+        return (_COUNTER, measurement, schema.tags_of(series, mapping), prefix)
+    for base, (measurement, prefix, mapping) in schema.HISTOGRAMS.items():
+        if name.startswith(base) and name[len(base):] in ("_bucket", "_count", "_sum"):
+            tags = schema.tags_of(series, mapping)
+            suffix = name[len(base):]
+            if suffix == "_bucket":
+                le = _le(series)
+                return None if le is None else (_HIST_BUCKET, measurement, tags, prefix, le)
+            kind = _HIST_COUNT if suffix == "_count" else _HIST_SUM
+            return (kind, measurement, tags, prefix)
+    return None
+
+
+@dataclass
+class _Latency:
+    buckets: dict[float, float] = field(default_factory=dict)
+    total: float = 0.0      # seconds
+    count: float = 0.0
+    errors: float = 0.0     # 5xx
+    client_errors: float = 0.0  # 4xx
+    by_status: dict[str, float] = field(default_factory=dict)
+
+
+def _status_class(status: str) -> str:
+    return status[:1] if status else ""
+
+
+def _percentile_fields(buckets: dict[float, float], prefix: str = "") -> dict[str, float]:
+    ordered = normalize(buckets.items())
+    out = {}
+    for name, q in schema.PERCENTILES:
+        value = quantile(q, ordered)
+        if value is not None and not math.isinf(value):
+            out[prefix + name] = value * 1000.0
+    return out
+
+
+def _le_text(le: float) -> str:
+    return "+Inf" if math.isinf(le) else repr(le)
+
+
+class TargetDeriver:
+    """Derived points for one target, scrape after scrape."""
+
+    def __init__(self, service: str, preset: schema.Preset | str = "promflux") -> None:
+        self.service = service
+        self.preset = schema.PRESETS[preset] if isinstance(preset, str) else preset
+        self.cache = SeriesCache()
+        self.tracker = CounterTracker()
+        self._roles: dict[Series, tuple[Any, ...] | None] = {}
+        self._start_time: float | None = None
+
+    @property
+    def restarts(self) -> int:
+        """Target restarts seen (counters that went down or a new start time)."""
+        return self.tracker.restarts
+
+    def derive(self, scrape: Scrape, timestamp: float) -> list[Point]:
+        """Points for one scrape taken at ``timestamp`` (seconds)."""
+        roles = self._roles
+        preset = self.preset
+        gauges: list[tuple[tuple[Any, ...], float]] = []
+        cumulative: dict[Series, float] = {}
+        start_time = None
+        for series, value in scrape.samples:
+            try:
+                role = roles[series]
+            except KeyError:
+                role = roles[series] = classify(series, preset)
+            if role is None:
+                continue
+            kind = role[0]
+            if kind >= _CUMULATIVE_FROM:
+                cumulative[series] = value
+            elif kind == _GAUGE:
+                gauges.append((role, value))
+            else:
+                start_time = value
+        if len(roles) > 2 * len(scrape.samples) + 1024:
+            self._roles = {s: roles[s] for s, _ in scrape.samples if s in roles}
+        restarted = (start_time is not None and self._start_time is not None
+                     and start_time != self._start_time)
+        if start_time is not None:
+            self._start_time = start_time
+        ts = int(timestamp * 1000)
+        points = self._gauge_points(gauges, ts)
+        increases, seconds = self.tracker.update(timestamp, cumulative, restarted)
+        if seconds is None or seconds <= 0:
+            return points  # the first scrape is a baseline
+        return points + self._counter_points(increases, seconds, ts)
+
+    def _tags(self, extra: Iterable[tuple[str, str]]) -> dict[str, str]:
+        tags = {"service": self.service}
+        tags.update(extra)
+        return tags
+
+    def _gauge_points(self, gauges: list[tuple[tuple[Any, ...], float]], ts: int) -> list[Point]:
+        rows: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, float]] = {}
+        for (_, measurement, tags, field_name), value in gauges:
+            if math.isnan(value) or math.isinf(value):
+                continue
+            rows.setdefault((measurement, tags), {})[field_name] = value
+        return [(m, self._tags(tags), fields, ts) for (m, tags), fields in rows.items()]
+
+    def _counter_points(self, increases: dict[Series, float], seconds: float,
+                        ts: int) -> list[Point]:
+        roles = self._roles
+        latency: dict[tuple[str, str], _Latency] = {}
+        counters: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, float]] = {}
+        histograms: dict[tuple[str, tuple[tuple[str, str], ...], str], _Latency] = {}
+        requests_by_status: dict[tuple[str, str], dict[str, float]] = {}
+        for series, increase in increases.items():
+            role = roles.get(series)
+            if role is None or math.isnan(increase) or math.isinf(increase):
+                continue
+            kind = role[0]
+            if kind == _LAT_BUCKET:
+                group = latency.get(role[1]) or latency.setdefault(role[1], _Latency())
+                group.buckets[role[3]] = group.buckets.get(role[3], 0.0) + increase
+            elif kind == _LAT_COUNT:
+                group = latency.get(role[1]) or latency.setdefault(role[1], _Latency())
+                group.count += increase
+                status = role[2]
+                if status:
+                    group.by_status[status] = group.by_status.get(status, 0.0) + increase
+            elif kind == _LAT_SUM:
+                group = latency.get(role[1]) or latency.setdefault(role[1], _Latency())
+                group.total += increase
+            elif kind == _REQ_COUNT:
+                by_status = requests_by_status.setdefault(role[1], {})
+                by_status[role[2]] = by_status.get(role[2], 0.0) + increase
+            elif kind == _COUNTER:
+                row = counters.setdefault((role[1], role[2]), {})
+                row[role[3]] = row.get(role[3], 0.0) + increase
+            else:  # other histograms
+                key = (role[1], role[2], role[3])
+                hist = histograms.get(key) or histograms.setdefault(key, _Latency())
+                if kind == _HIST_BUCKET:
+                    hist.buckets[role[4]] = hist.buckets.get(role[4], 0.0) + increase
+                elif kind == _HIST_COUNT:
+                    hist.count += increase
+                else:
+                    hist.total += increase
+        for group_key, by_status in requests_by_status.items():
+            group = latency.setdefault(group_key, _Latency())
+            group.by_status.update(by_status)
+        points = self._latency_points(latency, seconds, ts)
+        for (measurement, tags), row in counters.items():
+            fields = {}
+            for prefix, increase in row.items():
+                fields[prefix] = increase
+                fields[prefix + "_per_minute"] = per_minute(increase, seconds) or 0.0
+            points.append((measurement, self._tags(tags), fields, ts))
+        for (measurement, tags, prefix), hist in histograms.items():
+            fields = {f"{prefix}_count": hist.count,
+                      f"{prefix}_per_minute": per_minute(hist.count, seconds) or 0.0}
+            if hist.count > 0:
+                fields[f"{prefix}_mean_ms"] = hist.total / hist.count * 1000.0
+                fields.update(_percentile_fields(hist.buckets, prefix + "_"))
+            points.append((measurement, self._tags(tags), fields, ts))
+        return points
+
+    def _latency_points(self, latency: dict[tuple[str, str], _Latency], seconds: float,
+                        ts: int) -> list[Point]:
+        points: list[Point] = []
+        service_wide = _Latency()
+        for (endpoint, method), group in latency.items():
+            for status, count in group.by_status.items():
+                cls = _status_class(status)
+                if cls == "5":
+                    group.errors += count
+                elif cls == "4":
+                    group.client_errors += count
+                if count > 0:
+                    points.append((schema.STATUS_CODES, self._tags(
+                        (("endpoint", endpoint), ("method", method), ("status", status))),
+                        {"requests": count,
+                         "requests_per_minute": per_minute(count, seconds) or 0.0}, ts))
+            for le, count in group.buckets.items():
+                service_wide.buckets[le] = service_wide.buckets.get(le, 0.0) + count
+                if count > 0:
+                    points.append((schema.LATENCY_BUCKETS, self._tags(
+                        (("endpoint", endpoint), ("method", method), ("le", _le_text(le)))),
+                        {"count": count}, ts))
+            service_wide.count += group.count
+            service_wide.total += group.total
+            service_wide.errors += group.errors
+            service_wide.client_errors += group.client_errors
+            points.append(self._performance_row(endpoint, method, group, seconds, ts))
+        if latency:
+            points.append(self._performance_row(schema.ALL, schema.ALL, service_wide, seconds,
+                                                ts))
+        return points
+
+    def _performance_row(self, endpoint: str, method: str, group: _Latency, seconds: float,
+                         ts: int) -> Point:
+        count = group.count or group.buckets.get(math.inf, 0.0)
+        fields: dict[str, float] = {
+            "requests": count,
+            "requests_per_minute": per_minute(count, seconds) or 0.0,
+            "errors": group.errors,
+            "errors_per_minute": per_minute(group.errors, seconds) or 0.0,
+            "client_errors": group.client_errors,
+        }
+        if count > 0:
+            fields["response_time_ms"] = group.total / count * 1000.0
+            fields["latency_sum_ms"] = group.total * 1000.0
+            fields["error_rate_percent"] = error_rate_percent(group.errors, count) or 0.0
+            fields.update(_percentile_fields(group.buckets))
+        tags = self._tags((("endpoint", endpoint), ("method", method)))
+        return (schema.PERFORMANCE, tags, fields, ts)

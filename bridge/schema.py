@@ -1,0 +1,100 @@
+"""What the bridge stores: measurement, tag and field names, and how exporters' metric
+names map onto them (presets). Pure data and functions, no I/O; docs/schema.md lists it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .exposition import Series
+
+# Measurements (raw retention policy; the roll-ups keep the same names).
+PERFORMANCE = "performance_metrics"
+LATENCY_BUCKETS = "latency_buckets"
+STATUS_CODES = "status_codes"
+EXCEPTIONS = "exceptions"
+RESOURCES = "resources"
+SYSTEM = "system"
+DISK = "disk"
+EVENTS = "events"
+QUEUES = "queues"
+CONNECTIONS = "connections"
+SCRAPES = "scrape_health"
+
+# Tag values for the service-wide row of performance_metrics.
+ALL = "_all"
+
+PERCENTILES: tuple[tuple[str, float], ...] = (
+    ("p50_ms", 0.5), ("p90_ms", 0.9), ("p95_ms", 0.95), ("p99_ms", 0.99))
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Where an exporter keeps request latency, and which labels name what."""
+
+    name: str
+    latency: str                     # histogram base name, in seconds
+    endpoint_label: str
+    method_label: str
+    status_label: str | None         # None: the histogram has no status label
+    requests: str | None = None      # then: a counter with the status, for errors
+    requests_status_label: str | None = None
+
+
+PRESETS: dict[str, Preset] = {
+    "promflux": Preset("promflux", "http_request_duration_seconds", "route", "method",
+                       "status"),
+    "prometheus-fastapi-instrumentator": Preset(
+        "prometheus-fastapi-instrumentator", "http_request_duration_seconds", "handler",
+        "method", None, requests="http_requests_total", requests_status_label="status"),
+    "starlette-exporter": Preset(
+        "starlette-exporter", "starlette_request_duration_seconds", "path", "method",
+        "status_code"),
+    "aioprometheus": Preset(
+        "aioprometheus", "request_duration_seconds", "path", "method", "status_code"),
+}
+
+# Gauge metric -> (measurement, field, labels kept as tags as {label: tag}).
+GAUGES: dict[str, tuple[str, str, dict[str, str]]] = {
+    "service_cpu_percent": (RESOURCES, "cpu_percent", {"pid": "pid"}),
+    "service_memory_rss_megabytes": (RESOURCES, "memory_mb", {"pid": "pid"}),
+    "service_memory_percent": (RESOURCES, "memory_percent", {"pid": "pid"}),
+    "service_threads": (RESOURCES, "threads", {"pid": "pid"}),
+    "service_open_fds": (RESOURCES, "open_fds", {"pid": "pid"}),
+    "service_disk_usage_percent": (DISK, "used_percent", {"path": "path"}),
+    "system_cpu_percent": (SYSTEM, "cpu_percent", {}),
+    "system_memory_percent": (SYSTEM, "memory_percent", {}),
+    "queue_size": (QUEUES, "size", {"queue": "queue"}),
+    "websocket_connections_active": (CONNECTIONS, "websocket_active", {"route": "endpoint"}),
+    "http_requests_in_progress": (CONNECTIONS, "http_in_progress", {}),
+}
+
+# Counter metric -> (measurement, field prefix, labels kept as tags). Each gives
+# "<prefix>" (the increase) and "<prefix>_per_minute".
+COUNTERS: dict[str, tuple[str, str, dict[str, str]]] = {
+    "events_processed_total": (EVENTS, "events", {"kind": "kind"}),
+    "http_exceptions_total": (
+        EXCEPTIONS, "exceptions",
+        {"route": "endpoint", "method": "method", "exception": "exception"}),
+    "websocket_connections_opened_total": (CONNECTIONS, "websocket_opened", {"route": "endpoint"}),
+    "websocket_messages_received_total": (
+        CONNECTIONS, "websocket_messages_received", {"route": "endpoint"}),
+    "websocket_messages_sent_total": (
+        CONNECTIONS, "websocket_messages_sent", {"route": "endpoint"}),
+}
+
+# Histogram -> (measurement, field prefix, labels kept as tags): p50/p95/p99/mean in ms.
+HISTOGRAMS: dict[str, tuple[str, str, dict[str, str]]] = {
+    "queue_wait_seconds": (QUEUES, "wait", {"queue": "queue"}),
+    "websocket_connection_duration_seconds": (
+        CONNECTIONS, "websocket_duration", {"route": "endpoint"}),
+}
+
+# Process start time (prometheus_client's default collector): a change means a restart.
+START_TIME = "process_start_time_seconds"
+
+
+def tags_of(series: Series, mapping: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """The series' labels renamed to tags by ``mapping`` (missing labels left out)."""
+    labels = dict(series.labels)
+    return tuple((tag, labels[label]) for label, tag in mapping.items() if labels.get(label))

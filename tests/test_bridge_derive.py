@@ -1,0 +1,91 @@
+"""Scrapes -> points: percentiles, rates, restarts, with answers worked out by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from bridge.derive import TargetDeriver
+from bridge.exposition import parse
+
+BOUNDS = ["0.1", "0.25", "0.5", "1.0", "+Inf"]
+
+
+def exposition(counts: dict[tuple[str, str, str], list[int]], total: float = 0.0,
+               start: float = 1000.0, events: float = 0.0, cpu: float = 12.5) -> str:
+    """Our exporter's text: per (route, method, status) the cumulative bucket counts."""
+    lines = ["# TYPE http_request_duration_seconds histogram"]
+    for (route, method, status), cumulative in counts.items():
+        labels = f'method="{method}",route="{route}",service="api",status="{status}"'
+        for le, c in zip(BOUNDS, cumulative, strict=True):
+            lines.append(f'http_request_duration_seconds_bucket{{{labels},le="{le}"}} {c}')
+        lines.append(f"http_request_duration_seconds_count{{{labels}}} {cumulative[-1]}")
+        lines.append(f"http_request_duration_seconds_sum{{{labels}}} {total}")
+    lines.append(f"process_start_time_seconds {start}")
+    lines.append(f'events_processed_total{{kind="update",service="api"}} {events}')
+    lines.append(f'service_cpu_percent{{pid="7",service="api"}} {cpu}')
+    return "\n".join(lines) + "\n"
+
+
+def run(deriver: TargetDeriver, text: str, ts: float) -> list:
+    return deriver.derive(parse(text, deriver.cache), ts)
+
+
+def rows(points: list, measurement: str) -> dict:
+    return {tuple(sorted(t.items())): f for m, t, f, _ in points if m == measurement}
+
+
+def perf(points: list, endpoint: str = "/items/{id}", method: str = "GET") -> dict:
+    return rows(points, "performance_metrics")[
+        (("endpoint", endpoint), ("method", method), ("service", "api"))]
+
+
+def test_first_scrape_is_a_baseline_then_percentiles_and_rates():
+    d = TargetDeriver("api")
+    first = run(d, exposition({("/items/{id}", "GET", "200"): [500, 600, 700, 800, 900]},
+                              total=100.0), 100.0)
+    assert "performance_metrics" not in {m for m, *_ in first}
+    assert rows(first, "resources") == {(("pid", "7"), ("service", "api")): {"cpu_percent": 12.5}}
+    # 15 s later: 100 more requests: 50 <= 0.1 s, 40 in (0.1, 0.25], 10 in (0.25, 0.5].
+    points = run(d, exposition({("/items/{id}", "GET", "200"): [550, 690, 800, 900, 1000],
+                                ("/items/{id}", "GET", "503"): [0, 0, 0, 0, 5]},
+                               total=112.0), 115.0)
+    row = perf(points)
+    assert row["requests"] == 105 and row["requests_per_minute"] == pytest.approx(420)
+    assert row["errors"] == 5 and row["error_rate_percent"] == pytest.approx(100 * 5 / 105)
+    # Bucket increases over both statuses: 0.1: 50, 0.25: 90, 0.5: 100, 1: 100, +Inf: 105.
+    assert row["p50_ms"] == pytest.approx(1000 * (0.1 + 0.15 * (52.5 - 50) / 40))   # 109.375
+    assert row["p90_ms"] == pytest.approx(1000 * (0.25 + 0.25 * (94.5 - 90) / 10))  # 362.5
+    assert row["p95_ms"] == pytest.approx(1000 * (0.25 + 0.25 * (99.75 - 90) / 10))  # 493.75
+    assert row["p99_ms"] == 1000.0  # rank 103.95 is in +Inf: the highest finite bound
+    assert row["response_time_ms"] == pytest.approx(12.0 / 105 * 1000)
+    statuses = rows(points, "status_codes")
+    assert statuses[(("endpoint", "/items/{id}"), ("method", "GET"), ("service", "api"),
+                     ("status", "503"))]["requests"] == 5
+    le = rows(points, "latency_buckets")
+    assert le[(("endpoint", "/items/{id}"), ("le", "0.25"), ("method", "GET"),
+               ("service", "api"))] == {"count": 90}
+    assert perf(points, "_all", "_all")["requests"] == 105
+
+
+def test_restart_counts_from_zero_and_no_requests_means_no_percentiles():
+    d = TargetDeriver("api")
+    key = ("/items/{id}", "GET", "200")
+    run(d, exposition({key: [10, 10, 10, 10, 10]}, events=40), 0.0)
+    quiet = run(d, exposition({key: [10, 10, 10, 10, 10]}, events=40), 15.0)
+    row = perf(quiet)
+    assert row["requests"] == 0 and row["requests_per_minute"] == 0
+    assert not any(k.startswith("p") or k == "error_rate_percent" for k in row)
+    # The service restarted (new start time): its counters began again at zero.
+    restarted = run(d, exposition({key: [3, 4, 4, 4, 4]}, start=2000.0, events=6), 30.0)
+    assert perf(restarted)["requests"] == 4
+    events = rows(restarted, "events")[(("kind", "update"), ("service", "api"))]
+    assert events == {"events": 6, "events_per_minute": 24}
+    assert d.restarts == 1
+
+
+def test_nan_gauges_are_not_written():
+    d = TargetDeriver("api")
+    points = run(d, exposition({}, cpu=math.nan), 0.0)
+    assert rows(points, "resources") == {}
