@@ -14,14 +14,16 @@ BOUNDS = ["0.1", "0.25", "0.5", "1.0", "+Inf"]
 
 def exposition(counts: dict[tuple[str, str, str], list[int]], total: float = 0.0,
                start: float = 1000.0, events: float = 0.0, cpu: float = 12.5) -> str:
-    """Our exporter's text: per (route, method, status) the cumulative bucket counts."""
+    """Our exporter's text: per (route, method, status) the cumulative bucket counts; the
+    first series has latency sum ``total``, the others 1 s per request."""
     lines = ["# TYPE http_request_duration_seconds histogram"]
-    for (route, method, status), cumulative in counts.items():
+    for i, ((route, method, status), cumulative) in enumerate(counts.items()):
         labels = f'method="{method}",route="{route}",service="api",status="{status}"'
         for le, c in zip(BOUNDS, cumulative, strict=True):
             lines.append(f'http_request_duration_seconds_bucket{{{labels},le="{le}"}} {c}')
         lines.append(f"http_request_duration_seconds_count{{{labels}}} {cumulative[-1]}")
-        lines.append(f"http_request_duration_seconds_sum{{{labels}}} {total}")
+        latency_sum = total if i == 0 else float(cumulative[-1])
+        lines.append(f"http_request_duration_seconds_sum{{{labels}}} {latency_sum}")
     lines.append(f"process_start_time_seconds {start}")
     lines.append(f'events_processed_total{{kind="update",service="api"}} {events}')
     lines.append(f'service_cpu_percent{{pid="7",service="api"}} {cpu}')
@@ -59,7 +61,7 @@ def test_first_scrape_is_a_baseline_then_percentiles_and_rates():
     assert row["p90_ms"] == pytest.approx(1000 * (0.25 + 0.25 * (94.5 - 90) / 10))  # 362.5
     assert row["p95_ms"] == pytest.approx(1000 * (0.25 + 0.25 * (99.75 - 90) / 10))  # 493.75
     assert row["p99_ms"] == 1000.0  # rank 103.95 is in +Inf: the highest finite bound
-    assert row["response_time_ms"] == pytest.approx(12.0 / 105 * 1000)
+    assert row["response_time_ms"] == pytest.approx((12.0 + 5.0) / 105 * 1000)
     statuses = rows(points, "status_codes")
     assert statuses[(("endpoint", "/items/{id}"), ("method", "GET"), ("service", "api"),
                      ("status", "503"))]["requests"] == 5
