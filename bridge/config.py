@@ -1,0 +1,241 @@
+"""The bridge's configuration: YAML, validated by pydantic, InfluxDB settings overridable
+from the environment. Errors name the key and the problem (``ConfigError``)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .schema import PRESETS
+
+ENV_PREFIX = "PROMFLUX_INFLUXDB_"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+_SIZE = re.compile(r"^\s*(\d+)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$", re.I)
+_SIZES = {None: 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3,
+          "kib": 1024, "mib": 1024**2, "gib": 1024**3}
+
+
+class ConfigError(Exception):
+    """An invalid configuration: the message names the key and the problem."""
+
+
+def _duration(value: Any) -> Any:
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError(f"not a duration (like 15s, 500ms, 2m, 1h): {value!r}")
+        return float(match.group(1)) * _UNITS[match.group(2)]
+    return value
+
+
+def _size(value: Any) -> Any:
+    if isinstance(value, str):
+        match = _SIZE.match(value)
+        if not match:
+            raise ValueError(f"not a size (like 10MB, 512MiB): {value!r}")
+        return int(match.group(1)) * _SIZES[(match.group(2) or "b").lower()]
+    return value
+
+
+Seconds = Annotated[float, BeforeValidator(_duration), Field(gt=0)]
+Bytes = Annotated[int, BeforeValidator(_size), Field(gt=0)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Secret(_Model):
+    """A secret given inline, by environment variable or by file (never logged)."""
+
+    value: str | None = Field(default=None, repr=False)
+    env: str | None = None
+    file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Secret:
+        if sum(x is not None for x in (self.value, self.env, self.file)) != 1:
+            raise ValueError("give exactly one of value, env, file")
+        return self
+
+    def resolve(self) -> str:
+        """The secret's text (read from the environment or the file now)."""
+        if self.value is not None:
+            return self.value
+        if self.env is not None:
+            if self.env not in os.environ:
+                raise ConfigError(f"environment variable {self.env} is not set")
+            return os.environ[self.env]
+        assert self.file is not None
+        try:
+            return self.file.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read secret file {self.file}: {exc.strerror}") from None
+
+    def __repr__(self) -> str:
+        return "Secret(***)"
+
+
+class BasicAuth(_Model):
+    username: str
+    password: Secret
+
+
+class TLS(_Model):
+    ca_file: Path | None = None
+    verify: bool = True
+
+
+class InfluxConfig(_Model):
+    url: str = "http://127.0.0.1:8086"
+    database: str = "performance"
+    username: str | None = None
+    password: Secret | None = None
+    timeout: Seconds = 10.0
+    batch_size: int = Field(default=5000, gt=0, le=100_000)
+    tls: TLS = TLS()
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"must be an http:// or https:// URL: {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("database")
+    @classmethod
+    def _database(cls, value: str) -> str:
+        if not value or "\n" in value or '"' in value:
+            raise ValueError("must be a non-empty name without quotes or newlines")
+        return value
+
+
+class ScrapeConfig(_Model):
+    interval: Seconds = 15.0
+    timeout: Seconds = 5.0
+    max_body_bytes: Bytes = 10 * 1000**2
+    max_samples: int = Field(default=200_000, gt=0)
+
+
+class Target(_Model):
+    service: str = Field(min_length=1)
+    url: str
+    preset: str = "promflux"
+    interval: Seconds | None = None
+    timeout: Seconds | None = None
+    basic_auth: BasicAuth | None = None
+    bearer_token: Secret | None = None
+    tls: TLS = TLS()
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"must be an http:// or https:// URL: {value!r}")
+        return value
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, value: str) -> str:
+        if value not in PRESETS:
+            raise ValueError(f"unknown preset {value!r}; known: {', '.join(sorted(PRESETS))}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> Target:
+        if self.basic_auth is not None and self.bearer_token is not None:
+            raise ValueError("give basic_auth or bearer_token, not both")
+        return self
+
+
+class BufferConfig(_Model):
+    path: Path = Path("promflux-buffer")
+    max_bytes: Bytes = 512 * 1024**2
+
+
+class Retention(_Model):
+    raw: Seconds = 7 * 86400.0
+    hourly: Seconds = 30 * 86400.0
+    daily: Seconds = 90 * 86400.0
+
+
+class BridgeConfig(_Model):
+    influxdb: InfluxConfig = InfluxConfig()
+    scrape: ScrapeConfig = ScrapeConfig()
+    targets: list[Target] = Field(min_length=1)
+    buffer: BufferConfig = BufferConfig()
+    retention: Retention = Retention()
+    listen: str = "127.0.0.1:9108"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @model_validator(mode="after")
+    def _unique_services(self) -> BridgeConfig:
+        seen: set[tuple[str, str]] = set()
+        for target in self.targets:
+            key = (target.service, target.url)
+            if key in seen:
+                raise ValueError(f"target {target.service} {target.url} is listed twice")
+            seen.add(key)
+        if self.scrape.timeout > self.scrape.interval:
+            raise ValueError("scrape.timeout must not exceed scrape.interval")
+        return self
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"must be host:port, like 127.0.0.1:9108: {value!r}")
+        return value
+
+
+def _location(error: dict[str, Any]) -> str:
+    parts = [str(p) for p in error.get("loc", ())]
+    return ".".join(parts) or "(top level)"
+
+
+def load(path: str | Path, environ: dict[str, str] | None = None) -> BridgeConfig:
+    """Read, apply environment overrides and validate; raises ConfigError."""
+    environ = dict(os.environ if environ is None else environ)
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of settings")
+    influx = data.get("influxdb") or {}
+    if not isinstance(influx, dict):
+        raise ConfigError(f"{path}: influxdb: must be a mapping of settings")
+    influx = dict(influx)
+    for key in ("url", "database", "username"):
+        if environ.get(ENV_PREFIX + key.upper()):
+            influx[key] = environ[ENV_PREFIX + key.upper()]
+    if environ.get(ENV_PREFIX + "PASSWORD"):
+        influx["password"] = {"env": ENV_PREFIX + "PASSWORD"}
+    if influx:
+        data["influxdb"] = influx
+    try:
+        return BridgeConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{_location(e)}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{path}: {problems}") from None

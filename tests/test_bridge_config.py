@@ -1,0 +1,68 @@
+"""Bridge configuration: defaults, environment overrides and clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from bridge.config import ConfigError, load
+
+GOOD = """
+influxdb:
+  url: http://127.0.0.1:8086
+  database: performance
+scrape:
+  interval: 15s
+  timeout: 5s
+targets:
+  - service: admin-api
+    url: http://127.0.0.1:8001/metrics
+"""
+
+
+def write(tmp_path, text):
+    path = tmp_path / "bridge.yml"
+    path.write_text(text)
+    return path
+
+
+def test_the_documented_example_loads_with_defaults(tmp_path):
+    config = load(write(tmp_path, GOOD), environ={})
+    assert config.scrape.interval == 15 and config.scrape.timeout == 5
+    assert config.targets[0].service == "admin-api" and config.targets[0].preset == "promflux"
+    assert config.retention.raw == 7 * 86400 and config.retention.daily == 90 * 86400
+    assert config.influxdb.url == "http://127.0.0.1:8086"
+
+
+def test_environment_overrides_influxdb_settings(tmp_path):
+    config = load(write(tmp_path, GOOD), environ={
+        "PROMFLUX_INFLUXDB_URL": "http://influxdb:8086/",
+        "PROMFLUX_INFLUXDB_DATABASE": "perf2",
+        "PROMFLUX_INFLUXDB_USERNAME": "writer",
+        "PROMFLUX_INFLUXDB_PASSWORD": "pw"})
+    assert config.influxdb.url == "http://influxdb:8086"
+    assert config.influxdb.database == "perf2" and config.influxdb.username == "writer"
+    assert config.influxdb.password is not None
+    assert "pw" not in repr(config)
+
+
+@pytest.mark.parametrize("text, expected", [
+    (GOOD.replace("interval: 15s", "interval: fast"), "scrape.interval"),
+    (GOOD.replace("timeout: 5s", "timeout: 30s"), "timeout must not exceed"),
+    (GOOD.replace("url: http://127.0.0.1:8001/metrics", "url: ftp://x"), "targets.0.url"),
+    (GOOD + "    preset: nope\n", "unknown preset"),
+    (GOOD.replace("targets:", "targetz:"), "targetz"),
+    ("influxdb: [1, 2]\ntargets: []\n", "influxdb"),
+    ("targets: [\n", "not valid YAML"),
+    ("- a\n- b\n", "top level must be a mapping"),
+    (GOOD + "    bearer_token: {env: A, file: /x}\n", "exactly one of"),
+])
+def test_errors_name_the_key_and_the_problem(tmp_path, text, expected):
+    with pytest.raises(ConfigError) as error:
+        load(write(tmp_path, text), environ={})
+    assert expected in str(error.value)
+    assert str(tmp_path) in str(error.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load(tmp_path / "absent.yml")
