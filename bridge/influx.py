@@ -1,0 +1,181 @@
+"""A thin InfluxDB 1.x HTTP client: /write, /query and the idempotent schema set-up.
+
+(influxdb-client speaks only the v2 API, which InfluxDB 1.6/1.7 lack.)
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import ssl
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from . import rollups
+
+log = logging.getLogger("promflux.bridge.influx")
+
+
+class InfluxError(Exception):
+    """A failed request. ``retryable``: network trouble or 5xx (the batch may be re-sent)."""
+
+    def __init__(self, message: str, retryable: bool, status: int | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.status = status
+
+
+@dataclass
+class WriteResult:
+    """A write InfluxDB answered: ``dropped`` > 0 for a partial write (400)."""
+
+    dropped_message: str = ""
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.dropped_message)
+
+
+class InfluxClient:
+    """One database on one InfluxDB 1.x server."""
+
+    def __init__(self, url: str, database: str, *, username: str | None = None,
+                 password: str | None = None, timeout: float = 10.0,
+                 ssl_context: ssl.SSLContext | bool | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.database = database
+        self._headers = {}
+        if username is not None:
+            token = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
+            self._headers["Authorization"] = f"Basic {token}"
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._ssl = ssl_context
+        self._session: aiohttp.ClientSession | None = None
+
+    def __repr__(self) -> str:  # never shows credentials
+        return f"InfluxClient({self.url!r}, {self.database!r})"
+
+    async def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self._timeout, headers=self._headers)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def write(self, body: bytes, rp: str | None = None) -> WriteResult:
+        """POST a line-protocol body (ms precision). Raises InfluxError."""
+        params = {"db": self.database, "precision": "ms"}
+        if rp:
+            params["rp"] = rp
+        session = await self._http()
+        try:
+            async with session.post(self.url + "/write", params=params, data=body,
+                                    ssl=self._ssl) as response:
+                status = response.status
+                text = await response.text()
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise InfluxError(f"InfluxDB unreachable: {exc!r}", retryable=True) from None
+        if status == 204:
+            return WriteResult()
+        message = _error_text(text)
+        if status == 400 and "partial write" in message:
+            return WriteResult(message)  # the valid points were stored
+        raise InfluxError(f"write failed with {status}: {message}", retryable=status >= 500,
+                          status=status)
+
+    async def query(self, q: str, db: str | None = None) -> list[dict[str, Any]]:
+        """Run InfluxQL statements; returns the per-statement results. Raises InfluxError."""
+        params = {"q": q}
+        if db:
+            params["db"] = db
+        session = await self._http()
+        try:
+            async with session.post(self.url + "/query", params=params,
+                                    ssl=self._ssl) as response:
+                status = response.status
+                payload = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+            raise InfluxError(f"InfluxDB unreachable: {exc!r}", retryable=True) from None
+        if status != 200:
+            raise InfluxError(f"query failed with {status}: {payload}",
+                              retryable=status >= 500, status=status)
+        results = payload.get("results", [])
+        for result in results:
+            if "error" in result:
+                raise InfluxError(f"query error: {result['error']}", retryable=False)
+        return results
+
+    async def setup(self, raw: float, hourly: float, daily: float) -> list[str]:
+        """Create the database, retention policies and continuous queries if missing.
+
+        Idempotent and never touches data: a policy with another duration is altered, a
+        CQ with another definition is dropped and created again. Returns what it did.
+        """
+        done = []
+        db = rollups.quote(self.database)
+        await self.query(f"CREATE DATABASE {db}")
+        existing = {}
+        for result in await self.query(f"SHOW RETENTION POLICIES ON {db}"):
+            for series in result.get("series", []):
+                columns = series["columns"]
+                for row in series["values"]:
+                    item = dict(zip(columns, row, strict=False))
+                    existing[item["name"]] = item
+        for name, seconds, default in rollups.policies(raw, hourly, daily):
+            current = existing.get(name)
+            if current is None:
+                await self.query(rollups.create_policy(self.database, name, seconds, default))
+                done.append(f"created retention policy {name}")
+            elif _seconds(current["duration"]) != int(seconds) or bool(
+                    current.get("default")) != default:
+                await self.query(rollups.alter_policy(self.database, name, seconds, default))
+                done.append(f"altered retention policy {name}")
+        current_cqs = {}
+        for result in await self.query("SHOW CONTINUOUS QUERIES"):
+            for series in result.get("series", []):
+                if series.get("name") == self.database:
+                    for name, query in series.get("values", []):
+                        current_cqs[name] = query
+        for name, statement in rollups.continuous_queries(self.database).items():
+            have = current_cqs.get(name)
+            if have is not None and _same_cq(have, statement):
+                continue
+            if have is not None:
+                await self.query(f"DROP CONTINUOUS QUERY {rollups.quote(name)} ON {db}")
+            await self.query(statement)
+            done.append(f"{'re' if have else ''}created continuous query {name}")
+        return done
+
+
+def _error_text(text: str) -> str:
+    import json
+
+    try:
+        return str(json.loads(text).get("error", text)).strip()
+    except ValueError:
+        return text.strip()
+
+
+def _seconds(duration: str) -> int:
+    """InfluxDB's "168h0m0s" as seconds."""
+    total, number = 0, ""
+    for c in duration:
+        if c.isdigit():
+            number += c
+        else:
+            total += int(number or 0) * {"h": 3600, "m": 60, "s": 1}.get(c, 0)
+            number = ""
+    return total
+
+
+def _normalize_cq(text: str) -> str:
+    return "".join(text.split()).lower().replace('"', "")
+
+
+def _same_cq(have: str, statement: str) -> bool:
+    # InfluxDB echoes the statement back re-formatted; compare without blanks and quotes.
+    return _normalize_cq(have) == _normalize_cq(statement)

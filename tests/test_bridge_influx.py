@@ -1,0 +1,115 @@
+"""The InfluxDB client and schema set-up against a real influxd."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bridge import rollups
+from bridge.influx import InfluxClient, InfluxError
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_setup_is_idempotent_and_alters_durations(influxdb):
+    async def go():
+        client = InfluxClient(influxdb.url, "setup_test")
+        try:
+            first = await client.setup(7 * 86400, 30 * 86400, 90 * 86400)
+            again = await client.setup(7 * 86400, 30 * 86400, 90 * 86400)
+            changed = await client.setup(8 * 86400, 30 * 86400, 90 * 86400)
+            return first, again, changed
+        finally:
+            await client.close()
+
+    first, again, changed = run(go())
+    assert "created retention policy raw_7d" in first
+    assert sum(1 for d in first if "continuous query" in d) == 2 * len(rollups.HOURLY_ROLLUPS)
+    assert again == []
+    assert changed == ["altered retention policy raw_7d"]
+    policies = {row[0]: row for row in influxdb.query(
+        'SHOW RETENTION POLICIES ON "setup_test"')[0]["values"]}
+    assert policies["raw_7d"][1] == "192h0m0s" and policies["raw_7d"][4] is True
+    assert policies["hourly_30d"][1] == "720h0m0s"
+    assert policies["daily_90d"][1] == "2160h0m0s"
+    cqs = [s for s in influxdb.query("SHOW CONTINUOUS QUERIES") if s["name"] == "setup_test"]
+    names = {row[0] for row in cqs[0]["values"]}
+    assert "promflux_hourly_30d_latency_buckets" in names
+    assert "promflux_daily_90d_performance_metrics" in names
+
+
+def test_write_statuses(influxdb):
+    async def go():
+        client = InfluxClient(influxdb.url, "writes")
+        missing = InfluxClient(influxdb.url, "no_such_db")
+        dead = InfluxClient("http://127.0.0.1:9", "writes", timeout=2)
+        try:
+            await client.query('CREATE DATABASE "writes"')
+            ok = await client.write(b"m v=1.0 1000\n")
+            partial = await client.write(b"m v=2.0 2000\nm v=\"text\" 3000\n")
+            with pytest.raises(InfluxError) as not_found:
+                await missing.write(b"m v=1.0 1000\n")
+            with pytest.raises(InfluxError) as unreachable:
+                await dead.write(b"m v=1.0 1000\n")
+            return ok, partial, not_found.value, unreachable.value
+        finally:
+            for c in (client, missing, dead):
+                await c.close()
+
+    ok, partial, not_found, unreachable = run(go())
+    assert not ok.partial
+    assert partial.partial and "field type conflict" in partial.dropped_message
+    assert not_found.status == 404 and not not_found.retryable
+    assert unreachable.retryable
+    values = influxdb.query('SELECT "v" FROM "m"', db="writes")[0]["values"]
+    assert values == [[1000, 1.0], [2000, 2.0]]  # the valid point of the partial write kept
+
+
+def test_hand_run_rollup_gives_the_exact_hourly_p95(influxdb):
+    """Four 15-minute intervals of bucket increases -> hourly sums -> the same p95 as the
+    buckets of the whole hour, which a mean of the four p95s would not give."""
+    from bridge.lineprotocol import encode_points
+    from bridge.quantile import normalize, quantile
+
+    intervals = [  # cumulative-by-le increases per interval
+        {0.1: 90, 0.5: 100, 1.0: 100, float("inf"): 100},
+        {0.1: 10, 0.5: 20, 1.0: 40, float("inf"): 40},
+        {0.1: 50, 0.5: 55, 1.0: 60, float("inf"): 60},
+        {0.1: 0, 0.5: 0, 1.0: 0, float("inf"): 0},
+    ]
+    hour = 1_700_000_000 - 1_700_000_000 % 3600  # an hour boundary, in seconds
+    points = []
+    for i, buckets in enumerate(intervals):
+        for le, count in buckets.items():
+            if count:
+                points.append(("latency_buckets",
+                               {"service": "api", "endpoint": "/x", "method": "GET",
+                                "le": "+Inf" if le == float("inf") else repr(le)},
+                               {"count": float(count)}, (hour + 900 * i) * 1000))
+
+    async def go():
+        client = InfluxClient(influxdb.url, "rollup")
+        try:
+            await client.setup(100 * 365 * 86400, 100 * 365 * 86400, 100 * 365 * 86400)
+            await client.write(encode_points(points), rp=rollups.RAW)
+            rollup = next(r for r in rollups.HOURLY_ROLLUPS if r.measurement == "latency_buckets")
+            where = f"time >= {hour}s AND time < {hour + 3600}s"
+            await client.query(rollups.select_into("rollup", rollup, rollups.RAW,
+                                                   rollups.HOURLY, "1h", where), db="rollup")
+        finally:
+            await client.close()
+
+    run(go())
+    series = influxdb.query(
+        'SELECT "count" FROM "rollup"."hourly_30d"."latency_buckets" GROUP BY "le"', db="rollup")
+    summed = {float(s["tags"]["le"]): s["values"][0][1] for s in series}
+    assert summed == {0.1: 150, 0.5: 175, 1.0: 200, float("inf"): 200}
+    assert all(s["values"][0][0] == hour * 1000 for s in series)
+    whole_hour = quantile(0.95, normalize(summed.items()))
+    assert whole_hour == pytest.approx(0.5 + 0.5 * (190 - 175) / 25)  # 0.8 s
+    per_interval = [quantile(0.95, normalize(b.items())) for b in intervals]
+    mean_of_p95 = sum(p for p in per_interval if p is not None) / 3
+    assert abs(mean_of_p95 - whole_hour) > 0.05  # why the roll-up keeps buckets
