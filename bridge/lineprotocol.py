@@ -49,16 +49,26 @@ def format_float(value: float) -> str:
     return repr(float(value))
 
 
+_STRING = str.maketrans({'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r"})
+
+
 def encode_point(
     measurement: str,
     tags: Mapping[str, str],
-    fields: Mapping[str, float],
+    fields: Mapping[str, float | str],
     timestamp_ms: int,
 ) -> str | None:
-    """One point as a line (no newline), or None when no valid field remains."""
+    """One point as a line (no newline), or None when no valid field remains.
+
+    String fields (only ``scrape_health.last_error``) escape quotes and backslashes;
+    newlines in them are written as ``\\n`` like everywhere else.
+    """
     parts = []
     for key, value in fields.items():
         if key in RESERVED_KEYS or value is None:
+            continue
+        if isinstance(value, str):
+            parts.append(f'{escape_key(key)}="{value.translate(_STRING)}"')
             continue
         value = float(value)
         if math.isnan(value) or math.isinf(value):
@@ -75,7 +85,7 @@ def encode_point(
 
 
 def encode_points(
-    points: Iterable[tuple[str, Mapping[str, str], Mapping[str, float], int]],
+    points: Iterable[tuple[str, Mapping[str, str], Mapping[str, float | str], int]],
 ) -> bytes:
     """A write body: one line per point that has a valid field."""
     lines = [line for p in points if (line := encode_point(*p)) is not None]

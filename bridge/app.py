@@ -1,0 +1,223 @@
+"""The bridge process: one scrape loop per target, the writer, and its own HTTP endpoints.
+
+Each target has its own loop, started at an offset spread over the interval, with its own
+timeout, so a slow or dead target never delays the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+
+from . import rollups, schema
+from .buffer import DiskBuffer
+from .config import BridgeConfig, Target
+from .derive import Point, TargetDeriver
+from .exposition import ExpositionError, parse
+from .influx import InfluxClient, InfluxError
+from .scrape import ScrapeError, fetch, ssl_context
+from .writer import Writer, WriterMetrics
+
+log = logging.getLogger("promflux.bridge")
+
+
+@dataclass
+class TargetStatus:
+    """What the bridge knows of one target, shown at /api/targets and stored in InfluxDB."""
+
+    service: str
+    url: str
+    up: bool = False
+    last_scrape: float | None = None
+    duration_ms: float | None = None
+    samples: int = 0
+    last_error: str = ""
+    scrapes: int = 0
+    failures: int = 0
+    deriver: TargetDeriver | None = field(default=None, repr=False)
+
+
+class BridgeMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.scrapes = Counter("promflux_bridge_scrapes", "Scrapes attempted.", ["service"],
+                               registry=registry)
+        self.failures = Counter("promflux_bridge_scrape_failures", "Scrapes that failed.",
+                                ["service"], registry=registry)
+        self.duration = Histogram("promflux_bridge_scrape_duration_seconds",
+                                  "Fetch, parse, derive and hand-over of one scrape.",
+                                  ["service"], registry=registry)
+        self.samples = Gauge("promflux_bridge_samples_scraped", "Samples in the last scrape.",
+                             ["service"], registry=registry)
+        self.up = Gauge("promflux_bridge_target_up", "1 when the last scrape worked.",
+                        ["service"], registry=registry)
+
+
+def _offset(target: Target, interval: float) -> float:
+    """A stable start offset in [0, interval) per target, spreading the load."""
+    return (zlib.crc32(f"{target.service} {target.url}".encode()) % 1000) / 1000 * interval
+
+
+class Bridge:
+    """Everything the bridge runs; ``run`` until cancelled."""
+
+    def __init__(self, config: BridgeConfig) -> None:
+        self.config = config
+        self.registry = CollectorRegistry()
+        self.metrics = BridgeMetrics(self.registry)
+        influx = config.influxdb
+        self.client = InfluxClient(
+            influx.url, influx.database, username=influx.username,
+            password=influx.password.resolve() if influx.password else None,
+            timeout=influx.timeout, ssl_context=ssl_context(influx.tls))
+        self.buffer = DiskBuffer(config.buffer.path, config.buffer.max_bytes)
+        self.writer = Writer(self.client, self.buffer, WriterMetrics(self.registry),
+                             batch_size=influx.batch_size)
+        self.targets = [TargetStatus(t.service, t.url, deriver=TargetDeriver(t.service, t.preset))
+                        for t in config.targets]
+        self.schema_ready = False
+        self._session: aiohttp.ClientSession | None = None
+        self._runner: web.AppRunner | None = None
+
+    # -- scraping --------------------------------------------------------------------------
+
+    async def scrape_once(self, target: Target, status: TargetStatus) -> list[Point]:
+        """Scrape one target now; returns the points written (health included)."""
+        assert self._session is not None and status.deriver is not None
+        scrape_config = self.config.scrape
+        timeout = target.timeout or scrape_config.timeout
+        started_wall = time.time()
+        started = time.perf_counter()
+        self.metrics.scrapes.labels(target.service).inc()
+        status.scrapes += 1
+        points: list[Point] = []
+        error = ""
+        try:
+            fetched = await fetch(self._session, target, timeout, scrape_config.max_body_bytes)
+            scraped = parse(fetched.text, status.deriver.cache, fetched.openmetrics,
+                            scrape_config.max_samples)
+            points = status.deriver.derive(scraped, started_wall)
+            status.samples = len(scraped.samples)
+        except (ScrapeError, ExpositionError) as exc:
+            error = str(exc)
+        except Exception as exc:  # a bug must not stop the loop
+            log.exception("scrape of %s failed unexpectedly", target.service)
+            error = f"internal error: {exc!r}"
+        elapsed = time.perf_counter() - started
+        status.up = not error
+        status.last_error = error
+        status.last_scrape = started_wall
+        status.duration_ms = elapsed * 1000
+        if error:
+            status.failures += 1
+            self.metrics.failures.labels(target.service).inc()
+            log.warning("scrape of %s (%s) failed: %s", target.service, target.url, error)
+        self.metrics.duration.labels(target.service).observe(elapsed)
+        self.metrics.samples.labels(target.service).set(status.samples if not error else 0)
+        self.metrics.up.labels(target.service).set(1 if not error else 0)
+        points.append((schema.SCRAPES, {"service": target.service, "url": target.url},
+                       {"up": 1.0 if not error else 0.0, "duration_ms": elapsed * 1000,
+                        "samples": float(status.samples if not error else 0),
+                        "last_error": error[:500]}, int(started_wall * 1000)))
+        await self.writer.submit(points, rollups.RAW)
+        return points
+
+    async def _target_loop(self, target: Target, status: TargetStatus) -> None:
+        interval = target.interval or self.config.scrape.interval
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(_offset(target, interval))
+        next_at = loop.time()
+        while True:
+            await self.scrape_once(target, status)
+            next_at += interval
+            now = loop.time()
+            if next_at < now:  # a scrape overran: skip the missed slots, keep the phase
+                next_at += ((now - next_at) // interval + 1) * interval
+            await asyncio.sleep(next_at - now)
+
+    async def _setup_loop(self) -> None:
+        """Create database, policies and CQs; retried while InfluxDB is unreachable."""
+        delay = 1.0
+        while True:
+            try:
+                for line in await self.client.setup(self.config.retention.raw,
+                                                    self.config.retention.hourly,
+                                                    self.config.retention.daily):
+                    log.info("InfluxDB: %s", line)
+                self.schema_ready = True
+                self.writer._wake.set()
+                return
+            except InfluxError as exc:
+                log.warning("InfluxDB set-up failed (retrying in %.0f s): %s", delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    def web_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/api/targets", self._api_targets)
+        return app
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(self.registry),
+                            headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        body = {"status": "ok", "schema_ready": self.schema_ready,
+                "targets_up": sum(t.up for t in self.targets), "targets": len(self.targets),
+                "buffer_batches": len(self.buffer), "last_write_error": self.writer.last_error}
+        return web.json_response(body)
+
+    async def _api_targets(self, request: web.Request) -> web.Response:
+        rows: list[dict[str, Any]] = [
+            {"service": t.service, "url": t.url, "up": t.up, "last_scrape": t.last_scrape,
+             "duration_ms": t.duration_ms, "samples": t.samples, "last_error": t.last_error,
+             "scrapes": t.scrapes, "failures": t.failures} for t in self.targets]
+        return web.Response(text=json.dumps(rows), content_type="application/json")
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession(auto_decompress=True)
+        self._runner = web.AppRunner(self.web_app(), access_log=None)
+        await self._runner.setup()
+        host, _, port = self.config.listen.rpartition(":")
+        await web.TCPSite(self._runner, host, int(port)).start()
+        log.info("bridge listening on http://%s/ (metrics, healthz); %d targets; writing to "
+                 "%s database %s", self.config.listen, len(self.targets),
+                 self.config.influxdb.url, self.config.influxdb.database)
+
+    async def run(self) -> None:
+        """Start everything and run until cancelled; then flush and close."""
+        await self.start()
+        tasks = [asyncio.create_task(self._setup_loop(), name="setup"),
+                 asyncio.create_task(self.writer.run(), name="writer")]
+        tasks += [asyncio.create_task(self._target_loop(t, s), name=f"scrape {t.service}")
+                  for t, s in zip(self.config.targets, self.targets, strict=True)]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.writer.flush(timeout=5.0)
+            await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self.client.close()

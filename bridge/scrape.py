@@ -1,0 +1,72 @@
+"""Fetching one target's /metrics over HTTP, within its limits. Thin I/O."""
+
+from __future__ import annotations
+
+import base64
+import ssl
+from dataclasses import dataclass
+
+import aiohttp
+
+from .config import TLS, Target
+
+ACCEPT = "text/plain;version=0.0.4;q=1.0,*/*;q=0.1"
+
+
+class ScrapeError(Exception):
+    """A failed scrape; the message says why (never a credential)."""
+
+
+@dataclass(frozen=True)
+class Fetched:
+    text: str
+    openmetrics: bool
+
+
+def ssl_context(tls: TLS) -> ssl.SSLContext | bool:
+    """aiohttp's ``ssl=`` for a TLS setting (verification on unless turned off)."""
+    if not tls.verify:
+        return False
+    if tls.ca_file is not None:
+        return ssl.create_default_context(cafile=str(tls.ca_file))
+    return True
+
+
+def auth_headers(target: Target) -> dict[str, str]:
+    """Authorization for a target, resolved now (environment variables, files)."""
+    if target.bearer_token is not None:
+        return {"Authorization": "Bearer " + target.bearer_token.resolve()}
+    if target.basic_auth is not None:
+        pair = f"{target.basic_auth.username}:{target.basic_auth.password.resolve()}"
+        return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
+    return {}
+
+
+async def fetch(session: aiohttp.ClientSession, target: Target, timeout: float,
+                max_body_bytes: int) -> Fetched:
+    """GET the target's exposition; raises ScrapeError."""
+    headers = {"Accept": ACCEPT, **auth_headers(target)}
+    try:
+        async with session.get(target.url, headers=headers, ssl=ssl_context(target.tls),
+                               timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+            if response.status != 200:
+                raise ScrapeError(f"HTTP {response.status} from {target.url}")
+            length = response.content_length
+            if length is not None and length > max_body_bytes:
+                raise ScrapeError(f"body of {length} bytes is over the limit of "
+                                  f"{max_body_bytes}")
+            body = bytearray()
+            async for chunk in response.content.iter_chunked(65536):
+                body += chunk
+                if len(body) > max_body_bytes:
+                    raise ScrapeError(f"body is over the limit of {max_body_bytes} bytes")
+            content_type = response.headers.get("Content-Type", "")
+    except TimeoutError:
+        raise ScrapeError(f"timed out after {timeout:g} s") from None
+    except aiohttp.ClientError as exc:
+        raise ScrapeError(f"cannot reach {target.url}: {type(exc).__name__}: {exc}") from None
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScrapeError(f"body is not UTF-8 (byte {exc.start})") from None
+    return Fetched(text, content_type.startswith("application/openmetrics-text"))
