@@ -1,0 +1,121 @@
+"""Faults: InfluxDB down and back, the bridge killed, a target restarted or too slow."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import httpx
+import pytest
+
+from .conftest import aiohttp_server, uvicorn_server, wait_for
+from .influx import InfluxServer
+from .test_bridge_e2e import start_bridge, targets_json
+
+SUM_ITEMS = ('SELECT sum("requests") FROM "raw_7d"."performance_metrics" WHERE '
+             '"service" = \'admin-api\' AND "endpoint" = \'/items/{item_id}\'')
+
+
+@pytest.fixture()
+def own_influx():
+    server = InfluxServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture()
+def api():
+    server = uvicorn_server("tests.apps.fastapi_app:app")
+    yield server
+    server.stop()
+
+
+def total(influx: InfluxServer, db: str) -> float:
+    series = influx.query(SUM_ITEMS, db=db)
+    return series[0]["values"][0][1] if series else 0
+
+
+def baseline(bridge) -> None:
+    wait_for(lambda: targets_json(bridge),
+             lambda t: all(x["scrapes"] >= 1 and x["up"] for x in t.values()), timeout=20)
+
+
+def test_influxdb_outage_and_bridge_kill_lose_nothing_scraped(tmp_path, own_influx, api):
+    bridge = start_bridge(tmp_path, own_influx, [("admin-api", api.url)], "outage")
+    try:
+        baseline(bridge)
+        for i in range(10):
+            httpx.get(f"{api.url}/items/{i}")
+        wait_for(lambda: total(own_influx, "outage"), lambda v: v == 10, timeout=10)
+        own_influx.stop()  # InfluxDB goes away
+        for i in range(20):
+            httpx.get(f"{api.url}/items/{i}")
+        health = wait_for(lambda: httpx.get(bridge.url + "/healthz").json(),
+                          lambda h: h["buffer_batches"] >= 2, timeout=10)
+        assert health["last_write_error"]
+        time.sleep(1.5)  # the 20 requests are scraped and on disk
+        bridge.proc.send_signal(signal.SIGKILL)  # and the bridge dies without a goodbye
+        bridge.proc.wait()
+        assert list((tmp_path / "buffer").glob("*.lp"))
+        own_influx.start()
+        bridge = start_bridge(tmp_path, own_influx, [("admin-api", api.url)], "outage")
+        wait_for(lambda: httpx.get(bridge.url + "/healthz").json(),
+                 lambda h: h["buffer_batches"] == 0, timeout=20)
+        assert total(own_influx, "outage") == 30
+    finally:
+        bridge.stop()
+
+
+def test_target_restart_counts_from_zero_without_spikes(tmp_path, own_influx):
+    api = uvicorn_server("tests.apps.fastapi_app:app")
+    bridge = start_bridge(tmp_path, own_influx, [("admin-api", api.url)], "restart")
+    try:
+        baseline(bridge)
+        for i in range(10):
+            httpx.get(f"{api.url}/items/{i}")
+        wait_for(lambda: total(own_influx, "restart"), lambda v: v == 10, timeout=10)
+        port = api.port
+        api.stop()
+        time.sleep(1.5)  # a failed scrape or two while it is down
+        api = _restart_on(port)
+        for i in range(7):
+            httpx.get(f"{api.url}/items/{i}")
+        wait_for(lambda: total(own_influx, "restart"), lambda v: v >= 17, timeout=10)
+        time.sleep(1.5)
+        assert total(own_influx, "restart") == 17
+        rows = own_influx.query('SELECT "requests" FROM "raw_7d"."performance_metrics" WHERE '
+                                '"endpoint" = \'/items/{item_id}\'', db="restart")
+        assert all(0 <= r[1] <= 10 for r in rows[0]["values"])
+        down = own_influx.query('SELECT min("up") FROM "raw_7d"."scrape_health"',
+                                db="restart")
+        assert down[0]["values"][0][1] == 0  # the outage was recorded
+    finally:
+        bridge.stop()
+        api.stop()
+
+
+def _restart_on(port: int):
+    import sys
+
+    from .conftest import Server
+
+    return Server([sys.executable, "-m", "uvicorn", "tests.apps.fastapi_app:app", "--host",
+                   "127.0.0.1", "--port", str(port), "--log-level", "warning"], port)
+
+
+def test_slow_target_never_delays_the_others(tmp_path, own_influx, api):
+    slow = aiohttp_server("tests.apps.slow_app:create_app")
+    bridge = start_bridge(tmp_path, own_influx, [("admin-api", api.url), ("slow", slow.url)],
+                          "slow")
+    try:
+        time.sleep(4.5)
+        status = targets_json(bridge)
+        assert status["admin-api"]["up"] and status["admin-api"]["scrapes"] >= 3
+        assert not status["slow"]["up"] and "timed out" in status["slow"]["last_error"]
+        health = own_influx.query('SELECT count("up") FROM "raw_7d"."scrape_health" '
+                                  'GROUP BY "service"', db="slow")
+        counts = {s["tags"]["service"]: s["values"][0][1] for s in health}
+        assert counts["admin-api"] >= 3 and counts["slow"] >= 2
+    finally:
+        bridge.stop()
+        slow.stop()
