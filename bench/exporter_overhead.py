@@ -6,8 +6,8 @@
    through ASGI with no network: runs of N1 and N2 requests, (I2 - I1) / (N2 - N1), so
    start-up cancels out. PYTHONHASHSEED is fixed and long-lived objects are frozen out
    of the garbage collector so the counts repeat exactly.
-2. The same for aiohttp, counted in the server process while a client sends N1 / N2
-   keep-alive requests over loopback (the event loop's polling makes these counts vary
+2. The same in the server process, FastAPI under uvicorn and aiohttp, while a client sends
+   N1 / N2 keep-alive requests over loopback (the event loop's polling makes these counts vary
    by a few thousand instructions per request between runs; see docs/performance.md).
 3. Microseconds per request at the ASGI level: variants interleaved, several rounds, min.
 4. Requests/s under uvicorn (and aiohttp) pinned to core 0 with wrk on core 1: bare and
@@ -83,7 +83,10 @@ def aiohttp_server_argv(variant: str, port: int) -> list[str]:
             " access_log=None, print=None)"]
 
 
-def aiohttp_instructions(variant: str, n1: int = 500, n2: int = 4500) -> float:
+def server_instructions(kind: str, variant: str, n1: int = 500, n2: int = 4500) -> float:
+    """Instructions per request in a server process (aiohttp, or FastAPI under uvicorn)."""
+    argv_of = aiohttp_server_argv if kind == "aiohttp" else uvicorn_argv
+
     def run(n: int) -> int:
         def stop(cmd: list[str]) -> None:
             port = int(cmd[-1].split("port=")[1].split(",")[0])
@@ -102,7 +105,7 @@ def aiohttp_instructions(variant: str, n1: int = 500, n2: int = 4500) -> float:
             proc.wait(120)
 
         port = free_port()
-        return callgrind_total(aiohttp_server_argv(variant, port), stop)
+        return callgrind_total(argv_of(variant, port), stop)
 
     return (run(n2) - run(n1)) / (n2 - n1)
 
@@ -167,8 +170,12 @@ def main() -> None:
         counts = {v: asgi_instructions(v) for v in FASTAPI_VARIANTS}
         for v, c in counts.items():
             print(f"{v:20s} {c:10.0f}  ratio {c / counts['bare']:.3f}")
+        print("\n## Instructions per request, FastAPI under uvicorn, server process (callgrind)")
+        counts = {v: server_instructions("fastapi", v, 300, 1300) for v in ("bare", "promflux")}
+        for v, c in counts.items():
+            print(f"{v:20s} {c:10.0f}  ratio {c / counts['bare']:.3f}")
         print("\n## Instructions per request, aiohttp server process (callgrind)")
-        counts = {v: aiohttp_instructions(v) for v in AIOHTTP_VARIANTS}
+        counts = {v: server_instructions("aiohttp", v) for v in AIOHTTP_VARIANTS}
         for v, c in counts.items():
             print(f"{v:20s} {c:10.0f}  ratio {c / counts['bare']:.3f}")
 
