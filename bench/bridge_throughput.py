@@ -26,7 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families  # noqa: E40
 
 from bridge.derive import TargetDeriver  # noqa: E402
 from bridge.exposition import parse  # noqa: E402
-from bridge.lineprotocol import encode_points  # noqa: E402
+from bridge.lineprotocol import LineEncoder  # noqa: E402
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5,
            0.6, 0.75, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0)
@@ -60,6 +60,7 @@ def main() -> None:
              for t in range(args.targets)]
     samples = sum(1 for line in texts[0][0].split("\n") if line and line[0] != "#")
     derivers = [TargetDeriver(f"svc{t}") for t in range(args.targets)]
+    encoder = LineEncoder()
     for t, deriver in enumerate(derivers):  # the baseline scrape
         deriver.derive(parse(texts[t][0], deriver.cache), 0.0)
     best = {"parse": float("inf"), "derive": float("inf"), "encode": float("inf")}
@@ -73,7 +74,7 @@ def main() -> None:
             t1 = time.process_time()
             points = deriver.derive(scrape, 15.0 * r)
             t2 = time.process_time()
-            encode_points(points)
+            encoder.encode(points)
             t3 = time.process_time()
             spent["parse"] += t1 - t0
             spent["derive"] += t2 - t1

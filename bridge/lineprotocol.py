@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 _MEASUREMENT = str.maketrans({",": r"\,", " ": r"\ ", "\n": r"\n", "\r": r"\r", "\t": r"\t"})
 _KEY = str.maketrans(
@@ -90,3 +91,65 @@ def encode_points(
     """A write body: one line per point that has a valid field."""
     lines = [line for p in points if (line := encode_point(*p)) is not None]
     return ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
+
+
+class LineEncoder:
+    """``encode_points`` for the hot path: the escaped ``measurement,tags`` head and escaped
+    field keys are cached, since the same series come back every scrape. Same output as
+    ``encode_points`` (tested)."""
+
+    __slots__ = ("_heads", "_keys", "max_entries")
+
+    def __init__(self, max_entries: int = 200_000) -> None:
+        self._heads: dict[tuple[Any, ...], str] = {}
+        self._keys: dict[str, str] = {}
+        self.max_entries = max_entries
+
+    def _head(self, measurement: str, tags: Mapping[str, str]) -> str:
+        key = (measurement, *tags.items())
+        head = self._heads.get(key)
+        if head is None:
+            if len(self._heads) >= self.max_entries:
+                self._heads.clear()
+            head = self._heads[key] = escape_measurement(measurement) + "".join(
+                f",{escape_key(k)}={escape_key(v)}"
+                for k, v in sorted(tags.items()) if v != "" and k not in RESERVED_KEYS)
+        return head
+
+    def _field(self, key: str) -> str:
+        escaped = self._keys.get(key)
+        if escaped is None:
+            if len(self._keys) >= self.max_entries:
+                self._keys.clear()
+            escaped = self._keys[key] = "" if key in RESERVED_KEYS else escape_key(key) + "="
+        return escaped
+
+    def encode(
+        self, points: Iterable[tuple[str, Mapping[str, str], Mapping[str, float | str], int]],
+    ) -> bytes:
+        lines = []
+        append = lines.append
+        field_key = self._field
+        for measurement, tags, fields, timestamp_ms in points:
+            parts = []
+            for key, value in fields.items():
+                escaped = field_key(key)
+                if not escaped or value is None:
+                    continue
+                if value.__class__ is float:
+                    if value != value or value in _INFINITIES:
+                        continue
+                    parts.append(escaped + repr(value))
+                elif isinstance(value, str):
+                    parts.append(f'{escaped}"{value.translate(_STRING)}"')
+                else:
+                    number = float(value)
+                    if number != number or number in _INFINITIES:
+                        continue
+                    parts.append(escaped + repr(number))
+            if parts:
+                append(f"{self._head(measurement, tags)} {','.join(parts)} {int(timestamp_ms)}")
+        return ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
+
+
+_INFINITIES = (math.inf, -math.inf)

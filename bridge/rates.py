@@ -40,19 +40,21 @@ class CounterTracker:
         if previous is None:
             return {}, None
         if not restarted:
+            increases = {}
+            get = last.get
             for key, value in values.items():
-                old = last.get(key)
-                if old is not None and value < old:
+                old = get(key)
+                if old is None:
+                    increases[key] = value  # a series first seen now counts from zero
+                elif value >= old:
+                    increases[key] = value - old
+                elif value < old:  # a counter went down: the target restarted
                     restarted = True
                     break
+                # (NaN on either side: no increase for this series)
         if restarted:
             self.restarts += 1
             return dict(values), timestamp - previous
-        increases = {}
-        for key, value in values.items():
-            old = last.get(key)
-            # A series first seen now (a new route, label or status) counts from zero.
-            increases[key] = value if old is None else value - old
         return increases, timestamp - previous
 
 

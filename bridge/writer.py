@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from .buffer import DiskBuffer
 from .derive import Point
 from .influx import InfluxClient, InfluxError
-from .lineprotocol import encode_points
+from .lineprotocol import LineEncoder
 
 log = logging.getLogger("promflux.bridge.writer")
 
@@ -49,6 +49,7 @@ class Writer:
         self.metrics = metrics
         self.batch_size = batch_size
         self.max_backoff = max_backoff
+        self._encoder = LineEncoder()
         self._wake = asyncio.Event()
         self._dropped_seen = buffer.dropped_points
         self.last_error = ""
@@ -65,7 +66,7 @@ class Writer:
     async def submit(self, points: Sequence[Point], rp: str = "") -> None:
         """Write points now, or queue them on disk when InfluxDB is not answering."""
         for start in range(0, len(points), self.batch_size):
-            body = encode_points(points[start:start + self.batch_size])
+            body = self._encoder.encode(points[start:start + self.batch_size])
             if not body:
                 continue
             if len(self.buffer) == 0 and await self._send(rp, body):

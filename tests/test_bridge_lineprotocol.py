@@ -132,3 +132,22 @@ def test_round_trip_through_influxdb(influxdb):
     for i, v in enumerate(NASTY):
         if not any(c in v for c in "\n\r\t") and not _bad_backslash(v):
             assert back[i] == v
+
+
+point_strategy = st.tuples(
+    st.sampled_from(["m", "perf test", "a,b"]),
+    st.dictionaries(st.sampled_from(["service", "endpoint", "le", "time", "a b"]),
+                    st.text(max_size=8), max_size=4),
+    st.dictionaries(st.sampled_from(["count", "p95_ms", "time", "x=y", "last_error"]),
+                    st.one_of(st.floats(), st.integers(-10, 10), st.text(max_size=5)),
+                    max_size=4),
+    st.integers(0, 2**41))
+
+
+@given(st.lists(point_strategy, max_size=20))
+def test_cached_encoder_gives_the_same_bytes(points):
+    from bridge.lineprotocol import LineEncoder
+
+    encoder = LineEncoder(max_entries=5)  # small, so the caches also get cleared
+    assert encoder.encode(points) == encode_points(points)
+    assert encoder.encode(points) == encode_points(points)

@@ -99,3 +99,10 @@ def test_increases_are_never_negative(values):
 def test_rates():
     assert per_minute(30, 15) == 120 and per_minute(5, 0) is None
     assert error_rate_percent(3, 60) == 5 and error_rate_percent(0, 0) is None
+
+
+def test_nan_counter_values_are_skipped_not_a_restart():
+    tracker = CounterTracker()
+    tracker.update(0.0, {"a": 1.0, "b": 5.0})
+    increases, _ = tracker.update(15.0, {"a": math.nan, "b": 6.0})
+    assert increases == {"b": 1.0} and tracker.restarts == 0
