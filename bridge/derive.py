@@ -38,7 +38,7 @@ def classify(series: Series, preset: schema.Preset) -> tuple[Any, ...] | None:
     name = series.name
     if name.endswith("_created"):
         return None
-    if name.startswith(preset.latency):
+    if preset.latency and name.startswith(preset.latency):
         suffix = name[len(preset.latency):]
         if suffix in ("_bucket", "_count", "_sum"):
             group = (series.label(preset.endpoint_label) or schema.ALL,
@@ -257,7 +257,8 @@ class TargetDeriver:
 
     def _performance_row(self, endpoint: str, method: str, group: _Latency, seconds: float,
                          ts: int) -> Point:
-        count = group.count or group.buckets.get(math.inf, 0.0)
+        count = (group.count or group.buckets.get(math.inf, 0.0)
+                 or sum(group.by_status.values()))
         fields: dict[str, float] = {
             "requests": count,
             "requests_per_minute": per_minute(count, seconds) or 0.0,

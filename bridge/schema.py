@@ -33,7 +33,7 @@ class Preset:
     """Where an exporter keeps request latency, and which labels name what."""
 
     name: str
-    latency: str                     # histogram base name, in seconds
+    latency: str | None              # histogram base name, in seconds (None: counts only)
     endpoint_label: str
     method_label: str
     status_label: str | None         # None: the histogram has no status label
@@ -50,8 +50,10 @@ PRESETS: dict[str, Preset] = {
     "starlette-exporter": Preset(
         "starlette-exporter", "starlette_request_duration_seconds", "path", "method",
         "status_code"),
+    # aioprometheus's ASGI middleware counts requests by status but keeps no latency.
     "aioprometheus": Preset(
-        "aioprometheus", "request_duration_seconds", "path", "method", "status_code"),
+        "aioprometheus", None, "path", "method", None, requests="status_codes_counter",
+        requests_status_label="status_code"),
 }
 
 # Gauge metric -> (measurement, field, labels kept as tags as {label: tag}).
