@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import schedule
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
@@ -25,6 +26,7 @@ from .config import BridgeConfig, Target
 from .derive import Point, TargetDeriver
 from .exposition import ExpositionError, parse
 from .influx import InfluxClient, InfluxError
+from .rollup_job import run_period
 from .scrape import ScrapeError, fetch, ssl_context
 from .writer import Writer, WriterMetrics
 
@@ -161,6 +163,33 @@ class Bridge:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
 
+    async def run_rollup_job(self, length_s: int, target_rp: str) -> None:
+        """Percentiles of the last complete hour or day (see ``rollup_job``)."""
+        now = int(time.time())
+        start = now - now % length_s - length_s
+        try:
+            written = await run_period(self.client, start, length_s, target_rp)
+            log.info("roll-up percentiles for %s from %d: %d points", target_rp, start, written)
+        except InfluxError as exc:
+            log.warning("roll-up percentiles for %s failed: %s", target_rp, exc)
+
+    async def _schedule_loop(self) -> None:
+        """Wall-clock jobs (the ``schedule`` package), polled from the event loop."""
+        scheduler = schedule.Scheduler()
+        jobs: set[asyncio.Task[None]] = set()
+
+        def spawn(length_s: int, target_rp: str) -> None:
+            task = asyncio.create_task(self.run_rollup_job(length_s, target_rp))
+            jobs.add(task)
+            task.add_done_callback(jobs.discard)
+
+        # A few minutes after the boundary, once the last scrapes of the period are in.
+        scheduler.every().hour.at(":05").do(spawn, 3600, rollups.HOURLY)
+        scheduler.every().day.at("00:15").do(spawn, 86400, rollups.DAILY)
+        while True:
+            scheduler.run_pending()
+            await asyncio.sleep(20)
+
     # -- HTTP ------------------------------------------------------------------------------
 
     def web_app(self) -> web.Application:
@@ -203,7 +232,8 @@ class Bridge:
         """Start everything and run until cancelled; then flush and close."""
         await self.start()
         tasks = [asyncio.create_task(self._setup_loop(), name="setup"),
-                 asyncio.create_task(self.writer.run(), name="writer")]
+                 asyncio.create_task(self.writer.run(), name="writer"),
+                 asyncio.create_task(self._schedule_loop(), name="schedule")]
         tasks += [asyncio.create_task(self._target_loop(t, s), name=f"scrape {t.service}")
                   for t, s in zip(self.config.targets, self.targets, strict=True)]
         try:

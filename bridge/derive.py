@@ -88,7 +88,8 @@ def _status_class(status: str) -> str:
     return status[:1] if status else ""
 
 
-def _percentile_fields(buckets: dict[float, float], prefix: str = "") -> dict[str, float]:
+def percentile_fields(buckets: dict[float, float], prefix: str = "") -> dict[str, float]:
+    """p50/p90/p95/p99 in ms from (bound -> count) buckets; missing where undefined."""
     ordered = normalize(buckets.items())
     out = {}
     for name, q in schema.PERCENTILES:
@@ -219,7 +220,7 @@ class TargetDeriver:
                       f"{prefix}_per_minute": per_minute(hist.count, seconds) or 0.0}
             if hist.count > 0:
                 fields[f"{prefix}_mean_ms"] = hist.total / hist.count * 1000.0
-                fields.update(_percentile_fields(hist.buckets, prefix + "_"))
+                fields.update(percentile_fields(hist.buckets, prefix + "_"))
             points.append((measurement, self._tags(tags), fields, ts))
         return points
 
@@ -270,6 +271,6 @@ class TargetDeriver:
             fields["response_time_ms"] = group.total / count * 1000.0
             fields["latency_sum_ms"] = group.total * 1000.0
             fields["error_rate_percent"] = error_rate_percent(group.errors, count) or 0.0
-            fields.update(_percentile_fields(group.buckets))
+            fields.update(percentile_fields(group.buckets))
         tags = self._tags((("endpoint", endpoint), ("method", method)))
         return (schema.PERFORMANCE, tags, fields, ts)

@@ -113,3 +113,46 @@ def test_hand_run_rollup_gives_the_exact_hourly_p95(influxdb):
     per_interval = [quantile(0.95, normalize(b.items())) for b in intervals]
     mean_of_p95 = sum(p for p in per_interval if p is not None) / 3
     assert abs(mean_of_p95 - whole_hour) > 0.05  # why the roll-up keeps buckets
+
+
+def test_rollup_job_writes_exact_hourly_percentiles_and_mean(influxdb):
+    from bridge.lineprotocol import encode_points
+    from bridge.quantile import normalize, quantile
+    from bridge.rollup_job import run_period
+
+    hour = 1_700_006_400  # an hour boundary
+    inf = float("inf")
+    per_endpoint = {"/a": [{0.1: 8, 0.5: 10, inf: 10}, {0.1: 0, 0.5: 5, inf: 6}],
+                    "/b": [{0.1: 1, 0.5: 1, inf: 4}]}
+    points = []
+    for endpoint, intervals in per_endpoint.items():
+        for i, buckets in enumerate(intervals):
+            ts = (hour + 600 * i) * 1000
+            for le, count in buckets.items():
+                points.append(("latency_buckets", {"service": "api", "endpoint": endpoint,
+                               "method": "GET", "le": "+Inf" if le == inf else repr(le)},
+                               {"count": float(count)}, ts))
+            points.append(("performance_metrics", {"service": "api", "endpoint": endpoint,
+                           "method": "GET"},
+                           {"requests": float(buckets[inf]),
+                            "latency_sum_ms": 100.0 * buckets[inf]}, ts))
+
+    async def go():
+        client = InfluxClient(influxdb.url, "job")
+        try:
+            await client.setup(100 * 365 * 86400, 100 * 365 * 86400, 100 * 365 * 86400)
+            await client.write(encode_points(points), rp=rollups.RAW)
+            return await run_period(client, hour, 3600, rollups.HOURLY)
+        finally:
+            await client.close()
+
+    assert run(go()) == 3  # /a, /b and the service-wide row
+    series = influxdb.query('SELECT "p95_ms", "response_time_ms" FROM '
+                            '"job"."hourly_30d"."performance_metrics" GROUP BY "endpoint"',
+                            db="job")
+    got = {s["tags"]["endpoint"]: s["values"][0] for s in series}
+    a = quantile(0.95, normalize([(0.1, 8), (0.5, 15), (inf, 16)]))
+    everything = quantile(0.95, normalize([(0.1, 9), (0.5, 16), (inf, 20)]))
+    assert got["/a"] == [hour * 1000, pytest.approx(a * 1000), 100.0]
+    assert got["_all"][1] == pytest.approx(everything * 1000)
+    assert got["_all"][2] == 100.0
