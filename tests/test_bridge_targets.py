@@ -1,0 +1,63 @@
+"""Per-target settings: credentials (never logged) and body and sample limits."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import httpx
+
+from .conftest import Server, aiohttp_server, free_port, uvicorn_server
+
+
+def bridge_with(tmp_path, influxdb, targets_yaml: str, scrape_extra: str = "",
+                env: dict | None = None) -> Server:
+    port = free_port()
+    config = tmp_path / "bridge.yml"
+    config.write_text(
+        f"influxdb:\n  url: {influxdb.url}\n  database: targets\n"
+        f"scrape:\n  interval: 1s\n  timeout: 1s\n{scrape_extra}"
+        f"buffer:\n  path: {tmp_path / 'buffer'}\nlisten: 127.0.0.1:{port}\n"
+        f"log_level: debug\ntargets:\n{targets_yaml}")
+    return Server([sys.executable, "-m", "bridge", "--config", str(config)], port,
+                  ready_path="/healthz", env=env)
+
+
+def status(bridge: Server) -> dict:
+    return {t["service"]: t for t in httpx.get(bridge.url + "/api/targets").json()}
+
+
+def test_bearer_token_from_env_and_file_never_logged(tmp_path, influxdb):
+    api = uvicorn_server("tests.apps.fastapi_app:app", env={"METRICS_TOKEN": "tok-93847"})
+    token_file = tmp_path / "token"
+    token_file.write_text("tok-93847\n")
+    targets = (f"  - service: by-env\n    url: {api.url}/metrics\n"
+               f"    bearer_token: {{env: SCRAPE_TOKEN}}\n"
+               f"  - service: by-file\n    url: {api.url}/metrics\n"
+               f"    bearer_token: {{file: {token_file}}}\n"
+               f"  - service: no-token\n    url: {api.url}/metrics\n")
+    bridge = bridge_with(tmp_path, influxdb, targets, env={"SCRAPE_TOKEN": "tok-93847"})
+    try:
+        time.sleep(2.5)
+        seen = status(bridge)
+        assert seen["by-env"]["up"] and seen["by-file"]["up"]
+        assert not seen["no-token"]["up"] and "HTTP 401" in seen["no-token"]["last_error"]
+    finally:
+        bridge.stop()
+        api.stop()
+    assert "tok-93847" not in bridge.output()
+
+
+def test_body_and_sample_limits_fail_the_scrape_with_a_clear_error(tmp_path, influxdb):
+    big = aiohttp_server("tests.apps.big_app:create_app")
+    targets = f"  - service: big\n    url: {big.url}/metrics\n"
+    for extra, expected in (("  max_body_bytes: 10KB\n", "over the limit of 10000"),
+                            ("  max_samples: 1000\n", "more than 1000 samples")):
+        bridge = bridge_with(tmp_path, influxdb, targets, extra)
+        try:
+            time.sleep(1.5)
+            seen = status(bridge)["big"]
+            assert not seen["up"] and expected in seen["last_error"], seen
+        finally:
+            bridge.stop()
+    big.stop()
