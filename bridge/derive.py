@@ -8,8 +8,7 @@ parser, the counter state, and each series' role in the schema, decided once per
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import schema
@@ -18,6 +17,7 @@ from .quantile import normalize, quantile
 from .rates import CounterTracker, error_rate_percent, per_minute
 
 Point = tuple[str, dict[str, str], dict[str, float], int]
+_INF = math.inf
 
 # Roles (first element of a role tuple).
 _GAUGE, _START, _LAT_BUCKET, _LAT_COUNT, _LAT_SUM, _REQ_COUNT = range(6)
@@ -33,25 +33,31 @@ def _le(series: Series) -> float | None:
         return None
 
 
-def classify(series: Series, preset: schema.Preset) -> tuple[Any, ...] | None:
-    """The series' role in the schema, or None when it is not stored."""
+def classify(series: Series, preset: schema.Preset,
+             group: Callable[[str, str], Any] = lambda e, m: (e, m)) -> tuple[Any, ...] | None:
+    """The series' role in the schema, or None when it is not stored.
+
+    Latency roles carry ``group(endpoint, method)``: the deriver passes a function that
+    returns its long-lived accumulator for that endpoint, so the per-sample work later is
+    a direct update, not a lookup.
+    """
     name = series.name
     if name.endswith("_created"):
         return None
     if preset.latency and name.startswith(preset.latency):
         suffix = name[len(preset.latency):]
         if suffix in ("_bucket", "_count", "_sum"):
-            group = (series.label(preset.endpoint_label) or schema.ALL,
-                     series.label(preset.method_label) or schema.ALL)
+            target = group(series.label(preset.endpoint_label) or schema.ALL,
+                           series.label(preset.method_label) or schema.ALL)
             status = series.label(preset.status_label) if preset.status_label else ""
             if suffix == "_bucket":
                 le = _le(series)
-                return None if le is None else (_LAT_BUCKET, group, status, le)
-            return (_LAT_COUNT if suffix == "_count" else _LAT_SUM, group, status)
+                return None if le is None else (_LAT_BUCKET, target, status, le)
+            return (_LAT_COUNT if suffix == "_count" else _LAT_SUM, target, status)
     if preset.requests and name == preset.requests:
-        group = (series.label(preset.endpoint_label) or schema.ALL,
-                 series.label(preset.method_label) or schema.ALL)
-        return (_REQ_COUNT, group, series.label(preset.requests_status_label or "status"))
+        target = group(series.label(preset.endpoint_label) or schema.ALL,
+                       series.label(preset.method_label) or schema.ALL)
+        return (_REQ_COUNT, target, series.label(preset.requests_status_label or "status"))
     if name == schema.START_TIME:
         return (_START,)
     gauge = schema.GAUGES.get(name)
@@ -74,18 +80,38 @@ def classify(series: Series, preset: schema.Preset) -> tuple[Any, ...] | None:
     return None
 
 
-@dataclass
 class _Latency:
-    buckets: dict[float, float] = field(default_factory=dict)
-    total: float = 0.0      # seconds
-    count: float = 0.0
-    errors: float = 0.0     # 5xx
-    client_errors: float = 0.0  # 4xx
-    by_status: dict[str, float] = field(default_factory=dict)
+    """Per-interval sums for one endpoint and method (or one other histogram). Long-lived:
+    ``reset`` at each scrape; tag dicts are built once and reused."""
 
+    __slots__ = ("buckets", "total", "count", "errors", "client_errors", "by_status",
+                 "tags", "le_tags", "status_tags")
 
-def _status_class(status: str) -> str:
-    return status[:1] if status else ""
+    def __init__(self, tags: dict[str, str] | None = None) -> None:
+        self.tags = tags or {}
+        self.le_tags: dict[float, dict[str, str]] = {}
+        self.status_tags: dict[str, dict[str, str]] = {}
+        self.reset()
+
+    def reset(self) -> None:
+        self.buckets: dict[float, float] = {}
+        self.total = 0.0      # seconds
+        self.count = 0.0
+        self.errors = 0.0     # 5xx
+        self.client_errors = 0.0  # 4xx
+        self.by_status: dict[str, float] = {}
+
+    def le_tag(self, le: float) -> dict[str, str]:
+        tags = self.le_tags.get(le)
+        if tags is None:
+            tags = self.le_tags[le] = {**self.tags, "le": _le_text(le)}
+        return tags
+
+    def status_tag(self, status: str) -> dict[str, str]:
+        tags = self.status_tags.get(status)
+        if tags is None:
+            tags = self.status_tags[status] = {**self.tags, "status": status}
+        return tags
 
 
 def percentile_fields(buckets: dict[float, float], prefix: str = "") -> dict[str, float]:
@@ -112,7 +138,15 @@ class TargetDeriver:
         self.cache = SeriesCache()
         self.tracker = CounterTracker()
         self._roles: dict[Series, tuple[Any, ...] | None] = {}
+        self._groups: dict[tuple[str, str], _Latency] = {}
         self._start_time: float | None = None
+
+    def _group(self, endpoint: str, method: str) -> _Latency:
+        group = self._groups.get((endpoint, method))
+        if group is None:
+            group = self._groups[endpoint, method] = _Latency(
+                {"service": self.service, "endpoint": endpoint, "method": method})
+        return group
 
     @property
     def restarts(self) -> int:
@@ -130,7 +164,7 @@ class TargetDeriver:
             try:
                 role = roles[series]
             except KeyError:
-                role = roles[series] = classify(series, preset)
+                role = roles[series] = classify(series, preset, self._group)
             if role is None:
                 continue
             kind = role[0]
@@ -142,6 +176,9 @@ class TargetDeriver:
                 start_time = value
         if len(roles) > 2 * len(scrape.samples) + 1024:
             self._roles = {s: roles[s] for s, _ in scrape.samples if s in roles}
+            self._groups = {(g.tags["endpoint"], g.tags["method"]): g
+                            for g in {id(r[1]): r[1] for r in self._roles.values()
+                                      if r and _LAT_BUCKET <= r[0] <= _REQ_COUNT}.values()}
         restarted = (start_time is not None and self._start_time is not None
                      and start_time != self._start_time)
         if start_time is not None:
@@ -169,29 +206,30 @@ class TargetDeriver:
     def _counter_points(self, increases: dict[Series, float], seconds: float,
                         ts: int) -> list[Point]:
         roles = self._roles
-        latency: dict[tuple[str, str], _Latency] = {}
+        groups = list(self._groups.values())
+        for group in groups:
+            group.reset()
         counters: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, float]] = {}
         histograms: dict[tuple[str, tuple[tuple[str, str], ...], str], _Latency] = {}
-        requests_by_status: dict[tuple[str, str], dict[str, float]] = {}
         for series, increase in increases.items():
             role = roles.get(series)
-            if role is None or math.isnan(increase) or math.isinf(increase):
-                continue
+            if role is None or increase != increase or increase == _INF:
+                continue  # not stored, or NaN/Inf
             kind = role[0]
             if kind == _LAT_BUCKET:
-                group = latency.get(role[1]) or latency.setdefault(role[1], _Latency())
-                group.buckets[role[3]] = group.buckets.get(role[3], 0.0) + increase
+                buckets = role[1].buckets
+                le = role[3]
+                buckets[le] = buckets.get(le, 0.0) + increase
             elif kind == _LAT_COUNT:
-                group = latency.get(role[1]) or latency.setdefault(role[1], _Latency())
+                group = role[1]
                 group.count += increase
                 status = role[2]
                 if status:
                     group.by_status[status] = group.by_status.get(status, 0.0) + increase
             elif kind == _LAT_SUM:
-                group = latency.get(role[1]) or latency.setdefault(role[1], _Latency())
-                group.total += increase
+                role[1].total += increase
             elif kind == _REQ_COUNT:
-                by_status = requests_by_status.setdefault(role[1], {})
+                by_status = role[1].by_status
                 by_status[role[2]] = by_status.get(role[2], 0.0) + increase
             elif kind == _COUNTER:
                 row = counters.setdefault((role[1], role[2]), {})
@@ -205,10 +243,7 @@ class TargetDeriver:
                     hist.count += increase
                 else:
                     hist.total += increase
-        for group_key, by_status in requests_by_status.items():
-            group = latency.setdefault(group_key, _Latency())
-            group.by_status.update(by_status)
-        points = self._latency_points(latency, seconds, ts)
+        points = self._latency_points(groups, seconds, ts)
         for (measurement, tags), row in counters.items():
             fields = {}
             for prefix, increase in row.items():
@@ -224,40 +259,43 @@ class TargetDeriver:
             points.append((measurement, self._tags(tags), fields, ts))
         return points
 
-    def _latency_points(self, latency: dict[tuple[str, str], _Latency], seconds: float,
-                        ts: int) -> list[Point]:
+    def _latency_points(self, groups: list[_Latency], seconds: float, ts: int) -> list[Point]:
         points: list[Point] = []
-        service_wide = _Latency()
-        for (endpoint, method), group in latency.items():
+        append = points.append
+        service_wide = _Latency(self._tags((("endpoint", schema.ALL),
+                                              ("method", schema.ALL))))
+        wide_buckets = service_wide.buckets
+        to_minute = 60.0 / seconds
+        seen = False
+        for group in groups:
+            if not (group.buckets or group.by_status or group.count):
+                continue  # no series of this endpoint in this scrape
+            seen = True
             for status, count in group.by_status.items():
-                cls = _status_class(status)
+                cls = status[:1]
                 if cls == "5":
                     group.errors += count
                 elif cls == "4":
                     group.client_errors += count
                 if count > 0:
-                    points.append((schema.STATUS_CODES, self._tags(
-                        (("endpoint", endpoint), ("method", method), ("status", status))),
-                        {"requests": count,
-                         "requests_per_minute": per_minute(count, seconds) or 0.0}, ts))
+                    append((schema.STATUS_CODES, group.status_tag(status),
+                            {"requests": count, "requests_per_minute": count * to_minute}, ts))
             for le, count in group.buckets.items():
-                service_wide.buckets[le] = service_wide.buckets.get(le, 0.0) + count
+                wide_buckets[le] = wide_buckets.get(le, 0.0) + count
                 if count > 0:
-                    points.append((schema.LATENCY_BUCKETS, self._tags(
-                        (("endpoint", endpoint), ("method", method), ("le", _le_text(le)))),
-                        {"count": count}, ts))
+                    append((schema.LATENCY_BUCKETS, group.le_tag(le), {"count": count}, ts))
             service_wide.count += group.count
             service_wide.total += group.total
             service_wide.errors += group.errors
             service_wide.client_errors += group.client_errors
-            points.append(self._performance_row(endpoint, method, group, seconds, ts))
-        if latency:
-            points.append(self._performance_row(schema.ALL, schema.ALL, service_wide, seconds,
-                                                ts))
+            service_wide.by_status.update(
+                (s, service_wide.by_status.get(s, 0.0) + c) for s, c in group.by_status.items())
+            append(self._performance_row(group, seconds, ts))
+        if seen:
+            append(self._performance_row(service_wide, seconds, ts))
         return points
 
-    def _performance_row(self, endpoint: str, method: str, group: _Latency, seconds: float,
-                         ts: int) -> Point:
+    def _performance_row(self, group: _Latency, seconds: float, ts: int) -> Point:
         count = (group.count or group.buckets.get(math.inf, 0.0)
                  or sum(group.by_status.values()))
         fields: dict[str, float] = {
@@ -272,5 +310,4 @@ class TargetDeriver:
             fields["latency_sum_ms"] = group.total * 1000.0
             fields["error_rate_percent"] = error_rate_percent(group.errors, count) or 0.0
             fields.update(percentile_fields(group.buckets))
-        tags = self._tags((("endpoint", endpoint), ("method", method)))
-        return (schema.PERFORMANCE, tags, fields, ts)
+        return (schema.PERFORMANCE, group.tags, fields, ts)
