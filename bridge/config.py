@@ -51,6 +51,12 @@ def _size(value: Any) -> Any:
     return value
 
 
+def _http_url(value: str) -> str:
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError(f"must be an http:// or https:// URL: {value!r}")
+    return value
+
+
 Seconds = Annotated[float, BeforeValidator(_duration), Field(gt=0)]
 Bytes = Annotated[int, BeforeValidator(_size), Field(gt=0)]
 
@@ -112,9 +118,7 @@ class InfluxConfig(_Model):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"must be an http:// or https:// URL: {value!r}")
-        return value.rstrip("/")
+        return _http_url(value).rstrip("/")
 
     @field_validator("database")
     @classmethod
@@ -144,9 +148,7 @@ class Target(_Model):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"must be an http:// or https:// URL: {value!r}")
-        return value
+        return _http_url(value)
 
     @field_validator("preset")
     @classmethod

@@ -20,64 +20,40 @@ class Rollup:
     select: str  # the aggregate list, every field named with AS
 
 
-def _sum(*fields: str) -> list[str]:
-    return [f'sum("{f}") AS "{f}"' for f in fields]
+# measurement -> (fields summed, gauges kept as mean and max, rates kept as mean and peak)
+_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
+    "performance_metrics": (("requests", "errors", "client_errors", "latency_sum_ms"), (),
+                            ("requests_per_minute",)),
+    "latency_buckets": (("count",), (), ()),
+    "status_codes": (("requests",), (), ()),
+    "exceptions": (("exceptions",), (), ()),
+    "events": (("events",), (), ("events_per_minute",)),
+    "resources": ((), ("cpu_percent", "memory_mb", "memory_percent", "threads", "open_fds"),
+                  ()),
+    "system": ((), ("cpu_percent", "memory_percent"), ()),
+    "disk": ((), ("used_percent",), ()),
+    "queues": (("wait_count",), ("size",), ()),
+    "connections": (("websocket_opened", "websocket_messages_received",
+                     "websocket_messages_sent"), ("websocket_active", "http_in_progress"), ()),
+}
 
 
-def _mean_max(*fields: str) -> list[str]:
+def _rollups(from_hourly: bool) -> tuple[Rollup, ...]:
+    """Hourly roll-ups read raw points; daily ones read hourly points, whose maxima are
+    already in ``<field>_max`` (the max of hourly maxima is the daily maximum)."""
     out = []
-    for f in fields:
-        out += [f'mean("{f}") AS "{f}"', f'max("{f}") AS "{f}_max"']
-    return out
+    for measurement, (sums, gauges, rates) in _FIELDS.items():
+        parts = [f'sum("{f}") AS "{f}"' for f in sums]
+        for f in (*gauges, *rates):
+            peak = f"{f}_max" if from_hourly else f
+            parts.append(f'mean("{f}") AS "{f}"')
+            parts.append(f'max("{peak}") AS "{f}_max"')
+        out.append(Rollup(measurement, ", ".join(parts)))
+    return tuple(out)
 
 
-def _daily_mean_max(*fields: str) -> list[str]:
-    # Daily from hourly: the mean of equal-length hourly means, the max of hourly maxima.
-    out = []
-    for f in fields:
-        out += [f'mean("{f}") AS "{f}"', f'max("{f}_max") AS "{f}_max"']
-    return out
-
-
-HOURLY_ROLLUPS: tuple[Rollup, ...] = (
-    Rollup("performance_metrics", ", ".join(
-        _sum("requests", "errors", "client_errors", "latency_sum_ms")
-        + ['mean("requests_per_minute") AS "requests_per_minute"',
-           'max("requests_per_minute") AS "requests_per_minute_max"'])),
-    Rollup("latency_buckets", ", ".join(_sum("count"))),
-    Rollup("status_codes", ", ".join(_sum("requests"))),
-    Rollup("exceptions", ", ".join(_sum("exceptions"))),
-    Rollup("events", ", ".join(
-        _sum("events") + ['max("events_per_minute") AS "events_per_minute_max"'])),
-    Rollup("resources", ", ".join(
-        _mean_max("cpu_percent", "memory_mb", "memory_percent", "threads", "open_fds"))),
-    Rollup("system", ", ".join(_mean_max("cpu_percent", "memory_percent"))),
-    Rollup("disk", ", ".join(_mean_max("used_percent"))),
-    Rollup("queues", ", ".join(_mean_max("size") + _sum("wait_count"))),
-    Rollup("connections", ", ".join(
-        _mean_max("websocket_active", "http_in_progress")
-        + _sum("websocket_opened", "websocket_messages_received", "websocket_messages_sent"))),
-)
-
-DAILY_ROLLUPS: tuple[Rollup, ...] = (
-    Rollup("performance_metrics", ", ".join(
-        _sum("requests", "errors", "client_errors", "latency_sum_ms")
-        + ['mean("requests_per_minute") AS "requests_per_minute"',
-           'max("requests_per_minute_max") AS "requests_per_minute_max"'])),
-    Rollup("latency_buckets", ", ".join(_sum("count"))),
-    Rollup("status_codes", ", ".join(_sum("requests"))),
-    Rollup("exceptions", ", ".join(_sum("exceptions"))),
-    Rollup("events", ", ".join(
-        _sum("events") + ['max("events_per_minute_max") AS "events_per_minute_max"'])),
-    Rollup("resources", ", ".join(
-        _daily_mean_max("cpu_percent", "memory_mb", "memory_percent", "threads", "open_fds"))),
-    Rollup("system", ", ".join(_daily_mean_max("cpu_percent", "memory_percent"))),
-    Rollup("disk", ", ".join(_daily_mean_max("used_percent"))),
-    Rollup("queues", ", ".join(_daily_mean_max("size") + _sum("wait_count"))),
-    Rollup("connections", ", ".join(
-        _daily_mean_max("websocket_active", "http_in_progress")
-        + _sum("websocket_opened", "websocket_messages_received", "websocket_messages_sent"))),
-)
+HOURLY_ROLLUPS = _rollups(from_hourly=False)
+DAILY_ROLLUPS = _rollups(from_hourly=True)
 
 
 def quote(name: str) -> str:

@@ -104,7 +104,7 @@ def _restart_on(port: int):
 
 
 def test_slow_target_never_delays_the_others(tmp_path, own_influx, api):
-    slow = aiohttp_server("tests.apps.slow_app:create_app")
+    slow = aiohttp_server("tests.apps.bad_targets:slow")
     bridge = start_bridge(tmp_path, own_influx, [("admin-api", api.url), ("slow", slow.url)],
                           "slow")
     try:

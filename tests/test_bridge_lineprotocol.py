@@ -45,21 +45,8 @@ def _bad_backslash(text: str) -> bool:
 
 
 def _split(line: str) -> tuple[str, dict[str, str], str]:
-    # Split at unescaped spaces: head, fields, timestamp.
-    parts, current, i = [], "", 0
-    while i < len(line):
-        if line[i] == "\\" and i + 1 < len(line):
-            current += line[i:i + 2]
-            i += 2
-            continue
-        if line[i] == " ":
-            parts.append(current)
-            current = ""
-        else:
-            current += line[i]
-        i += 1
-    parts.append(current)
-    head, field_text, ts = parts
+    # At unescaped spaces: head, fields, timestamp.
+    head, field_text, ts = _split_unescaped(line, " ")
     fields = {}
     for item in _split_unescaped(field_text, ","):
         key, value = _split_unescaped(item, "=", 1)

@@ -49,7 +49,7 @@ def test_bearer_token_from_env_and_file_never_logged(tmp_path, influxdb):
 
 
 def test_body_and_sample_limits_fail_the_scrape_with_a_clear_error(tmp_path, influxdb):
-    big = aiohttp_server("tests.apps.big_app:create_app")
+    big = aiohttp_server("tests.apps.bad_targets:big")
     targets = f"  - service: big\n    url: {big.url}/metrics\n"
     for extra, expected in (("  max_body_bytes: 10KB\n", "over the limit of 10000"),
                             ("  max_samples: 1000\n", "more than 1000 samples")):
