@@ -180,7 +180,14 @@ def instrument_aiohttp(app: web.Application, exporter: Exporter,
             except ConnectionError:
                 record(request, 499, perf_counter() - start)
                 return response
-            record(request, response.status, perf_counter() - start)
+            elapsed = perf_counter() - start
+            # The common case inline (a known route, method and status); else record().
+            series = cache.get((request.match_info.route, request.method, response.status))
+            if series is None:
+                record(request, response.status, elapsed)
+            else:
+                series[0] += elapsed
+                series[1 + bisect_left(bounds, elapsed)] += 1
             return response
 
         return promflux_handle
