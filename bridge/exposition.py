@@ -11,7 +11,6 @@ Checked against prometheus_client's parser by property tests (tests/test_bridge_
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 
@@ -229,8 +228,3 @@ def _value_and_timestamp(rest: str) -> float:
     except ValueError:
         raise _Malformed(f"invalid value {rest.strip()!r}") from None
     return value
-
-
-def finite(value: float) -> bool:
-    """Neither NaN nor infinite: the only values InfluxDB accepts."""
-    return not (math.isnan(value) or math.isinf(value))

@@ -20,11 +20,6 @@ class CounterTracker:
         self._time: float | None = None
         self.restarts = 0
 
-    @property
-    def last_time(self) -> float | None:
-        """Timestamp (seconds) of the previous scrape, None before the first."""
-        return self._time
-
     def update(
         self, timestamp: float, values: Mapping[Hashable, float], restarted: bool = False
     ) -> tuple[dict[Hashable, float], float | None]:
