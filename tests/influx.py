@@ -23,7 +23,7 @@ def _free_port() -> int:
 class InfluxServer:
     """Start/stop/restart an influxd whose data survives restarts until ``close``."""
 
-    def __init__(self) -> None:
+    def __init__(self, auth: bool = False) -> None:
         binary = shutil.which("influxd")
         if binary is None:
             raise RuntimeError("influxd not found: `make test` installs Debian's influxdb")
@@ -44,6 +44,7 @@ bind-address = "127.0.0.1:{_free_port()}"
 [http]
   bind-address = "127.0.0.1:{self.port}"
   log-enabled = false
+  auth-enabled = {"true" if auth else "false"}
 [continuous_queries]
   log-enabled = false
   run-interval = "1s"
@@ -52,7 +53,11 @@ bind-address = "127.0.0.1:{_free_port()}"
 """)
         self.config = config
         self.proc: subprocess.Popen[bytes] | None = None
+        self.auth: tuple[str, str] | None = None
         self.start()
+        if auth:  # the first user may be created without credentials
+            self.query("CREATE USER admin WITH PASSWORD 'adm1n-pw' WITH ALL PRIVILEGES")
+            self.auth = ("admin", "adm1n-pw")
 
     def start(self) -> None:
         log = open(self.dir / "influxd.log", "ab")
@@ -82,7 +87,7 @@ bind-address = "127.0.0.1:{_free_port()}"
         params = {"q": q, "epoch": epoch}
         if db:
             params["db"] = db
-        response = httpx.post(self.url + "/query", params=params, timeout=30)
+        response = httpx.post(self.url + "/query", params=params, timeout=30, auth=self.auth)
         response.raise_for_status()
         result = response.json()["results"][0]
         if "error" in result:
@@ -91,4 +96,4 @@ bind-address = "127.0.0.1:{_free_port()}"
 
     def write(self, db: str, body: bytes, precision: str = "ms") -> httpx.Response:
         return httpx.post(self.url + "/write", params={"db": db, "precision": precision},
-                          content=body, timeout=30)
+                          content=body, timeout=30, auth=self.auth)

@@ -61,3 +61,29 @@ def test_body_and_sample_limits_fail_the_scrape_with_a_clear_error(tmp_path, inf
         finally:
             bridge.stop()
     big.stop()
+
+
+def test_influxdb_credentials_from_the_environment_are_used_and_never_logged(tmp_path):
+    from .influx import InfluxServer
+
+    influx = InfluxServer(auth=True)
+    # Retention policies and continuous queries need an admin user in InfluxDB 1.x.
+    influx.query("CREATE USER writer WITH PASSWORD 'wr1ter-secret-77' WITH ALL PRIVILEGES")
+    api = uvicorn_server("tests.apps.fastapi_app:app")
+    bridge = bridge_with(tmp_path, influx, f"  - service: api\n    url: {api.url}/metrics\n",
+                         env={"PROMFLUX_INFLUXDB_USERNAME": "writer",
+                              "PROMFLUX_INFLUXDB_PASSWORD": "wr1ter-secret-77"})
+    try:
+        deadline = time.monotonic() + 15
+        rows = []
+        while time.monotonic() < deadline and not rows:
+            time.sleep(0.5)
+            rows = influx.query('SELECT count("up") FROM "raw_7d"."scrape_health"',
+                                db="targets")
+        assert rows and rows[0]["values"][0][1] >= 1
+        assert httpx.get(bridge.url + "/healthz").json()["schema_ready"] is True
+    finally:
+        bridge.stop()
+        api.stop()
+        influx.close()
+    assert "wr1ter-secret-77" not in bridge.output()
