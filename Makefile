@@ -18,10 +18,14 @@ test: system-deps venv venv-old lint
 lint: venv
 	$(VENV)/bin/ruff check .
 
-# Debian's influxdb (1.6.7) for the bridge tests; installed only when missing.
+# Debian's influxdb (1.6.7) for the bridge tests, openssl for the TLS test certificates;
+# installed only when missing.
 system-deps:
-	@command -v influxd >/dev/null 2>&1 || { \
-		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y influxdb; }
+	@missing=""; \
+	command -v influxd >/dev/null 2>&1 || missing="$$missing influxdb"; \
+	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	if [ -n "$$missing" ]; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; fi
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml

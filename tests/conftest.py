@@ -30,9 +30,9 @@ class Server:
     """A service started as a subprocess on a free loopback port."""
 
     def __init__(self, argv: list[str], port: int, env: dict[str, str] | None = None,
-                 ready_path: str = "/health") -> None:
+                 ready_path: str = "/health", scheme: str = "http") -> None:
         self.port = port
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"{scheme}://127.0.0.1:{port}"
         self.log = tempfile.NamedTemporaryFile(prefix="server-", suffix=".log", delete=False)
         self.proc = subprocess.Popen(
             argv, cwd=ROOT, env={**os.environ, **(env or {})},
@@ -43,7 +43,8 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.output()}")
             try:
-                if httpx.get(self.url + ready_path, timeout=1).status_code < 500:
+                if httpx.get(self.url + ready_path, timeout=1,
+                             verify=False).status_code < 500:
                     return
             except httpx.HTTPError:
                 pass

@@ -87,3 +87,42 @@ def test_influxdb_credentials_from_the_environment_are_used_and_never_logged(tmp
         api.stop()
         influx.close()
     assert "wr1ter-secret-77" not in bridge.output()
+
+
+def make_certificates(directory) -> tuple[str, str, str]:
+    """A throw-away CA and a server certificate for 127.0.0.1 (openssl)."""
+    import subprocess
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
+        "ca.pem", "-days", "2", "-subj", "/CN=promflux test CA")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out",
+        "server.csr", "-subj", "/CN=127.0.0.1")
+    (directory / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf")
+    return (str(directory / "ca.pem"), str(directory / "server.pem"),
+            str(directory / "server.key"))
+
+
+def test_tls_targets_verify_against_a_custom_ca(tmp_path, influxdb):
+    ca, cert, key = make_certificates(tmp_path)
+    port = free_port()
+    ingest = Server([sys.executable, "-m", "tests.apps.tls_server", str(port), cert, key],
+                    port, scheme="https")
+    url = f"{ingest.url}/metrics"
+    targets = (f"  - service: custom-ca\n    url: {url}\n    tls: {{ca_file: {ca}}}\n"
+               f"  - service: default-trust\n    url: {url}\n"
+               f"  - service: no-verify\n    url: {url}\n    tls: {{verify: false}}\n")
+    bridge = bridge_with(tmp_path, influxdb, targets)
+    try:
+        time.sleep(2.5)
+        seen = status(bridge)
+        assert seen["custom-ca"]["up"] and seen["no-verify"]["up"]
+        assert not seen["default-trust"]["up"]
+        assert "certificate" in seen["default-trust"]["last_error"].lower()
+    finally:
+        bridge.stop()
+        ingest.stop()
