@@ -48,6 +48,8 @@ bench: venv
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y wrk valgrind; }
 	$(VENV)/bin/pip install -q -e '.[bench]'
 	$(VENV)/bin/python bench/exporter_overhead.py
+	$(VENV)/bin/python bench/bridge_throughput.py
+	$(VENV)/bin/python bench/bridge_e2e.py
 
 clean:
 	rm -rf $(VENV) $(OLD) *.egg-info .pytest_cache .ruff_cache
