@@ -34,7 +34,7 @@ def test_latency_buckets_and_templates(aiohttp_service):
     before = scrape(aiohttp_service.url)
     for sensor in ("kitchen", "hall", "garage"):
         assert httpx.get(f"{aiohttp_service.url}/readings/{sensor}",
-                         params={"delay_ms": 120}).status_code == 200
+                         params={"delay_ms": 105}).status_code == 200
     assert httpx.post(aiohttp_service.url + "/readings", content=b"{}").status_code == 201
     assert httpx.get(aiohttp_service.url + "/v2/devices/17").status_code == 200
     after = scrape(aiohttp_service.url)
