@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .accumulator import add
 from .core import Exporter, exception_name
 from .metrics import KNOWN_METHODS, OTHER_METHOD, UNMATCHED, RouteInfo
 
@@ -123,8 +124,7 @@ def instrument_aiohttp(app: web.Application, exporter: Exporter,
                 series = requests.series((_route_of(request), normalized, status))
                 if route.resource is not None and normalized == method and len(cache) < 10_000:
                     cache[route, method, status] = series
-            series[0] += elapsed
-            series[1 + bisect_left(bounds, elapsed)] += 1
+            add(series, bounds, elapsed)
         except Exception as error:
             exporter.internal_error("request", error)
 

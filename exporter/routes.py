@@ -43,10 +43,10 @@ def walk(routes: Any, prefix: str = "") -> Iterator[tuple[str, Any, frozenset[st
         path_format = getattr(route, "path_format", None)
         if path_format is None:
             continue
-        children = _route_children(route)
-        if children is not None or _is_mount(route):
+        if _is_mount(route):
             mount_path = getattr(route, "path", "")
             yield prefix + mount_path + "/{path}", route, None
+            children = _route_children(route)
             if children:
                 yield from walk(children, prefix + mount_path)
             continue
@@ -108,7 +108,7 @@ class RouteResolver:
                     seen.add(id(obj))
                     if obj is not route:
                         self._routes_of_endpoint.setdefault(id(obj), []).append(route)
-            if methods is None and (_route_children(route) is not None or _is_mount(route)):
+            if methods is None and _is_mount(route):
                 mount = template[: -len("/{path}")]
                 if "{" in mount:
                     self._mounts.append((_template_regex(mount), mount))

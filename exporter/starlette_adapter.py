@@ -19,6 +19,7 @@ from bisect import bisect_left
 from time import perf_counter
 from typing import Any
 
+from .accumulator import add
 from .core import Exporter, exception_name
 from .metrics import KNOWN_METHODS, OTHER_METHOD
 from .routes import RouteResolver
@@ -94,15 +95,15 @@ class PromfluxMiddleware:
                 status = message.get("status", 0)  # http.response.start comes first
             elif status > 0 and not message.get("more_body"):
                 elapsed = perf_counter() - start
-                try:
-                    # Fast path: this route, method and status were seen before.
-                    if "fastapi" in scope:
-                        raise KeyError  # un-copied included router: see _done
-                    series = self._cache[id(scope["route"]), scope["method"], status]
-                    series[0] += elapsed
-                    series[1 + bisect_left(self._bounds, elapsed)] += 1
-                except Exception:
+                if "fastapi" in scope:  # an un-copied included router: keyed in _done
                     self._done(scope, root_path, status, elapsed)
+                else:
+                    try:  # the common case inline: this route, method and status seen before
+                        series = self._cache[id(scope["route"]), scope["method"], status]
+                        series[0] += elapsed
+                        series[1 + bisect_left(self._bounds, elapsed)] += 1
+                    except Exception:  # first time, or no route (404): the general path
+                        self._done(scope, root_path, status, elapsed)
                 status = -status
             return send(message)
 
@@ -141,8 +142,7 @@ class PromfluxMiddleware:
             series = self._cache.get((id(route), scope["method"], status))
             if series is None:
                 series = self._miss(scope, root_path or "", route, status)
-            series[0] += elapsed
-            series[1 + bisect_left(self._bounds, elapsed)] += 1
+            add(series, self._bounds, elapsed)
         except Exception as error:
             self._exporter.internal_error("request", error)
 
