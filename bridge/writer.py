@@ -63,6 +63,10 @@ class Writer:
                 self.buffer.dropped_points - self._dropped_seen)
             self._dropped_seen = self.buffer.dropped_points
 
+    def wake(self) -> None:
+        """Have the drain loop try the buffer now (InfluxDB may be ready again)."""
+        self._wake.set()
+
     async def submit(self, points: Sequence[Point], rp: str = "") -> None:
         """Write points now, or queue them on disk when InfluxDB is not answering."""
         for start in range(0, len(points), self.batch_size):
