@@ -156,7 +156,7 @@ class Bridge:
                                                     self.config.retention.daily):
                     log.info("InfluxDB: %s", line)
                 self.schema_ready = True
-                self.writer.wake()
+                self.writer.set_ready()
                 return
             except InfluxError as exc:
                 log.warning("InfluxDB set-up failed (retrying in %.0f s): %s", delay, exc)

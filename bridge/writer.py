@@ -3,7 +3,8 @@
 Batches go straight to InfluxDB while it answers; when it does not (network error or
 5xx) they go to the disk buffer, which is drained oldest first, with backoff, so points
 reach InfluxDB in order once it is back. A 4xx is not retried: logged, counted, dropped
-(a partial write keeps its valid points).
+(a partial write keeps its valid points). Until set-up has created the database
+(``set_ready``) every batch waits in the buffer: a write before that would be a final 404.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ class Writer:
         self.max_backoff = max_backoff
         self._encoder = LineEncoder()
         self._wake = asyncio.Event()
+        # Held until set-up has created the database: a write before that gets a final 404.
+        self.ready = False
         self._dropped_seen = buffer.dropped_points
         self.last_error = ""
         self._update_gauges()
@@ -67,13 +70,18 @@ class Writer:
         """Have the drain loop try the buffer now (InfluxDB may be ready again)."""
         self._wake.set()
 
+    def set_ready(self) -> None:
+        """The database exists: start writing, buffered batches first."""
+        self.ready = True
+        self._wake.set()
+
     async def submit(self, points: Sequence[Point], rp: str = "") -> None:
         """Write points now, or queue them on disk when InfluxDB is not answering."""
         for start in range(0, len(points), self.batch_size):
             body = self._encoder.encode(points[start:start + self.batch_size])
             if not body:
                 continue
-            if len(self.buffer) == 0 and await self._send(rp, body):
+            if self.ready and len(self.buffer) == 0 and await self._send(rp, body):
                 continue
             self.buffer.push(rp, body)  # behind what is already waiting: order is kept
             self._update_gauges()
@@ -108,7 +116,7 @@ class Writer:
         """Drain the buffer for ever: oldest first, with backoff while InfluxDB is away."""
         backoff = 0.5
         while True:
-            item = self.buffer.peek()
+            item = self.buffer.peek() if self.ready else None
             if item is None:
                 self._wake.clear()
                 await self._wake.wait()
@@ -125,7 +133,7 @@ class Writer:
     async def flush(self, timeout: float) -> None:
         """Try to empty the buffer before shutting down (what is left stays on disk)."""
         deadline = asyncio.get_running_loop().time() + timeout
-        while len(self.buffer) and asyncio.get_running_loop().time() < deadline:
+        while self.ready and len(self.buffer) and asyncio.get_running_loop().time() < deadline:
             rp, body = self.buffer.peek()  # type: ignore[misc]
             if not await self._send(rp, body):
                 break

@@ -119,3 +119,33 @@ def test_slow_target_never_delays_the_others(tmp_path, own_influx, api):
     finally:
         bridge.stop()
         slow.stop()
+
+
+def test_bridge_started_before_influxdb_keeps_every_scrape(tmp_path, own_influx, api):
+    # Writes are held until set-up has created the database: none is refused with a 404.
+    own_influx.stop()
+    bridge = start_bridge(tmp_path, own_influx, [("admin-api", api.url)], "late")
+    try:
+        baseline(bridge)
+        for i in range(4):
+            httpx.get(f"{api.url}/items/{i}")
+        wait_for(lambda: targets_json(bridge)["admin-api"]["scrapes"], lambda n: n >= 3,
+                 timeout=10)
+        own_influx.start()
+        wait_for(lambda: _total_or_none(own_influx, "late"), lambda v: v == 4, timeout=30)
+        scrapes_before = targets_json(bridge)["admin-api"]["scrapes"]
+        stored = own_influx.query('SELECT count("up") FROM "raw_7d"."scrape_health"', db="late")
+        assert stored[0]["values"][0][1] >= scrapes_before - 1  # the first scrape included
+        first = own_influx.query('SELECT first("up") FROM "raw_7d"."scrape_health"', db="late")
+        assert first[0]["values"][0][1] == 1
+        metrics = httpx.get(bridge.url + "/metrics").text
+        assert 'promflux_bridge_points_dropped_total{reason="rejected"}' not in metrics
+    finally:
+        bridge.stop()
+
+
+def _total_or_none(influx: InfluxServer, db: str) -> float | None:
+    try:
+        return total(influx, db)
+    except RuntimeError:  # "database not found" until the bridge's set-up runs
+        return None

@@ -156,3 +156,37 @@ def test_rollup_job_writes_exact_hourly_percentiles_and_mean(influxdb):
     assert got["/a"] == [hour * 1000, pytest.approx(a * 1000), 100.0]
     assert got["_all"][1] == pytest.approx(everything * 1000)
     assert got["_all"][2] == 100.0
+
+
+def test_writer_holds_points_until_setup_has_created_the_database(influxdb, tmp_path):
+    from prometheus_client import CollectorRegistry
+
+    from bridge.buffer import DiskBuffer
+    from bridge.writer import Writer, WriterMetrics
+
+    async def go():
+        client = InfluxClient(influxdb.url, "held")
+        writer = Writer(client, DiskBuffer(tmp_path, 1 << 20), WriterMetrics(CollectorRegistry()))
+        drain = asyncio.create_task(writer.run())
+        try:
+            # InfluxDB answers, but the database does not exist yet: a write would be a 404.
+            await writer.submit([("m", {"service": "a"}, {"v": 1.0}, 1000)], rp="")
+            await asyncio.sleep(0.3)
+            held = len(writer.buffer)
+            await client.query('CREATE DATABASE "held"')
+            writer.set_ready()
+            for _ in range(50):
+                if not len(writer.buffer):
+                    break
+                await asyncio.sleep(0.1)
+            await writer.submit([("m", {"service": "a"}, {"v": 2.0}, 2000)], rp="")
+            return held, writer.metrics
+        finally:
+            drain.cancel()
+            await client.close()
+
+    held, metrics = run(go())
+    assert held == 1
+    assert metrics.dropped.labels("rejected")._value.get() == 0
+    assert influxdb.query('SELECT "v" FROM "m"', db="held")[0]["values"] == [[1000, 1.0],
+                                                                              [2000, 2.0]]
