@@ -129,27 +129,33 @@ class LineEncoder:
     ) -> bytes:
         lines = []
         append = lines.append
+        known_keys = self._keys
         field_key = self._field
+        head_of = self._head
+        last_ts, ts_text = None, ""
         for measurement, tags, fields, timestamp_ms in points:
             parts = []
             for key, value in fields.items():
-                escaped = field_key(key)
+                escaped = known_keys.get(key)
+                if escaped is None:
+                    escaped = field_key(key)
                 if not escaped or value is None:
                     continue
                 if value.__class__ is float:
-                    if value != value or value in _INFINITIES:
+                    if value - value != 0.0:  # NaN or an infinity (x - x is 0 otherwise)
                         continue
                     parts.append(escaped + repr(value))
                 elif isinstance(value, str):
                     parts.append(f'{escaped}"{value.translate(_STRING)}"')
                 else:
                     number = float(value)
-                    if number != number or number in _INFINITIES:
+                    if number - number != 0.0:
                         continue
                     parts.append(escaped + repr(number))
             if parts:
-                append(f"{self._head(measurement, tags)} {','.join(parts)} {int(timestamp_ms)}")
+                if timestamp_ms != last_ts:  # one scrape's points share their timestamp
+                    last_ts, ts_text = timestamp_ms, str(int(timestamp_ms))
+                append(f"{head_of(measurement, tags)} {','.join(parts)} {ts_text}")
         return ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
 
 
-_INFINITIES = (math.inf, -math.inf)
