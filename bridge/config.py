@@ -52,7 +52,7 @@ def _size(value: Any) -> Any:
 
 
 def _http_url(value: str) -> str:
-    if not re.match(r"^https?://[^/\s]+", value):
+    if not re.fullmatch(r"https?://[^/\s]+\S*", value):
         raise ValueError(f"must be an http:// or https:// URL: {value!r}")
     return value
 
@@ -210,8 +210,35 @@ def _location(error: dict[str, Any]) -> str:
     return ".".join(parts) or "(top level)"
 
 
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand(value: Any, environ: dict[str, str], where: str = "") -> Any:
+    """``${NAME}`` and ``${NAME:-default}`` in string values, from the environment (so one
+    file serves compose and a local run). Applied to parsed values, never to the YAML text,
+    so a variable cannot add settings."""
+    if isinstance(value, dict):
+        return {k: expand(v, environ, f"{where}.{k}" if where else str(k))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand(v, environ, f"{where}.{i}") for i, v in enumerate(value)]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if environ.get(name):
+            return environ[name]
+        if default is None:
+            raise ConfigError(f"{where}: environment variable {name} is not set "
+                              f"(write ${{{name}:-default}} for a default)")
+        return default
+
+    return _VARIABLE.sub(substitute, value)
+
+
 def load(path: str | Path, environ: dict[str, str] | None = None) -> BridgeConfig:
-    """Read, apply environment overrides and validate; raises ConfigError."""
+    """Read, expand ``${VAR}``, apply environment overrides and validate; raises ConfigError."""
     environ = dict(os.environ if environ is None else environ)
     try:
         text = Path(path).read_text()
@@ -225,6 +252,10 @@ def load(path: str | Path, environ: dict[str, str] | None = None) -> BridgeConfi
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of settings")
+    try:
+        data = expand(data, environ)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     influx = data.get("influxdb") or {}
     if not isinstance(influx, dict):
         raise ConfigError(f"{path}: influxdb: must be a mapping of settings")

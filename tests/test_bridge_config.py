@@ -66,3 +66,17 @@ def test_errors_name_the_key_and_the_problem(tmp_path, text, expected):
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="cannot read"):
         load(tmp_path / "absent.yml")
+
+
+def test_environment_variables_in_values(tmp_path):
+    text = GOOD.replace("http://127.0.0.1:8001/metrics",
+                        "http://${API_HOST:-127.0.0.1}:${API_PORT}/metrics")
+    text += "listen: ${LISTEN:-127.0.0.1:9108}\n"
+    config = load(write(tmp_path, text), environ={"API_HOST": "api", "API_PORT": "8001"})
+    assert config.targets[0].url == "http://api:8001/metrics"
+    assert config.listen == "127.0.0.1:9108"
+    # A value cannot smuggle in YAML structure: it stays one (here invalid) string.
+    with pytest.raises(ConfigError, match=r"targets.0.url: .*must be an http"):
+        load(write(tmp_path, text), environ={"API_PORT": "8001/metrics\nextra: 1"})
+    with pytest.raises(ConfigError, match=r"targets.0.url: environment variable API_PORT"):
+        load(write(tmp_path, text), environ={})
