@@ -35,6 +35,7 @@ _FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "queues": (("wait_count",), ("size",), ()),
     "connections": (("websocket_opened", "websocket_messages_received",
                      "websocket_messages_sent"), ("websocket_active", "http_in_progress"), ()),
+    "client_requests": (("duration_count",), (), ("duration_per_minute",)),
 }
 
 

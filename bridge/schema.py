@@ -20,6 +20,7 @@ EVENTS = "events"
 QUEUES = "queues"
 CONNECTIONS = "connections"
 SCRAPES = "scrape_health"
+CLIENT_REQUESTS = "client_requests"
 
 # Tag values for the service-wide row of performance_metrics.
 ALL = "_all"
@@ -90,6 +91,9 @@ HISTOGRAMS: dict[str, tuple[str, str, dict[str, str]]] = {
     "queue_wait_seconds": (QUEUES, "wait", {"queue": "queue"}),
     "websocket_connection_duration_seconds": (
         CONNECTIONS, "websocket_duration", {"route": "endpoint"}),
+    "http_client_request_duration_seconds": (
+        CLIENT_REQUESTS, "duration", {"route": "endpoint", "method": "method",
+                                      "status": "status"}),
 }
 
 # Process start time (prometheus_client's default collector): a change means a restart.

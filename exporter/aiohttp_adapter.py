@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from . import client_timings
 from .accumulator import add
 from .core import Exporter, exception_name
 from .metrics import KNOWN_METHODS, OTHER_METHOD, UNMATCHED, RouteInfo
@@ -239,7 +240,28 @@ def instrument_aiohttp(app: web.Application, exporter: Exporter,
         # request): wrapping it costs one coroutine, where any middleware makes aiohttp
         # build and call its middleware chain (docs/performance.md).
         object.__setattr__(app, "_handle", timed(handle))
+    async def client_timings_handler(request: web.Request) -> web.Response:
+        if request.content_length is not None and (
+                request.content_length > client_timings.MAX_BODY_BYTES):
+            return web.Response(status=400, text=f"body over {client_timings.MAX_BODY_BYTES}"
+                                                 " bytes\n")
+        body = bytearray()
+        while len(body) <= client_timings.MAX_BODY_BYTES:
+            chunk = await request.content.read(65536)
+            if not chunk:
+                break
+            body += chunk
+        status, text = exporter.client_timings(bytes(body))
+        return web.Response(status=status, body=text or None,
+                            content_type="text/plain" if text else None)
+
+    async def script_handler(request: web.Request) -> web.Response:
+        return web.Response(body=client_timings.script(), content_type="text/javascript",
+                            charset="utf-8", headers={"Cache-Control": "max-age=3600"})
+
     app.router.add_get(exporter.metrics_path, metrics_handler)
+    app.router.add_post(exporter.client_timings_path, client_timings_handler)
+    app.router.add_get(exporter.script_path, script_handler)
     app[_WEBSOCKET_HOOK] = websocket_opened
     _hook_websocket_prepare()
     app.on_startup.append(on_startup)

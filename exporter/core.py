@@ -14,6 +14,7 @@ from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
+from . import client_timings
 from .accumulator import HistogramAccumulator
 from .exposition import MetricsAuth, render
 from .metrics import LATENCY_BUCKETS, QUEUE_WAIT_BUCKETS, ExporterMetrics, RouteInfo
@@ -61,7 +62,12 @@ class Exporter:
             raise ValueError(f"metrics_path must start with '/': {metrics_path!r}")
         self.service = service
         self.metrics_path = metrics_path
-        self.skip_paths = frozenset({metrics_path, *exclude_paths})
+        base = metrics_path.rstrip("/")
+        self.client_timings_path = base + "/client-timings"
+        self.script_path = base + "/" + client_timings.SCRIPT_NAME
+        self.skip_paths = frozenset({metrics_path, self.client_timings_path, self.script_path,
+                                     *exclude_paths})
+        self._client_routes: frozenset[str] = frozenset()
         self.auth = auth
         self.multiprocess_dir = multiprocess_dir()
         self.metrics = ExporterMetrics(service, registry)
@@ -135,6 +141,9 @@ class Exporter:
     def cover(self, routes: Iterable[RouteInfo]) -> None:
         """Create zero-count series for every route, so rates start from a true zero."""
         metrics = self.metrics
+        routes = list(routes)
+        self._client_routes = self._client_routes | {
+            r.template for r in routes if r.template not in self.skip_paths}
         for route in routes:
             if route.template in self.skip_paths:
                 continue
@@ -147,6 +156,17 @@ class Exporter:
             methods = route.methods - {"HEAD"} or route.methods
             for method in sorted(methods):
                 self.requests.touch((route.template, method, route.status))
+
+    def client_timings(self, body: bytes) -> tuple[int, bytes]:
+        """Record a batch from promflux-fetch.js: (204, b"") or (400, why)."""
+        try:
+            timings = client_timings.parse_batch(body, self._client_routes)
+        except client_timings.BatchError as exc:
+            return 400, f"{exc}\n".encode()
+        histogram = self.metrics.client_request_duration
+        for route, method, status, seconds in timings:
+            histogram.labels(self.service, route, method, status).observe(seconds)
+        return 204, b""
 
     def add_started_counter(self, counter: Callable[[], int]) -> None:
         """Register an adapter's count of started requests (for requests in progress)."""

@@ -117,6 +117,13 @@ class ExporterMetrics:
             buckets=QUEUE_WAIT_BUCKETS,
             registry=registry,
         )
+        self.client_request_duration = Histogram(
+            "http_client_request_duration_seconds",
+            "API calls timed in users' browsers (promflux-fetch.js), by route template.",
+            ["service", "route", "method", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
         self.exporter_errors = Counter(
             "promflux_exporter_errors",
             "Errors inside metrics collection; the request itself went on untouched.",

@@ -19,6 +19,7 @@ from bisect import bisect_left
 from time import perf_counter
 from typing import Any
 
+from . import client_timings
 from .accumulator import add
 from .core import Exporter, exception_name
 from .metrics import KNOWN_METHODS, OTHER_METHOD
@@ -194,8 +195,42 @@ class PromfluxMiddleware:
     async def _skipped(self, path: str, scope: Scope, receive: Any, send: Any) -> None:
         if path == self._metrics_path:
             await self._serve_metrics(scope, send)
+        elif path == self._exporter.client_timings_path:
+            await self._client_timings(scope, receive, send)
+        elif path == self._exporter.script_path:
+            await self._reply(send, 200, client_timings.script(), [
+                ("Content-Type", "text/javascript; charset=utf-8"),
+                ("Cache-Control", "max-age=3600")], scope["method"] == "HEAD")
         else:
             await self.app(scope, receive, send)
+
+    async def _client_timings(self, scope: Scope, receive: Any, send: Any) -> None:
+        self._cover()  # the route templates a batch may name
+        plain = [("Content-Type", "text/plain; charset=utf-8")]
+        if scope["method"] != "POST":
+            await self._reply(send, 405, b"405 Method Not Allowed\n", [*plain, ("Allow", "POST")])
+            return
+        body, limit = bytearray(), client_timings.MAX_BODY_BYTES
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            body += message.get("body", b"")
+            if len(body) > limit:
+                status, text = 400, f"body over {limit} bytes\n".encode()
+                break
+            if not message.get("more_body"):
+                status, text = self._exporter.client_timings(bytes(body))
+                break
+        await self._reply(send, status, text, plain if text else [])
+
+    @staticmethod
+    async def _reply(send: Any, status: int, body: bytes, headers: list[tuple[str, str]],
+                     head: bool = False) -> None:
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(k.lower().encode("latin-1"), v.encode("latin-1"))
+                                for k, v in headers]})
+        await send({"type": "http.response.body", "body": b"" if head else body})
 
     async def _serve_metrics(self, scope: Scope, send: Any) -> None:
         self._cover()

@@ -1,0 +1,92 @@
+"""The last hour of each service, for the status page: the InfluxQL to ask and the
+reduction of its answer to current figures and chart series. Pure, no I/O (the web
+handler runs ``QUERY``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import schema
+
+# One request, three statements; epoch=ms. The "current" error rate and throughput are over
+# the last RECENT_MS (a single 15 s interval is too jumpy); p95 is the last interval's.
+QUERY = (
+    f'SELECT "p95_ms", "requests_per_minute", "requests", "errors" FROM "{schema.PERFORMANCE}" '
+    f"WHERE \"endpoint\" = '{schema.ALL}' AND time > now() - 1h GROUP BY \"service\"; "
+    f'SELECT "cpu_percent", "memory_mb", "memory_percent" FROM "{schema.RESOURCES}" '
+    f'WHERE time > now() - 1h GROUP BY "service", "pid"; '
+    f'SELECT last("used_percent") FROM "{schema.DISK}" WHERE time > now() - 1h '
+    f'GROUP BY "service"'
+)
+RECENT_MS = 5 * 60 * 1000
+
+
+@dataclass
+class ServiceFigures:
+    """Current figures (None: no data in the last hour) and the hour's chart series."""
+
+    p95_ms: float | None = None
+    requests_per_minute: float | None = None
+    error_rate_percent: float | None = None
+    cpu_percent: float | None = None
+    memory_mb: float | None = None
+    memory_percent: float | None = None
+    disk_percent: float | None = None
+    p95_series: list[tuple[int, float]] = field(default_factory=list)
+    rpm_series: list[tuple[int, float]] = field(default_factory=list)
+
+
+def _rows(series: dict[str, Any]) -> list[dict[str, Any]]:
+    columns = series["columns"]
+    return [dict(zip(columns, row, strict=False)) for row in series.get("values", [])]
+
+
+def reduce(results: list[dict[str, Any]]) -> dict[str, ServiceFigures]:
+    """The three statements' results -> figures per service."""
+    out: dict[str, ServiceFigures] = {}
+
+    def of(series: dict[str, Any]) -> ServiceFigures:
+        return out.setdefault(series.get("tags", {}).get("service", ""), ServiceFigures())
+
+    performance, resources, disk = (list(results) + [{}, {}, {}])[:3]
+    for series in performance.get("series", []):
+        figures, rows = of(series), _rows(series)
+        if not rows:
+            continue
+        recent_from = rows[-1]["time"] - RECENT_MS
+        requests = errors = 0.0
+        rpm: list[float] = []
+        for row in rows:
+            if row["p95_ms"] is not None:
+                figures.p95_series.append((row["time"], row["p95_ms"]))
+                figures.p95_ms = row["p95_ms"]
+            if row["requests_per_minute"] is not None:
+                figures.rpm_series.append((row["time"], row["requests_per_minute"]))
+                if row["time"] > recent_from:
+                    rpm.append(row["requests_per_minute"])
+            if row["time"] > recent_from:
+                requests += row["requests"] or 0.0
+                errors += row["errors"] or 0.0
+        if rpm:
+            figures.requests_per_minute = sum(rpm) / len(rpm)
+        if requests > 0:
+            figures.error_rate_percent = 100.0 * errors / requests
+    latest: dict[str, dict[str, dict[str, Any]]] = {}
+    for series in resources.get("series", []):
+        rows = _rows(series)
+        if rows:  # the newest row of each process, summed per service
+            latest.setdefault(series["tags"]["service"], {})[series["tags"].get("pid", "")] = \
+                rows[-1]
+    for service, by_pid in latest.items():
+        figures = out.setdefault(service, ServiceFigures())
+        for name in ("cpu_percent", "memory_mb", "memory_percent"):
+            values = [r[name] for r in by_pid.values() if r.get(name) is not None]
+            if values:
+                setattr(figures, name, sum(values))
+    for series in disk.get("series", []):
+        rows = _rows(series)
+        if rows:
+            of(series).disk_percent = rows[-1].get("last")
+    return out

@@ -1,0 +1,191 @@
+"""The bridge's status page: server-rendered HTML with inline SVG charts. Pure, no I/O.
+
+No front-end build and no external asset: the page works offline. It refreshes its
+``<main>`` every ``refresh_s`` seconds through the promflux fetch wrapper (whose timings
+go back to the bridge), and with a meta refresh when scripts are off.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from html import escape
+from typing import Any
+
+from .overview import ServiceFigures
+from .thresholds import DEFAULTS, Level, Threshold
+
+_COLOURS = {"ok": "#1a7f37", "warning": "#b35900", "critical": "#c62828", "none": "#6e7781"}
+
+
+@dataclass
+class TargetRow:
+    service: str
+    url: str
+    up: bool
+    last_scrape: float | None
+    duration_ms: float | None
+    samples: int
+    last_error: str
+
+
+@dataclass
+class StateRow:
+    """A threshold state for the page (issue 5's evaluator fills these)."""
+
+    service: str
+    endpoint: str
+    metric: str
+    level: str
+    value: float | None
+    since: float
+
+
+def _age(then: float | None, now: float) -> str:
+    if then is None:
+        return "never"
+    seconds = max(0, int(now - then))
+    return f"{seconds} s ago" if seconds < 120 else f"{seconds // 60} min ago"
+
+
+def _number(value: float | None, unit: str, digits: int = 1) -> str:
+    return "–" if value is None else f"{value:,.{digits}f}{unit}"
+
+
+def _figure(name: str, label: str, value: float | None, unit: str,
+            thresholds: dict[str, Threshold], digits: int = 1) -> str:
+    threshold = thresholds.get(name)
+    level: Level | str = "none" if value is None else (
+        threshold.level(value) if threshold and not threshold.active_only else "ok")
+    return (f'<div class="figure" data-figure="{name}" data-level="{level}">'
+            f'<span class="label">{label}</span>'
+            f'<span class="value" style="color:{_COLOURS[level]}">'
+            f'{_number(value, unit, digits)}</span></div>')
+
+
+def sparkline(points: Sequence[tuple[int, float]], width: int = 240, height: int = 48,
+              limit: float | None = None, start_ms: int | None = None,
+              end_ms: int | None = None, title: str = "") -> str:
+    """An inline SVG line over [start_ms, end_ms]; a dashed line at ``limit``."""
+    if not points:
+        return (f'<svg class="spark" width="{width}" height="{height}" role="img">'
+                f'<title>{escape(title)}: no data</title></svg>')
+    t0 = start_ms if start_ms is not None else points[0][0]
+    t1 = end_ms if end_ms is not None else points[-1][0]
+    top = max(max(v for _, v in points), limit or 0.0) * 1.1 or 1.0
+    span = max(t1 - t0, 1)
+
+    def xy(t: float, v: float) -> str:
+        return f"{(t - t0) / span * width:.1f},{height - v / top * height:.1f}"
+
+    line = " ".join(xy(t, v) for t, v in points)
+    limit_line = ""
+    if limit is not None:
+        y = height - limit / top * height
+        limit_line = (f'<line x1="0" x2="{width}" y1="{y:.1f}" y2="{y:.1f}" '
+                      f'stroke="{_COLOURS["critical"]}" stroke-dasharray="4 3"/>')
+    return (f'<svg class="spark" width="{width}" height="{height}" role="img" '
+            f'viewBox="0 0 {width} {height}"><title>{escape(title)}</title>{limit_line}'
+            f'<polyline fill="none" stroke="#0969da" stroke-width="1.5" points="{line}"/>'
+            f"</svg>")
+
+
+def render_main(targets: Sequence[TargetRow], figures: dict[str, ServiceFigures],
+                states: Sequence[StateRow] = (), health: dict[str, Any] | None = None,
+                thresholds: dict[str, Threshold] | None = None,
+                now: float | None = None, influx_error: str = "") -> str:
+    """The page's ``<main>`` content (also served alone for the refresh)."""
+    now = time.time() if now is None else now
+    thresholds = DEFAULTS if thresholds is None else thresholds
+    end_ms = int(now * 1000)
+    parts = [f'<p class="meta">Updated {time.strftime("%H:%M:%S", time.gmtime(now))} UTC']
+    if health:
+        parts.append(f" · InfluxDB schema {'ready' if health.get('schema_ready') else 'not ready'}"
+                     f" · {health.get('buffer_batches', 0)} batches buffered")
+    parts.append("</p>")
+    if influx_error:
+        parts.append(f'<p class="error" role="alert">InfluxDB: {escape(influx_error)}</p>')
+    parts.append('<h2>Targets</h2><table id="targets"><thead><tr><th>Service</th><th>URL</th>'
+                 "<th>State</th><th>Last scrape</th><th>Duration</th><th>Samples</th>"
+                 "<th>Last error</th></tr></thead><tbody>")
+    for t in targets:
+        state = "up" if t.up else "down"
+        parts.append(
+            f'<tr data-service="{escape(t.service)}" data-up="{str(t.up).lower()}">'
+            f"<td>{escape(t.service)}</td><td><a href=\"{escape(t.url)}\">{escape(t.url)}</a></td>"
+            f'<td class="{state}" style="color:{_COLOURS["ok" if t.up else "critical"]}">'
+            f"{state}</td><td>{_age(t.last_scrape, now)}</td>"
+            f"<td>{_number(t.duration_ms, ' ms')}</td><td>{t.samples}</td>"
+            f'<td class="last-error">{escape(t.last_error)}</td></tr>')
+    parts.append("</tbody></table>")
+    if states:
+        parts.append('<h2>Alerts</h2><table id="states"><thead><tr><th>Service</th>'
+                     "<th>Endpoint</th><th>Figure</th><th>Level</th><th>Value</th>"
+                     "<th>Since</th></tr></thead><tbody>")
+        for s in states:
+            parts.append(
+                f'<tr data-level="{escape(s.level)}"><td>{escape(s.service)}</td>'
+                f"<td>{escape(s.endpoint)}</td><td>{escape(s.metric)}</td>"
+                f'<td style="color:{_COLOURS.get(s.level, _COLOURS["none"])}">'
+                f"{escape(s.level)}</td><td>{_number(s.value, '')}</td>"
+                f"<td>{_age(s.since, now)}</td></tr>")
+        parts.append("</tbody></table>")
+    parts.append("<h2>Services (last hour)</h2>")
+    services = [t.service for t in targets]
+    services += sorted(s for s in figures if s not in services)
+    for service in dict.fromkeys(services):
+        f = figures.get(service, ServiceFigures())
+        p95_limit = thresholds["p95_ms"].warning if "p95_ms" in thresholds else None
+        parts.append(
+            f'<section class="service" data-service="{escape(service)}">'
+            f"<h3>{escape(service)}</h3><div class=\"figures\">"
+            + _figure("p95_ms", "p95", f.p95_ms, " ms", thresholds)
+            + _figure("requests_per_minute", "requests/min", f.requests_per_minute, "",
+                      thresholds)
+            + _figure("error_rate_percent", "errors", f.error_rate_percent, " %", thresholds,
+                      2)
+            + _figure("cpu_percent", "CPU", f.cpu_percent, " %", thresholds)
+            + _figure("memory_mb", "memory", f.memory_mb, " MB", {}, 0)
+            + _figure("memory_percent", "memory", f.memory_percent, " %", thresholds)
+            + _figure("disk_percent", "disk", f.disk_percent, " %", thresholds)
+            + "</div><div class=\"charts\">"
+            + sparkline(f.p95_series, limit=p95_limit, start_ms=end_ms - 3_600_000,
+                        end_ms=end_ms, title=f"{service} p95 ms, last hour")
+            + sparkline(f.rpm_series, start_ms=end_ms - 3_600_000, end_ms=end_ms,
+                        title=f"{service} requests per minute, last hour")
+            + "</div></section>")
+    return "".join(parts)
+
+
+_STYLE = """
+body{font:14px system-ui,sans-serif;margin:1.5rem;color:#1f2328}
+table{border-collapse:collapse;margin-bottom:1rem}th,td{padding:.3rem .7rem;text-align:left;
+border-bottom:1px solid #d0d7de}.service{border:1px solid #d0d7de;border-radius:6px;
+padding:.5rem 1rem;margin:.7rem 0}.figures{display:flex;flex-wrap:wrap;gap:1.2rem}
+.figure{display:flex;flex-direction:column}.label{color:#6e7781;font-size:12px}
+.value{font-size:20px;font-weight:600}.charts{display:flex;gap:1.5rem;margin-top:.5rem}
+.meta{color:#6e7781}.error{color:#c62828}.last-error{max-width:28rem;color:#c62828}
+"""
+
+
+def render_page(main: str, refresh_s: float) -> str:
+    """The whole document around ``render_main``'s content."""
+    refresh_ms = int(refresh_s * 1000)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>promflux bridge</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<noscript><meta http-equiv="refresh" content="{int(refresh_s)}"></noscript>
+<style>{_STYLE}</style>
+<script src="/static/promflux-fetch.js"></script></head>
+<body><h1>promflux bridge</h1><main id="main">{main}</main>
+<script>
+promflux.install({{endpoint: "/api/client-timings", routes: ["/", "/api/targets",
+  "/api/status"]}});
+setInterval(async () => {{
+  try {{
+    const response = await fetch("/?part=main");
+    if (response.ok) document.getElementById("main").innerHTML = await response.text();
+  }} catch (e) {{ /* the bridge restarting: try again next time */ }}
+}}, {refresh_ms});
+</script></body></html>"""
