@@ -18,12 +18,15 @@ test: system-deps venv venv-old lint
 lint: venv
 	$(VENV)/bin/ruff check .
 
-# Debian's influxdb (1.6.7) for the bridge tests, openssl for the TLS test certificates;
+# Debian's influxdb (1.6.7) for the bridge tests, openssl for the TLS test certificates,
+# chromium for the browser tests, docker-compose to validate docker-compose.yml;
 # installed only when missing.
 system-deps:
 	@missing=""; \
 	command -v influxd >/dev/null 2>&1 || missing="$$missing influxdb"; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v docker-compose >/dev/null 2>&1 || missing="$$missing docker-compose"; \
 	if [ -n "$$missing" ]; then \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; fi
 

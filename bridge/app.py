@@ -12,6 +12,7 @@ import logging
 import time
 import zlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -20,17 +21,20 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
-from . import rollups, schema
+from . import overview, rollups, schema, status_page
 from .buffer import DiskBuffer
+from .client_timings import ClientTimings
 from .config import BridgeConfig, Target
 from .derive import Point, TargetDeriver
 from .exposition import ExpositionError, parse
 from .influx import InfluxClient, InfluxError
 from .rollup_job import run_period
 from .scrape import ScrapeError, fetch, ssl_context
+from .thresholds import DEFAULTS
 from .writer import Writer, WriterMetrics
 
 log = logging.getLogger("promflux.bridge")
+_SCRIPT = (Path(__file__).parent / "static" / "promflux-fetch.js").read_bytes()
 
 
 @dataclass
@@ -87,6 +91,8 @@ class Bridge:
         self.targets = [TargetStatus(t.service, t.url, deriver=TargetDeriver(t.service, t.preset))
                         for t in config.targets]
         self.schema_ready = False
+        self.thresholds = dict(DEFAULTS)
+        self.client_timings = ClientTimings(self.registry)
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
 
@@ -193,21 +199,58 @@ class Bridge:
     # -- HTTP ------------------------------------------------------------------------------
 
     def web_app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(client_max_size=1024**2)
+        app.router.add_get("/", self._index)
+        app.router.add_get("/static/promflux-fetch.js", self._script)
+        app.router.add_post("/api/client-timings", self._client_timings)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/api/targets", self._api_targets)
         return app
 
+    async def _index(self, request: web.Request) -> web.Response:
+        """The status page; ``?part=main`` is its refreshed content alone."""
+        targets = [status_page.TargetRow(t.service, t.url, t.up, t.last_scrape, t.duration_ms,
+                                         t.samples, t.last_error) for t in self.targets]
+        figures: dict[str, overview.ServiceFigures] = {}
+        influx_error = ""
+        try:
+            figures = overview.reduce(await asyncio.wait_for(
+                self.client.query(overview.QUERY, db=self.config.influxdb.database,
+                                  epoch="ms"), timeout=5))
+        except (InfluxError, TimeoutError) as exc:
+            influx_error = str(exc) or "no answer within 5 s"
+        main = status_page.render_main(targets, figures, self.states_for_page(),
+                                       health=self._health(), thresholds=self.thresholds,
+                                       influx_error=influx_error)
+        if request.query.get("part") == "main":
+            return web.Response(text=main, content_type="text/html")
+        return web.Response(text=status_page.render_page(main, self.config.scrape.interval),
+                            content_type="text/html")
+
+    def states_for_page(self) -> list[status_page.StateRow]:
+        return []
+
+    async def _script(self, request: web.Request) -> web.Response:
+        return web.Response(body=_SCRIPT, content_type="text/javascript", charset="utf-8",
+                            headers={"Cache-Control": "max-age=3600"})
+
+    async def _client_timings(self, request: web.Request) -> web.Response:
+        body = await request.content.read(1024**2)
+        status, text = self.client_timings.record(body)
+        return web.Response(status=status, text=text or None)
+
     async def _metrics(self, request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(self.registry),
                             headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})
 
-    async def _healthz(self, request: web.Request) -> web.Response:
-        body = {"status": "ok", "schema_ready": self.schema_ready,
+    def _health(self) -> dict[str, Any]:
+        return {"status": "ok", "schema_ready": self.schema_ready,
                 "targets_up": sum(t.up for t in self.targets), "targets": len(self.targets),
                 "buffer_batches": len(self.buffer), "last_write_error": self.writer.last_error}
-        return web.json_response(body)
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.json_response(self._health())
 
     async def _api_targets(self, request: web.Request) -> web.Response:
         rows: list[dict[str, Any]] = [

@@ -87,11 +87,16 @@ class InfluxClient:
         raise InfluxError(f"write failed with {status}: {message}", retryable=status >= 500,
                           status=status)
 
-    async def query(self, q: str, db: str | None = None) -> list[dict[str, Any]]:
-        """Run InfluxQL statements; returns the per-statement results. Raises InfluxError."""
+    async def query(self, q: str, db: str | None = None,
+                    epoch: str | None = None) -> list[dict[str, Any]]:
+        """Run InfluxQL statements; returns the per-statement results. Raises InfluxError.
+
+        ``epoch`` ("ms", "s") returns times as numbers instead of RFC 3339 text."""
         params = {"q": q}
         if db:
             params["db"] = db
+        if epoch:
+            params["epoch"] = epoch
         session = await self._http()
         try:
             async with session.post(self.url + "/query", params=params,

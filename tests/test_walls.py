@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PURE = ["exposition", "quantile", "rates", "lineprotocol", "schema", "derive", "rollups"]
+PURE = ["exposition", "quantile", "rates", "lineprotocol", "schema", "derive", "rollups",
+        "thresholds", "overview", "status_page"]
 IO_MODULES = {"scrape", "influx", "buffer", "writer", "app", "config", "rollup_job",
-              "__main__"}
+              "client_timings", "__main__"}
 IO_LIBRARIES = {"aiohttp", "httpx", "socket", "asyncio", "os", "pathlib", "yaml", "psutil",
                 "influxdb_client", "schedule", "requests", "urllib"}
 
@@ -43,3 +44,9 @@ def test_pure_bridge_modules_do_no_io(module):
     absolute = {n.split(".")[0] for n in found if not n.startswith(".")}
     assert not relative & IO_MODULES, relative & IO_MODULES
     assert not absolute & IO_LIBRARIES, absolute & IO_LIBRARIES
+
+
+def test_the_bridge_serves_the_same_fetch_script_as_the_exporter():
+    # Two copies because neither package may import the other; they must not drift.
+    assert ((ROOT / "bridge" / "static" / "promflux-fetch.js").read_bytes()
+            == (ROOT / "exporter" / "static" / "promflux-fetch.js").read_bytes())

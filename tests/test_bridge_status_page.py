@@ -1,0 +1,71 @@
+"""The status page's pure parts: the overview reduction, thresholds and the HTML."""
+
+from __future__ import annotations
+
+from bridge.overview import ServiceFigures, reduce
+from bridge.status_page import StateRow, TargetRow, render_main, sparkline
+from bridge.thresholds import DEFAULTS, Threshold, worst
+
+NOW_MS = 1_800_000_000_000
+
+
+def series(service, columns, rows, **tags):
+    return {"name": "m", "tags": {"service": service, **tags}, "columns": ["time", *columns],
+            "values": rows}
+
+
+def test_reduce_takes_last_p95_recent_rates_and_sums_processes():
+    performance = {"series": [series("api", ["p95_ms", "requests_per_minute", "requests",
+                                             "errors"], [
+        [NOW_MS - 600_000, 900.0, 10.0, 100.0, 50.0],   # older than 5 min: not "current"
+        [NOW_MS - 30_000, 120.0, 60.0, 15.0, 1.0],
+        [NOW_MS - 15_000, None, 0.0, 0.0, 0.0],          # no requests: no p95
+        [NOW_MS, 80.0, 20.0, 5.0, 0.0]])]}
+    resources = {"series": [
+        series("api", ["cpu_percent", "memory_mb", "memory_percent"],
+               [[NOW_MS - 15_000, 99.0, 1.0, 1.0], [NOW_MS, 30.0, 100.0, 2.5]], pid="1"),
+        series("api", ["cpu_percent", "memory_mb", "memory_percent"],
+               [[NOW_MS, 12.5, 50.0, 1.5]], pid="2")]}
+    disk = {"series": [series("api", ["last"], [[0, 42.0]])]}
+    figures = reduce([performance, resources, disk])["api"]
+    assert figures.p95_ms == 80.0
+    assert figures.requests_per_minute == (60.0 + 0.0 + 20.0) / 3
+    assert figures.error_rate_percent == 100.0 * 1 / 20
+    assert (figures.cpu_percent, figures.memory_mb, figures.memory_percent) == (42.5, 150.0, 4.0)
+    assert figures.disk_percent == 42.0
+    assert len(figures.p95_series) == 3 and len(figures.rpm_series) == 4
+    assert reduce([{}, {}, {}]) == {}
+
+
+def test_threshold_levels_follow_the_seed():
+    p95 = DEFAULTS["p95_ms"]
+    assert [p95.level(v) for v in (None, 499.9, 500.0, 999.0, 1000.0)] == [
+        "ok", "ok", "warning", "warning", "critical"]
+    throughput = DEFAULTS["requests_per_minute"]
+    assert [throughput.level(v) for v in (20.0, 10.0, 9.9, 1.0)] == [
+        "ok", "ok", "warning", "critical"]
+    assert Threshold("x", 1, 2).level(float("nan")) == "ok"
+    assert worst(["ok", "critical", "warning"]) == "critical" and worst([]) == "ok"
+
+
+def test_render_colours_breaches_and_escapes_everything_a_target_sends():
+    hostile = '<script>alert("x")</script>'
+    targets = [TargetRow(hostile, "http://h/metrics?a=<b>", False, None, None, 0,
+                         "</td><img src=x onerror=alert(1)>")]
+    figures = {hostile: ServiceFigures(p95_ms=750.0, error_rate_percent=12.0, cpu_percent=50.0)}
+    html = render_main(targets, figures, [StateRow(hostile, "/x", "p95_ms", "warning", 750.0,
+                                                  NOW_MS / 1000)], now=NOW_MS / 1000)
+    assert "<script>" not in html and "<img" not in html
+    assert "&lt;script&gt;" in html
+    assert 'data-figure="p95_ms" data-level="warning"' in html
+    assert 'data-figure="error_rate_percent" data-level="critical"' in html
+    assert 'data-figure="cpu_percent" data-level="ok"' in html
+    assert 'data-figure="memory_mb" data-level="none"' in html  # no data is not "ok"
+    assert 'id="states"' in html
+
+
+def test_sparkline_scales_into_the_box():
+    svg = sparkline([(0, 0.0), (50, 100.0), (100, 50.0)], width=100, height=50, limit=200.0,
+                    start_ms=0, end_ms=100)
+    assert 'points="0.0,50.0 50.0,27.3 100.0,38.6"' in svg
+    assert "no data" in sparkline([], title="t")

@@ -1,0 +1,97 @@
+"""The bridge's status page in headless Chromium (Debian's), against the example stack."""
+
+from __future__ import annotations
+
+import shutil
+
+import httpx
+import pytest
+from playwright import sync_api as playwright
+
+from .conftest import Samples, wait_for
+from .stack import ExampleStack
+
+
+@pytest.fixture(scope="module")
+def stack(influxdb, tmp_path_factory):
+    stack = ExampleStack(influxdb, "status_page", tmp_path_factory.mktemp("buffer"))
+    yield stack
+    stack.stop()
+
+
+def chromium() -> str:
+    path = shutil.which("chromium")
+    if path is None:
+        raise RuntimeError("Debian's chromium is missing: `make test` installs it")
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=[
+            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        yield browser
+        browser.close()
+
+
+def test_status_page_shows_every_target_and_the_stored_figures(stack, browser):
+    stack.wait_for_baseline()
+    for i in range(40):
+        assert httpx.get(f"{stack.api.url}/api/devices/dev-{i % 12}").status_code == 200
+    for i in range(10):
+        httpx.get(f"{stack.api.url}/api/devices/ghost-{i}")  # 404s: not errors
+    for i in range(15):
+        httpx.post(f"{stack.ingest.url}/ingest/s{i}", json={"value": i})
+    wait_for(lambda: stack.query('SELECT sum("requests") FROM "performance_metrics" WHERE '
+                                 "\"endpoint\" = '_all' GROUP BY \"service\""),
+             lambda s: {x["tags"]["service"]: x["values"][0][1] for x in s}
+             == {"admin-api": 50, "ingest": 15}, timeout=15)
+    p95 = {s["tags"]["service"]: s["values"][0][1] for s in stack.query(
+        'SELECT last("p95_ms") FROM "performance_metrics" WHERE "endpoint" = \'_all\' '
+        'GROUP BY "service"')}
+
+    page = browser.new_page()
+    page.goto(stack.bridge.url + "/")
+    rows = page.locator("#targets tbody tr")
+    assert rows.count() == 2
+    for service in ("admin-api", "ingest"):
+        row = page.locator(f'#targets tr[data-service="{service}"]')
+        assert row.get_attribute("data-up") == "true"
+        assert row.locator("td.up").inner_text() == "up"
+        card = page.locator(f'section.service[data-service="{service}"]')
+        shown = card.locator('[data-figure="p95_ms"] .value').inner_text()
+        assert shown == f"{p95[service]:,.1f} ms"
+        assert card.locator('[data-figure="p95_ms"]').get_attribute("data-level") == "ok"
+        assert card.locator('[data-figure="cpu_percent"] .value').inner_text().endswith(" %")
+        assert card.locator("svg.spark polyline").count() == 2
+    admin = page.locator('section.service[data-service="admin-api"]')
+    assert admin.locator('[data-figure="error_rate_percent"] .value').inner_text() == "0.00 %"
+
+    # The page refreshes itself through promflux-fetch.js and posts its own timings.
+    first = page.locator("p.meta").inner_text()
+    page.wait_for_function(f"document.querySelector('p.meta').innerText !== {first!r}",
+                           timeout=10_000)
+    assert page.locator("#targets tbody tr").count() == 2
+    page.evaluate("fetch.promflux.flush()")
+    name = "promflux_bridge_client_request_duration_seconds_count"
+    counts = wait_for(lambda: Samples(httpx.get(stack.bridge.url + "/metrics").text),
+                      lambda s: s.get(name, route="/", method="GET", status="200") >= 1)
+    assert counts.get(name, route="/", method="GET", status="200") >= 1
+    page.close()
+
+
+def test_status_page_shows_a_dead_target_with_its_error(stack, browser):
+    stack.wait_for_baseline()
+    stack.ingest.stop()
+    targets = wait_for(stack.targets, lambda t: not t["ingest"]["up"], timeout=10)
+    page = browser.new_page()
+    page.goto(stack.bridge.url + "/")
+    row = page.locator('#targets tr[data-service="ingest"]')
+    assert row.get_attribute("data-up") == "false"
+    assert row.locator("td.down").inner_text() == "down"
+    assert row.locator("td.last-error").inner_text() == targets["ingest"]["last_error"] != ""
+    assert page.locator('#targets tr[data-service="admin-api"]').get_attribute("data-up") == \
+        "true"
+    page.close()
