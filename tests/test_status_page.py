@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
-
 import httpx
 import pytest
-from playwright import sync_api as playwright
 
+from .browser import browser  # noqa: F401
 from .conftest import Samples, wait_for
 from .stack import ExampleStack
 
@@ -19,24 +17,7 @@ def stack(influxdb, tmp_path_factory):
     stack.stop()
 
 
-def chromium() -> str:
-    path = shutil.which("chromium")
-    if path is None:
-        raise RuntimeError("Debian's chromium is missing: `make test` installs it")
-    return path
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium(), args=[
-            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
-        yield browser
-        browser.close()
-
-
-def test_status_page_shows_every_target_and_the_stored_figures(stack, browser):
+def test_status_page_shows_every_target_and_the_stored_figures(stack, browser):  # noqa: F811
     stack.wait_for_baseline()
     for i in range(40):
         assert httpx.get(f"{stack.api.url}/api/devices/dev-{i % 12}").status_code == 200
@@ -82,7 +63,7 @@ def test_status_page_shows_every_target_and_the_stored_figures(stack, browser):
     page.close()
 
 
-def test_status_page_shows_a_dead_target_with_its_error(stack, browser):
+def test_status_page_shows_a_dead_target_with_its_error(stack, browser):  # noqa: F811
     stack.wait_for_baseline()
     stack.ingest.stop()
     targets = wait_for(stack.targets, lambda t: not t["ingest"]["up"], timeout=10)
