@@ -8,7 +8,7 @@ import logging
 import signal
 import sys
 
-from .config import ConfigError, load
+from .config import BridgeConfig, ConfigError, load
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,6 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", required=True, help="YAML configuration file")
     parser.add_argument("--check-config", action="store_true",
                         help="validate the configuration and exit")
+    parser.add_argument("--backfill", nargs="+", metavar=("FROM", "TO"),
+                        help="roll up and compute trends for a past range (ISO 8601 times, "
+                             "TO defaults to now), then exit")
     args = parser.parse_args(argv)
     try:
         config = load(args.config)
@@ -30,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     logging.basicConfig(level=config.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.backfill:
+        return _backfill(config, args.backfill)
     from .app import Bridge
 
     async def run() -> None:
@@ -48,6 +53,53 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:  # a secret that cannot be read
         print(f"promflux-bridge: invalid configuration: {exc}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _timestamp(text: str) -> int:
+    from datetime import datetime, timezone
+
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp())
+
+
+def _backfill(config: BridgeConfig, times: list[str]) -> int:
+    import time
+
+    from .backfill import backfill
+    from .influx import InfluxClient, InfluxError
+
+    if len(times) > 2:
+        print("promflux-bridge: --backfill takes FROM and an optional TO", file=sys.stderr)
+        return 2
+    try:
+        start = _timestamp(times[0])
+        end = _timestamp(times[1]) if len(times) == 2 else int(time.time())
+    except ValueError as exc:
+        print(f"promflux-bridge: --backfill: not an ISO 8601 time: {exc}", file=sys.stderr)
+        return 2
+    if end <= start:
+        print("promflux-bridge: --backfill: TO must be after FROM", file=sys.stderr)
+        return 2
+    influx = config.influxdb
+
+    async def run() -> tuple[int, int]:
+        client = InfluxClient(influx.url, influx.database, username=influx.username,
+                              password=influx.password.resolve() if influx.password else None,
+                              timeout=max(influx.timeout, 60.0))
+        try:
+            return await backfill(client, start, end)
+        finally:
+            await client.close()
+
+    try:
+        hours, days = asyncio.run(run())
+    except InfluxError as exc:
+        print(f"promflux-bridge: backfill failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"backfilled {hours} hours and {days} days")
     return 0
 
 

@@ -31,6 +31,7 @@ from .influx import InfluxClient, InfluxError
 from .rollup_job import run_period
 from .scrape import ScrapeError, fetch, ssl_context
 from .thresholds import DEFAULTS
+from .trends_job import run_trends
 from .writer import Writer, WriterMetrics
 
 log = logging.getLogger("promflux.bridge")
@@ -170,14 +171,18 @@ class Bridge:
                 delay = min(delay * 2, 30.0)
 
     async def run_rollup_job(self, length_s: int, target_rp: str) -> None:
-        """Percentiles of the last complete hour or day (see ``rollup_job``)."""
+        """Percentiles of the last complete hour or day (see ``rollup_job``), then its trends."""
         now = int(time.time())
         start = now - now % length_s - length_s
+        daily = target_rp == rollups.DAILY
         try:
-            written = await run_period(self.client, start, length_s, target_rp)
-            log.info("roll-up percentiles for %s from %d: %d points", target_rp, start, written)
+            written = await run_period(self.client, start, length_s, target_rp,
+                                       source_rp=rollups.HOURLY if daily else rollups.RAW)
+            trends = await run_trends(self.client, start, "day" if daily else "hour")
+            log.info("roll-up for %s from %d: %d percentile points, %d trend points",
+                     target_rp, start, written, trends)
         except InfluxError as exc:
-            log.warning("roll-up percentiles for %s failed: %s", target_rp, exc)
+            log.warning("roll-up for %s failed: %s", target_rp, exc)
 
     async def _schedule_loop(self) -> None:
         """Wall-clock jobs (the ``schedule`` package), polled from the event loop."""

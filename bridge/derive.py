@@ -280,10 +280,17 @@ class TargetDeriver:
                 if count > 0:
                     append((schema.STATUS_CODES, group.status_tag(status),
                             {"requests": count, "requests_per_minute": count * to_minute}, ts))
+            floor = -1.0  # the highest empty bucket: the lower bound of the first full one
             for le, count in group.buckets.items():
                 wide_buckets[le] = wide_buckets.get(le, 0.0) + count
                 if count > 0:
                     append((schema.LATENCY_BUCKETS, group.le_tag(le), {"count": count}, ts))
+                elif le > floor:
+                    floor = le
+            if floor >= 0.0 and group.count > 0:
+                # Zero increases are not written, but a roll-up needs this one bucket to
+                # interpolate from the right lower bound (not from 0).
+                append((schema.LATENCY_BUCKETS, group.le_tag(floor), {"count": 0.0}, ts))
             service_wide.count += group.count
             service_wide.total += group.total
             service_wide.errors += group.errors

@@ -59,10 +59,14 @@ def _rows(results: list[dict[str, Any]]) -> list[tuple[dict[str, str], list[Any]
     return out
 
 
-async def run_period(client: InfluxClient, start_s: int, length_s: int, target_rp: str) -> int:
-    """Compute and write the percentiles of one past hour or day; returns points written."""
+async def run_period(client: InfluxClient, start_s: int, length_s: int, target_rp: str,
+                     source_rp: str = rollups.RAW) -> int:
+    """Compute and write the percentiles of one past hour or day; returns points written.
+
+    Days read the hourly roll-up's summed buckets (exact, and kept 30 days where raw points
+    are kept 7), so a day can be backfilled as long as its hours are there."""
     db = rollups.quote(client.database)
-    raw = rollups.quote(rollups.RAW)
+    raw = rollups.quote(source_rp)
     where = f"time >= {start_s}s AND time < {start_s + length_s}s"
     bucket_results = await client.query(
         f'SELECT sum("count") FROM {db}.{raw}."latency_buckets" WHERE {where} '

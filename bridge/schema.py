@@ -21,6 +21,8 @@ QUEUES = "queues"
 CONNECTIONS = "connections"
 SCRAPES = "scrape_health"
 CLIENT_REQUESTS = "client_requests"
+TRENDS = "performance_trends"          # in daily_90d
+STATES = "threshold_states"            # threshold state changes
 
 # Tag values for the service-wide row of performance_metrics.
 ALL = "_all"

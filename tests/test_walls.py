@@ -10,9 +10,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PURE = ["exposition", "quantile", "rates", "lineprotocol", "schema", "derive", "rollups",
-        "thresholds", "overview", "status_page"]
+        "thresholds", "overview", "status_page", "trends"]
 IO_MODULES = {"scrape", "influx", "buffer", "writer", "app", "config", "rollup_job",
-              "client_timings", "__main__"}
+              "client_timings", "trends_job", "backfill", "__main__"}
 IO_LIBRARIES = {"aiohttp", "httpx", "socket", "asyncio", "os", "pathlib", "yaml", "psutil",
                 "influxdb_client", "schedule", "requests", "urllib"}
 

@@ -1,0 +1,52 @@
+"""Backfill: the roll-ups, percentiles and trends of a past time range, as the continuous
+queries and the scheduled jobs would have made them (continuous queries never backfill).
+
+    python -m bridge backfill --config bridge.yml --from 2026-11-01T00:00:00Z [--to ...]
+
+Hours are rolled up from the raw points (kept 7 days), days from the hours (kept 30 days).
+Re-running is harmless: points land on the same timestamps and tags and overwrite.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from . import rollups
+from .influx import InfluxClient
+from .rollup_job import run_period
+from .trends import DAY, HOUR
+from .trends_job import run_trends
+
+log = logging.getLogger("promflux.bridge.backfill")
+
+
+async def rollup_hour(client: InfluxClient, start: int) -> None:
+    where = f"time >= {start}s AND time < {start + HOUR}s"
+    for rollup in rollups.HOURLY_ROLLUPS:
+        await client.query(rollups.select_into(client.database, rollup, rollups.RAW,
+                                               rollups.HOURLY, "1h", where))
+    await run_period(client, start, HOUR, rollups.HOURLY)
+
+
+async def rollup_day(client: InfluxClient, start: int) -> None:
+    where = f"time >= {start}s AND time < {start + DAY}s"
+    for rollup in rollups.DAILY_ROLLUPS:
+        await client.query(rollups.select_into(client.database, rollup, rollups.HOURLY,
+                                               rollups.DAILY, "1d", where))
+    await run_period(client, start, DAY, rollups.DAILY, source_rp=rollups.HOURLY)
+
+
+async def backfill(client: InfluxClient, start_s: int, end_s: int) -> tuple[int, int]:
+    """Hours and days overlapping [start_s, end_s); returns (hours, days) done."""
+    first_hour, hours = start_s - start_s % HOUR, 0
+    for hour in range(first_hour, end_s, HOUR):
+        await rollup_hour(client, hour)
+        await run_trends(client, hour, "hour")
+        hours += 1
+    first_day, days = start_s - start_s % DAY, 0
+    for day in range(first_day, end_s, DAY):
+        await rollup_day(client, day)
+        await run_trends(client, day, "day")
+        days += 1
+    log.info("backfilled %d hours and %d days", hours, days)
+    return hours, days

@@ -1,0 +1,343 @@
+"""The Grafana dashboards, generated from this file (the JSON in dashboards/ is its output).
+
+    python grafana/build.py          # rewrite grafana/dashboards/*.json
+    python grafana/build.py --check  # exit 1 when the JSON is not what this file makes
+
+Every query is raw InfluxQL against the measurements in docs/schema.md, with Grafana's
+``$timeFilter``, ``$__interval`` and the dashboard's template variables. The datasource is
+the ``datasource`` variable, filled from the ``DS_INFLUXDB`` import input when imported by
+hand and from the provisioned default otherwise: no uid, host or database is written here.
+tests/test_grafana.py runs every query against a real InfluxDB filled by the real bridge.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+OUT = Path(__file__).resolve().parent / "dashboards"
+DS = {"type": "influxdb", "uid": "${datasource}"}
+ALL_ROW = "\"endpoint\" = '_all'"
+SERVICE = '"service" =~ /^$service$/'
+ENDPOINT = '"endpoint" =~ /^$endpoint$/'
+
+# The seed's limits (bridge/thresholds.py has the same): warning at the limit, critical beyond.
+LIMITS = {"p95": (500, 1000), "error": (5, 10), "cpu": (80, 95), "memory": (80, 95),
+          "disk": (90, 95)}
+
+
+def thresholds(kind: str | None) -> dict[str, Any]:
+    steps: list[dict[str, Any]] = [{"color": "green", "value": None}]
+    if kind:
+        warning, critical = LIMITS[kind]
+        steps += [{"color": "orange", "value": warning}, {"color": "red", "value": critical}]
+    return {"mode": "absolute", "steps": steps}
+
+
+def target(query: str, ref: str = "A", alias: str = "", table: bool = False) -> dict[str, Any]:
+    out = {"refId": ref, "datasource": DS, "rawQuery": True, "query": query,
+           "resultFormat": "table" if table else "time_series"}
+    if alias:
+        out["alias"] = alias
+    return out
+
+
+class Layout:
+    """Panels placed left to right, 24 columns wide, with ids in order."""
+
+    def __init__(self) -> None:
+        self.panels: list[dict[str, Any]] = []
+        self.x = self.y = self.row_h = 0
+
+    def add(self, panel: dict[str, Any], w: int = 12, h: int = 8) -> None:
+        if self.x + w > 24:
+            self.x, self.y, self.row_h = 0, self.y + self.row_h, 0
+        panel["id"] = len(self.panels) + 1
+        panel["gridPos"] = {"x": self.x, "y": self.y, "w": w, "h": h}
+        panel["datasource"] = DS
+        self.panels.append(panel)
+        self.x += w
+        self.row_h = max(self.row_h, h)
+
+
+def timeseries(title: str, targets: list[dict[str, Any]], unit: str,
+               limit: str | None = None, description: str = "") -> dict[str, Any]:
+    return {"type": "timeseries", "title": title, "description": description,
+            "targets": targets,
+            "fieldConfig": {"defaults": {"unit": unit, "thresholds": thresholds(limit),
+                                         "custom": {"thresholdsStyle": {
+                                             "mode": "line" if limit else "off"},
+                                             "spanNulls": True}},
+                            "overrides": []},
+            "options": {"legend": {"displayMode": "table", "placement": "bottom",
+                                   "calcs": ["mean", "max", "lastNotNull"]},
+                        "tooltip": {"mode": "multi"}}}
+
+
+def table(title: str, targets: list[dict[str, Any]], columns: dict[str, tuple[str, str | None]],
+          description: str = "") -> dict[str, Any]:
+    """A table merged from several table-format queries; ``columns``: field -> (unit, limit)."""
+    overrides = []
+    for name, (unit, limit) in columns.items():
+        props: list[dict[str, Any]] = [{"id": "unit", "value": unit}]
+        if limit:
+            props += [{"id": "thresholds", "value": thresholds(limit)},
+                      {"id": "custom.cellOptions", "value": {"type": "color-background"}}]
+        overrides.append({"matcher": {"id": "byName", "options": name}, "properties": props})
+    return {"type": "table", "title": title, "description": description, "targets": targets,
+            "transformations": [{"id": "merge", "options": {}},
+                                {"id": "organize", "options": {"excludeByName": {"Time": True}}}],
+            "fieldConfig": {"defaults": {}, "overrides": overrides},
+            "options": {"showHeader": True}}
+
+
+def variables(*extra: dict[str, Any]) -> dict[str, Any]:
+    datasource = {"name": "datasource", "label": "InfluxDB", "type": "datasource",
+                  "query": "influxdb", "current": {"text": "${DS_INFLUXDB}",
+                                                   "value": "${DS_INFLUXDB}"},
+                  "hide": 0, "refresh": 1, "regex": "", "options": []}
+    return {"list": [datasource, *extra]}
+
+
+def query_variable(name: str, query: str, include_all: bool = False) -> dict[str, Any]:
+    return {"name": name, "label": name, "type": "query", "datasource": DS, "query": query,
+            "refresh": 2, "sort": 1, "multi": include_all, "includeAll": include_all,
+            "current": {}, "options": [], "hide": 0}
+
+
+def dashboard(uid: str, title: str, panels: list[dict[str, Any]], templating: dict[str, Any],
+              time_from: str = "now-6h", tags: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {
+        "__inputs": [{"name": "DS_INFLUXDB", "label": "InfluxDB", "type": "datasource",
+                      "pluginId": "influxdb", "pluginName": "InfluxDB",
+                      "description": "The InfluxDB (InfluxQL) database the bridge writes"}],
+        "__requires": [{"type": "datasource", "id": "influxdb", "name": "InfluxDB",
+                        "version": "1.0.0"}],
+        "uid": uid, "title": title, "tags": ["promflux", *tags], "timezone": "browser",
+        "schemaVersion": 39, "version": 1, "editable": True, "refresh": "30s",
+        "time": {"from": time_from, "to": "now"}, "templating": templating,
+        "annotations": {"list": []}, "panels": panels,
+    }
+
+
+def per_service_sum(measurement: str, field: str, group_extra: str = "") -> str:
+    """A gauge summed over a service's processes (per interval, mean per process first)."""
+    return (f'SELECT sum("v") FROM (SELECT mean("{field}") AS "v" FROM "{measurement}" WHERE '
+            f'$timeFilter GROUP BY time($__interval), "service", "pid"{group_extra}) '
+            f'GROUP BY time($__interval), "service"')
+
+
+def overview() -> dict[str, Any]:
+    layout = Layout()
+    last_per_pid = ('SELECT sum("v") AS "{alias}" FROM (SELECT last("{field}") AS "v" FROM '
+                    '"resources" WHERE $timeFilter GROUP BY "service", "pid") GROUP BY "service"')
+    layout.add(table("Services now", [
+        target('SELECT last("up") AS "up" FROM "scrape_health" WHERE $timeFilter '
+               'GROUP BY "service"', "A", table=True),
+        target(f'SELECT last("p95_ms") AS "p95" FROM "performance_metrics" WHERE {ALL_ROW} '
+               'AND $timeFilter GROUP BY "service"', "B", table=True),
+        target('SELECT mean("requests_per_minute") AS "requests/min" FROM '
+               f'"performance_metrics" WHERE {ALL_ROW} AND $timeFilter GROUP BY "service"',
+               "C", table=True),
+        target('SELECT 100 * sum("errors") / sum("requests") AS "error %" FROM '
+               f'"performance_metrics" WHERE {ALL_ROW} AND $timeFilter GROUP BY "service"',
+               "D", table=True),
+        target(last_per_pid.format(alias="CPU %", field="cpu_percent"), "E", table=True),
+        target(last_per_pid.format(alias="memory %", field="memory_percent"), "F", table=True),
+        target('SELECT last("used_percent") AS "disk %" FROM "disk" WHERE $timeFilter '
+               'GROUP BY "service"', "G", table=True),
+    ], {"up": ("none", None), "p95": ("ms", "p95"), "requests/min": ("reqpm", None),
+        "error %": ("percent", "error"), "CPU %": ("percent", "cpu"),
+        "memory %": ("percent", "memory"), "disk %": ("percent", "disk")},
+        "Last p95, mean throughput and error rate over the time range; resources now."),
+        w=24, h=7)
+    layout.add(timeseries("p95 response time by service", [target(
+        f'SELECT mean("p95_ms") FROM "performance_metrics" WHERE {ALL_ROW} AND $timeFilter '
+        'GROUP BY time($__interval), "service" fill(none)', alias="$tag_service")], "ms", "p95"))
+    layout.add(timeseries("Requests per minute by service", [target(
+        f'SELECT mean("requests_per_minute") FROM "performance_metrics" WHERE {ALL_ROW} AND '
+        '$timeFilter GROUP BY time($__interval), "service" fill(none)',
+        alias="$tag_service")], "reqpm"))
+    layout.add(timeseries("Error rate by service", [target(
+        'SELECT 100 * sum("errors") / sum("requests") FROM "performance_metrics" WHERE '
+        f'{ALL_ROW} AND $timeFilter GROUP BY time($__interval), "service" fill(none)',
+        alias="$tag_service")], "percent", "error"))
+    layout.add(timeseries("Events per minute", [target(
+        'SELECT sum("events_per_minute") FROM "events" WHERE $timeFilter '
+        'GROUP BY time($__interval), "service", "kind" fill(none)',
+        alias="$tag_service $tag_kind")], "short"))
+    layout.add(timeseries("CPU by service (% of one core)", [target(
+        per_service_sum("resources", "cpu_percent"), alias="$tag_service")], "percent", "cpu"),
+        w=8)
+    layout.add(timeseries("Memory by service (% of host)", [target(
+        per_service_sum("resources", "memory_percent"), alias="$tag_service")], "percent",
+        "memory"), w=8)
+    layout.add(timeseries("Disk used", [target(
+        'SELECT mean("used_percent") FROM "disk" WHERE $timeFilter '
+        'GROUP BY time($__interval), "service", "path" fill(none)',
+        alias="$tag_service $tag_path")], "percent", "disk"), w=8)
+    layout.add(timeseries("Scrape health (1 = up)", [target(
+        'SELECT min("up") FROM "scrape_health" WHERE $timeFilter '
+        'GROUP BY time($__interval), "service" fill(none)', alias="$tag_service")], "none"),
+        w=24, h=6)
+    return dashboard("promflux-overview", "promflux: health overview", layout.panels,
+                     variables(), "now-1h")
+
+
+def service_detail() -> dict[str, Any]:
+    layout = Layout()
+    where = f"{SERVICE} AND {ENDPOINT} AND $timeFilter"
+    layout.add(table("Endpoints", [
+        target('SELECT mean("p50_ms") AS "p50", mean("p95_ms") AS "p95", mean("p99_ms") AS '
+               '"p99", mean("requests_per_minute") AS "requests/min", 100 * sum("errors") / '
+               f'sum("requests") AS "error %" FROM "performance_metrics" WHERE {where} '
+               'GROUP BY "endpoint", "method"', table=True),
+    ], {"p50": ("ms", None), "p95": ("ms", "p95"), "p99": ("ms", None),
+        "requests/min": ("reqpm", None), "error %": ("percent", "error")},
+        "Means of the per-interval percentiles over the time range, per endpoint and method "
+        "(the Trends dashboard has exact hourly and daily percentiles)."), w=24, h=9)
+    layout.add(timeseries("Latency percentiles", [target(
+        'SELECT mean("p50_ms") AS "p50", mean("p95_ms") AS "p95", mean("p99_ms") AS "p99" '
+        f'FROM "performance_metrics" WHERE {where} GROUP BY time($__interval), "endpoint" '
+        "fill(none)", alias="$tag_endpoint $col")], "ms", "p95"))
+    layout.add(timeseries("Throughput", [target(
+        f'SELECT mean("requests_per_minute") FROM "performance_metrics" WHERE {where} '
+        'GROUP BY time($__interval), "endpoint" fill(none)', alias="$tag_endpoint")], "reqpm"))
+    layout.add(timeseries("Responses by status", [target(
+        f'SELECT sum("requests") FROM "status_codes" WHERE {where} '
+        'GROUP BY time($__interval), "status" fill(none)', alias="$tag_status")], "short"))
+    layout.add(timeseries("Exceptions by type", [target(
+        f'SELECT sum("exceptions") FROM "exceptions" WHERE {where} '
+        'GROUP BY time($__interval), "exception" fill(none)', alias="$tag_exception")],
+        "short"))
+    layout.add(timeseries("Error rate", [target(
+        'SELECT 100 * sum("errors") / sum("requests") FROM "performance_metrics" WHERE '
+        f'{where} GROUP BY time($__interval), "endpoint" fill(none)',
+        alias="$tag_endpoint")], "percent", "error"))
+    layout.add(timeseries("Events per minute", [target(
+        f'SELECT sum("events_per_minute") FROM "events" WHERE {SERVICE} AND $timeFilter '
+        'GROUP BY time($__interval), "kind" fill(none)', alias="$tag_kind")], "short"))
+    layout.add(timeseries("Queue sizes", [target(
+        f'SELECT max("size") FROM "queues" WHERE {SERVICE} AND $timeFilter '
+        'GROUP BY time($__interval), "queue" fill(none)', alias="$tag_queue")], "short"))
+    layout.add(timeseries("Queue waits (p95)", [target(
+        f'SELECT max("wait_p95_ms") FROM "queues" WHERE {SERVICE} AND $timeFilter '
+        'GROUP BY time($__interval), "queue" fill(none)', alias="$tag_queue")], "ms"))
+    layout.add(timeseries("Active connections", [target(
+        'SELECT max("http_in_progress") AS "HTTP in progress" FROM "connections" WHERE '
+        f'{SERVICE} AND $timeFilter GROUP BY time($__interval) fill(none)', "A"), target(
+        'SELECT max("websocket_active") AS "WebSocket" FROM "connections" WHERE '
+        f'{SERVICE} AND $timeFilter GROUP BY time($__interval), "endpoint" fill(none)', "B",
+        alias="WebSocket $tag_endpoint")], "short"))
+    layout.add(timeseries("WebSocket messages per minute", [target(
+        'SELECT sum("websocket_messages_received_per_minute") AS "received", '
+        'sum("websocket_messages_sent_per_minute") AS "sent" FROM "connections" WHERE '
+        f'{SERVICE} AND $timeFilter GROUP BY time($__interval), "endpoint" fill(none)',
+        alias="$tag_endpoint $col")], "short"))
+    layout.add(timeseries("CPU (% of one core)", [target(
+        per_service_sum("resources", "cpu_percent").replace(
+            "WHERE $timeFilter", f"WHERE {SERVICE} AND $timeFilter"),
+        alias="$tag_service")], "percent", "cpu"), w=8)
+    layout.add(timeseries("Memory (MB)", [target(
+        per_service_sum("resources", "memory_mb").replace(
+            "WHERE $timeFilter", f"WHERE {SERVICE} AND $timeFilter"),
+        alias="$tag_service")], "decmbytes"), w=8)
+    layout.add(timeseries("Threads and open files", [target(
+        'SELECT mean("threads") AS "threads", mean("open_fds") AS "open fds" FROM '
+        f'"resources" WHERE {SERVICE} AND $timeFilter GROUP BY time($__interval), "pid" '
+        "fill(none)", alias="$tag_pid $col")], "short"), w=8)
+    layout.add(timeseries("Browser-side API timing (p95)", [target(
+        f'SELECT max("duration_p95_ms") FROM "client_requests" WHERE {where} '
+        'GROUP BY time($__interval), "endpoint" fill(none)', alias="$tag_endpoint")], "ms",
+        "p95", "Timed in users' browsers by promflux-fetch.js."), w=24)
+    return dashboard("promflux-service", "promflux: service detail", layout.panels, variables(
+        query_variable("service", 'SHOW TAG VALUES FROM "performance_metrics" WITH KEY = '
+                                  '"service"'),
+        query_variable("endpoint", 'SHOW TAG VALUES FROM "performance_metrics" WITH KEY = '
+                                   '"endpoint" WHERE "service" =~ /^$service$/', True)),
+        "now-1h")
+
+
+def trends() -> dict[str, Any]:
+    layout = Layout()
+    for rp, label, width in (("hourly_30d", "hourly", "now-30d"), ("daily_90d", "daily",
+                                                                     "now-90d")):
+        layout.add(timeseries(f"p95 ({label}, exact from summed buckets)", [target(
+            f'SELECT max("p95_ms") AS "p95", max("p99_ms") AS "p99" FROM "{rp}".'
+            f'"performance_metrics" WHERE {SERVICE} AND {ALL_ROW} AND $timeFilter GROUP BY '
+            f'time($__interval), "service" fill(none)', alias="$tag_service $col")], "ms",
+            "p95", f"From the {rp} retention policy; set the range up to {width}."))
+        layout.add(timeseries(f"Requests per minute ({label}: mean and peak)", [target(
+            'SELECT mean("requests_per_minute") AS "mean", max("requests_per_minute_max") AS '
+            f'"peak" FROM "{rp}"."performance_metrics" WHERE {SERVICE} AND {ALL_ROW} AND '
+            '$timeFilter GROUP BY time($__interval), "service" fill(none)',
+            alias="$tag_service $col")], "reqpm"))
+    layout.add(timeseries("Week over week: p95 change", [target(
+        'SELECT mean("p95_change_week_percent") FROM "daily_90d"."performance_trends" WHERE '
+        f"{SERVICE} AND {ALL_ROW} AND \"period\" = 'hour' AND $timeFilter "
+        'GROUP BY time($__interval), "service" fill(none)', alias="$tag_service")], "percent",
+        description="p95 of each hour against the same hour a week earlier (performance_trends)."))
+    layout.add(timeseries("Week over week: throughput change", [target(
+        'SELECT mean("requests_change_week_percent") FROM "daily_90d"."performance_trends" '
+        f"WHERE {SERVICE} AND {ALL_ROW} AND \"period\" = 'hour' AND $timeFilter "
+        'GROUP BY time($__interval), "service" fill(none)', alias="$tag_service")], "percent"))
+    layout.add(timeseries("p95 against the 7-day baseline for the same hour", [target(
+        'SELECT mean("p95_change_baseline_percent") FROM "daily_90d"."performance_trends" '
+        f"WHERE {SERVICE} AND {ALL_ROW} AND \"period\" = 'hour' AND $timeFilter "
+        'GROUP BY time($__interval), "service" fill(none)', alias="$tag_service")], "percent"))
+    layout.add(timeseries("p95 slope (ms per day, least squares)", [target(
+        'SELECT last("p95_slope_7d_ms_per_day") AS "7 d", last("p95_slope_30d_ms_per_day") '
+        'AS "30 d" FROM "daily_90d"."performance_trends" WHERE '
+        f"{SERVICE} AND {ALL_ROW} AND \"period\" = 'day' AND $timeFilter "
+        'GROUP BY time($__interval), "service" fill(none)', alias="$tag_service $col")], "ms"))
+    layout.add(timeseries("CPU and memory (hourly mean and max)", [target(
+        'SELECT mean("cpu_percent") AS "CPU mean", max("cpu_percent_max") AS "CPU max", '
+        'mean("memory_percent") AS "memory mean", max("memory_percent_max") AS "memory max" '
+        f'FROM "hourly_30d"."resources" WHERE {SERVICE} AND $timeFilter '
+        'GROUP BY time($__interval), "service" fill(none)', alias="$tag_service $col")],
+        "percent", "cpu"), w=24)
+    return dashboard("promflux-trends", "promflux: trends", layout.panels, variables(
+        query_variable("service", 'SHOW TAG VALUES FROM "performance_metrics" WITH KEY = '
+                                  '"service"', True)), "now-7d")
+
+
+def states_panel(layout: Layout) -> None:
+    layout.add({"type": "table", "title": "Current threshold states", "targets": [target(
+        'SELECT last("level") AS "level", last("value") AS "value" FROM "threshold_states" '
+        'WHERE $timeFilter GROUP BY "service", "endpoint", "metric"', table=True)],
+        "fieldConfig": {"defaults": {}, "overrides": []}, "options": {"showHeader": True},
+        "transformations": [{"id": "organize", "options": {"excludeByName": {"Time": True}}}]},
+        w=12, h=8)
+    layout.add(timeseries("Threshold state changes (0 ok, 1 warning, 2 critical)", [target(
+        'SELECT max("severity") FROM "threshold_states" WHERE $timeFilter '
+        'GROUP BY time($__interval), "service", "metric" fill(none)',
+        alias="$tag_service $tag_metric")], "none"), w=12, h=8)
+
+
+DASHBOARDS = {"overview": overview, "service": service_detail, "trends": trends}
+
+
+def build() -> dict[str, str]:
+    """file name -> JSON text, as committed."""
+    return {f"promflux-{name}.json": json.dumps(make(), indent=2, sort_keys=True) + "\n"
+            for name, make in DASHBOARDS.items()}
+
+
+def main() -> None:
+    built = build()
+    if "--check" in sys.argv:
+        stale = [n for n, text in built.items()
+                 if not (OUT / n).exists() or (OUT / n).read_text() != text]
+        if stale:
+            sys.exit(f"out of date (run python grafana/build.py): {', '.join(stale)}")
+        return
+    OUT.mkdir(exist_ok=True)
+    for name, text in built.items():
+        (OUT / name).write_text(text)
+        print(f"wrote {OUT / name}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""Backfill: raw points made by the deriver from real exposition text -> the backfill
+command (a process) -> exact hourly and daily percentiles and trends in a real InfluxDB."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+
+from bridge.derive import TargetDeriver
+from bridge.exposition import parse
+from bridge.lineprotocol import encode_points
+from bridge.quantile import normalize, quantile
+
+from .conftest import ROOT
+
+BUCKETS = (0.05, 0.1, 0.2, 0.4, 0.8)
+
+
+def test_backfill_makes_exact_rollups_and_trends(influxdb, tmp_path):
+    now = int(time.time())
+    first_hour = now - now % 3600 - 3 * 3600  # three complete past hours
+    registry = CollectorRegistry()
+    hist = Histogram("http_request_duration_seconds", "x", ["service", "route", "method",
+                                                              "status"], buckets=BUCKETS,
+                     registry=registry)
+    child = hist.labels("svc", "/x", "GET", "200")
+    deriver = TargetDeriver("svc")
+    deriver.derive(parse(generate_latest(registry).decode(), deriver.cache), first_hour - 60)
+    # Hour k: 100 requests all in one bucket, (0.05, 0.1], then (0.1, 0.2], then (0.2, 0.4],
+    # four scrapes an hour. Exact hourly p95: lower + width * 0.95.
+    expected = {}
+    points = []
+    for k, value in enumerate((0.07, 0.15, 0.3)):
+        hour = first_hour + k * 3600
+        for quarter in range(4):
+            for _ in range(25):
+                child.observe(value)
+            text = generate_latest(registry).decode()
+            points += deriver.derive(parse(text, deriver.cache), hour + 900 * quarter + 899)
+        lower = max(b for b in (0.0, *BUCKETS) if b < value)
+        upper = min(b for b in BUCKETS if b > value)
+        expected[hour] = 1000 * (lower + (upper - lower) * 0.95)
+    influxdb.query('CREATE DATABASE "backfill"')
+    for rp, duration in (("raw_7d", "7d"), ("hourly_30d", "30d"), ("daily_90d", "90d")):
+        influxdb.query(f'CREATE RETENTION POLICY "{rp}" ON "backfill" DURATION {duration} '
+                       f'REPLICATION 1{" DEFAULT" if rp == "raw_7d" else ""}')
+    assert influxdb.write("backfill", encode_points(points)).status_code == 204
+
+    config = tmp_path / "bridge.yml"
+    config.write_text(f"influxdb:\n  url: {influxdb.url}\n  database: backfill\ntargets:\n"
+                      "  - service: svc\n    url: http://127.0.0.1:1/metrics\n")
+    start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(first_hour))
+    done = subprocess.run([sys.executable, "-m", "bridge", "--config", str(config),
+                           "--backfill", start], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "backfilled 4 hours" in done.stdout  # three past hours and the current one
+
+    hourly = influxdb.query('SELECT "p95_ms", "requests", "latency_sum_ms" FROM "hourly_30d".'
+                            '"performance_metrics" WHERE "endpoint" = \'/x\'', db="backfill")
+    rows = {t // 1000: (p95, requests, latency) for t, p95, requests, latency
+            in hourly[0]["values"]}
+    for hour, p95 in expected.items():
+        assert rows[hour][0] == pytest.approx(p95)
+        assert rows[hour][1] == 100
+    trends = influxdb.query('SELECT * FROM "daily_90d"."performance_trends" WHERE '
+                            '"endpoint" = \'/x\' AND "period" = \'hour\'', db="backfill")
+    columns = trends[0]["columns"]
+    by_hour = {row[0] // 1000: dict(zip(columns, row, strict=True))
+               for row in trends[0]["values"]}
+    last = by_hour[first_hour + 2 * 3600]
+    assert last["p95_change_prev_percent"] == pytest.approx(
+        100 * (expected[first_hour + 7200] - expected[first_hour + 3600])
+        / expected[first_hour + 3600])
+    assert last["p95_ms_slope_7d_points"] == 3
+    assert last["p95_ms_slope_7d_per_day"] == pytest.approx(
+        _least_squares([(k * 3600, expected[first_hour + k * 3600]) for k in range(3)]))
+    day = first_hour - first_hour % 86400
+    daily = influxdb.query('SELECT "p95_ms", "requests" FROM "daily_90d".'
+                           '"performance_metrics" WHERE "endpoint" = \'/x\'', db="backfill")
+    day_rows = {t // 1000: (p95, requests) for t, p95, requests in daily[0]["values"]}
+    in_day = [h for h in expected if h >= day]
+    summed: dict[float, float] = {}
+    for k, value in enumerate((0.07, 0.15, 0.3)):
+        if first_hour + k * 3600 >= day:
+            for le in (*BUCKETS, float("inf")):
+                if le >= value:
+                    summed[le] = summed.get(le, 0.0) + 100
+    last_day = max(day_rows)
+    assert day_rows[last_day][1] == 100 * len(in_day)
+    if len(in_day) == 3:  # the three hours fall in one UTC day: the day's p95 is exact too
+        assert day_rows[day][0] == pytest.approx(
+            1000 * quantile(0.95, normalize(summed.items())))
+
+
+def _least_squares(points):
+    n = len(points)
+    mt = sum(t for t, _ in points) / n
+    mv = sum(v for _, v in points) / n
+    return (sum((t - mt) * (v - mv) for t, v in points)
+            / sum((t - mt) ** 2 for t, _ in points) * 86400)
