@@ -21,7 +21,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
-from . import overview, rollups, schema, status_page
+from . import alerts, overview, rollups, schema, status_page
 from .buffer import DiskBuffer
 from .client_timings import ClientTimings
 from .config import BridgeConfig, Target
@@ -30,8 +30,9 @@ from .exposition import ExpositionError, parse
 from .influx import InfluxClient, InfluxError
 from .rollup_job import run_period
 from .scrape import ScrapeError, fetch, ssl_context
-from .thresholds import DEFAULTS
+from .thresholds import Threshold, worst
 from .trends_job import run_trends
+from .webhooks import Notifier
 from .writer import Writer, WriterMetrics
 
 log = logging.getLogger("promflux.bridge")
@@ -69,9 +70,25 @@ class BridgeMetrics:
                         ["service"], registry=registry)
 
 
+def thresholds_of(config: BridgeConfig) -> dict[str, Threshold]:
+    """The configured limits as ``Threshold`` objects."""
+    out = {}
+    for metric in ("p95_ms", "error_rate_percent", "cpu_percent", "memory_percent",
+                   "disk_percent", "requests_per_minute"):
+        limit = getattr(config.thresholds, metric)
+        low_is_bad = metric == "requests_per_minute"
+        out[metric] = Threshold(metric, limit.warning, limit.critical, above=not low_is_bad,
+                                for_seconds=limit.for_, active_only=low_is_bad)
+    return out
+
+
 def _offset(target: Target, interval: float) -> float:
     """A stable start offset in [0, interval) per target, spreading the load."""
     return (zlib.crc32(f"{target.service} {target.url}".encode()) % 1000) / 1000 * interval
+
+
+def _bound(threshold: Threshold, level: str) -> float | None:
+    return {"warning": threshold.warning, "critical": threshold.critical}.get(level)
 
 
 class Bridge:
@@ -92,7 +109,9 @@ class Bridge:
         self.targets = [TargetStatus(t.service, t.url, deriver=TargetDeriver(t.service, t.preset))
                         for t in config.targets]
         self.schema_ready = False
-        self.thresholds = dict(DEFAULTS)
+        self.thresholds = thresholds_of(config)
+        self.evaluator = alerts.Evaluator(self.thresholds)
+        self.notifier = Notifier(config.webhooks, self.registry)
         self.client_timings = ClientTimings(self.registry)
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
@@ -116,6 +135,7 @@ class Bridge:
                             scrape_config.max_samples)
             points = status.deriver.derive(scraped, started_wall)
             status.samples = len(scraped.samples)
+            self._evaluate(target, points, started_wall)
         except (ScrapeError, ExpositionError) as exc:
             error = str(exc)
         except Exception as exc:  # a bug must not stop the loop
@@ -139,6 +159,15 @@ class Bridge:
                         "last_error": error[:500]}, int(started_wall * 1000)))
         await self.writer.submit(points, rollups.RAW)
         return points
+
+    def _evaluate(self, target: Target, points: list[Point], now: float) -> None:
+        """Thresholds on this scrape's figures; changes are stored, logged and posted."""
+        values = alerts.figures(points, self.config.thresholds.min_requests, target.active)
+        for change in self.evaluator.evaluate(target.service, values, now):
+            points.append(change.point())
+            self.notifier.notify(change)
+            log.warning("%s %s %s: %s -> %s (%.1f)", change.service, change.endpoint,
+                        change.metric, change.previous, change.level, change.value)
 
     async def _target_loop(self, target: Target, status: TargetStatus) -> None:
         interval = target.interval or self.config.scrape.interval
@@ -211,6 +240,7 @@ class Bridge:
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/api/targets", self._api_targets)
+        app.router.add_get("/api/status", self._api_status)
         return app
 
     async def _index(self, request: web.Request) -> web.Response:
@@ -234,7 +264,26 @@ class Bridge:
                             content_type="text/html")
 
     def states_for_page(self) -> list[status_page.StateRow]:
-        return []
+        return [status_page.StateRow(service, endpoint, metric, state.level, state.value,
+                                     state.since)
+                for (service, endpoint, metric), state in self.evaluator.snapshot()
+                if state.level != "ok"]
+
+    async def _api_status(self, request: web.Request) -> web.Response:
+        """Current threshold states: per service the worst level, and every tracked state."""
+        services: dict[str, dict[str, Any]] = {
+            t.service: {"level": "ok", "up": t.up, "states": []} for t in self.targets}
+        for (service, endpoint, metric), state in self.evaluator.snapshot():
+            entry = services.setdefault(service, {"level": "ok", "up": False, "states": []})
+            entry["states"].append({"endpoint": endpoint, "metric": metric,
+                                    "level": state.level, "value": state.value,
+                                    "since": state.since,
+                                    "threshold": _bound(self.thresholds[metric], state.level)})
+            entry["level"] = worst([entry["level"], state.level])
+        for entry in services.values():
+            if not entry["up"]:
+                entry["level"] = "critical"  # a target that cannot be scraped is down
+        return web.json_response({"services": services, "generated_at": time.time()})
 
     async def _script(self, request: web.Request) -> web.Response:
         return web.Response(body=_SCRIPT, content_type="text/javascript", charset="utf-8",
@@ -281,7 +330,8 @@ class Bridge:
         await self.start()
         tasks = [asyncio.create_task(self._setup_loop(), name="setup"),
                  asyncio.create_task(self.writer.run(), name="writer"),
-                 asyncio.create_task(self._schedule_loop(), name="schedule")]
+                 asyncio.create_task(self._schedule_loop(), name="schedule"),
+                 asyncio.create_task(self.notifier.run(), name="webhooks")]
         tasks += [asyncio.create_task(self._target_loop(t, s), name=f"scrape {t.service}")
                   for t, s in zip(self.config.targets, self.targets, strict=True)]
         try:

@@ -139,6 +139,7 @@ class Target(_Model):
     service: str = Field(min_length=1)
     url: str
     preset: str = "promflux"
+    active: bool = False  # the throughput threshold applies
     interval: Seconds | None = None
     timeout: Seconds | None = None
     basic_auth: BasicAuth | None = None
@@ -164,6 +165,62 @@ class Target(_Model):
         return self
 
 
+class Limit(_Model):
+    """One threshold: warning and critical levels, and how long a breach must last."""
+
+    warning: float
+    critical: float
+    for_: Annotated[float, BeforeValidator(_duration), Field(ge=0)] = Field(
+        default=0.0, alias="for")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Limit:
+        if self.warning != self.warning or self.critical != self.critical:
+            raise ValueError("warning and critical must be numbers")
+        return self
+
+
+def _limit(warning: float, critical: float) -> Limit:
+    return Limit(warning=warning, critical=critical)
+
+
+class Thresholds(_Model):
+    """Defaults from the seed: p95 < 500 ms, errors < 5 %, CPU < 80 %, memory < 80 %,
+    disk < 90 %, and >= 10 requests/min for services marked ``active``."""
+
+    p95_ms: Limit = _limit(500, 1000)
+    error_rate_percent: Limit = _limit(5, 10)
+    cpu_percent: Limit = _limit(80, 95)
+    memory_percent: Limit = _limit(80, 95)
+    disk_percent: Limit = _limit(90, 95)
+    requests_per_minute: Limit = _limit(10, 1)
+    min_requests: int = Field(default=5, ge=1)  # per interval, for p95 and error rate
+
+    @model_validator(mode="after")
+    def _directions(self) -> Thresholds:
+        for name in ("p95_ms", "error_rate_percent", "cpu_percent", "memory_percent",
+                     "disk_percent"):
+            limit = getattr(self, name)
+            if limit.critical < limit.warning:
+                raise ValueError(f"{name}: critical must not be below warning")
+        if self.requests_per_minute.critical > self.requests_per_minute.warning:
+            raise ValueError("requests_per_minute: critical must not be above warning "
+                             "(a low throughput is the problem)")
+        return self
+
+
+class Webhook(_Model):
+    url: str
+    timeout: Seconds = 5.0
+    retries: int = Field(default=5, ge=0, le=20)
+    bearer_token: Secret | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return _http_url(value)
+
+
 class BufferConfig(_Model):
     path: Path = Path("promflux-buffer")
     max_bytes: Bytes = 512 * 1024**2
@@ -181,6 +238,8 @@ class BridgeConfig(_Model):
     targets: list[Target] = Field(min_length=1)
     buffer: BufferConfig = BufferConfig()
     retention: Retention = Retention()
+    thresholds: Thresholds = Thresholds()
+    webhooks: list[Webhook] = []
     listen: str = "127.0.0.1:9108"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

@@ -288,7 +288,7 @@ def trends() -> dict[str, Any]:
         f"WHERE {SERVICE} AND {ALL_ROW} AND \"period\" = 'hour' AND $timeFilter "
         'GROUP BY time($__interval), "service" fill(none)', alias="$tag_service")], "percent"))
     layout.add(timeseries("p95 slope (ms per day, least squares)", [target(
-        'SELECT last("p95_slope_7d_ms_per_day") AS "7 d", last("p95_slope_30d_ms_per_day") '
+        'SELECT last("p95_ms_slope_7d_per_day") AS "7 d", last("p95_ms_slope_30d_per_day") '
         'AS "30 d" FROM "daily_90d"."performance_trends" WHERE '
         f"{SERVICE} AND {ALL_ROW} AND \"period\" = 'day' AND $timeFilter "
         'GROUP BY time($__interval), "service" fill(none)', alias="$tag_service $col")], "ms"))

@@ -10,9 +10,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PURE = ["exposition", "quantile", "rates", "lineprotocol", "schema", "derive", "rollups",
-        "thresholds", "overview", "status_page", "trends"]
+        "thresholds", "overview", "status_page", "trends", "alerts"]
 IO_MODULES = {"scrape", "influx", "buffer", "writer", "app", "config", "rollup_job",
-              "client_timings", "trends_job", "backfill", "__main__"}
+              "client_timings", "trends_job", "backfill", "webhooks", "__main__"}
 IO_LIBRARIES = {"aiohttp", "httpx", "socket", "asyncio", "os", "pathlib", "yaml", "psutil",
                 "influxdb_client", "schedule", "requests", "urllib"}
 

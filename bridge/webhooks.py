@@ -1,0 +1,72 @@
+"""Posting state changes to webhooks: generic JSON, one request per change, retried.
+
+Each webhook has its own queue and sender, so a dead receiver never delays another, and
+changes reach a receiver in the order they happened. A change that still fails after the
+retries is logged and counted, and the next one is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aiohttp
+from prometheus_client import CollectorRegistry, Counter
+
+from .alerts import Change
+from .config import Webhook
+
+log = logging.getLogger("promflux.bridge.webhooks")
+
+
+class Notifier:
+    def __init__(self, webhooks: list[Webhook], registry: CollectorRegistry) -> None:
+        self.webhooks = webhooks
+        self.sent = Counter("promflux_bridge_webhooks_sent", "Notifications delivered.",
+                            ["url"], registry=registry)
+        self.failed = Counter("promflux_bridge_webhooks_failed",
+                              "Notifications given up after retries.", ["url"],
+                              registry=registry)
+        self._queues: list[asyncio.Queue[Change]] = [asyncio.Queue() for _ in webhooks]
+
+    def notify(self, change: Change) -> None:
+        for queue in self._queues:
+            queue.put_nowait(change)
+
+    async def run(self) -> None:
+        if not self.webhooks:
+            return
+        async with aiohttp.ClientSession() as session:
+            await asyncio.gather(*(self._sender(session, hook, queue)
+                                   for hook, queue in zip(self.webhooks, self._queues,
+                                                          strict=True)))
+
+    async def _sender(self, session: aiohttp.ClientSession, hook: Webhook,
+                      queue: asyncio.Queue[Change]) -> None:
+        headers = {"User-Agent": "promflux-bridge"}
+        if hook.bearer_token is not None:
+            headers["Authorization"] = f"Bearer {hook.bearer_token.resolve()}"
+        timeout = aiohttp.ClientTimeout(total=hook.timeout)
+        while True:
+            change = await queue.get()
+            delay = 0.5
+            for attempt in range(hook.retries + 1):
+                try:
+                    async with session.post(hook.url, json=change.as_json(), headers=headers,
+                                            timeout=timeout) as response:
+                        if response.status < 300:
+                            self.sent.labels(hook.url).inc()
+                            break
+                        error = f"HTTP {response.status}"
+                        if 400 <= response.status < 500 and response.status not in (408, 429):
+                            attempt = hook.retries  # the receiver refuses it: no retry
+                except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                    error = repr(exc)
+                if attempt >= hook.retries:
+                    self.failed.labels(hook.url).inc()
+                    log.error("webhook %s: gave up on %s %s %s -> %s: %s", hook.url,
+                              change.service, change.endpoint, change.metric, change.level,
+                              error)
+                    break
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)

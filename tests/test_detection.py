@@ -1,0 +1,129 @@
+"""Detection time: a latency regression injected into a real running service becomes a state
+change (in /api/status, InfluxDB and a webhook) within two scrape intervals."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+
+from .conftest import Server, free_port, uvicorn_server, wait_for
+
+INTERVAL = 2.0
+SLOW_MS = 700
+
+
+class Receiver:
+    """A real webhook receiver on loopback; the first two posts get a 500 (retries)."""
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[float, dict]] = []
+        self.refused = 0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if receiver.refused < 2:
+                    receiver.refused += 1
+                    self.send_response(500)
+                else:
+                    receiver.posts.append((time.time(), json.loads(body)))
+                    self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+class Load:
+    """Eight clients calling /items/{id} with the current delay, until stopped."""
+
+    def __init__(self, url: str) -> None:
+        self.delay_ms = 10
+        self.running = True
+        self.threads = [threading.Thread(target=self._client, args=(url,), daemon=True)
+                        for _ in range(8)]
+        for thread in self.threads:
+            thread.start()
+
+    def _client(self, url: str) -> None:
+        with httpx.Client(timeout=10) as client:
+            while self.running:
+                client.get(f"{url}/items/1", params={"delay_ms": self.delay_ms})
+
+    def stop(self) -> None:
+        self.running = False
+        for thread in self.threads:
+            thread.join()
+
+
+def p95_state(bridge: Server) -> dict:
+    status = httpx.get(bridge.url + "/api/status").json()["services"]["api"]
+    states = {(s["endpoint"], s["metric"]): s for s in status["states"]}
+    return states.get(("GET /items/{item_id}", "p95_ms"), {"level": "ok"})
+
+
+@pytest.fixture()
+def api():
+    server = uvicorn_server("tests.apps.fastapi_app:app")
+    yield server
+    server.stop()
+
+
+def test_latency_regression_is_detected_within_two_intervals(tmp_path, influxdb, api, capsys):
+    receiver = Receiver()
+    port = free_port()
+    config = tmp_path / "bridge.yml"
+    config.write_text(
+        f"influxdb:\n  url: {influxdb.url}\n  database: detection\n"
+        f"scrape:\n  interval: {INTERVAL}s\n  timeout: 1s\nbuffer:\n  path: {tmp_path}/buf\n"
+        f"listen: 127.0.0.1:{port}\nwebhooks:\n  - url: {receiver.url}\n"
+        f"targets:\n  - service: api\n    url: {api.url}/metrics\n")
+    bridge = Server([sys.executable, "-m", "bridge", "--config", str(config)], port,
+                    ready_path="/healthz")
+    load = Load(api.url)
+    try:
+        wait_for(lambda: httpx.get(bridge.url + "/api/targets").json()[0]["scrapes"],
+                 lambda n: n >= 3, timeout=15)
+        assert p95_state(bridge)["level"] == "ok"
+        assert receiver.posts == []
+
+        load.delay_ms = SLOW_MS  # the regression
+        injected = time.time()
+        state = wait_for(lambda: p95_state(bridge), lambda s: s["level"] != "ok",
+                         timeout=6 * INTERVAL)
+        detected = state["since"] - injected
+        assert state["level"] == "warning" and state["threshold"] == 500
+        # A 700 ms request cannot be seen before it ends; then within two scrape intervals.
+        assert detected <= 2 * INTERVAL + SLOW_MS / 1000, detected
+        with capsys.disabled():
+            print(f"\ndetection delay: {detected:.2f} s (scrape interval {INTERVAL} s, "
+                  f"regression {SLOW_MS} ms)")
+
+        load.delay_ms = 10  # fixed
+        wait_for(lambda: p95_state(bridge), lambda s: s["level"] == "ok", timeout=6 * INTERVAL)
+        posts = wait_for(lambda: [p for _, p in receiver.posts
+                                  if p["endpoint"] == "GET /items/{item_id}"],
+                         lambda p: len(p) >= 2, timeout=10)
+        assert [(p["previous"], p["level"], p["resolved"]) for p in posts] == [
+            ("ok", "warning", False), ("warning", "ok", True)]
+        assert receiver.refused == 2  # the first delivery was retried until it went through
+        stored = wait_for(lambda: influxdb.query(
+            'SELECT "level", "previous", "value" FROM "threshold_states" WHERE '
+            '"endpoint" = \'GET /items/{item_id}\' AND "metric" = \'p95_ms\'', db="detection"),
+            lambda s: s and len(s[0]["values"]) >= 2, timeout=10)
+        assert [row[1:3] for row in stored[0]["values"]] == [["warning", "ok"], ["ok", "warning"]]
+    finally:
+        load.stop()
+        bridge.stop()
+        receiver.server.shutdown()
