@@ -129,6 +129,20 @@ def per_service_sum(measurement: str, field: str, group_extra: str = "") -> str:
             f'GROUP BY time($__interval), "service"')
 
 
+def states_panel(layout: Layout) -> None:
+    # Not $timeFilter: a state set before the range is still the current one.
+    layout.add({"type": "table", "title": "Current threshold states", "targets": [target(
+        'SELECT last("level") AS "level", last("value") AS "value" FROM "threshold_states" '
+        'WHERE time > now() - 7d GROUP BY "service", "endpoint", "metric"', table=True)],
+        "fieldConfig": {"defaults": {}, "overrides": []}, "options": {"showHeader": True},
+        "transformations": [{"id": "organize", "options": {"excludeByName": {"Time": True}}}]},
+        w=12, h=8)
+    layout.add(timeseries("Threshold state changes (0 ok, 1 warning, 2 critical)", [target(
+        'SELECT max("severity") FROM "threshold_states" WHERE $timeFilter '
+        'GROUP BY time($__interval), "service", "metric" fill(none)',
+        alias="$tag_service $tag_metric")], "none"), w=12, h=8)
+
+
 def overview() -> dict[str, Any]:
     layout = Layout()
     last_per_pid = ('SELECT sum("v") AS "{alias}" FROM (SELECT last("{field}") AS "v" FROM '
@@ -178,6 +192,7 @@ def overview() -> dict[str, Any]:
         'SELECT mean("used_percent") FROM "disk" WHERE $timeFilter '
         'GROUP BY time($__interval), "service", "path" fill(none)',
         alias="$tag_service $tag_path")], "percent", "disk"), w=8)
+    states_panel(layout)
     layout.add(timeseries("Scrape health (1 = up)", [target(
         'SELECT min("up") FROM "scrape_health" WHERE $timeFilter '
         'GROUP BY time($__interval), "service" fill(none)', alias="$tag_service")], "none"),
@@ -301,19 +316,6 @@ def trends() -> dict[str, Any]:
     return dashboard("promflux-trends", "promflux: trends", layout.panels, variables(
         query_variable("service", 'SHOW TAG VALUES FROM "performance_metrics" WITH KEY = '
                                   '"service"', True)), "now-7d")
-
-
-def states_panel(layout: Layout) -> None:
-    layout.add({"type": "table", "title": "Current threshold states", "targets": [target(
-        'SELECT last("level") AS "level", last("value") AS "value" FROM "threshold_states" '
-        'WHERE $timeFilter GROUP BY "service", "endpoint", "metric"', table=True)],
-        "fieldConfig": {"defaults": {}, "overrides": []}, "options": {"showHeader": True},
-        "transformations": [{"id": "organize", "options": {"excludeByName": {"Time": True}}}]},
-        w=12, h=8)
-    layout.add(timeseries("Threshold state changes (0 ok, 1 warning, 2 critical)", [target(
-        'SELECT max("severity") FROM "threshold_states" WHERE $timeFilter '
-        'GROUP BY time($__interval), "service", "metric" fill(none)',
-        alias="$tag_service $tag_metric")], "none"), w=12, h=8)
 
 
 DASHBOARDS = {"overview": overview, "service": service_detail, "trends": trends}
