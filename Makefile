@@ -54,5 +54,11 @@ bench: venv
 	$(VENV)/bin/python bench/bridge_throughput.py
 	$(VENV)/bin/python bench/bridge_e2e.py
 
+# The README's first command: the whole system on this machine, without Docker.
+demo: venv
+	@command -v influxd >/dev/null 2>&1 || { \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y influxdb; }
+	$(VENV)/bin/python -m examples.demo
+
 clean:
-	rm -rf $(VENV) $(OLD) *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(OLD) *.egg-info .pytest_cache .ruff_cache .demo
