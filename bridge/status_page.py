@@ -149,11 +149,13 @@ def render_main(targets: Sequence[TargetRow], figures: dict[str, ServiceFigures]
             + _figure("memory_mb", "memory", f.memory_mb, " MB", {}, 0)
             + _figure("memory_percent", "memory", f.memory_percent, " %", thresholds)
             + _figure("disk_percent", "disk", f.disk_percent, " %", thresholds)
-            + "</div><div class=\"charts\">"
+            + "</div><div class=\"charts\"><figure>"
             + sparkline(f.p95_series, limit=p95_limit, start_ms=end_ms - 3_600_000,
                         end_ms=end_ms, title=f"{service} p95 ms, last hour")
+            + "<figcaption>p95 (ms), last hour; dashed: limit</figcaption></figure><figure>"
             + sparkline(f.rpm_series, start_ms=end_ms - 3_600_000, end_ms=end_ms,
                         title=f"{service} requests per minute, last hour")
+            + "<figcaption>requests per minute, last hour</figcaption></figure>"
             + "</div></section>")
     return "".join(parts)
 
@@ -165,7 +167,7 @@ border-bottom:1px solid #d0d7de}.service{border:1px solid #d0d7de;border-radius:
 padding:.5rem 1rem;margin:.7rem 0}.figures{display:flex;flex-wrap:wrap;gap:1.2rem}
 .figure{display:flex;flex-direction:column}.label{color:#6e7781;font-size:12px}
 .value{font-size:20px;font-weight:600}.charts{display:flex;gap:1.5rem;margin-top:.5rem}
-.meta{color:#6e7781}.error{color:#c62828}.last-error{max-width:28rem;color:#c62828}
+.meta{color:#6e7781}figure{margin:0}figcaption{color:#6e7781;font-size:12px}.error{color:#c62828}.last-error{max-width:28rem;color:#c62828}
 """
 
 
