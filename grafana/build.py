@@ -122,6 +122,15 @@ def dashboard(uid: str, title: str, panels: list[dict[str, Any]], templating: di
     }
 
 
+def by_tag(title: str, select: str, measurement: str, where: str, tag: str, unit: str,
+           limit: str | None = None, rp: str = "") -> dict[str, Any]:
+    """One series per value of ``tag``: ``select`` (e.g. 'sum("requests")') per interval."""
+    source = f'"{rp}"."{measurement}"' if rp else f'"{measurement}"'
+    return timeseries(title, [target(
+        f'SELECT {select} FROM {source} WHERE {where} GROUP BY time($__interval), '
+        f'"{tag}" fill(none)', alias=f"$tag_{tag}")], unit, limit)
+
+
 def per_service_sum(measurement: str, field: str, group_extra: str = "") -> str:
     """A gauge summed over a service's processes (per interval, mean per process first)."""
     return (f'SELECT sum("v") FROM (SELECT mean("{field}") AS "v" FROM "{measurement}" WHERE '
@@ -217,29 +226,20 @@ def service_detail() -> dict[str, Any]:
         'SELECT mean("p50_ms") AS "p50", mean("p95_ms") AS "p95", mean("p99_ms") AS "p99" '
         f'FROM "performance_metrics" WHERE {where} GROUP BY time($__interval), "endpoint" '
         "fill(none)", alias="$tag_endpoint $col")], "ms", "p95"))
-    layout.add(timeseries("Throughput", [target(
-        f'SELECT mean("requests_per_minute") FROM "performance_metrics" WHERE {where} '
-        'GROUP BY time($__interval), "endpoint" fill(none)', alias="$tag_endpoint")], "reqpm"))
-    layout.add(timeseries("Responses by status", [target(
-        f'SELECT sum("requests") FROM "status_codes" WHERE {where} '
-        'GROUP BY time($__interval), "status" fill(none)', alias="$tag_status")], "short"))
-    layout.add(timeseries("Exceptions by type", [target(
-        f'SELECT sum("exceptions") FROM "exceptions" WHERE {where} '
-        'GROUP BY time($__interval), "exception" fill(none)', alias="$tag_exception")],
-        "short"))
-    layout.add(timeseries("Error rate", [target(
-        'SELECT 100 * sum("errors") / sum("requests") FROM "performance_metrics" WHERE '
-        f'{where} GROUP BY time($__interval), "endpoint" fill(none)',
-        alias="$tag_endpoint")], "percent", "error"))
-    layout.add(timeseries("Events per minute", [target(
-        f'SELECT sum("events_per_minute") FROM "events" WHERE {SERVICE} AND $timeFilter '
-        'GROUP BY time($__interval), "kind" fill(none)', alias="$tag_kind")], "short"))
-    layout.add(timeseries("Queue sizes", [target(
-        f'SELECT max("size") FROM "queues" WHERE {SERVICE} AND $timeFilter '
-        'GROUP BY time($__interval), "queue" fill(none)', alias="$tag_queue")], "short"))
-    layout.add(timeseries("Queue waits (p95)", [target(
-        f'SELECT max("wait_p95_ms") FROM "queues" WHERE {SERVICE} AND $timeFilter '
-        'GROUP BY time($__interval), "queue" fill(none)', alias="$tag_queue")], "ms"))
+    of_service = f"{SERVICE} AND $timeFilter"
+    layout.add(by_tag("Throughput", 'mean("requests_per_minute")', "performance_metrics",
+                      where, "endpoint", "reqpm"))
+    layout.add(by_tag("Responses by status", 'sum("requests")', "status_codes", where,
+                      "status", "short"))
+    layout.add(by_tag("Exceptions by type", 'sum("exceptions")', "exceptions", where,
+                      "exception", "short"))
+    layout.add(by_tag("Error rate", '100 * sum("errors") / sum("requests")',
+                      "performance_metrics", where, "endpoint", "percent", "error"))
+    layout.add(by_tag("Events per minute", 'sum("events_per_minute")', "events", of_service,
+                      "kind", "short"))
+    layout.add(by_tag("Queue sizes", 'max("size")', "queues", of_service, "queue", "short"))
+    layout.add(by_tag("Queue waits (p95)", 'max("wait_p95_ms")', "queues", of_service, "queue",
+                      "ms"))
     layout.add(timeseries("Active connections", [target(
         'SELECT max("http_in_progress") AS "HTTP in progress" FROM "connections" WHERE '
         f'{SERVICE} AND $timeFilter GROUP BY time($__interval) fill(none)', "A"), target(
@@ -289,19 +289,13 @@ def trends() -> dict[str, Any]:
             f'"peak" FROM "{rp}"."performance_metrics" WHERE {SERVICE} AND {ALL_ROW} AND '
             '$timeFilter GROUP BY time($__interval), "service" fill(none)',
             alias="$tag_service $col")], "reqpm"))
-    layout.add(timeseries("Week over week: p95 change", [target(
-        'SELECT mean("p95_change_week_percent") FROM "daily_90d"."performance_trends" WHERE '
-        f"{SERVICE} AND {ALL_ROW} AND \"period\" = 'hour' AND $timeFilter "
-        'GROUP BY time($__interval), "service" fill(none)', alias="$tag_service")], "percent",
-        description="p95 of each hour against the same hour a week earlier (performance_trends)."))
-    layout.add(timeseries("Week over week: throughput change", [target(
-        'SELECT mean("requests_change_week_percent") FROM "daily_90d"."performance_trends" '
-        f"WHERE {SERVICE} AND {ALL_ROW} AND \"period\" = 'hour' AND $timeFilter "
-        'GROUP BY time($__interval), "service" fill(none)', alias="$tag_service")], "percent"))
-    layout.add(timeseries("p95 against the 7-day baseline for the same hour", [target(
-        'SELECT mean("p95_change_baseline_percent") FROM "daily_90d"."performance_trends" '
-        f"WHERE {SERVICE} AND {ALL_ROW} AND \"period\" = 'hour' AND $timeFilter "
-        'GROUP BY time($__interval), "service" fill(none)', alias="$tag_service")], "percent"))
+    hours = f"{SERVICE} AND {ALL_ROW} AND \"period\" = 'hour' AND $timeFilter"
+    for title, field in (("Week over week: p95 change", "p95_change_week_percent"),
+                         ("Week over week: throughput change", "requests_change_week_percent"),
+                         ("p95 against the 7-day baseline for the same hour",
+                          "p95_change_baseline_percent")):
+        layout.add(by_tag(title, f'mean("{field}")', "performance_trends", hours, "service",
+                          "percent", rp="daily_90d"))
     layout.add(timeseries("p95 slope (ms per day, least squares)", [target(
         'SELECT last("p95_ms_slope_7d_per_day") AS "7 d", last("p95_ms_slope_30d_per_day") '
         'AS "30 d" FROM "daily_90d"."performance_trends" WHERE '
