@@ -79,6 +79,8 @@ def thresholds_of(config: BridgeConfig) -> dict[str, Threshold]:
         low_is_bad = metric == "requests_per_minute"
         out[metric] = Threshold(metric, limit.warning, limit.critical, above=not low_is_bad,
                                 for_seconds=limit.for_, active_only=low_is_bad)
+    # 1 when a scrape works, 0 when it fails: critical at 0, no warning level.
+    out["up"] = Threshold("up", 0.5, 0.5, above=False, for_seconds=config.thresholds.down_for)
     return out
 
 
@@ -135,7 +137,6 @@ class Bridge:
                             scrape_config.max_samples)
             points = status.deriver.derive(scraped, started_wall)
             status.samples = len(scraped.samples)
-            self._evaluate(target, points, started_wall)
         except (ScrapeError, ExpositionError) as exc:
             error = str(exc)
         except Exception as exc:  # a bug must not stop the loop
@@ -153,6 +154,7 @@ class Bridge:
         self.metrics.duration.labels(target.service).observe(elapsed)
         self.metrics.samples.labels(target.service).set(status.samples if not error else 0)
         self.metrics.up.labels(target.service).set(1 if not error else 0)
+        self._evaluate(target, points, started_wall, up=not error)
         points.append((schema.SCRAPES, {"service": target.service, "url": target.url},
                        {"up": 1.0 if not error else 0.0, "duration_ms": elapsed * 1000,
                         "samples": float(status.samples if not error else 0),
@@ -160,9 +162,10 @@ class Bridge:
         await self.writer.submit(points, rollups.RAW)
         return points
 
-    def _evaluate(self, target: Target, points: list[Point], now: float) -> None:
+    def _evaluate(self, target: Target, points: list[Point], now: float, up: bool) -> None:
         """Thresholds on this scrape's figures; changes are stored, logged and posted."""
         values = alerts.figures(points, self.config.thresholds.min_requests, target.active)
+        values[(schema.ALL, "up")] = 1.0 if up else 0.0
         for change in self.evaluator.evaluate(target.service, values, now):
             points.append(change.point())
             self.notifier.notify(change)

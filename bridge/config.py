@@ -195,6 +195,8 @@ class Thresholds(_Model):
     disk_percent: Limit = _limit(90, 95)
     requests_per_minute: Limit = _limit(10, 1)
     min_requests: int = Field(default=5, ge=1)  # per interval, for p95 and error rate
+    # A target that cannot be scraped is critical ("up" = 0) once it has failed this long.
+    down_for: Annotated[float, BeforeValidator(_duration), Field(ge=0)] = 0.0
 
     @model_validator(mode="after")
     def _directions(self) -> Thresholds:

@@ -134,7 +134,7 @@ def test_rollup_job_writes_exact_hourly_percentiles_and_mean(influxdb):
                                {"count": float(count)}, ts))
             points.append(("performance_metrics", {"service": "api", "endpoint": endpoint,
                            "method": "GET"},
-                           {"requests": float(buckets[inf]),
+                           {"requests": float(buckets[inf]), "errors": float(i),
                             "latency_sum_ms": 100.0 * buckets[inf]}, ts))
 
     async def go():
@@ -147,15 +147,16 @@ def test_rollup_job_writes_exact_hourly_percentiles_and_mean(influxdb):
             await client.close()
 
     assert run(go()) == 3  # /a, /b and the service-wide row
-    series = influxdb.query('SELECT "p95_ms", "response_time_ms" FROM '
+    series = influxdb.query('SELECT "p95_ms", "response_time_ms", "error_rate_percent" FROM '
                             '"job"."hourly_30d"."performance_metrics" GROUP BY "endpoint"',
                             db="job")
     got = {s["tags"]["endpoint"]: s["values"][0] for s in series}
     a = quantile(0.95, normalize([(0.1, 8), (0.5, 15), (inf, 16)]))
     everything = quantile(0.95, normalize([(0.1, 9), (0.5, 16), (inf, 20)]))
-    assert got["/a"] == [hour * 1000, pytest.approx(a * 1000), 100.0]
+    assert got["/a"] == [hour * 1000, pytest.approx(a * 1000), 100.0, 100.0 * 1 / 16]
     assert got["_all"][1] == pytest.approx(everything * 1000)
     assert got["_all"][2] == 100.0
+    assert got["_all"][3] == pytest.approx(100.0 * 1 / 20)  # errors / requests, summed
 
 
 def test_writer_holds_points_until_setup_has_created_the_database(influxdb, tmp_path):

@@ -75,4 +75,15 @@ def test_status_page_shows_a_dead_target_with_its_error(stack, browser):  # noqa
     assert row.locator("td.last-error").inner_text() == targets["ingest"]["last_error"] != ""
     assert page.locator('#targets tr[data-service="admin-api"]').get_attribute("data-up") == \
         "true"
+    alert = page.locator('#states tr[data-level="critical"]')
+    assert alert.count() == 1 and "ingest" in alert.inner_text() and "up" in alert.inner_text()
     page.close()
+    status = httpx.get(stack.bridge.url + "/api/status").json()["services"]
+    assert status["ingest"]["level"] == "critical" and not status["ingest"]["up"]
+    down = [s for s in status["ingest"]["states"] if s["metric"] == "up"]
+    assert down == [{"endpoint": "_all", "metric": "up", "level": "critical", "value": 0.0,
+                     "since": down[0]["since"], "threshold": 0.5}]
+    assert status["admin-api"]["level"] == "ok"
+    stored = wait_for(lambda: stack.query('SELECT "level", "value" FROM "threshold_states" '
+                                          "WHERE \"metric\" = 'up'"), bool, timeout=10)
+    assert stored[0]["values"][-1][1:] == ["critical", 0.0]
