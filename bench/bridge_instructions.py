@@ -1,0 +1,91 @@
+"""Bridge instructions per scraped sample (valgrind --tool=callgrind), this tree against a git
+revision: parse + derive + encode, repeatable where timings on this VM are not.
+
+    .venv/bin/python bench/bridge_instructions.py [--against d00f3e9]
+
+The expositions (bench/bridge_throughput.py's busy target, 4,721 samples) are made once and
+saved; a worker reads them, takes the baseline scrape, then runs N scrapes. Runs with N = 1 and
+N = 3 under callgrind: (I3 - I1) / (2 x samples) cancels start-up. PYTHONHASHSEED is fixed and
+the objects made before the scrapes are frozen out of the garbage collector.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import tempfile
+from io import BytesIO
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def work(texts_path: str, scrapes: int) -> None:
+    from bridge.derive import TargetDeriver
+    from bridge.exposition import parse
+    from bridge.lineprotocol import LineEncoder
+
+    texts = json.loads(Path(texts_path).read_text())
+    deriver, encoder = TargetDeriver("svc"), LineEncoder()
+    encoder.encode(deriver.derive(parse(texts[0], deriver.cache), 0.0))
+    gc.collect()
+    gc.freeze()
+    for step in range(1, scrapes + 1):
+        encoder.encode(deriver.derive(parse(texts[step], deriver.cache), 15.0 * step))
+
+
+def instructions(root: Path, texts_path: str, scrapes: int) -> int:
+    with tempfile.NamedTemporaryFile(suffix=".cg", delete=False) as out:
+        path = out.name
+    env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": str(root)}
+    subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={path}",
+                    sys.executable, __file__, "--work", texts_path, str(scrapes)],
+                   env=env, check=True, capture_output=True)
+    text = Path(path).read_text(errors="replace")
+    os.unlink(path)
+    match = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
+    assert match, "no callgrind totals"
+    return int(match.group(1))
+
+
+def export(revision: str) -> Path:
+    """The bridge package as it was at ``revision``, in a temporary directory."""
+    archive = subprocess.run(["git", "archive", revision, "bridge"], cwd=ROOT, check=True,
+                             capture_output=True).stdout
+    directory = Path(tempfile.mkdtemp(prefix="bridge-"))
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(directory, filter="data")
+    return directory
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--against", default="d00f3e9")
+    parser.add_argument("--work", nargs=2, metavar=("TEXTS", "SCRAPES"))
+    args = parser.parse_args()
+    if args.work:
+        work(args.work[0], int(args.work[1]))
+        return
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bridge_throughput import exposition
+
+    texts = [exposition(0, step) for step in range(4)]
+    samples = sum(1 for line in texts[1].split("\n") if line and line[0] != "#")
+    texts_path = Path(tempfile.mkdtemp()) / "texts.json"
+    texts_path.write_text(json.dumps(texts))
+    print(f"1 target x {samples} samples; instructions per scraped sample "
+          "(parse + derive + encode)")
+    for label, root in ((args.against, export(args.against)), ("this tree", ROOT)):
+        one = instructions(root, str(texts_path), 1)
+        three = instructions(root, str(texts_path), 3)
+        print(f"  {label:12s} {(three - one) / (2 * samples):8.0f}")
+
+
+if __name__ == "__main__":
+    main()
