@@ -7,6 +7,7 @@ timeout, so a slow or dead target never delays the others.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import logging
 import time
@@ -36,7 +37,19 @@ from .webhooks import Notifier
 from .writer import Writer, WriterMetrics
 
 log = logging.getLogger("promflux.bridge")
-_SCRIPT = (Path(__file__).parent / "static" / "promflux-fetch.js").read_bytes()
+
+
+def _fetch_script() -> bytes:
+    """promflux-fetch.js, a file of the exporter package (same distribution). Located with
+    find_spec, which does not import it: the bridge never runs exporter code."""
+    spec = importlib.util.find_spec("exporter")
+    if spec is None or not spec.submodule_search_locations:
+        return b"/* promflux-fetch.js not installed */"
+    return (Path(next(iter(spec.submodule_search_locations))) / "static"
+            / "promflux-fetch.js").read_bytes()
+
+
+_SCRIPT = _fetch_script()
 
 
 @dataclass

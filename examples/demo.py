@@ -40,10 +40,13 @@ def wait_http(url: str, what: str, proc: subprocess.Popen[bytes], log: Path,
     sys.exit(f"{what} did not answer at {url} within {timeout:.0f} s; see {log}")
 
 
-def influx_config(directory: Path, port: int) -> Path:
+def influx_config(directory: Path, port: int, rpc_port: int, auth: bool = False,
+                  cq_interval: str = "1s") -> Path:
+    """An influxd config with everything under ``directory``, HTTP on loopback ``port``
+    (also used by the test suite's InfluxDB)."""
     config = directory / "influxdb.conf"
     config.write_text(f"""reporting-disabled = true
-bind-address = "127.0.0.1:{port + 1}"
+bind-address = "127.0.0.1:{rpc_port}"
 [meta]
   dir = "{directory}/meta"
 [data]
@@ -53,8 +56,10 @@ bind-address = "127.0.0.1:{port + 1}"
 [http]
   bind-address = "127.0.0.1:{port}"
   log-enabled = false
+  auth-enabled = {"true" if auth else "false"}
 [continuous_queries]
   log-enabled = false
+  run-interval = "{cq_interval}"
 [monitor]
   store-enabled = false
 """)
@@ -86,7 +91,8 @@ def main() -> None:
     bridge = f"http://127.0.0.1:{ports['BRIDGE_PORT']}"
     py = sys.executable
     steps = [
-        ("influxdb", [influxd, "-config", str(influx_config(directory, ports["INFLUXDB_PORT"]))],
+        ("influxdb", [influxd, "-config", str(influx_config(
+            directory, ports["INFLUXDB_PORT"], ports["INFLUXDB_PORT"] + 1, cq_interval="1m"))],
          influx_url + "/ping"),
         ("admin-api", [py, "-m", "uvicorn", "examples.api_service:app", "--host", "127.0.0.1",
                        "--port", str(ports["API_PORT"]), "--log-level", "warning"],

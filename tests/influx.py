@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 
+from examples.demo import influx_config
+
 
 def _free_port() -> int:
     import socket
@@ -31,26 +33,7 @@ class InfluxServer:
         self.dir = Path(tempfile.mkdtemp(prefix="influxd-"))
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = self.dir / "influxdb.conf"
-        config.write_text(f"""
-reporting-disabled = true
-bind-address = "127.0.0.1:{_free_port()}"
-[meta]
-  dir = "{self.dir}/meta"
-[data]
-  dir = "{self.dir}/data"
-  wal-dir = "{self.dir}/wal"
-  query-log-enabled = false
-[http]
-  bind-address = "127.0.0.1:{self.port}"
-  log-enabled = false
-  auth-enabled = {"true" if auth else "false"}
-[continuous_queries]
-  log-enabled = false
-  run-interval = "1s"
-[monitor]
-  store-enabled = false
-""")
+        config = influx_config(self.dir, self.port, _free_port(), auth=auth)
         self.config = config
         self.proc: subprocess.Popen[bytes] | None = None
         self.auth: tuple[str, str] | None = None
