@@ -167,7 +167,7 @@ border-bottom:1px solid #d0d7de}.service{border:1px solid #d0d7de;border-radius:
 padding:.5rem 1rem;margin:.7rem 0}.figures{display:flex;flex-wrap:wrap;gap:1.2rem}
 .figure{display:flex;flex-direction:column}.label{color:#6e7781;font-size:12px}
 .value{font-size:20px;font-weight:600}.charts{display:flex;gap:1.5rem;margin-top:.5rem}
-.meta{color:#6e7781}figure{margin:0}figcaption{color:#6e7781;font-size:12px}.error{color:#c62828}.last-error{max-width:28rem;color:#c62828}
+.spark{background:#f6f8fa;border-radius:3px}.meta{color:#6e7781}figure{margin:0}figcaption{color:#6e7781;font-size:12px}.error{color:#c62828}.last-error{max-width:28rem;color:#c62828}
 """
 
 
