@@ -5,8 +5,8 @@
 
 Every query is raw InfluxQL against the measurements in docs/schema.md, with Grafana's
 ``$timeFilter``, ``$__interval`` and the dashboard's template variables. The datasource is
-the ``datasource`` variable, filled from the ``DS_INFLUXDB`` import input when imported by
-hand and from the provisioned default otherwise: no uid, host or database is written here.
+``${DS_INFLUXDB}``: the import input when imported by hand, a datasource variable (the default
+InfluxDB) when provisioned. No uid, host or database is written here.
 tests/test_grafana.py runs every query against a real InfluxDB filled by the real bridge.
 """
 
@@ -18,7 +18,11 @@ from pathlib import Path
 from typing import Any
 
 OUT = Path(__file__).resolve().parent / "dashboards"
-DS = {"type": "influxdb", "uid": "${datasource}"}
+# "${DS_INFLUXDB}" is both the import input (Grafana's import replaces it with the chosen
+# datasource) and a datasource variable of the same name (provisioning leaves it alone, and
+# the variable picks the default InfluxDB). Its ``current`` must stay empty: a provisioned
+# "${DS_INFLUXDB}" there is "datasource not found" (grafana/grafana#29636, #10786).
+DS = {"type": "influxdb", "uid": "${DS_INFLUXDB}"}
 ALL_ROW = "\"endpoint\" = '_all'"
 SERVICE = '"service" =~ /^$service$/'
 ENDPOINT = '"endpoint" =~ /^$endpoint$/'
@@ -94,10 +98,9 @@ def table(title: str, targets: list[dict[str, Any]], columns: dict[str, tuple[st
 
 
 def variables(*extra: dict[str, Any]) -> dict[str, Any]:
-    datasource = {"name": "datasource", "label": "InfluxDB", "type": "datasource",
-                  "query": "influxdb", "current": {"text": "${DS_INFLUXDB}",
-                                                   "value": "${DS_INFLUXDB}"},
-                  "hide": 0, "refresh": 1, "regex": "", "options": []}
+    datasource = {"name": "DS_INFLUXDB", "label": "InfluxDB", "type": "datasource",
+                  "query": "influxdb", "current": {}, "hide": 0, "refresh": 1, "regex": "",
+                  "options": []}
     return {"list": [datasource, *extra]}
 
 

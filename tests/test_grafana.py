@@ -39,7 +39,12 @@ def test_dashboards_import_by_hand_with_a_datasource_input(path):
     assert [i["name"] for i in board["__inputs"]] == ["DS_INFLUXDB"]
     text = path.read_text()
     uids = set(re.findall(r'"uid": "([^"]*)"', text)) - {board["uid"]}
-    assert uids == {"${datasource}"}  # no hard-coded datasource
+    assert uids == {"${DS_INFLUXDB}"}  # no hard-coded datasource
+    datasource = [v for v in board["templating"]["list"] if v["type"] == "datasource"]
+    # The same name as the import input, and no current value (a provisioned dashboard
+    # would look for a datasource literally named "${DS_INFLUXDB}").
+    assert [(v["name"], v["query"], v["current"]) for v in datasource] == [
+        ("DS_INFLUXDB", "influxdb", {})]
     assert "8086" not in text and "performance" not in text.lower().replace(
         "performance_metrics", "").replace("performance_trends", "")
     ids = [p["id"] for p in board["panels"]]
