@@ -5,7 +5,7 @@ turns them into state changes (ok, warning, critical, back to ok). A new level m
 for the threshold's ``for_seconds`` before the state changes (no flapping); with 0 it
 changes on the first scrape that shows it. An interval with fewer than ``min_requests``
 requests does not judge p95 or error rate (one slow request among two is no regression);
-the state then stays as it was.
+the state then stays as it was. States are restored from InfluxDB at start-up (``restore``).
 """
 
 from __future__ import annotations
@@ -130,6 +130,12 @@ class Evaluator:
                                   now))
             state.level, state.since, state.pending = level, now, None
         return changes
+
+    def restore(self, key: Key, level: Level, since: float, value: float | None) -> None:
+        """Take up a state stored before a restart (so a breach that goes on is not
+        announced again). States already seen since the start win."""
+        if key not in self.states and level in SEVERITY:
+            self.states[key] = State(level=level, since=since, value=value)
 
     def snapshot(self) -> list[tuple[Key, State]]:
         """Every tracked state, worst first."""

@@ -7,6 +7,7 @@ timeout, so a slow or dead target never delays the others.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import json
 import logging
@@ -127,6 +128,7 @@ class Bridge:
         self.thresholds = thresholds_of(config)
         self.evaluator = alerts.Evaluator(self.thresholds)
         self.notifier = Notifier(config.webhooks, self.registry)
+        self._states_restored = asyncio.Event()
         self.client_timings = ClientTimings(self.registry)
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
@@ -188,6 +190,9 @@ class Bridge:
     async def _target_loop(self, target: Target, status: TargetStatus) -> None:
         interval = target.interval or self.config.scrape.interval
         loop = asyncio.get_running_loop()
+        # Stored threshold states first (bounded: InfluxDB may be down; then they start ok).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._states_restored.wait(), timeout=interval)
         await asyncio.sleep(_offset(target, interval))
         next_at = loop.time()
         while True:
@@ -209,11 +214,36 @@ class Bridge:
                     log.info("InfluxDB: %s", line)
                 self.schema_ready = True
                 self.writer.set_ready()
+                await self._restore_states()
+                self._states_restored.set()
                 return
             except InfluxError as exc:
                 log.warning("InfluxDB set-up failed (retrying in %.0f s): %s", delay, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
+
+    async def _restore_states(self) -> None:
+        """The last stored state of every series, so a restart does not notify again.
+        (One selector and a plain field: with two selectors InfluxDB returns time 0.)"""
+        try:
+            results = await self.client.query(
+                f'SELECT last("level") AS "level", "value" FROM '
+                f'"{rollups.RAW}"."{schema.STATES}" GROUP BY "service", "endpoint", "metric"',
+                db=self.config.influxdb.database, epoch="ms")
+        except InfluxError as exc:
+            log.warning("could not restore threshold states: %s", exc)
+            return
+        restored = 0
+        for result in results:
+            for series in result.get("series", []):
+                tags = series.get("tags", {})
+                for time_ms, level, value in series.get("values", []):
+                    self.evaluator.restore((tags.get("service", ""), tags.get("endpoint", ""),
+                                            tags.get("metric", "")), level, time_ms / 1000,
+                                           value)
+                    restored += 1
+        if restored:
+            log.info("restored %d threshold states from InfluxDB", restored)
 
     async def run_rollup_job(self, length_s: int, target_rp: str) -> None:
         """Percentiles of the last complete hour or day (see ``rollup_job``), then its trends."""

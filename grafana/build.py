@@ -144,7 +144,7 @@ def per_service_sum(measurement: str, field: str, group_extra: str = "") -> str:
 def states_panel(layout: Layout) -> None:
     # Not $timeFilter: a state set before the range is still the current one.
     layout.add({"type": "table", "title": "Current threshold states", "targets": [target(
-        'SELECT last("level") AS "level", last("value") AS "value" FROM "threshold_states" '
+        'SELECT last("level") AS "level", "value" FROM "threshold_states" '
         'WHERE time > now() - 7d GROUP BY "service", "endpoint", "metric"', table=True)],
         "fieldConfig": {"defaults": {}, "overrides": []}, "options": {"showHeader": True},
         "transformations": [{"id": "organize", "options": {"excludeByName": {"Time": True}}}]},

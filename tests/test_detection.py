@@ -127,3 +127,45 @@ def test_latency_regression_is_detected_within_two_intervals(tmp_path, influxdb,
         load.stop()
         bridge.stop()
         receiver.server.shutdown()
+
+
+def test_a_restarted_bridge_takes_up_stored_states_and_does_not_notify_again(tmp_path,
+                                                                             influxdb):
+    receiver = Receiver()
+    receiver.refused = 2  # accept at once
+    port = free_port()
+    config = tmp_path / "bridge.yml"
+    config.write_text(
+        f"influxdb:\n  url: {influxdb.url}\n  database: restore\n"
+        f"scrape:\n  interval: 1s\n  timeout: 1s\nbuffer:\n  path: {tmp_path}/buf\n"
+        f"listen: 127.0.0.1:{port}\nwebhooks:\n  - url: {receiver.url}\n"
+        f"targets:\n  - service: gone\n    url: http://127.0.0.1:{free_port()}/metrics\n")
+
+    def start() -> Server:
+        return Server([sys.executable, "-m", "bridge", "--config", str(config)], port,
+                      ready_path="/healthz")
+
+    def up_state(bridge: Server) -> dict | None:
+        states = httpx.get(bridge.url + "/api/status").json()["services"]["gone"]["states"]
+        return next((s for s in states if s["metric"] == "up"), None)
+
+    bridge = start()
+    try:
+        first = wait_for(lambda: up_state(bridge), lambda s: s and s["level"] == "critical",
+                         timeout=10)
+        wait_for(lambda: len(receiver.posts), lambda n: n == 1, timeout=10)
+        wait_for(lambda: influxdb.query('SELECT count("level") FROM "threshold_states"',
+                                        db="restore"), bool, timeout=10)
+    finally:
+        bridge.stop()
+    bridge = start()
+    try:
+        wait_for(lambda: httpx.get(bridge.url + "/api/targets").json()[0]["scrapes"],
+                 lambda n: n >= 3, timeout=10)
+        again = up_state(bridge)
+        assert again["level"] == "critical"
+        assert again["since"] == pytest.approx(first["since"], abs=0.01)  # restored, not new
+        assert len(receiver.posts) == 1  # the ongoing outage is not announced twice
+    finally:
+        bridge.stop()
+        receiver.server.shutdown()
