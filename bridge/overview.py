@@ -81,8 +81,12 @@ def reduce(results: list[dict[str, Any]]) -> dict[str, ServiceFigures]:
                 rows[-1]
     for service, by_pid in latest.items():
         figures = out.setdefault(service, ServiceFigures())
+        # Only the processes of the newest scrape (one scrape writes every pid at the same
+        # time): a restarted process's old pid is not summed in.
+        newest = max(r["time"] for r in by_pid.values())
+        current = [r for r in by_pid.values() if r["time"] == newest]
         for name in ("cpu_percent", "memory_mb", "memory_percent"):
-            values = [r[name] for r in by_pid.values() if r.get(name) is not None]
+            values = [r[name] for r in current if r.get(name) is not None]
             if values:
                 setattr(figures, name, sum(values))
     for series in disk.get("series", []):

@@ -157,8 +157,11 @@ def states_panel(layout: Layout) -> None:
 
 def overview() -> dict[str, Any]:
     layout = Layout()
-    last_per_pid = ('SELECT sum("v") AS "{alias}" FROM (SELECT last("{field}") AS "v" FROM '
-                    '"resources" WHERE $timeFilter GROUP BY "service", "pid") GROUP BY "service"')
+    # Summed per scrape (a scrape writes every pid at one time), then the newest sum: a
+    # restarted process's old pid is not added in.
+    last_per_pid = ('SELECT last("v") AS "{alias}" FROM (SELECT sum("{field}") AS "v" FROM '
+                    '"resources" WHERE $timeFilter GROUP BY time(1s), "service" fill(none)) '
+                    'GROUP BY "service"')
     layout.add(table("Services now", [
         target('SELECT last("up") AS "up" FROM "scrape_health" WHERE $timeFilter '
                'GROUP BY "service"', "A", table=True),

@@ -25,7 +25,9 @@ def test_reduce_takes_last_p95_recent_rates_and_sums_processes():
         series("api", ["cpu_percent", "memory_mb", "memory_percent"],
                [[NOW_MS - 15_000, 99.0, 1.0, 1.0], [NOW_MS, 30.0, 100.0, 2.5]], pid="1"),
         series("api", ["cpu_percent", "memory_mb", "memory_percent"],
-               [[NOW_MS, 12.5, 50.0, 1.5]], pid="2")]}
+               [[NOW_MS, 12.5, 50.0, 1.5]], pid="2"),
+        series("api", ["cpu_percent", "memory_mb", "memory_percent"],  # exited a while ago
+               [[NOW_MS - 600_000, 70.0, 400.0, 9.0]], pid="3")]}
     disk = {"series": [series("api", ["last"], [[0, 42.0]])]}
     figures = reduce([performance, resources, disk])["api"]
     assert figures.p95_ms == 80.0
