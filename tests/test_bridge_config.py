@@ -55,6 +55,16 @@ def test_environment_overrides_influxdb_settings(tmp_path):
     ("targets: [\n", "not valid YAML"),
     ("- a\n- b\n", "top level must be a mapping"),
     (GOOD + "    bearer_token: {env: A, file: /x}\n", "exactly one of"),
+    (GOOD + "thresholds:\n  p95_ms: {warning: 800, critical: 400}\n",
+     "p95_ms: critical must not be below warning"),
+    (GOOD + "thresholds:\n  requests_per_minute: {warning: 1, critical: 10}\n",
+     "requests_per_minute: critical must not be above warning"),
+    (GOOD + "thresholds:\n  p95_ms: {warning: 500, critical: 900, for: soon}\n",
+     "thresholds.p95_ms.for"),
+    (GOOD + "thresholds:\n  latency: {warning: 1, critical: 2}\n", "thresholds.latency"),
+    (GOOD + "webhooks:\n  - url: mailto:ops@example.org\n", "webhooks.0.url"),
+    (GOOD + "webhooks:\n  - url: http://hook/x\n    retries: 99\n", "webhooks.0.retries"),
+    (GOOD + "    active: maybe\n", "targets.0.active"),
 ])
 def test_errors_name_the_key_and_the_problem(tmp_path, text, expected):
     with pytest.raises(ConfigError) as error:
@@ -80,3 +90,16 @@ def test_environment_variables_in_values(tmp_path):
         load(write(tmp_path, text), environ={"API_PORT": "8001/metrics\nextra: 1"})
     with pytest.raises(ConfigError, match=r"targets.0.url: environment variable API_PORT"):
         load(write(tmp_path, text), environ={})
+
+
+def test_threshold_settings_load(tmp_path):
+    text = GOOD + ("    active: true\nthresholds:\n  p95_ms: {warning: 300, critical: 600, "
+                   "for: 1m}\n  min_requests: 20\n  down_for: 30s\nwebhooks:\n"
+                   "  - url: https://hooks.example/x\n    bearer_token: {env: HOOK}\n")
+    config = load(write(tmp_path, text), environ={})
+    p95 = config.thresholds.p95_ms
+    assert (p95.warning, p95.critical, p95.for_) == (300, 600, 60)
+    assert config.thresholds.error_rate_percent.warning == 5  # defaults kept
+    assert config.thresholds.min_requests == 20 and config.thresholds.down_for == 30
+    assert config.targets[0].active
+    assert config.webhooks[0].retries == 5 and config.webhooks[0].bearer_token.env == "HOOK"

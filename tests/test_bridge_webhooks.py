@@ -1,0 +1,78 @@
+"""Webhooks against real HTTP receivers: retries on 5xx and network errors, none on 4xx,
+order kept, bearer token sent, a dead receiver never blocks another."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CollectorRegistry
+
+from bridge.alerts import Change
+from bridge.config import Webhook
+from bridge.webhooks import Notifier
+
+from .conftest import free_port
+
+
+class Receiver:
+    def __init__(self, statuses: list[int]) -> None:
+        self.statuses = list(statuses)  # answers in turn, then 204
+        self.got: list[tuple[int, dict, str | None]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                status = receiver.statuses.pop(0) if receiver.statuses else 204
+                receiver.got.append((status, body, self.headers.get("Authorization")))
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def change(level: str, previous: str, at: float) -> Change:
+    return Change("api", "_all", "p95_ms", level, previous, 700.0, 500.0, at)  # type: ignore[arg-type]
+
+
+def test_retries_refusals_order_and_isolation(monkeypatch):
+    monkeypatch.setenv("HOOK_TOKEN", "s3cret")
+    flaky = Receiver([503, 500])           # two failures, then accepted
+    refusing = Receiver([400])             # refused: not retried, the next one still sent
+    dead = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens
+    hooks = [Webhook.model_validate({"url": flaky.url, "bearer_token": {"env": "HOOK_TOKEN"}}),
+             Webhook.model_validate({"url": refusing.url}),
+             Webhook.model_validate({"url": dead, "retries": 1, "timeout": "1s"})]
+    registry = CollectorRegistry()
+
+    async def go() -> None:
+        notifier = Notifier(hooks, registry)
+        task = asyncio.create_task(notifier.run())
+        notifier.notify(change("warning", "ok", 1.0))
+        notifier.notify(change("ok", "warning", 2.0))
+        for _ in range(100):
+            if len([g for g in flaky.got if g[0] == 204]) == 2 and len(refusing.got) == 2:
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.5)  # the dead receiver's retry has run out by now
+        task.cancel()
+
+    asyncio.run(go())
+    assert [(s, b["level"], b["resolved"]) for s, b, _ in flaky.got] == [
+        (503, "warning", False), (500, "warning", False), (204, "warning", False),
+        (204, "ok", True)]
+    assert {auth for _, _, auth in flaky.got} == {"Bearer s3cret"}
+    assert [(s, b["level"]) for s, b, _ in refusing.got] == [(400, "warning"), (204, "ok")]
+    assert refusing.got[0][2] is None
+    sent = registry.get_sample_value
+    assert sent("promflux_bridge_webhooks_sent_total", {"url": flaky.url}) == 2
+    assert sent("promflux_bridge_webhooks_failed_total", {"url": refusing.url}) == 1
+    assert sent("promflux_bridge_webhooks_failed_total", {"url": dead}) >= 1
