@@ -4,9 +4,6 @@ order kept, bearer token sent, a dead receiver never blocks another."""
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CollectorRegistry
 
@@ -15,28 +12,7 @@ from bridge.config import Webhook
 from bridge.webhooks import Notifier
 
 from .conftest import free_port
-
-
-class Receiver:
-    def __init__(self, statuses: list[int]) -> None:
-        self.statuses = list(statuses)  # answers in turn, then 204
-        self.got: list[tuple[int, dict, str | None]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                status = receiver.statuses.pop(0) if receiver.statuses else 204
-                receiver.got.append((status, body, self.headers.get("Authorization")))
-                self.send_response(status)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+from .webhook_receiver import Receiver
 
 
 def change(level: str, previous: str, at: float) -> Change:

@@ -3,46 +3,18 @@ change (in /api/status, InfluxDB and a webhook) within two scrape intervals."""
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 
 from .conftest import Server, free_port, uvicorn_server, wait_for
+from .webhook_receiver import Receiver
 
 INTERVAL = 2.0
 SLOW_MS = 700
-
-
-class Receiver:
-    """A real webhook receiver on loopback; the first two posts get a 500 (retries)."""
-
-    def __init__(self) -> None:
-        self.posts: list[tuple[float, dict]] = []
-        self.refused = 0
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if receiver.refused < 2:
-                    receiver.refused += 1
-                    self.send_response(500)
-                else:
-                    receiver.posts.append((time.time(), json.loads(body)))
-                    self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
 class Load:
@@ -81,7 +53,7 @@ def api():
 
 
 def test_latency_regression_is_detected_within_two_intervals(tmp_path, influxdb, api, capsys):
-    receiver = Receiver()
+    receiver = Receiver([500, 500])  # the first delivery is retried twice
     port = free_port()
     config = tmp_path / "bridge.yml"
     config.write_text(
@@ -96,7 +68,7 @@ def test_latency_regression_is_detected_within_two_intervals(tmp_path, influxdb,
         wait_for(lambda: httpx.get(bridge.url + "/api/targets").json()[0]["scrapes"],
                  lambda n: n >= 3, timeout=15)
         assert p95_state(bridge)["level"] == "ok"
-        assert receiver.posts == []
+        assert receiver.got == []
 
         load.delay_ms = SLOW_MS  # the regression
         injected = time.time()
@@ -112,7 +84,7 @@ def test_latency_regression_is_detected_within_two_intervals(tmp_path, influxdb,
 
         load.delay_ms = 10  # fixed
         wait_for(lambda: p95_state(bridge), lambda s: s["level"] == "ok", timeout=6 * INTERVAL)
-        posts = wait_for(lambda: [p for _, p in receiver.posts
+        posts = wait_for(lambda: [p for p in receiver.delivered
                                   if p["endpoint"] == "GET /items/{item_id}"],
                          lambda p: len(p) >= 2, timeout=10)
         assert [(p["previous"], p["level"], p["resolved"]) for p in posts] == [
@@ -132,7 +104,6 @@ def test_latency_regression_is_detected_within_two_intervals(tmp_path, influxdb,
 def test_a_restarted_bridge_takes_up_stored_states_and_does_not_notify_again(tmp_path,
                                                                              influxdb):
     receiver = Receiver()
-    receiver.refused = 2  # accept at once
     port = free_port()
     config = tmp_path / "bridge.yml"
     config.write_text(
@@ -153,7 +124,7 @@ def test_a_restarted_bridge_takes_up_stored_states_and_does_not_notify_again(tmp
     try:
         first = wait_for(lambda: up_state(bridge), lambda s: s and s["level"] == "critical",
                          timeout=10)
-        wait_for(lambda: len(receiver.posts), lambda n: n == 1, timeout=10)
+        wait_for(lambda: len(receiver.delivered), lambda n: n == 1, timeout=10)
         wait_for(lambda: influxdb.query('SELECT count("level") FROM "threshold_states"',
                                         db="restore"), bool, timeout=10)
     finally:
@@ -165,7 +136,7 @@ def test_a_restarted_bridge_takes_up_stored_states_and_does_not_notify_again(tmp
         again = up_state(bridge)
         assert again["level"] == "critical"
         assert again["since"] == pytest.approx(first["since"], abs=0.01)  # restored, not new
-        assert len(receiver.posts) == 1  # the ongoing outage is not announced twice
+        assert len(receiver.got) == 1  # the ongoing outage is not announced twice
     finally:
         bridge.stop()
         receiver.server.shutdown()
