@@ -124,10 +124,8 @@ class Evaluator:
                 state.pending, state.pending_since = level, now
             if now - state.pending_since < threshold.for_seconds:
                 continue
-            bound = None if level == "ok" else (
-                threshold.critical if level == "critical" else threshold.warning)
-            changes.append(Change(service, endpoint, metric, level, state.level, value, bound,
-                                  now))
+            changes.append(Change(service, endpoint, metric, level, state.level, value,
+                                  threshold.bound(level), now))
             state.level, state.since, state.pending = level, now, None
         return changes
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import importlib.util
 import json
 import logging
@@ -32,7 +33,7 @@ from .exposition import ExpositionError, parse
 from .influx import InfluxClient, InfluxError
 from .rollup_job import run_period
 from .scrape import ScrapeError, fetch, ssl_context
-from .thresholds import Threshold, worst
+from .thresholds import DEFAULTS, Threshold, worst
 from .trends_job import run_trends
 from .webhooks import Notifier
 from .writer import Writer, WriterMetrics
@@ -87,12 +88,10 @@ class BridgeMetrics:
 def thresholds_of(config: BridgeConfig) -> dict[str, Threshold]:
     """The configured limits as ``Threshold`` objects."""
     out = {}
-    for metric in ("p95_ms", "error_rate_percent", "cpu_percent", "memory_percent",
-                   "disk_percent", "requests_per_minute"):
+    for metric, default in DEFAULTS.items():  # direction and scope from the defaults
         limit = getattr(config.thresholds, metric)
-        low_is_bad = metric == "requests_per_minute"
-        out[metric] = Threshold(metric, limit.warning, limit.critical, above=not low_is_bad,
-                                for_seconds=limit.for_, active_only=low_is_bad)
+        out[metric] = dataclasses.replace(default, warning=limit.warning,
+                                          critical=limit.critical, for_seconds=limit.for_)
     # 1 when a scrape works, 0 when it fails: critical at 0, no warning level.
     out["up"] = Threshold("up", 0.5, 0.5, above=False, for_seconds=config.thresholds.down_for)
     return out
@@ -101,10 +100,6 @@ def thresholds_of(config: BridgeConfig) -> dict[str, Threshold]:
 def _offset(target: Target, interval: float) -> float:
     """A stable start offset in [0, interval) per target, spreading the load."""
     return (zlib.crc32(f"{target.service} {target.url}".encode()) % 1000) / 1000 * interval
-
-
-def _bound(threshold: Threshold, level: str) -> float | None:
-    return {"warning": threshold.warning, "critical": threshold.critical}.get(level)
 
 
 class Bridge:
@@ -324,7 +319,7 @@ class Bridge:
             entry["states"].append({"endpoint": endpoint, "metric": metric,
                                     "level": state.level, "value": state.value,
                                     "since": state.since,
-                                    "threshold": _bound(self.thresholds[metric], state.level)})
+                                    "threshold": self.thresholds[metric].bound(state.level)})
             entry["level"] = worst([entry["level"], state.level])
         for entry in services.values():
             if not entry["up"]:

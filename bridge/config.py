@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from .schema import PRESETS
+from .thresholds import DEFAULTS
 
 ENV_PREFIX = "PROMFLUX_INFLUXDB_"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -180,34 +181,34 @@ class Limit(_Model):
         return self
 
 
-def _limit(warning: float, critical: float) -> Limit:
-    return Limit(warning=warning, critical=critical)
+def _limit(metric: str) -> Limit:
+    default = DEFAULTS[metric]
+    return Limit(warning=default.warning, critical=default.critical)
 
 
 class Thresholds(_Model):
     """Defaults from the seed: p95 < 500 ms, errors < 5 %, CPU < 80 %, memory < 80 %,
     disk < 90 %, and >= 10 requests/min for services marked ``active``."""
 
-    p95_ms: Limit = _limit(500, 1000)
-    error_rate_percent: Limit = _limit(5, 10)
-    cpu_percent: Limit = _limit(80, 95)
-    memory_percent: Limit = _limit(80, 95)
-    disk_percent: Limit = _limit(90, 95)
-    requests_per_minute: Limit = _limit(10, 1)
+    p95_ms: Limit = _limit("p95_ms")
+    error_rate_percent: Limit = _limit("error_rate_percent")
+    cpu_percent: Limit = _limit("cpu_percent")
+    memory_percent: Limit = _limit("memory_percent")
+    disk_percent: Limit = _limit("disk_percent")
+    requests_per_minute: Limit = _limit("requests_per_minute")
     min_requests: int = Field(default=5, ge=1)  # per interval, for p95 and error rate
     # A target that cannot be scraped is critical ("up" = 0) once it has failed this long.
     down_for: Annotated[float, BeforeValidator(_duration), Field(ge=0)] = 0.0
 
     @model_validator(mode="after")
     def _directions(self) -> Thresholds:
-        for name in ("p95_ms", "error_rate_percent", "cpu_percent", "memory_percent",
-                     "disk_percent"):
+        for name, default in DEFAULTS.items():
             limit = getattr(self, name)
-            if limit.critical < limit.warning:
+            if default.above and limit.critical < limit.warning:
                 raise ValueError(f"{name}: critical must not be below warning")
-        if self.requests_per_minute.critical > self.requests_per_minute.warning:
-            raise ValueError("requests_per_minute: critical must not be above warning "
-                             "(a low throughput is the problem)")
+            if not default.above and limit.critical > limit.warning:
+                raise ValueError(f"{name}: critical must not be above warning "
+                                 "(a low value is the problem)")
         return self
 
 

@@ -26,6 +26,10 @@ class Threshold:
     for_seconds: float = 0.0   # a breach must last this long before the state changes
     active_only: bool = False  # only for services marked active (throughput)
 
+    def bound(self, level: str) -> float | None:
+        """The limit crossed into ``level`` (None for ok)."""
+        return {"warning": self.warning, "critical": self.critical}.get(level)
+
     def level(self, value: float | None) -> Level:
         """The level of ``value``; None (no data) is ok."""
         if value is None or value != value:

@@ -17,6 +17,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bridge.thresholds import DEFAULTS  # noqa: E402
+
 OUT = Path(__file__).resolve().parent / "dashboards"
 # "${DS_INFLUXDB}" is both the import input (Grafana's import replaces it with the chosen
 # datasource) and a datasource variable of the same name (provisioning leaves it alone, and
@@ -27,9 +30,10 @@ ALL_ROW = "\"endpoint\" = '_all'"
 SERVICE = '"service" =~ /^$service$/'
 ENDPOINT = '"endpoint" =~ /^$endpoint$/'
 
-# The seed's limits (bridge/thresholds.py has the same): warning at the limit, critical beyond.
-LIMITS = {"p95": (500, 1000), "error": (5, 10), "cpu": (80, 95), "memory": (80, 95),
-          "disk": (90, 95)}
+# The seed's limits, as the bridge checks them: warning at the limit, critical beyond.
+LIMITS = {kind: (DEFAULTS[metric].warning, DEFAULTS[metric].critical) for kind, metric in (
+    ("p95", "p95_ms"), ("error", "error_rate_percent"), ("cpu", "cpu_percent"),
+    ("memory", "memory_percent"), ("disk", "disk_percent"))}
 
 
 def thresholds(kind: str | None) -> dict[str, Any]:
