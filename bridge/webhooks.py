@@ -51,18 +51,11 @@ class Notifier:
             change = await queue.get()
             delay = 0.5
             for attempt in range(hook.retries + 1):
-                try:
-                    async with session.post(hook.url, json=change.as_json(), headers=headers,
-                                            timeout=timeout) as response:
-                        if response.status < 300:
-                            self.sent.labels(hook.url).inc()
-                            break
-                        error = f"HTTP {response.status}"
-                        if 400 <= response.status < 500 and response.status not in (408, 429):
-                            attempt = hook.retries  # the receiver refuses it: no retry
-                except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                    error = repr(exc)
-                if attempt >= hook.retries:
+                error, retryable = await self._post(session, hook, change, headers, timeout)
+                if not error:
+                    self.sent.labels(hook.url).inc()
+                    break
+                if not retryable or attempt == hook.retries:
                     self.failed.labels(hook.url).inc()
                     log.error("webhook %s: gave up on %s %s %s -> %s: %s", hook.url,
                               change.service, change.endpoint, change.metric, change.level,
@@ -70,3 +63,18 @@ class Notifier:
                     break
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
+
+    @staticmethod
+    async def _post(session: aiohttp.ClientSession, hook: Webhook, change: Change,
+                    headers: dict[str, str], timeout: aiohttp.ClientTimeout) -> tuple[str, bool]:
+        """("", _) when delivered; else (why, whether to try again)."""
+        try:
+            async with session.post(hook.url, json=change.as_json(), headers=headers,
+                                    timeout=timeout) as response:
+                if response.status < 300:
+                    return "", False
+                # A 4xx is the receiver refusing it, except timeouts and rate limits.
+                refused = 400 <= response.status < 500 and response.status not in (408, 429)
+                return f"HTTP {response.status}", not refused
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return repr(exc), True

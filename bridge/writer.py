@@ -66,10 +66,6 @@ class Writer:
                 self.buffer.dropped_points - self._dropped_seen)
             self._dropped_seen = self.buffer.dropped_points
 
-    def wake(self) -> None:
-        """Have the drain loop try the buffer now (InfluxDB may be ready again)."""
-        self._wake.set()
-
     def set_ready(self) -> None:
         """The database exists: start writing, buffered batches first."""
         self.ready = True
