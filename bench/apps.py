@@ -63,7 +63,7 @@ def fastapi_app(variant: str) -> Any:
         return {}
 
     if variant == "promflux":
-        import exporter
+        from promflux import exporter
 
         exporter.instrument(app, service="bench", registry=CollectorRegistry())
     elif variant == "passthrough":
@@ -98,7 +98,7 @@ def aiohttp_app(variant: str) -> Any:
     if variant == "passthrough":
         app.middlewares.append(passthrough)
     elif variant == "promflux":
-        import exporter
+        from promflux import exporter
 
         exporter.instrument(app, service="bench", registry=CollectorRegistry())
     elif variant != "bare":

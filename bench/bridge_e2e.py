@@ -22,9 +22,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from promflux.bridge.app import Bridge  # noqa: E402
+from promflux.bridge.config import BridgeConfig  # noqa: E402
+
 from bench.exporter_overhead import free_port, wait_port  # noqa: E402
-from bridge.app import Bridge  # noqa: E402
-from bridge.config import BridgeConfig  # noqa: E402
 from tests.influx import InfluxServer  # noqa: E402
 
 SERVER = """
@@ -56,17 +57,16 @@ async def measure(targets: int, rounds: int, influx: InfluxServer, port: int) ->
     await bridge.start()
     await bridge.client.setup(7 * 86400, 30 * 86400, 90 * 86400)
     bridge.writer.set_ready()  # what the bridge's set-up loop does once the database exists
-    pairs = list(zip(config.targets, bridge.targets, strict=True))
-    for target, status in pairs:  # baseline scrape
-        await bridge.scrape_once(target, status)
+    for index in range(targets):  # baseline scrape
+        await bridge.scrape_once(index)
     best = float("inf")
     samples = points = 0
     for _ in range(rounds):
         cpu = time.process_time()
         samples = points = 0
-        for target, status in pairs:
-            points += len(await bridge.scrape_once(target, status))
-            samples += status.samples
+        for index, scraper in enumerate(bridge.scrapers):
+            points += len(await bridge.scrape_once(index))
+            samples += scraper.status.samples
         best = min(best, (time.process_time() - cpu) / samples * 1e6)
     written = bridge.writer.metrics.points._value.get()
     await bridge.close()

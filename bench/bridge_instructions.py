@@ -27,9 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def work(texts_path: str, scrapes: int) -> None:
-    from bridge.derive import TargetDeriver
-    from bridge.exposition import parse
-    from bridge.lineprotocol import LineEncoder
+    from promflux.bridge.analyze.derive import TargetDeriver
+    from promflux.bridge.ingest.exposition import parse
+    from promflux.bridge.store.lineprotocol import LineEncoder
 
     texts = json.loads(Path(texts_path).read_text())
     deriver, encoder = TargetDeriver("svc"), LineEncoder()

@@ -23,10 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
-
-from bridge.derive import TargetDeriver  # noqa: E402
-from bridge.exposition import parse  # noqa: E402
-from bridge.lineprotocol import LineEncoder  # noqa: E402
+from promflux.bridge.analyze.derive import TargetDeriver  # noqa: E402
+from promflux.bridge.ingest.exposition import parse  # noqa: E402
+from promflux.bridge.store.lineprotocol import LineEncoder  # noqa: E402
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5,
            0.6, 0.75, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0)

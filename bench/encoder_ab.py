@@ -21,10 +21,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bridge_throughput import exposition  # noqa: E402
-
-from bridge.derive import TargetDeriver  # noqa: E402
-from bridge.exposition import parse  # noqa: E402
-from bridge.lineprotocol import LineEncoder  # noqa: E402
+from promflux.bridge.analyze.derive import TargetDeriver  # noqa: E402
+from promflux.bridge.ingest.exposition import parse  # noqa: E402
+from promflux.bridge.store.lineprotocol import LineEncoder  # noqa: E402
 
 
 def encoder_at(revision: str) -> type:

@@ -16,11 +16,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bridge_throughput import exposition  # noqa: E402
-
-from bridge.alerts import Evaluator, figures  # noqa: E402
-from bridge.derive import TargetDeriver  # noqa: E402
-from bridge.exposition import parse  # noqa: E402
-from bridge.thresholds import DEFAULTS  # noqa: E402
+from promflux.bridge.analyze.alerts import Evaluator, figures  # noqa: E402
+from promflux.bridge.analyze.derive import TargetDeriver  # noqa: E402
+from promflux.bridge.analyze.thresholds import DEFAULTS  # noqa: E402
+from promflux.bridge.ingest.exposition import parse  # noqa: E402
 
 
 def main() -> None:

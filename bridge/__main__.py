@@ -7,6 +7,7 @@ import asyncio
 import logging
 import signal
 import sys
+from datetime import UTC
 
 from .config import BridgeConfig, ConfigError, load
 
@@ -57,19 +58,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _timestamp(text: str) -> int:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp())
 
 
 def _backfill(config: BridgeConfig, times: list[str]) -> int:
     import time
 
-    from .backfill import backfill
-    from .influx import InfluxClient, InfluxError
+    from .jobs.backfill import backfill
+    from .store.influx import InfluxClient, InfluxError
 
     if len(times) > 2:
         print("promflux-bridge: --backfill takes FROM and an optional TO", file=sys.stderr)

@@ -3,6 +3,7 @@ from the environment. Errors name the key and the problem (``ConfigError``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from pathlib import Path
@@ -19,8 +20,8 @@ from pydantic import (
     model_validator,
 )
 
-from .schema import PRESETS
-from .thresholds import DEFAULTS
+from .analyze.schema import PRESETS
+from .analyze.thresholds import DEFAULTS, Threshold
 
 ENV_PREFIX = "PROMFLUX_INFLUXDB_"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -334,3 +335,15 @@ def load(path: str | Path, environ: dict[str, str] | None = None) -> BridgeConfi
     except ValidationError as exc:
         problems = "; ".join(f"{_location(e)}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"{path}: {problems}") from None
+
+
+def thresholds_of(config: BridgeConfig) -> dict[str, Threshold]:
+    """The configured limits as ``Threshold`` objects (direction and scope from DEFAULTS)."""
+    out = {}
+    for metric, default in DEFAULTS.items():
+        limit = getattr(config.thresholds, metric)
+        out[metric] = dataclasses.replace(default, warning=limit.warning,
+                                          critical=limit.critical, for_seconds=limit.for_)
+    # 1 when a scrape works, 0 when it fails: critical at 0, no warning level.
+    out["up"] = Threshold("up", 0.5, 0.5, above=False, for_seconds=config.thresholds.down_for)
+    return out

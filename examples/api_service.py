@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, HTTPException
 
-import exporter
+from promflux import exporter
 
 
 class DeviceOfflineError(Exception):

@@ -99,7 +99,7 @@ def main() -> None:
          api + "/health"),
         ("ingest", [py, "-m", "examples.ingest_service", "--port", str(ports["INGEST_PORT"])],
          ingest + "/health"),
-        ("bridge", [py, "-m", "bridge", "--config", str(ROOT / "examples" / "bridge.yml")],
+        ("bridge", [py, "-m", "promflux.bridge", "--config", str(ROOT / "examples" / "bridge.yml")],
          bridge + "/healthz"),
         ("loadgen", [py, "-m", "examples.loadgen", "--api", api, "--ingest", ingest], None),
     ]

@@ -17,9 +17,9 @@ import random
 
 from aiohttp import WSMsgType, web
 
-import exporter
+from promflux import exporter
 
-METRICS = web.AppKey("metrics", exporter.Exporter)
+METRICS = web.AppKey("metrics", exporter.Metrics)
 READINGS = web.AppKey("readings", asyncio.Queue)
 WRITER = web.AppKey("writer", asyncio.Task)
 

@@ -49,7 +49,7 @@ async def ws_client(session: aiohttp.ClientSession, ingest: str, sensor: int) ->
                                                   "value": random.gauss(21, 2)}))
                     await ws.receive()
                     await asyncio.sleep(random.uniform(0.2, 1.0))
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError):
             await asyncio.sleep(1)
 
 

@@ -1,6 +1,6 @@
 """promflux exporter: Prometheus /metrics for FastAPI, Starlette and aiohttp services.
 
-    from exporter import instrument
+    from promflux.exporter import instrument
     metrics = instrument(app, service="admin-api")
     metrics.event("device_update")
 
@@ -10,27 +10,63 @@ See docs/metrics.md for every metric it exports.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from .core import Exporter
+from promflux import __version__
+
 from .exposition import MetricsAuth
+from .handle import Metrics
 from .metrics import LATENCY_BUCKETS, UNMATCHED
 from .queues import InstrumentedQueue
+from .recorder import Recorder
+
+if TYPE_CHECKING:
+    from aiohttp import web
+    from starlette.applications import Starlette
 
 __all__ = [
-    "Exporter",
     "InstrumentedQueue",
     "LATENCY_BUCKETS",
+    "Metrics",
     "MetricsAuth",
     "UNMATCHED",
+    "__version__",
     "instrument",
 ]
 
 
+@overload
 def instrument(
-    app: Any,
+    app: Starlette,
+    service: str,
+    *,
+    metrics_path: str = ...,
+    exclude_paths: Iterable[str] = ...,
+    disk_path: str = ...,
+    auth: MetricsAuth | None = ...,
+    aioprometheus_registry: Any = ...,
+    registry: CollectorRegistry | None = ...,
+) -> Metrics: ...
+
+
+@overload
+def instrument(
+    app: web.Application,
+    service: str,
+    *,
+    metrics_path: str = ...,
+    exclude_paths: Iterable[str] = ...,
+    disk_path: str = ...,
+    auth: MetricsAuth | None = ...,
+    aioprometheus_registry: Any = ...,
+    registry: CollectorRegistry | None = ...,
+) -> Metrics: ...
+
+
+def instrument(
+    app: Starlette | web.Application,
     service: str,
     *,
     metrics_path: str = "/metrics",
@@ -39,17 +75,17 @@ def instrument(
     auth: MetricsAuth | None = None,
     aioprometheus_registry: Any = None,
     registry: CollectorRegistry | None = REGISTRY,
-) -> Exporter:
+) -> Metrics:
     """Instrument a FastAPI/Starlette app or an aiohttp ``web.Application``.
 
     Adds the request middleware, serves ``GET metrics_path`` and registers the resource
-    collectors. Returns the ``Exporter`` handle for events, queues and size callbacks.
+    collectors. Returns the ``Metrics`` handle for events, queues and size callbacks.
 
     ``exclude_paths`` are not recorded (``metrics_path`` never is). ``auth`` protects
     /metrics (off by default). ``aioprometheus_registry`` shows an aioprometheus
     registry's metrics on the same /metrics (pass ``aioprometheus.REGISTRY``).
     """
-    exporter = Exporter(
+    recorder = Recorder(
         service,
         registry=registry,
         metrics_path=metrics_path,
@@ -61,19 +97,19 @@ def instrument(
     if _is_aiohttp(app):
         from .aiohttp_adapter import instrument_aiohttp
 
-        instrument_aiohttp(app, exporter)
+        instrument_aiohttp(app, recorder)  # type: ignore[arg-type]
     elif hasattr(app, "add_middleware") and hasattr(app, "routes"):
         from .starlette_adapter import instrument_starlette
 
-        instrument_starlette(app, exporter)
+        instrument_starlette(app, recorder)
     else:
         raise TypeError(
             f"instrument() takes a FastAPI/Starlette app or an aiohttp web.Application, "
             f"not {type(app).__name__}"
         )
-    return exporter
+    return Metrics(recorder)
 
 
-def _is_aiohttp(app: Any) -> bool:
+def _is_aiohttp(app: object) -> bool:
     module = type(app).__module__
     return module.startswith("aiohttp.") and hasattr(app, "router") and hasattr(app, "middlewares")

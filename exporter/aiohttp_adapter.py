@@ -16,10 +16,12 @@ from typing import Any
 
 from aiohttp import web
 
+from promflux.labels import UNMATCHED, normalize_method
+
 from . import client_timings
 from .accumulator import add
-from .core import Exporter, exception_name
-from .metrics import KNOWN_METHODS, OTHER_METHOD, UNMATCHED, RouteInfo
+from .metrics import RouteInfo
+from .recorder import Recorder, exception_name
 
 _WEBSOCKET_HOOK = web.AppKey("promflux.websocket_opened", object) if hasattr(
     web, "AppKey") else "promflux.websocket_opened"
@@ -69,10 +71,10 @@ def _covered_routes(app: web.Application) -> list[RouteInfo]:
     return [RouteInfo(t, frozenset(m)) for t, m in by_template.items()]
 
 
-def _instrument_websocket(exporter: Exporter, request: web.Request, ws: Any) -> None:
+def _count_messages(recorder: Recorder, request: web.Request, ws: Any) -> None:
     """Count a WebSocket's messages by wrapping this one response's methods."""
-    metrics = exporter.metrics
-    labels = (exporter.service, _route_of(request))
+    metrics = recorder.metrics
+    labels = (recorder.service, _route_of(request))
     received = metrics.websocket_received.labels(*labels)
     sent = metrics.websocket_sent.labels(*labels)
     data_types = {"TEXT", "BINARY"}
@@ -96,61 +98,113 @@ def _instrument_websocket(exporter: Exporter, request: web.Request, ws: Any) -> 
     ws.receive, ws.send_str, ws.send_bytes = receive, send_str_counted, send_bytes_counted
 
 
-def instrument_aiohttp(app: web.Application, exporter: Exporter,
-                       use_middleware: bool = False) -> None:
-    """Time every request, serve /metrics and hook WebSockets on an aiohttp application.
+class AiohttpInstrumentation:
+    """Times every request, serves /metrics and the browser-timing endpoints, and follows
+    WebSockets on one aiohttp application.
 
     Requests are timed around the application's request entry point, so other
     middlewares, 404s and 405s are inside the measurement; ``use_middleware`` (or an
     aiohttp without that entry point) uses an outermost middleware instead.
     """
-    skip = exporter.skip_paths
-    metrics = exporter.metrics
-    requests = exporter.requests
-    bounds = requests.bounds
-    started = [0]  # requests started; in progress = started - recorded
-    exporter.add_started_counter(lambda: started[0])
-    # (route object, raw method, status) -> the accumulator's series list. aiohttp's routes
-    # hash by identity; the per-request SystemRoute of a 404/405 is never cached.
-    cache: dict[tuple[Any, str, int], list[Any]] = {}
-    websockets: dict[int, tuple[tuple[str, str], float]] = {}  # id(request) -> labels, start
 
-    def record(request: web.Request, status: int, elapsed: float) -> None:
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+        self.started = [0]  # requests started; in progress = started - recorded
+        recorder.add_started_counter(lambda: self.started[0])
+        # (route object, raw method, status) -> the accumulator's series list. aiohttp's
+        # routes hash by identity; the per-request SystemRoute of a 404/405 is never cached.
+        self.cache: dict[tuple[Any, str, int], list[Any]] = {}
+        # id(request) -> labels, opening time
+        self.websockets: dict[int, tuple[tuple[str, str], float]] = {}
+
+    def install(self, app: web.Application, use_middleware: bool = False) -> None:
+        recorder = self.recorder
+        handle = getattr(app, "_handle", None)
+        if use_middleware or not inspect.iscoroutinefunction(handle):
+            timed = self.timed
+
+            @web.middleware
+            async def promflux_middleware(request: web.Request,
+                                          handler: Any) -> web.StreamResponse:
+                return await timed(handler)(request)
+
+            app.middlewares.insert(0, promflux_middleware)  # outermost: sees all the others
+        else:
+            # The application's request entry point (what aiohttp's server calls for every
+            # request): wrapping it costs one coroutine, where any middleware makes aiohttp
+            # build and call its middleware chain (docs/performance.md).
+            object.__setattr__(app, "_handle", self.timed(handle))
+        app.router.add_get(recorder.metrics_path, self.metrics_handler)
+        app.router.add_post(recorder.client_timings_path, self.client_timings_handler)
+        app.router.add_get(recorder.script_path, self.script_handler)
+        app[_WEBSOCKET_HOOK] = self.websocket_opened
+        _hook_websocket_prepare()
+        app.on_startup.append(self.on_startup)
+        app.on_cleanup.append(self.on_cleanup)
+
+    # -- recording -----------------------------------------------------------------------
+
+    def record(self, request: web.Request, status: int, elapsed: float) -> None:
+        """Add one request (the general path; ``timed`` inlines the cached case)."""
+        requests = self.recorder.requests
         try:
             route = request.match_info.route
             method = request.method
-            series = cache.get((route, method, status))
+            series = self.cache.get((route, method, status))
             if series is None:
-                normalized = method if method in KNOWN_METHODS else OTHER_METHOD
+                normalized = normalize_method(method)
                 series = requests.series((_route_of(request), normalized, status))
-                if route.resource is not None and normalized == method and len(cache) < 10_000:
-                    cache[route, method, status] = series
-            add(series, bounds, elapsed)
+                if (route.resource is not None and normalized == method
+                        and len(self.cache) < 10_000):
+                    self.cache[route, method, status] = series
+            add(series, requests.bounds, elapsed)
         except Exception as error:
-            exporter.internal_error("request", error)
+            self.recorder.internal_error("request", error)
 
-    def count_exception(request: web.Request, exc: BaseException) -> None:
+    def count_exception(self, request: web.Request, exc: BaseException) -> None:
+        recorder = self.recorder
         try:
-            method = request.method
-            metrics.exceptions.labels(
-                exporter.service, _route_of(request),
-                method if method in KNOWN_METHODS else OTHER_METHOD, exception_name(exc)).inc()
+            recorder.metrics.exceptions.labels(
+                recorder.service, _route_of(request), normalize_method(request.method),
+                exception_name(exc)).inc()
         except Exception as error:
-            exporter.internal_error("exception", error)
+            recorder.internal_error("exception", error)
 
-    def websocket_closed(request: web.Request) -> bool:
-        state = websockets.pop(id(request), None)
+    def websocket_opened(self, request: web.Request, response: web.WebSocketResponse) -> None:
+        if id(request) in self.websockets:
+            return
+        recorder = self.recorder
+        try:
+            labels = (recorder.service, _route_of(request))
+            recorder.metrics.websocket_opened.labels(*labels).inc()
+            recorder.metrics.websocket_active.labels(*labels).inc()
+            _count_messages(recorder, request, response)
+            self.websockets[id(request)] = (labels, perf_counter())
+            self.started[0] -= 1  # a connection from now on, not a request in flight
+        except Exception as exc:
+            recorder.internal_error("websocket", exc)
+
+    def websocket_closed(self, request: web.Request) -> bool:
+        """Record the end of the request's WebSocket; False when it had none."""
+        state = self.websockets.pop(id(request), None)
         if state is None:
             return False
         labels, opened_at = state
+        metrics = self.recorder.metrics
         try:
             metrics.websocket_active.labels(*labels).dec()
             metrics.websocket_duration.labels(*labels).observe(perf_counter() - opened_at)
         except Exception as exc:
-            exporter.internal_error("websocket", exc)
+            self.recorder.internal_error("websocket", exc)
         return True
 
-    def timed(handler: Any) -> Any:
+    def timed(self, handler: Any) -> Any:
+        """``handler`` wrapped to time each request (the per-request hot path)."""
+        skip = self.recorder.skip_paths
+        bounds = self.recorder.requests.bounds
+        started, cache, record = self.started, self.cache, self.record
+        websocket_closed, count_exception = self.websocket_closed, self.count_exception
+
         async def promflux_handle(request: web.Request) -> web.StreamResponse:
             if request.path in skip:
                 return await handler(request)
@@ -193,8 +247,10 @@ def instrument_aiohttp(app: web.Application, exporter: Exporter,
 
         return promflux_handle
 
-    async def metrics_handler(request: web.Request) -> web.Response:
-        status, body, headers = await exporter.scrape(
+    # -- handlers and lifecycle ----------------------------------------------------------
+
+    async def metrics_handler(self, request: web.Request) -> web.Response:
+        status, body, headers = await self.recorder.scrape(
             request.headers.get("Accept"),
             request.headers.get("Accept-Encoding"),
             request.headers.get("Authorization"),
@@ -205,64 +261,38 @@ def instrument_aiohttp(app: web.Application, exporter: Exporter,
                 response.headers[key] = value
         return response
 
-    def websocket_opened(request: web.Request, response: web.WebSocketResponse) -> None:
-        if id(request) in websockets:
-            return
-        try:
-            labels = (exporter.service, _route_of(request))
-            metrics.websocket_opened.labels(*labels).inc()
-            metrics.websocket_active.labels(*labels).inc()
-            _instrument_websocket(exporter, request, response)
-            websockets[id(request)] = (labels, perf_counter())
-            started[0] -= 1  # a connection from now on, not a request in flight
-        except Exception as exc:
-            exporter.internal_error("websocket", exc)
-
-    async def on_startup(_: web.Application) -> None:
-        try:
-            exporter.cover(_covered_routes(app))
-        except Exception as exc:
-            exporter.internal_error("routes", exc)
-        exporter.start_periodic_flush()
-
-    async def on_cleanup(_: web.Application) -> None:
-        exporter.stop_periodic_flush()
-
-    handle = getattr(app, "_handle", None)
-    if use_middleware or not inspect.iscoroutinefunction(handle):
-        @web.middleware
-        async def promflux_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-            return await timed(handler)(request)
-
-        app.middlewares.insert(0, promflux_middleware)  # outermost: sees every other's work
-    else:
-        # The application's request entry point (what aiohttp's server calls for every
-        # request): wrapping it costs one coroutine, where any middleware makes aiohttp
-        # build and call its middleware chain (docs/performance.md).
-        object.__setattr__(app, "_handle", timed(handle))
-    async def client_timings_handler(request: web.Request) -> web.Response:
-        if request.content_length is not None and (
-                request.content_length > client_timings.MAX_BODY_BYTES):
-            return web.Response(status=400, text=f"body over {client_timings.MAX_BODY_BYTES}"
-                                                 " bytes\n")
+    async def client_timings_handler(self, request: web.Request) -> web.Response:
+        limit = client_timings.MAX_BODY_BYTES
+        if request.content_length is not None and request.content_length > limit:
+            return web.Response(status=400, text=f"body over {limit} bytes\n")
         body = bytearray()
-        while len(body) <= client_timings.MAX_BODY_BYTES:
+        while len(body) <= limit:
             chunk = await request.content.read(65536)
             if not chunk:
                 break
             body += chunk
-        status, text = exporter.client_timings(bytes(body))
+        status, text = self.recorder.client_timings(bytes(body))
         return web.Response(status=status, body=text or None,
                             content_type="text/plain" if text else None)
 
-    async def script_handler(request: web.Request) -> web.Response:
+    async def script_handler(self, request: web.Request) -> web.Response:
         return web.Response(body=client_timings.script(), content_type="text/javascript",
                             charset="utf-8", headers={"Cache-Control": "max-age=3600"})
 
-    app.router.add_get(exporter.metrics_path, metrics_handler)
-    app.router.add_post(exporter.client_timings_path, client_timings_handler)
-    app.router.add_get(exporter.script_path, script_handler)
-    app[_WEBSOCKET_HOOK] = websocket_opened
-    _hook_websocket_prepare()
-    app.on_startup.append(on_startup)
-    app.on_cleanup.append(on_cleanup)
+    async def on_startup(self, app: web.Application) -> None:
+        try:
+            self.recorder.cover(_covered_routes(app))
+        except Exception as exc:
+            self.recorder.internal_error("routes", exc)
+        self.recorder.start_periodic_flush()
+
+    async def on_cleanup(self, app: web.Application) -> None:
+        self.recorder.stop_periodic_flush()
+
+
+def instrument_aiohttp(app: web.Application, recorder: Recorder,
+                       use_middleware: bool = False) -> AiohttpInstrumentation:
+    """Instrument ``app`` (see ``AiohttpInstrumentation``)."""
+    instrumentation = AiohttpInstrumentation(recorder)
+    instrumentation.install(app, use_middleware)
+    return instrumentation

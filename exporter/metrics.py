@@ -10,6 +10,10 @@ from typing import NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from promflux.labels import UNMATCHED
+
+__all__ = ["UNMATCHED", "LATENCY_BUCKETS", "RouteInfo", "ExporterMetrics"]
+
 # Fine resolution from 5 ms to 2.5 s, densest around the 500 ms threshold.
 LATENCY_BUCKETS: tuple[float, ...] = (
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4,
@@ -22,13 +26,6 @@ WEBSOCKET_DURATION_BUCKETS: tuple[float, ...] = (
     0.1, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 14400.0,
 )
 
-# Label value for requests that matched no route: 404 scanners collapse into it.
-UNMATCHED = "<unmatched>"
-# Label value for HTTP methods outside the standard set.
-OTHER_METHOD = "OTHER"
-KNOWN_METHODS = frozenset(
-    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
-)
 
 
 class RouteInfo(NamedTuple):

@@ -19,22 +19,17 @@ from bisect import bisect_left
 from time import perf_counter
 from typing import Any
 
-from . import client_timings
+from promflux.labels import normalize_method
+
 from .accumulator import add
-from .core import Exporter, exception_name
-from .metrics import KNOWN_METHODS, OTHER_METHOD
+from .asgi_websocket import WebSocketRecorder
+from .endpoints import MetricsEndpoints
+from .recorder import Recorder, exception_name
 from .routes import RouteResolver
 
 Scope = dict[str, Any]
 _MAX_CACHE = 10_000  # (route, method, status) keys; beyond it, resolve every time
 Message = dict[str, Any]
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers") or ():
-        if key.lower() == name:
-            return value.decode("latin-1")
-    return None
 
 
 def _is_async(handler: Any) -> bool:
@@ -45,30 +40,32 @@ def _is_async(handler: Any) -> bool:
 
 
 class PromfluxMiddleware:
-    """ASGI middleware recording HTTP and WebSocket metrics into an ``Exporter``."""
+    """ASGI middleware recording HTTP and WebSocket metrics into a ``Recorder``."""
 
-    def __init__(self, app: Any, exporter: Exporter, resolver: RouteResolver,
+    def __init__(self, app: Any, recorder: Recorder, resolver: RouteResolver,
                  errors: Any = None) -> None:
         self.app = app
         self._errors = errors  # the ServerErrorMiddleware we stand in for, if any
-        self._exporter = exporter
+        self._recorder = recorder
         self._resolver = resolver
-        self._skip = exporter.skip_paths
-        self._metrics_path = exporter.metrics_path
-        self._bounds = exporter.requests.bounds
+        self._skip = recorder.skip_paths
+        self._metrics_path = recorder.metrics_path
+        self._bounds = recorder.requests.bounds
         self._covered = False
         self._cache: dict[tuple[int, str, int], list[Any]] = {}
         self._pinned: list[Any] = []
         self.started = 0
-        exporter.add_started_counter(lambda: self.started)
+        recorder.add_started_counter(lambda: self.started)
+        self._endpoints = MetricsEndpoints(app, recorder, self._cover)
+        self._websockets = WebSocketRecorder(app, recorder, resolver)
 
     def _cover(self) -> None:
         if not self._covered:
             self._covered = True
             try:
-                self._exporter.cover(self._resolver.routes())
+                self._recorder.cover(self._resolver.routes())
             except Exception as exc:
-                self._exporter.internal_error("routes", exc)
+                self._recorder.internal_error("routes", exc)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -79,7 +76,7 @@ class PromfluxMiddleware:
         if root_path and path.startswith(root_path):
             path = path[len(root_path):]
         if path in self._skip:
-            await self._skipped(path, scope, receive, send)
+            await self._endpoints(path, scope, receive, send)
             return
 
         # The hot path. Every line here is paid by every request: see docs/performance.md.
@@ -128,10 +125,11 @@ class PromfluxMiddleware:
     def _count_exception(self, scope: Scope, root_path: str | None, exc: Exception) -> None:
         try:
             route = self._resolver.resolve(scope, root_path or "", 500)
-            self._exporter.metrics.exceptions.labels(
-                self._exporter.service, route, self._method(scope), exception_name(exc)).inc()
+            self._recorder.metrics.exceptions.labels(
+                self._recorder.service, route, normalize_method(scope["method"]),
+                exception_name(exc)).inc()
         except Exception as error:
-            self._exporter.internal_error("exception", error)
+            self._recorder.internal_error("exception", error)
 
     def _done(self, scope: Scope, root_path: str | None, status: int, elapsed: float) -> None:
         try:
@@ -145,7 +143,7 @@ class PromfluxMiddleware:
                 series = self._miss(scope, root_path or "", route, status)
             add(series, self._bounds, elapsed)
         except Exception as error:
-            self._exporter.internal_error("request", error)
+            self._recorder.internal_error("request", error)
 
     async def _error_response(self, scope: Scope, receive: Any, send: Any, exc: Exception,
                               response_started: bool) -> None:
@@ -166,16 +164,11 @@ class PromfluxMiddleware:
         if not response_started:
             await response(scope, receive, send)
 
-    @staticmethod
-    def _method(scope: Scope) -> str:
-        method = scope["method"]
-        return method if method in KNOWN_METHODS else OTHER_METHOD
-
     def _miss(self, scope: Scope, root_path: str, route: Any, status: int) -> list[Any]:
         # root_path is what our caller saw: routing below us appends mount prefixes.
         template = self._resolver.resolve(scope, root_path, status)
-        method = self._method(scope)
-        series = self._exporter.requests.series((template, method, status))
+        method = normalize_method(scope["method"])
+        series = self._recorder.requests.series((template, method, status))
         if (route is not None and method == scope["method"]
                 and self._resolver.cacheable(route) and len(self._cache) < _MAX_CACHE):
             self._pinned.append(route)  # keeps the id valid
@@ -185,123 +178,14 @@ class PromfluxMiddleware:
     async def _not_http(self, scope: Scope, receive: Any, send: Any) -> None:
         kind = scope["type"]
         if kind == "websocket":
-            await self._websocket(scope, receive, send)
+            await self._websockets(scope, receive, send)
             return
         if kind == "lifespan":
             self._cover()
-            self._exporter.start_periodic_flush()
+            self._recorder.start_periodic_flush()
         await self.app(scope, receive, send)
 
-    async def _skipped(self, path: str, scope: Scope, receive: Any, send: Any) -> None:
-        if path == self._metrics_path:
-            await self._serve_metrics(scope, send)
-        elif path == self._exporter.client_timings_path:
-            await self._client_timings(scope, receive, send)
-        elif path == self._exporter.script_path:
-            await self._reply(send, 200, client_timings.script(), [
-                ("Content-Type", "text/javascript; charset=utf-8"),
-                ("Cache-Control", "max-age=3600")], scope["method"] == "HEAD")
-        else:
-            await self.app(scope, receive, send)
-
-    async def _client_timings(self, scope: Scope, receive: Any, send: Any) -> None:
-        self._cover()  # the route templates a batch may name
-        plain = [("Content-Type", "text/plain; charset=utf-8")]
-        if scope["method"] != "POST":
-            await self._reply(send, 405, b"405 Method Not Allowed\n", [*plain, ("Allow", "POST")])
-            return
-        body, limit = bytearray(), client_timings.MAX_BODY_BYTES
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away
-            body += message.get("body", b"")
-            if len(body) > limit:
-                status, text = 400, f"body over {limit} bytes\n".encode()
-                break
-            if not message.get("more_body"):
-                status, text = self._exporter.client_timings(bytes(body))
-                break
-        await self._reply(send, status, text, plain if text else [])
-
-    @staticmethod
-    async def _reply(send: Any, status: int, body: bytes, headers: list[tuple[str, str]],
-                     head: bool = False) -> None:
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(k.lower().encode("latin-1"), v.encode("latin-1"))
-                                for k, v in headers]})
-        await send({"type": "http.response.body", "body": b"" if head else body})
-
-    async def _serve_metrics(self, scope: Scope, send: Any) -> None:
-        self._cover()
-        if scope["method"] not in ("GET", "HEAD"):
-            status, body, headers = 405, b"405 Method Not Allowed\n", [
-                ("Content-Type", "text/plain; charset=utf-8"), ("Allow", "GET, HEAD")]
-        else:
-            status, body, headers = await self._exporter.scrape(
-                _header(scope, b"accept"),
-                _header(scope, b"accept-encoding"),
-                _header(scope, b"authorization"),
-            )
-        await send({
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers],
-        })
-        await send({
-            "type": "http.response.body",
-            "body": b"" if scope["method"] == "HEAD" else body,
-        })
-
-    async def _websocket(self, scope: Scope, receive: Any, send: Any) -> None:
-        exporter = self._exporter
-        metrics = exporter.metrics
-        root_path = scope.get("root_path", "")
-        route = ""
-        accepted_at = 0.0
-        # Children are bound at accept; messages are counted live, not at close.
-        received_child: Any = None
-        sent_child: Any = None
-
-        async def receive_wrapper() -> Message:
-            message = await receive()
-            if received_child is not None and message["type"] == "websocket.receive":
-                received_child.inc()
-            return message
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal route, accepted_at, received_child, sent_child
-            await send(message)
-            kind = message["type"]
-            if kind == "websocket.send":
-                if sent_child is not None:
-                    sent_child.inc()
-            elif kind == "websocket.accept" and not accepted_at:
-                accepted_at = perf_counter()
-                try:
-                    route = self._resolver.resolve(scope, root_path, 101)
-                    labels = (exporter.service, route)
-                    metrics.websocket_opened.labels(*labels).inc()
-                    metrics.websocket_active.labels(*labels).inc()
-                    received_child = metrics.websocket_received.labels(*labels)
-                    sent_child = metrics.websocket_sent.labels(*labels)
-                except Exception as exc:
-                    route = ""
-                    exporter.internal_error("websocket", exc)
-
-        try:
-            await self.app(scope, receive_wrapper, send_wrapper)
-        finally:
-            if route:
-                try:
-                    metrics.websocket_active.labels(exporter.service, route).dec()
-                    metrics.websocket_duration.labels(exporter.service, route).observe(
-                        perf_counter() - accepted_at)
-                except Exception as exc:
-                    exporter.internal_error("websocket", exc)
-
-
-def instrument_starlette(app: Any, exporter: Exporter) -> None:
+def instrument_starlette(app: Any, recorder: Recorder) -> None:
     """Make the middleware the outermost layer of a Starlette or FastAPI application."""
     if getattr(app, "middleware_stack", None) is not None:
         raise RuntimeError("instrument() must be called before the application starts")
@@ -313,8 +197,8 @@ def instrument_starlette(app: Any, exporter: Exporter) -> None:
         from starlette.middleware.errors import ServerErrorMiddleware
 
         if type(stack) is ServerErrorMiddleware and hasattr(stack, "handler"):
-            return PromfluxMiddleware(stack.app, exporter, resolver, errors=stack)
-        return PromfluxMiddleware(stack, exporter, resolver)
+            return PromfluxMiddleware(stack.app, recorder, resolver, errors=stack)
+        return PromfluxMiddleware(stack, recorder, resolver)
 
     # Starlette builds the stack on the first call; an instance attribute wraps that build.
     app.build_middleware_stack = build_middleware_stack

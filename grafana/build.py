@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bridge.thresholds import DEFAULTS  # noqa: E402
+from promflux.bridge.analyze.thresholds import DEFAULTS  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "dashboards"
 # "${DS_INFLUXDB}" is both the import input (Grafana's import replaces it with the chosen

@@ -24,7 +24,8 @@ class ExampleStack:
                               str(port)], port, env=service_env)
         bridge_port = free_port()
         self.bridge = Server(
-            [sys.executable, "-m", "bridge", "--config", str(ROOT / "examples" / "bridge.yml")],
+            [sys.executable, "-m", "promflux.bridge", "--config",
+             str(ROOT / "examples" / "bridge.yml")],
             bridge_port, ready_path="/healthz",
             env={"PROMFLUX_INFLUXDB_URL": influx.url, "PROMFLUX_INFLUXDB_DATABASE": database,
                  "API_PORT": str(self.api.port), "INGEST_PORT": str(port),

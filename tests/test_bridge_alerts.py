@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bridge.alerts import Evaluator, figures
-from bridge.thresholds import DEFAULTS, Threshold
+from promflux.bridge.analyze.alerts import Evaluator, figures
+from promflux.bridge.analyze.thresholds import DEFAULTS, Threshold
 
 
 def test_state_changes_once_per_level_and_once_when_resolved():

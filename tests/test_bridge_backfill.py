@@ -9,11 +9,10 @@ import time
 
 import pytest
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
-
-from bridge.derive import TargetDeriver
-from bridge.exposition import parse
-from bridge.lineprotocol import encode_points
-from bridge.quantile import normalize, quantile
+from promflux.bridge.analyze.derive import TargetDeriver
+from promflux.bridge.analyze.quantile import normalize, quantile
+from promflux.bridge.ingest.exposition import parse
+from promflux.bridge.store.lineprotocol import encode_points
 
 from .conftest import ROOT
 
@@ -54,7 +53,7 @@ def test_backfill_makes_exact_rollups_and_trends(influxdb, tmp_path):
     config.write_text(f"influxdb:\n  url: {influxdb.url}\n  database: backfill\ntargets:\n"
                       "  - service: svc\n    url: http://127.0.0.1:1/metrics\n")
     start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(first_hour))
-    done = subprocess.run([sys.executable, "-m", "bridge", "--config", str(config),
+    done = subprocess.run([sys.executable, "-m", "promflux.bridge", "--config", str(config),
                            "--backfill", start], cwd=ROOT, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr

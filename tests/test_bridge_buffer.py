@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bridge.buffer import DiskBuffer
+from promflux.bridge.store.buffer import DiskBuffer
 
 
 def test_fifo_order_survives_a_restart(tmp_path):

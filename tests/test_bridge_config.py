@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from bridge.config import ConfigError, load
+from promflux.bridge.config import ConfigError, load
 
 GOOD = """
 influxdb:

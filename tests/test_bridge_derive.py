@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
-
-from bridge.derive import TargetDeriver
-from bridge.exposition import parse
+from promflux.bridge.analyze.derive import TargetDeriver
+from promflux.bridge.ingest.exposition import parse
 
 BOUNDS = ["0.1", "0.25", "0.5", "1.0", "+Inf"]
 

@@ -30,7 +30,7 @@ def start_bridge(tmp_path, influxdb, targets: list[tuple[str, str]], database: s
     lines += [f"  - service: {service}\n    url: {url}/metrics\n" for service, url in targets]
     config = tmp_path / "bridge.yml"
     config.write_text("".join(lines))
-    return Server([sys.executable, "-m", "bridge", "--config", str(config)], port,
+    return Server([sys.executable, "-m", "promflux.bridge", "--config", str(config)], port,
                   ready_path="/healthz")
 
 
@@ -95,12 +95,12 @@ def test_invalid_config_exits_2_with_the_key(tmp_path):
 
     config = tmp_path / "bad.yml"
     config.write_text("scrape:\n  interval: soon\ntargets:\n  - service: a\n    url: x\n")
-    result = subprocess.run([sys.executable, "-m", "bridge", "--config", str(config)],
+    result = subprocess.run([sys.executable, "-m", "promflux.bridge", "--config", str(config)],
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert "scrape.interval" in result.stderr and "targets.0.url" in result.stderr
     good = tmp_path / "good.yml"
     good.write_text("targets:\n  - service: a\n    url: http://127.0.0.1:1/metrics\n")
-    result = subprocess.run([sys.executable, "-m", "bridge", "--config", str(good),
+    result = subprocess.run([sys.executable, "-m", "promflux.bridge", "--config", str(good),
                              "--check-config"], capture_output=True, text=True)
     assert result.returncode == 0 and "OK (1 targets" in result.stdout

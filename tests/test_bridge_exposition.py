@@ -12,8 +12,7 @@ from prometheus_client import generate_latest as text_latest
 from prometheus_client.openmetrics.exposition import generate_latest as om_latest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
 from prometheus_client.parser import text_string_to_metric_families as text_parse
-
-from bridge.exposition import ExpositionError, SeriesCache, parse
+from promflux.bridge.ingest.exposition import ExpositionError, SeriesCache, parse
 
 label_values = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
 label_names = st.from_regex(r"[a-z][a-z0-9_]{0,6}", fullmatch=True).filter(

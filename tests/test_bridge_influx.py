@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
-from bridge import rollups
-from bridge.influx import InfluxClient, InfluxError
+from promflux.bridge.store import rollups
+from promflux.bridge.store.influx import InfluxClient, InfluxError
 
 
 def run(coro):
@@ -71,8 +70,8 @@ def test_write_statuses(influxdb):
 def test_hand_run_rollup_gives_the_exact_hourly_p95(influxdb):
     """Four 15-minute intervals of bucket increases -> hourly sums -> the same p95 as the
     buckets of the whole hour, which a mean of the four p95s would not give."""
-    from bridge.lineprotocol import encode_points
-    from bridge.quantile import normalize, quantile
+    from promflux.bridge.analyze.quantile import normalize, quantile
+    from promflux.bridge.store.lineprotocol import encode_points
 
     intervals = [  # cumulative-by-le increases per interval
         {0.1: 90, 0.5: 100, 1.0: 100, float("inf"): 100},
@@ -116,9 +115,9 @@ def test_hand_run_rollup_gives_the_exact_hourly_p95(influxdb):
 
 
 def test_rollup_job_writes_exact_hourly_percentiles_and_mean(influxdb):
-    from bridge.lineprotocol import encode_points
-    from bridge.quantile import normalize, quantile
-    from bridge.rollup_job import run_period
+    from promflux.bridge.analyze.quantile import normalize, quantile
+    from promflux.bridge.jobs.rollup import run_period
+    from promflux.bridge.store.lineprotocol import encode_points
 
     hour = 1_700_006_400  # an hour boundary
     inf = float("inf")
@@ -161,9 +160,8 @@ def test_rollup_job_writes_exact_hourly_percentiles_and_mean(influxdb):
 
 def test_writer_holds_points_until_setup_has_created_the_database(influxdb, tmp_path):
     from prometheus_client import CollectorRegistry
-
-    from bridge.buffer import DiskBuffer
-    from bridge.writer import Writer, WriterMetrics
+    from promflux.bridge.store.buffer import DiskBuffer
+    from promflux.bridge.store.writer import Writer, WriterMetrics
 
     async def go():
         client = InfluxClient(influxdb.url, "held")

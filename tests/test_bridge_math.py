@@ -7,9 +7,8 @@ import math
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from bridge.quantile import normalize, parse_le, quantile
-from bridge.rates import CounterTracker, error_rate_percent, per_minute
+from promflux.bridge.analyze.quantile import normalize, parse_le, quantile
+from promflux.bridge.analyze.rates import CounterTracker, error_rate_percent, per_minute
 
 INF = math.inf
 

@@ -8,11 +8,10 @@ import time
 import aiohttp
 import httpx
 import pytest
-
-from bridge.config import Target
-from bridge.derive import TargetDeriver
-from bridge.exposition import parse
-from bridge.scrape import fetch
+from promflux.bridge.analyze.derive import TargetDeriver
+from promflux.bridge.config import Target
+from promflux.bridge.ingest.exposition import parse
+from promflux.bridge.ingest.fetch import fetch
 
 from .conftest import uvicorn_server
 

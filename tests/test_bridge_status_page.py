@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bridge.overview import ServiceFigures, reduce
-from bridge.status_page import StateRow, TargetRow, render_main, sparkline
-from bridge.thresholds import DEFAULTS, Threshold, worst
+from promflux.bridge.analyze.overview import ServiceFigures, reduce
+from promflux.bridge.analyze.thresholds import DEFAULTS, Threshold, worst
+from promflux.bridge.serve.status_page import StateRow, TargetRow, render_main, sparkline
 
 NOW_MS = 1_800_000_000_000
 

@@ -19,7 +19,7 @@ def bridge_with(tmp_path, influxdb, targets_yaml: str, scrape_extra: str = "",
         f"scrape:\n  interval: 1s\n  timeout: 1s\n{scrape_extra}"
         f"buffer:\n  path: {tmp_path / 'buffer'}\nlisten: 127.0.0.1:{port}\n"
         f"log_level: debug\ntargets:\n{targets_yaml}")
-    return Server([sys.executable, "-m", "bridge", "--config", str(config)], port,
+    return Server([sys.executable, "-m", "promflux.bridge", "--config", str(config)], port,
                   ready_path="/healthz", env=env)
 
 

@@ -7,8 +7,7 @@ import math
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from bridge.trends import DAY, HOUR, WEEK, Period, slope_per_day, trend_fields
+from promflux.bridge.analyze.trends import DAY, HOUR, WEEK, Period, slope_per_day, trend_fields
 
 T0 = 1_800_000_000 - 1_800_000_000 % WEEK  # a Thursday 00:00 UTC
 

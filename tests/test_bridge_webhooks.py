@@ -6,10 +6,9 @@ from __future__ import annotations
 import asyncio
 
 from prometheus_client import CollectorRegistry
-
-from bridge.alerts import Change
-from bridge.config import Webhook
-from bridge.webhooks import Notifier
+from promflux.bridge.analyze.alerts import Change
+from promflux.bridge.config import Webhook
+from promflux.bridge.serve.webhooks import Notifier
 
 from .conftest import free_port
 from .webhook_receiver import Receiver

@@ -13,8 +13,7 @@ import time
 import httpx
 import pytest
 import yaml
-
-from bridge.config import load
+from promflux.bridge.config import load
 
 from .conftest import ROOT, free_port, wait_for
 

@@ -61,7 +61,7 @@ def test_latency_regression_is_detected_within_two_intervals(tmp_path, influxdb,
         f"scrape:\n  interval: {INTERVAL}s\n  timeout: 1s\nbuffer:\n  path: {tmp_path}/buf\n"
         f"listen: 127.0.0.1:{port}\nwebhooks:\n  - url: {receiver.url}\n"
         f"targets:\n  - service: api\n    url: {api.url}/metrics\n")
-    bridge = Server([sys.executable, "-m", "bridge", "--config", str(config)], port,
+    bridge = Server([sys.executable, "-m", "promflux.bridge", "--config", str(config)], port,
                     ready_path="/healthz")
     load = Load(api.url)
     try:
@@ -113,7 +113,7 @@ def test_a_restarted_bridge_takes_up_stored_states_and_does_not_notify_again(tmp
         f"targets:\n  - service: gone\n    url: http://127.0.0.1:{free_port()}/metrics\n")
 
     def start() -> Server:
-        return Server([sys.executable, "-m", "bridge", "--config", str(config)], port,
+        return Server([sys.executable, "-m", "promflux.bridge", "--config", str(config)], port,
                       ready_path="/healthz")
 
     def up_state(bridge: Server) -> dict | None:

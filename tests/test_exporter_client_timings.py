@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from exporter.client_timings import MAX_ENTRIES, BatchError, parse_batch
+from promflux.client_timings import MAX_ENTRIES, BatchError, parse_batch
 
 from .conftest import scrape
 

@@ -9,10 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
-
-from exporter.accumulator import HistogramAccumulator
-from exporter.exposition import MetricsAuth, accepts_gzip, render
-from exporter.metrics import LATENCY_BUCKETS
+from promflux.exporter.accumulator import HistogramAccumulator
+from promflux.exporter.exposition import MetricsAuth, accepts_gzip, render
+from promflux.exporter.metrics import LATENCY_BUCKETS
 
 pytestmark = pytest.mark.compat
 

@@ -120,7 +120,7 @@ def filled(influxdb, tmp_path_factory):
     config = Path(tmp_path_factory.mktemp("cfg")) / "bridge.yml"
     config.write_text(f"influxdb:\n  url: {influxdb.url}\n  database: grafana\ntargets:\n"
                       "  - service: x\n    url: http://127.0.0.1:1/metrics\n")
-    done = subprocess.run([sys.executable, "-m", "bridge", "--config", str(config),
+    done = subprocess.run([sys.executable, "-m", "promflux.bridge", "--config", str(config),
                            "--backfill", time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                        time.gmtime(hour))],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)

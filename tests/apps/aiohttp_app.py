@@ -6,7 +6,7 @@ import os
 import aioprometheus
 from aiohttp import WSMsgType, web
 
-import exporter
+from promflux import exporter
 
 
 class SensorError(Exception):
@@ -66,7 +66,7 @@ async def sub_status(request: web.Request) -> web.Response:
 
 
 LEGACY = web.AppKey("legacy", aioprometheus.Counter) if hasattr(web, "AppKey") else "legacy"
-METRICS = web.AppKey("metrics", exporter.Exporter) if hasattr(web, "AppKey") else "metrics"
+METRICS = web.AppKey("metrics", exporter.Metrics) if hasattr(web, "AppKey") else "metrics"
 QUEUE = web.AppKey("queue", asyncio.Queue) if hasattr(web, "AppKey") else "queue"
 
 
@@ -90,11 +90,13 @@ def create_app(argv: list[str] | None = None) -> web.Application:
         registry=legacy_registry,
     )
     if os.environ.get("PROMFLUX_AIOHTTP_MIDDLEWARE"):  # the fallback placement
-        from exporter.aiohttp_adapter import instrument_aiohttp
-        from exporter.core import Exporter
+        from promflux.exporter.aiohttp_adapter import instrument_aiohttp
+        from promflux.exporter.handle import Metrics
+        from promflux.exporter.recorder import Recorder
 
-        metrics = Exporter("ingest", aioprometheus_registry=legacy_registry)
-        instrument_aiohttp(app, metrics, use_middleware=True)
+        recorder = Recorder("ingest", aioprometheus_registry=legacy_registry)
+        instrument_aiohttp(app, recorder, use_middleware=True)
+        metrics = Metrics(recorder)
     else:
         metrics = exporter.instrument(app, service="ingest",
                                       aioprometheus_registry=legacy_registry)

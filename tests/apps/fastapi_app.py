@@ -5,7 +5,7 @@ import os
 
 from fastapi import APIRouter, BackgroundTasks, FastAPI, WebSocket, WebSocketDisconnect
 
-import exporter
+from promflux import exporter
 
 
 class DeviceOfflineError(Exception):

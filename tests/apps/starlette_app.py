@@ -7,7 +7,7 @@ from starlette.middleware import Middleware
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Mount, Route
 
-import exporter
+from promflux import exporter
 
 
 class ThermostatError(Exception):

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from .overview import ServiceFigures
-from .thresholds import DEFAULTS, Level, Threshold
+from ..analyze.overview import ServiceFigures
+from ..analyze.thresholds import DEFAULTS, Level, Threshold
 
 _COLOURS = {"ok": "#1a7f37", "warning": "#b35900", "critical": "#c62828", "none": "#6e7781"}
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import logging
 
-from . import rollups
-from .influx import InfluxClient
-from .rollup_job import run_period
-from .trends import DAY, HOUR
-from .trends_job import run_trends
+from ..analyze.trends import DAY, HOUR
+from ..store import rollups
+from ..store.influx import InfluxClient
+from .rollup import run_period
+from .trends import run_trends
 
 log = logging.getLogger("promflux.bridge.backfill")
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from .config import TLS, Target
+from ..config import TLS, Target
 
 ACCEPT = "text/plain;version=0.0.4;q=1.0,*/*;q=0.1"
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from . import rollups, schema
-from .influx import InfluxClient
-from .lineprotocol import encode_points
-from .trends import DAY, PERIODS, Period, trend_fields
+from ..analyze import schema
+from ..analyze.trends import DAY, PERIODS, Period, trend_fields
+from ..store import rollups
+from ..store.influx import InfluxClient
+from ..store.lineprotocol import encode_points
 
 TRENDS_RP = rollups.DAILY  # 90 days
 

@@ -11,8 +11,8 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ..ingest.exposition import Scrape, Series, SeriesCache
 from . import schema
-from .exposition import Scrape, Series, SeriesCache
 from .quantile import normalize, quantile
 from .rates import CounterTracker, error_rate_percent, per_minute
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .exposition import Series
+from ..ingest.exposition import Series
 
 # Measurements (raw retention policy; the roll-ups keep the same names).
 PERFORMANCE = "performance_metrics"

@@ -13,8 +13,9 @@ import logging
 import aiohttp
 from prometheus_client import CollectorRegistry, Counter
 
-from .alerts import Change
-from .config import Webhook
+from ..analyze.alerts import Change
+from ..config import Webhook
+from ..retry import Backoff
 
 log = logging.getLogger("promflux.bridge.webhooks")
 
@@ -49,7 +50,7 @@ class Notifier:
         timeout = aiohttp.ClientTimeout(total=hook.timeout)
         while True:
             change = await queue.get()
-            delay = 0.5
+            backoff = Backoff(0.5, 30.0)
             for attempt in range(hook.retries + 1):
                 error, retryable = await self._post(session, hook, change, headers, timeout)
                 if not error:
@@ -61,8 +62,7 @@ class Notifier:
                               change.service, change.endpoint, change.metric, change.level,
                               error)
                     break
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
+                await backoff.sleep()
 
     @staticmethod
     async def _post(session: aiohttp.ClientSession, hook: Webhook, change: Change,

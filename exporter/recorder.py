@@ -1,7 +1,8 @@
-"""The per-service exporter: metric objects, hot-path accumulators and /metrics rendering.
+"""What the framework adapters record into: metric objects, hot-path accumulators and
+/metrics rendering for one service.
 
-Framework adapters (``starlette_adapter``, ``aiohttp_adapter``) feed it; ``instrument``
-returns it to the application as the handle for events, queues and callback gauges.
+The adapters (``starlette_adapter``, ``aiohttp_adapter``) feed it; the application never
+sees it: ``instrument`` returns the small ``Metrics`` handle (``handle``) instead.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from . import client_timings
 from .accumulator import HistogramAccumulator
 from .exposition import MetricsAuth, render
 from .metrics import LATENCY_BUCKETS, QUEUE_WAIT_BUCKETS, ExporterMetrics, RouteInfo
-from .queues import InstrumentedQueue
 from .resources import ResourceCollector, multiprocess_worker_pids
 
 log = logging.getLogger("promflux.exporter")
@@ -41,8 +41,8 @@ def exception_name(exc: BaseException) -> str:
     return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
 
 
-class Exporter:
-    """Everything one instrumented service exports. Returned by ``exporter.instrument``."""
+class Recorder:
+    """Everything one instrumented service exports; the adapters' side of it."""
 
     def __init__(
         self,
@@ -78,8 +78,7 @@ class Exporter:
             self.metrics.queue_wait, QUEUE_WAIT_BUCKETS, (service,)
         )
         self._started_counters: list[Callable[[], int]] = []
-        self._size_callbacks: dict[str, Callable[[], float]] = {}
-        self._event_children: dict[str, Any] = {}
+        self.size_callbacks: dict[str, Callable[[], float]] = {}
         self._logged_errors: set[str] = set()
         self._flush_handle: asyncio.TimerHandle | None = None
 
@@ -102,31 +101,6 @@ class Exporter:
             from .aioprom import AioprometheusCollector
 
             self.exposition_registry.register(AioprometheusCollector(aioprometheus_registry))
-
-    # -- public API for the application -------------------------------------------------
-
-    def event(self, kind: str, count: int = 1) -> None:
-        """Count ``count`` processed events of ``kind`` (events per minute in the bridge)."""
-        child = self._event_children.get(kind)
-        if child is None:
-            child = self._event_children[kind] = self.metrics.events.labels(self.service, kind)
-        child.inc(count)
-
-    def queue(self, name: str, maxsize: int = 0) -> InstrumentedQueue[Any]:
-        """A new FIFO ``asyncio.Queue`` whose size and put-to-get waits are exported."""
-        q: InstrumentedQueue[Any] = InstrumentedQueue(name, self.queue_waits, maxsize)
-        self.queue_waits.touch((name,))
-        self.size_callback(name, q.qsize)
-        return q
-
-    def size_callback(self, name: str, callback: Callable[[], float]) -> None:
-        """Report ``callback()`` as ``queue_size{queue=name}`` at every scrape.
-
-        For any other queue length, or a connection pool's size.
-        """
-        self._size_callbacks[name] = callback
-
-    # -- used by the adapters -----------------------------------------------------------
 
     def internal_error(self, where: str, exc: BaseException) -> None:
         """Log an error inside metrics collection once per place, and count every one."""
@@ -187,7 +161,7 @@ class Exporter:
             self.metrics.requests_in_progress.labels(self.service).set(max(self.in_progress, 0))
         except Exception as exc:
             on_error(exc)
-        for name, callback in list(self._size_callbacks.items()):
+        for name, callback in list(self.size_callbacks.items()):
             try:
                 self.metrics.queue_size.labels(self.service, name).set(float(callback()))
             except Exception as exc:

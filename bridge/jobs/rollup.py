@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from . import rollups, schema
-from .derive import Point, percentile_fields
-from .influx import InfluxClient
-from .lineprotocol import encode_points
+from ..analyze import schema
+from ..analyze.derive import Point, percentile_fields
+from ..store import rollups
+from ..store.influx import InfluxClient
+from ..store.lineprotocol import encode_points
 
 
 def percentile_points(bucket_rows: Iterable[tuple[dict[str, str], float]],

@@ -1,6 +1,6 @@
 """InfluxDB 1.x line protocol encoding. Pure, no I/O.
 
-Escaping (../shared/REFERENCE.md, section 3): measurement names escape comma and space;
+Escaping (docs/schema.md, line protocol): measurement names escape comma and space;
 tag keys, tag values and field keys escape comma, ``=`` and space. A newline cannot be
 escaped anywhere, so it is written as the two characters ``\\n`` (as influxdb-client does;
 ``\\r`` and tab likewise): it can never start a new point. InfluxDB 1.x cannot read back a
@@ -12,7 +12,6 @@ field left is not written.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -45,58 +44,22 @@ def escape_key(text: str) -> str:
     return text.translate(_KEY)
 
 
-def format_float(value: float) -> str:
-    """A float field value; repr round-trips exactly."""
-    return repr(float(value))
-
-
 _STRING = str.maketrans({'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r"})
 
-
-def encode_point(
-    measurement: str,
-    tags: Mapping[str, str],
-    fields: Mapping[str, float | str],
-    timestamp_ms: int,
-) -> str | None:
-    """One point as a line (no newline), or None when no valid field remains.
-
-    String fields (only ``scrape_health.last_error``) escape quotes and backslashes;
-    newlines in them are written as ``\\n`` like everywhere else.
-    """
-    parts = []
-    for key, value in fields.items():
-        if key in RESERVED_KEYS or value is None:
-            continue
-        if isinstance(value, str):
-            parts.append(f'{escape_key(key)}="{value.translate(_STRING)}"')
-            continue
-        value = float(value)
-        if math.isnan(value) or math.isinf(value):
-            continue
-        parts.append(f"{escape_key(key)}={format_float(value)}")
-    if not parts:
-        return None
-    tag_text = "".join(
-        f",{escape_key(k)}={escape_key(v)}"
-        for k, v in sorted(tags.items())
-        if v != "" and k not in RESERVED_KEYS
-    )
-    return f"{escape_measurement(measurement)}{tag_text} {','.join(parts)} {int(timestamp_ms)}"
+Point = tuple[str, Mapping[str, str], Mapping[str, float | str], int]
 
 
-def encode_points(
-    points: Iterable[tuple[str, Mapping[str, str], Mapping[str, float | str], int]],
-) -> bytes:
-    """A write body: one line per point that has a valid field."""
-    lines = [line for p in points if (line := encode_point(*p)) is not None]
-    return ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
+def encode_points(points: Iterable[Point]) -> bytes:
+    """A write body: one line per point that has a valid field (a fresh ``LineEncoder``)."""
+    return LineEncoder().encode(points)
 
 
 class LineEncoder:
-    """``encode_points`` for the hot path: the escaped ``measurement,tags`` head and escaped
-    field keys are cached, since the same series come back every scrape. Same output as
-    ``encode_points`` (tested)."""
+    """The line-protocol encoder. Keep one per writer: the escaped ``measurement,tags`` head
+    and escaped field keys are cached, since the same series come back every scrape.
+
+    String fields (only ``scrape_health.last_error``) escape quotes and backslashes;
+    newlines in them are written as ``\\n`` like everywhere else."""
 
     __slots__ = ("_heads", "_keys", "max_entries")
 
@@ -124,9 +87,8 @@ class LineEncoder:
             escaped = self._keys[key] = "" if key in RESERVED_KEYS else escape_key(key) + "="
         return escaped
 
-    def encode(
-        self, points: Iterable[tuple[str, Mapping[str, str], Mapping[str, float | str], int]],
-    ) -> bytes:
+    def encode(self, points: Iterable[Point]) -> bytes:
+        """A write body: one line per point that has a valid field."""
         lines = []
         append = lines.append
         known_keys = self._keys

@@ -16,8 +16,9 @@ from time import perf_counter
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from ..analyze.derive import Point
+from ..retry import Backoff
 from .buffer import DiskBuffer
-from .derive import Point
 from .influx import InfluxClient, InfluxError
 from .lineprotocol import LineEncoder
 
@@ -110,7 +111,7 @@ class Writer:
 
     async def run(self) -> None:
         """Drain the buffer for ever: oldest first, with backoff while InfluxDB is away."""
-        backoff = 0.5
+        backoff = Backoff(0.5, self.max_backoff)
         while True:
             item = self.buffer.peek() if self.ready else None
             if item is None:
@@ -121,10 +122,9 @@ class Writer:
             if await self._send(rp, body):
                 self.buffer.pop()
                 self._update_gauges()
-                backoff = 0.5
+                backoff.reset()
                 continue
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, self.max_backoff)
+            await backoff.sleep()
 
     async def flush(self, timeout: float) -> None:
         """Try to empty the buffer before shutting down (what is left stays on disk)."""

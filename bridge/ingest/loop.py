@@ -1,0 +1,147 @@
+"""The per-target scrape loop: fetch, parse, derive, then hand the points to a sink.
+
+Each target has its own loop, started at an offset spread over the interval, with its own
+timeout, so a slow or dead target never delays the others. The loop knows nothing of
+thresholds or storage: what happens to a scrape's points is the sink's business.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import zlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import aiohttp
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from ..analyze import schema
+from ..analyze.derive import Point, TargetDeriver
+from ..config import ScrapeConfig, Target
+from .exposition import ExpositionError, parse
+from .fetch import ScrapeError, fetch
+
+log = logging.getLogger("promflux.bridge")
+
+# (target, points, scrape start as wall-clock seconds, whether the scrape worked)
+Sink = Callable[[Target, list[Point], float, bool], Awaitable[None]]
+
+
+@dataclass
+class TargetStatus:
+    """What the bridge knows of one target, shown at /api/targets and stored in InfluxDB."""
+
+    service: str
+    url: str
+    up: bool = False
+    last_scrape: float | None = None
+    duration_ms: float | None = None
+    samples: int = 0
+    last_error: str = ""
+    scrapes: int = 0
+    failures: int = 0
+
+
+class ScrapeMetrics:
+    """The bridge's own metrics about its scrapes."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.scrapes = Counter("promflux_bridge_scrapes", "Scrapes attempted.", ["service"],
+                               registry=registry)
+        self.failures = Counter("promflux_bridge_scrape_failures", "Scrapes that failed.",
+                                ["service"], registry=registry)
+        self.duration = Histogram("promflux_bridge_scrape_duration_seconds",
+                                  "Fetch, parse, derive and hand-over of one scrape.",
+                                  ["service"], registry=registry)
+        self.samples = Gauge("promflux_bridge_samples_scraped", "Samples in the last scrape.",
+                             ["service"], registry=registry)
+        self.up = Gauge("promflux_bridge_target_up", "1 when the last scrape worked.",
+                        ["service"], registry=registry)
+
+
+def start_offset(target: Target, interval: float) -> float:
+    """A stable start offset in [0, interval) per target, spreading the load."""
+    return (zlib.crc32(f"{target.service} {target.url}".encode()) % 1000) / 1000 * interval
+
+
+class TargetScraper:
+    """One target: its status, its rate state (the deriver) and its loop."""
+
+    def __init__(self, target: Target, config: ScrapeConfig, metrics: ScrapeMetrics,
+                 sink: Sink) -> None:
+        self.target = target
+        self.config = config
+        self.metrics = metrics
+        self.sink = sink
+        self.status = TargetStatus(target.service, target.url)
+        self.deriver = TargetDeriver(target.service, target.preset)
+
+    @property
+    def interval(self) -> float:
+        return self.target.interval or self.config.interval
+
+    async def scrape_once(self, session: aiohttp.ClientSession) -> list[Point]:
+        """Scrape now and hand the points (health included) to the sink; returns them."""
+        target, status, config = self.target, self.status, self.config
+        started_wall = time.time()
+        started = time.perf_counter()
+        self.metrics.scrapes.labels(target.service).inc()
+        status.scrapes += 1
+        points: list[Point] = []
+        error = ""
+        try:
+            fetched = await fetch(session, target, target.timeout or config.timeout,
+                                  config.max_body_bytes)
+            scraped = parse(fetched.text, self.deriver.cache, fetched.openmetrics,
+                            config.max_samples)
+            points = self.deriver.derive(scraped, started_wall)
+            status.samples = len(scraped.samples)
+        except (ScrapeError, ExpositionError) as exc:
+            error = str(exc)
+        except Exception as exc:  # a bug must not stop the loop
+            log.exception("scrape of %s failed unexpectedly", target.service)
+            error = f"internal error: {exc!r}"
+        elapsed = time.perf_counter() - started
+        self._record(error, started_wall, elapsed)
+        samples = float(status.samples if not error else 0)
+        points.append((schema.SCRAPES, {"service": target.service, "url": target.url},
+                       {"up": 1.0 if not error else 0.0, "duration_ms": elapsed * 1000,
+                        "samples": samples, "last_error": error[:500]},
+                       int(started_wall * 1000)))
+        await self.sink(target, points, started_wall, not error)
+        return points
+
+    def _record(self, error: str, started_wall: float, elapsed: float) -> None:
+        status, service = self.status, self.target.service
+        status.up = not error
+        status.last_error = error
+        status.last_scrape = started_wall
+        status.duration_ms = elapsed * 1000
+        if error:
+            status.failures += 1
+            self.metrics.failures.labels(service).inc()
+            log.warning("scrape of %s (%s) failed: %s", service, self.target.url, error)
+        self.metrics.duration.labels(service).observe(elapsed)
+        self.metrics.samples.labels(service).set(status.samples if not error else 0)
+        self.metrics.up.labels(service).set(1 if not error else 0)
+
+    async def run(self, session: aiohttp.ClientSession, ready: asyncio.Event) -> None:
+        """Scrape every interval until cancelled, keeping the phase when a scrape overruns."""
+        interval = self.interval
+        loop = asyncio.get_running_loop()
+        # Wait for start-up work (bounded: InfluxDB may be down; then it starts anyway).
+        try:
+            await asyncio.wait_for(ready.wait(), timeout=interval)
+        except TimeoutError:
+            pass
+        await asyncio.sleep(start_offset(self.target, interval))
+        next_at = loop.time()
+        while True:
+            await self.scrape_once(session)
+            next_at += interval
+            now = loop.time()
+            if next_at < now:  # skip the missed slots
+                next_at += ((now - next_at) // interval + 1) * interval
+            await asyncio.sleep(next_at - now)

@@ -1,0 +1,49 @@
+"""Wall-clock roll-up jobs: percentiles and trends of each finished hour and day."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import schedule
+
+from ..store import rollups
+from ..store.influx import InfluxClient, InfluxError
+from .rollup import run_period
+from .trends import run_trends
+
+log = logging.getLogger("promflux.bridge")
+
+
+async def roll_up_last(client: InfluxClient, length_s: int, target_rp: str) -> None:
+    """Percentiles of the last complete hour or day (see ``rollup``), then its trends."""
+    now = int(time.time())
+    start = now - now % length_s - length_s
+    daily = target_rp == rollups.DAILY
+    try:
+        written = await run_period(client, start, length_s, target_rp,
+                                   source_rp=rollups.HOURLY if daily else rollups.RAW)
+        trends = await run_trends(client, start, "day" if daily else "hour")
+        log.info("roll-up for %s from %d: %d percentile points, %d trend points",
+                 target_rp, start, written, trends)
+    except InfluxError as exc:
+        log.warning("roll-up for %s failed: %s", target_rp, exc)
+
+
+async def run_schedule(client: InfluxClient, poll_seconds: float = 20.0) -> None:
+    """Run the hourly and daily jobs for ever (the ``schedule`` package, polled here)."""
+    scheduler = schedule.Scheduler()
+    jobs: set[asyncio.Task[None]] = set()
+
+    def spawn(length_s: int, target_rp: str) -> None:
+        task = asyncio.create_task(roll_up_last(client, length_s, target_rp))
+        jobs.add(task)
+        task.add_done_callback(jobs.discard)
+
+    # A few minutes after the boundary, once the last scrapes of the period are in.
+    scheduler.every().hour.at(":05").do(spawn, 3600, rollups.HOURLY)
+    scheduler.every().day.at("00:15").do(spawn, 86400, rollups.DAILY)
+    while True:
+        scheduler.run_pending()
+        await asyncio.sleep(poll_seconds)

@@ -1,0 +1,139 @@
+"""The bridge's own HTTP endpoints: status page, APIs, /metrics, /healthz, browser timings.
+
+Handlers read what the rest of the bridge knows through ``BridgeView`` and never change
+it; they are thin: the page is rendered by ``status_page``, the figures by ``overview``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+
+from ..analyze import overview
+from ..analyze.alerts import Key, State
+from ..analyze.thresholds import Threshold, worst
+from ..ingest.loop import TargetStatus
+from ..store.influx import InfluxClient, InfluxError
+from . import status_page
+from .client_timings import ClientTimings
+
+
+def _fetch_script() -> bytes:
+    """promflux-fetch.js, a file of the exporter package (same distribution). Located with
+    find_spec, which does not import it: the bridge never runs exporter code."""
+    spec = importlib.util.find_spec("promflux.exporter")
+    if spec is None or not spec.submodule_search_locations:
+        return b"/* promflux-fetch.js not installed */"
+    return (Path(next(iter(spec.submodule_search_locations))) / "static"
+            / "promflux-fetch.js").read_bytes()
+
+
+SCRIPT = _fetch_script()
+
+
+class BridgeView(Protocol):
+    """What the handlers read of the running bridge."""
+
+    registry: CollectorRegistry
+    client: InfluxClient
+    thresholds: dict[str, Threshold]
+
+    @property
+    def statuses(self) -> Sequence[TargetStatus]: ...
+
+    def states(self) -> list[tuple[Key, State]]: ...
+
+    def health(self) -> dict[str, Any]: ...
+
+
+class BridgeHandlers:
+    """The bridge's aiohttp routes."""
+
+    def __init__(self, bridge: BridgeView, database: str, refresh_s: float) -> None:
+        self.bridge = bridge
+        self.database = database
+        self.refresh_s = refresh_s
+        self.client_timings = ClientTimings(bridge.registry)
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=1024**2)
+        app.router.add_get("/", self.index)
+        app.router.add_get("/static/promflux-fetch.js", self.script)
+        app.router.add_post("/api/client-timings", self.record_client_timings)
+        app.router.add_get("/metrics", self.metrics)
+        app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/api/targets", self.api_targets)
+        app.router.add_get("/api/status", self.api_status)
+        return app
+
+    async def index(self, request: web.Request) -> web.Response:
+        """The status page; ``?part=main`` is its refreshed content alone."""
+        bridge = self.bridge
+        targets = [status_page.TargetRow(t.service, t.url, t.up, t.last_scrape, t.duration_ms,
+                                         t.samples, t.last_error) for t in bridge.statuses]
+        figures: dict[str, overview.ServiceFigures] = {}
+        influx_error = ""
+        try:
+            figures = overview.reduce(await asyncio.wait_for(
+                bridge.client.query(overview.QUERY, db=self.database, epoch="ms"), timeout=5))
+        except (TimeoutError, InfluxError) as exc:
+            influx_error = str(exc) or "no answer within 5 s"
+        states = [status_page.StateRow(service, endpoint, metric, state.level, state.value,
+                                       state.since)
+                  for (service, endpoint, metric), state in bridge.states()
+                  if state.level != "ok"]
+        main = status_page.render_main(targets, figures, states, health=bridge.health(),
+                                       thresholds=bridge.thresholds,
+                                       influx_error=influx_error)
+        if request.query.get("part") == "main":
+            return web.Response(text=main, content_type="text/html")
+        return web.Response(text=status_page.render_page(main, self.refresh_s),
+                            content_type="text/html")
+
+    async def api_status(self, request: web.Request) -> web.Response:
+        """Current threshold states: per service the worst level, and every tracked state."""
+        services: dict[str, dict[str, Any]] = {
+            t.service: {"level": "ok", "up": t.up, "states": []} for t in self.bridge.statuses}
+        for (service, endpoint, metric), state in self.bridge.states():
+            entry = services.setdefault(service, {"level": "ok", "up": False, "states": []})
+            entry["states"].append({
+                "endpoint": endpoint, "metric": metric, "level": state.level,
+                "value": state.value, "since": state.since,
+                "threshold": self.bridge.thresholds[metric].bound(state.level)})
+            entry["level"] = worst([entry["level"], state.level])
+        for entry in services.values():
+            if not entry["up"]:
+                entry["level"] = "critical"  # a target that cannot be scraped is down
+        return web.json_response({"services": services, "generated_at": time.time()})
+
+    async def script(self, request: web.Request) -> web.Response:
+        return web.Response(body=SCRIPT, content_type="text/javascript", charset="utf-8",
+                            headers={"Cache-Control": "max-age=3600"})
+
+    async def record_client_timings(self, request: web.Request) -> web.Response:
+        body = await request.read()  # the whole body (bounded by client_max_size)
+        status, text = self.client_timings.record(body)
+        return web.Response(status=status, text=text or None)
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(self.bridge.registry),
+                            headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.json_response(self.bridge.health())
+
+    async def api_targets(self, request: web.Request) -> web.Response:
+        rows: list[dict[str, Any]] = [
+            {"service": t.service, "url": t.url, "up": t.up, "last_scrape": t.last_scrape,
+             "duration_ms": t.duration_ms, "samples": t.samples, "last_error": t.last_error,
+             "scrapes": t.scrapes, "failures": t.failures} for t in self.bridge.statuses]
+        return web.Response(text=json.dumps(rows), content_type="application/json")

@@ -1,0 +1,52 @@
+"""The handle ``instrument`` returns: what application code calls (events, queues, sizes).
+
+It is kept apart from the ``Recorder`` the framework adapters feed, so the public surface
+is these few methods and nothing an application could call by mistake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .queues import InstrumentedQueue
+from .recorder import Recorder
+
+
+class Metrics:
+    """Per-service metrics the application records itself."""
+
+    __slots__ = ("_recorder", "_event_children")
+
+    def __init__(self, recorder: Recorder) -> None:
+        self._recorder = recorder
+        self._event_children: dict[str, Any] = {}
+
+    @property
+    def service(self) -> str:
+        """The ``service`` label of every metric of this handle."""
+        return self._recorder.service
+
+    def event(self, kind: str, count: int = 1) -> None:
+        """Count ``count`` processed events of ``kind`` (events per minute in the bridge)."""
+        child = self._event_children.get(kind)
+        if child is None:
+            recorder = self._recorder
+            child = recorder.metrics.events.labels(recorder.service, kind)
+            self._event_children[kind] = child
+        child.inc(count)
+
+    def queue(self, name: str, maxsize: int = 0) -> InstrumentedQueue[Any]:
+        """A new FIFO ``asyncio.Queue`` whose size and put-to-get waits are exported."""
+        waits = self._recorder.queue_waits
+        q: InstrumentedQueue[Any] = InstrumentedQueue(name, waits, maxsize)
+        waits.touch((name,))
+        self.size_callback(name, q.qsize)
+        return q
+
+    def size_callback(self, name: str, callback: Callable[[], float]) -> None:
+        """Report ``callback()`` as ``queue_size{queue=name}`` at every scrape.
+
+        For any other queue length, or a connection pool's size.
+        """
+        self._recorder.size_callbacks[name] = callback
