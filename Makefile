@@ -15,8 +15,10 @@ test: system-deps venv venv-old lint
 	$(OLD)/bin/python -m pytest -q -m compat tests/test_exporter_*.py; rc=$$?; [ $$rc -eq 5 ] || [ $$rc -eq 0 ] || exit $$rc
 	$(VENV)/bin/python -m pytest -q tests; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
 
+# ruff everywhere; mypy --strict (pyproject) on the three packages.
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy exporter bridge promflux
 
 # Debian's influxdb (1.6.7) for the bridge tests, openssl for the TLS test certificates,
 # chromium for the browser tests, docker-compose to validate docker-compose.yml;

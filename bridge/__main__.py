@@ -1,4 +1,4 @@
-"""``python -m bridge --config bridge.yml`` (or ``promflux-bridge``)."""
+"""``python -m promflux.bridge --config bridge.yml`` (or ``promflux-bridge``)."""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -268,7 +269,7 @@ class BridgeConfig(_Model):
         return value
 
 
-def _location(error: dict[str, Any]) -> str:
+def _location(error: Mapping[str, Any]) -> str:
     parts = [str(p) for p in error.get("loc", ())]
     return ".".join(parts) or "(top level)"
 

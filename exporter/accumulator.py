@@ -66,7 +66,7 @@ class HistogramAccumulator:
     def _child(self, key: Hashable) -> Any:
         child = self._children.get(key)
         if child is None:
-            labels = self._prefix + tuple(str(v) for v in key)  # type: ignore[union-attr]
+            labels = self._prefix + tuple(str(v) for v in key)  # type: ignore[attr-defined]
             child = self._children[key] = self._histogram.labels(*labels)
         return child
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from bisect import bisect_left
+from collections.abc import Awaitable, Callable
 from time import perf_counter
 from typing import Any
 
@@ -22,6 +23,8 @@ from . import client_timings
 from .accumulator import add
 from .metrics import RouteInfo
 from .recorder import Recorder, exception_name
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _WEBSOCKET_HOOK = web.AppKey("promflux.websocket_opened", object) if hasattr(
     web, "AppKey") else "promflux.websocket_opened"
@@ -53,7 +56,7 @@ def _hook_websocket_prepare() -> None:
         return writer
 
     prepare._promflux = True  # type: ignore[attr-defined]
-    cls.prepare = prepare  # type: ignore[method-assign]
+    cls.prepare = prepare  # type: ignore[method-assign, assignment]
 
 
 def _route_of(request: web.Request) -> str:
@@ -125,7 +128,7 @@ class AiohttpInstrumentation:
 
             @web.middleware
             async def promflux_middleware(request: web.Request,
-                                          handler: Any) -> web.StreamResponse:
+                                          handler: Handler) -> web.StreamResponse:
                 return await timed(handler)(request)
 
             app.middlewares.insert(0, promflux_middleware)  # outermost: sees all the others
@@ -198,7 +201,7 @@ class AiohttpInstrumentation:
             self.recorder.internal_error("websocket", exc)
         return True
 
-    def timed(self, handler: Any) -> Any:
+    def timed(self, handler: Handler) -> Handler:
         """``handler`` wrapped to time each request (the per-request hot path)."""
         skip = self.recorder.skip_paths
         bounds = self.recorder.requests.bounds

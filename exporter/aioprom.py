@@ -27,7 +27,7 @@ class AioprometheusCollector(Collector):
 
     def __init__(self, registry: Any = None) -> None:
         if registry is None:
-            from aioprometheus import REGISTRY
+            from aioprometheus.collectors import REGISTRY
 
             registry = REGISTRY
         self._registry = registry

@@ -31,7 +31,7 @@ class WebSocketRecorder:
         sent_child: Any = None
 
         async def receive_wrapper() -> Message:
-            message = await receive()
+            message: Message = await receive()
             if received_child is not None and message["type"] == "websocket.receive":
                 received_child.inc()
             return message

@@ -90,8 +90,11 @@ class Recorder:
             self.exposition_registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(self.exposition_registry)
             directory = self.multiprocess_dir
-            def pids():
+
+            def worker_pids() -> list[int]:
                 return multiprocess_worker_pids(directory)
+
+            pids: Callable[[], list[int]] | None = worker_pids
         else:
             self.exposition_registry = registry if registry is not None else CollectorRegistry()
             pids = None
@@ -154,7 +157,9 @@ class Recorder:
 
     def flush(self) -> None:
         """Move hot-path counts into the prometheus_client metrics; read size callbacks."""
-        on_error = lambda exc: self.internal_error("flush", exc)  # noqa: E731
+        def on_error(exc: BaseException) -> None:
+            self.internal_error("flush", exc)
+
         self.requests.flush(on_error)
         self.queue_waits.flush(on_error)
         try:

@@ -175,7 +175,7 @@ class RouteResolver:
         for route in self._routes_of_endpoint.get(id(endpoint), ()):
             regex = getattr(route, "path_regex", None)
             if regex is not None and any(regex.match(tail) for tail in tails):
-                return route.path_format
+                return str(route.path_format)
         return default
 
     def resolve(self, scope: dict[str, Any], entry_root_path: str, status: int) -> str:

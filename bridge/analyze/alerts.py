@@ -70,7 +70,7 @@ def figures(points: Iterable[Point], min_requests: float,
             if endpoint != schema.ALL and tags.get("method"):
                 endpoint = f"{tags['method']} {endpoint}"
             requests = fields.get("requests", 0.0)
-            if requests >= min_requests:
+            if isinstance(requests, int | float) and requests >= min_requests:
                 for metric in ("p95_ms", "error_rate_percent"):
                     value = fields.get(metric)
                     if isinstance(value, float):

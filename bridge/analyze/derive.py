@@ -8,7 +8,7 @@ parser, the counter state, and each series' role in the schema, decided once per
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ..ingest.exposition import Scrape, Series, SeriesCache
@@ -16,7 +16,7 @@ from . import schema
 from .quantile import normalize, quantile
 from .rates import CounterTracker, error_rate_percent, per_minute
 
-Point = tuple[str, dict[str, str], dict[str, float], int]
+Point = tuple[str, Mapping[str, str], Mapping[str, float | str], int]
 _INF = math.inf
 
 # Roles (first element of a role tuple).
@@ -136,7 +136,7 @@ class TargetDeriver:
         self.service = service
         self.preset = schema.PRESETS[preset] if isinstance(preset, str) else preset
         self.cache = SeriesCache()
-        self.tracker = CounterTracker()
+        self.tracker: CounterTracker[Series] = CounterTracker()
         self._roles: dict[Series, tuple[Any, ...] | None] = {}
         self._groups: dict[tuple[str, str], _Latency] = {}
         self._start_time: float | None = None

@@ -1,7 +1,7 @@
 """Percentiles from histogram bucket increases: Prometheus's histogram_quantile.
 
-Pure functions, no I/O. Follows promql/quantile.go (see ../shared/REFERENCE.md, section 1):
-the input is the increase of every cumulative ``le`` bucket over one interval.
+Pure functions, no I/O. Follows promql/quantile.go (the rule is written out in
+docs/algorithms.md): the input is the increase of every cumulative ``le`` bucket over one interval.
 """
 
 from __future__ import annotations

@@ -1,28 +1,31 @@
 """Counter increases and rates between scrapes, with restart handling. Pure, no I/O.
 
-See ../shared/REFERENCE.md, section 2. A tracker keeps the last value of every counter
-series of one target; the first scrape is a baseline, a series that appears later counts
-from zero, and a counter that goes down means the target restarted.
+See docs/algorithms.md (counter increases and rates). A tracker keeps the last value of
+every counter series of one target; the first scrape is a baseline, a series that appears
+later counts from zero, and a counter that goes down means the target restarted.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
 
 
-class CounterTracker:
+class CounterTracker(Generic[K]):
     """Per-target counter state: ``update`` turns cumulative values into increases."""
 
     __slots__ = ("_last", "_time", "restarts")
 
     def __init__(self) -> None:
-        self._last: dict[Hashable, float] = {}
+        self._last: dict[K, float] = {}
         self._time: float | None = None
         self.restarts = 0
 
     def update(
-        self, timestamp: float, values: Mapping[Hashable, float], restarted: bool = False
-    ) -> tuple[dict[Hashable, float], float | None]:
+        self, timestamp: float, values: Mapping[K, float], restarted: bool = False
+    ) -> tuple[dict[K, float], float | None]:
         """Increases since the previous scrape and the seconds between the two scrapes.
 
         Returns ({}, None) for the first scrape (a baseline, never a spike). When any
@@ -35,7 +38,7 @@ class CounterTracker:
         if previous is None:
             return {}, None
         if not restarted:
-            increases = {}
+            increases: dict[K, float] = {}
             get = last.get
             for key, value in values.items():
                 old = get(key)

@@ -35,7 +35,8 @@ class Period:
         return 100.0 * self.errors / self.requests if self.requests > 0 else None
 
     def figure(self, name: str) -> float | None:
-        return getattr(self, name)
+        value: float | None = getattr(self, name)
+        return value
 
 
 FIGURES = ("p95_ms", "requests_per_minute", "error_rate_percent")

@@ -22,6 +22,9 @@ _TYPES = frozenset(
 _ESCAPES = {"\\": "\\", '"': '"', "n": "\n"}
 
 
+_NO_LABELS: tuple[tuple[str, str], ...] = ()
+
+
 class ExpositionError(ValueError):
     """Malformed exposition text; says which line and why."""
 
@@ -132,7 +135,7 @@ def parse_labels(text: str) -> tuple[tuple[str, str], ...]:
 def _parse_series(key: str) -> Series:
     brace = key.find("{")
     if brace == -1:
-        name, labels = key.strip(), ()
+        name, labels = key.strip(), _NO_LABELS
     else:
         if not key.endswith("}"):
             raise _Malformed("unterminated label set")

@@ -1,7 +1,7 @@
 """Backfill: the roll-ups, percentiles and trends of a past time range, as the continuous
 queries and the scheduled jobs would have made them (continuous queries never backfill).
 
-    python -m bridge backfill --config bridge.yml --from 2026-11-01T00:00:00Z [--to ...]
+    python -m promflux.bridge --config bridge.yml --backfill 2026-11-01T00:00:00Z [TO]
 
 Hours are rolled up from the raw points (kept 7 days), days from the hours (kept 30 days).
 Re-running is harmless: points land on the same timestamps and tags and overwrite.

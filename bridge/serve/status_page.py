@@ -32,7 +32,7 @@ class TargetRow:
 
 @dataclass
 class StateRow:
-    """A threshold state for the page (issue 5's evaluator fills these)."""
+    """A threshold state for the page (from the threshold evaluator)."""
 
     service: str
     endpoint: str

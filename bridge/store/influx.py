@@ -51,7 +51,7 @@ class InfluxClient:
             token = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
             self._headers["Authorization"] = f"Basic {token}"
         self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._ssl = ssl_context
+        self._ssl: ssl.SSLContext | bool = True if ssl_context is None else ssl_context
         self._session: aiohttp.ClientSession | None = None
 
     def __repr__(self) -> str:  # never shows credentials
@@ -108,7 +108,7 @@ class InfluxClient:
         if status != 200:
             raise InfluxError(f"query failed with {status}: {payload}",
                               retryable=status >= 500, status=status)
-        results = payload.get("results", [])
+        results: list[dict[str, Any]] = payload.get("results", [])
         for result in results:
             if "error" in result:
                 raise InfluxError(f"query error: {result['error']}", retryable=False)

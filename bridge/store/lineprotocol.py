@@ -89,7 +89,7 @@ class LineEncoder:
 
     def encode(self, points: Iterable[Point]) -> bytes:
         """A write body: one line per point that has a valid field."""
-        lines = []
+        lines: list[str] = []
         append = lines.append
         known_keys = self._keys
         field_key = self._field

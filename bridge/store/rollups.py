@@ -4,7 +4,7 @@ InfluxQL text only (``influx.InfluxClient.setup`` runs it).
 Every roll-up names its fields with AS (``mean(*)`` would rename them) and groups by
 ``*`` (or the tags would become fields). Counts and sums roll up as sums, so means and
 percentiles stay exact: hourly mean = sum(latency_sum_ms) / sum(requests); hourly
-percentiles come from the summed ``latency_buckets`` (REFERENCE.md, section 4).
+percentiles come from the summed ``latency_buckets`` (docs/algorithms.md).
 """
 
 from __future__ import annotations

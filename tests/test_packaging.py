@@ -1,0 +1,81 @@
+"""The built wheel, installed into a fresh virtualenv as a user would, beside a project that
+has its own ``exporter.py`` and ``bridge.py``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+USER_CODE = textwrap.dedent("""
+    import importlib.metadata, json, sys
+    import exporter, bridge                      # the user's own modules
+    from fastapi import FastAPI
+    from promflux.exporter import instrument, Metrics
+    import promflux, promflux.bridge.app
+
+    app = FastAPI()
+    handle = instrument(app, service="user-api")
+    handle.event("started")
+    print(json.dumps({
+        "exporter": exporter.WHO, "bridge": bridge.WHO,
+        "handle": type(handle).__name__, "handle_is_metrics": isinstance(handle, Metrics),
+        "version": promflux.__version__,
+        "metadata_version": importlib.metadata.version("promflux"),
+        "bridge_file": promflux.bridge.app.__file__,
+    }))
+""")
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out),
+                    str(ROOT)], check=True, timeout=600)
+    (found,) = out.glob("promflux-*.whl")
+    return found
+
+
+def test_the_wheel_installs_only_the_promflux_namespace(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    top = {n.split("/")[0] for n in names if not n.startswith("promflux-")}
+    assert top == {"promflux"}, top
+    for needed in ("promflux/py.typed", "promflux/exporter/static/promflux-fetch.js",
+                   "promflux/bridge/ingest/loop.py", "promflux/labels.py"):
+        assert needed in names
+    assert not any("/tests/" in n or n.startswith("tests/") for n in names)
+
+
+def test_user_modules_named_exporter_and_bridge_still_import(wheel, tmp_path):
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "-q",
+                    f"promflux[fastapi,bridge] @ {wheel.as_uri()}"], check=True, timeout=600)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "exporter.py").write_text('WHO = "the user\'s exporter"\n')
+    (project / "bridge.py").write_text('WHO = "the user\'s bridge"\n')
+    (project / "check.py").write_text(USER_CODE)
+    done = subprocess.run([str(python), "check.py"], cwd=project, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    import json
+
+    seen = json.loads(done.stdout)
+    assert seen["exporter"] == "the user's exporter" and seen["bridge"] == "the user's bridge"
+    assert seen["handle_is_metrics"]
+    assert seen["version"] == seen["metadata_version"]
+    assert str(venv) in seen["bridge_file"]  # the installed copy, not this checkout
+
+    # Both ways of starting the bridge work from the user's folder.
+    for argv in ([str(venv / "bin" / "promflux-bridge"), "--help"],
+                 [str(python), "-m", "promflux.bridge", "--help"]):
+        shown = subprocess.run(argv, cwd=project, capture_output=True, text=True, timeout=60)
+        assert shown.returncode == 0 and "--config" in shown.stdout, shown.stderr
