@@ -8,7 +8,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -113,14 +113,35 @@ def scrape(base_url: str, **headers: str) -> Samples:
     return Samples(response.text)
 
 
-def wait_for(get: Callable[[], T], ok: Callable[[T], bool], timeout: float = 5.0) -> T:
-    """Poll ``get()`` until ``ok`` holds (returns the last value either way)."""
+def wait_for(get: Callable[[], T], ok: Callable[[T], bool], timeout: float = 20.0) -> T:
+    """Poll ``get()`` until ``ok`` holds (returns the last value either way).
+
+    The timeout is generous on purpose: a loaded 2-core machine can be slow, and a
+    condition that holds returns at once."""
     deadline = time.monotonic() + timeout
     value = get()
     while not ok(value) and time.monotonic() < deadline:
         time.sleep(0.05)
         value = get()
     return value
+
+
+def bridge_targets(bridge_url: str) -> dict[str, dict[str, Any]]:
+    """The bridge's /api/targets by service."""
+    return {t["service"]: t for t in httpx.get(bridge_url + "/api/targets").json()}
+
+
+def scraped_after(bridge_url: str, since: float, services: Iterable[str] | None = None,
+                  timeout: float = 30.0) -> dict[str, dict[str, Any]]:
+    """Wait until each target (or each of ``services``) has finished a scrape that started
+    after ``since`` (wall-clock seconds); returns /api/targets by service."""
+    def done(targets: dict[str, dict[str, Any]]) -> bool:
+        names = targets.keys() if services is None else services
+        return all(n in targets and (targets[n]["last_scrape"] or 0) > since for n in names)
+
+    seen = wait_for(lambda: bridge_targets(bridge_url), done, timeout=timeout)
+    assert done(seen), f"no scrape finished after {since}: {seen}"
+    return seen
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,14 @@ import time
 import httpx
 import pytest
 
-from .conftest import Server, aiohttp_server, free_port, uvicorn_server, wait_for
+from .conftest import (
+    Server,
+    aiohttp_server,
+    free_port,
+    scraped_after,
+    uvicorn_server,
+    wait_for,
+)
 
 
 @pytest.fixture()
@@ -52,10 +59,15 @@ def test_latency_percentiles_and_rates_reach_influxdb(tmp_path, influxdb, servic
             assert httpx.get(api.url + "/boom").status_code == 500
         for sensor in range(10):
             assert httpx.get(f"{ingest.url}/readings/{sensor}").status_code == 200
-        time.sleep(3.5)  # three more scrapes
+        sent = time.time()
 
         def query(q: str) -> list:
             return influxdb.query(q, db="e2e")
+
+        # Every request was answered before ``sent``: a scrape that started after it and
+        # the following one (whose points are written once it finished) see all of them.
+        scraped_after(bridge.url, sent)
+        scraped_after(bridge.url, time.time())
 
         total = query('SELECT sum("requests") FROM "raw_7d"."performance_metrics" WHERE '
                       '"service" = \'admin-api\' AND "endpoint" = \'/items/{item_id}\'')

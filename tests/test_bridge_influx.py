@@ -174,10 +174,9 @@ def test_writer_holds_points_until_setup_has_created_the_database(influxdb, tmp_
             held = len(writer.buffer)
             await client.query('CREATE DATABASE "held"')
             writer.set_ready()
-            for _ in range(50):
-                if not len(writer.buffer):
-                    break
-                await asyncio.sleep(0.1)
+            deadline = asyncio.get_running_loop().time() + 30
+            while len(writer.buffer) and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.05)
             await writer.submit([("m", {"service": "a"}, {"v": 2.0}, 2000)], rp="")
             return held, writer.metrics
         finally:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import sys
-import time
 
 import httpx
 
-from .conftest import Server, aiohttp_server, free_port, uvicorn_server
+from .conftest import Server, aiohttp_server, free_port, scraped_after, uvicorn_server, wait_for
 
 
 def bridge_with(tmp_path, influxdb, targets_yaml: str, scrape_extra: str = "",
@@ -24,7 +23,8 @@ def bridge_with(tmp_path, influxdb, targets_yaml: str, scrape_extra: str = "",
 
 
 def status(bridge: Server) -> dict:
-    return {t["service"]: t for t in httpx.get(bridge.url + "/api/targets").json()}
+    """/api/targets once every target has finished a scrape."""
+    return scraped_after(bridge.url, 0)
 
 
 def test_bearer_token_from_env_and_file_never_logged(tmp_path, influxdb):
@@ -38,7 +38,6 @@ def test_bearer_token_from_env_and_file_never_logged(tmp_path, influxdb):
                f"  - service: no-token\n    url: {api.url}/metrics\n")
     bridge = bridge_with(tmp_path, influxdb, targets, env={"SCRAPE_TOKEN": "tok-93847"})
     try:
-        time.sleep(2.5)
         seen = status(bridge)
         assert seen["by-env"]["up"] and seen["by-file"]["up"]
         assert not seen["no-token"]["up"] and "HTTP 401" in seen["no-token"]["last_error"]
@@ -55,7 +54,6 @@ def test_body_and_sample_limits_fail_the_scrape_with_a_clear_error(tmp_path, inf
                             ("  max_samples: 1000\n", "more than 1000 samples")):
         bridge = bridge_with(tmp_path, influxdb, targets, extra)
         try:
-            time.sleep(1.5)
             seen = status(bridge)["big"]
             assert not seen["up"] and expected in seen["last_error"], seen
         finally:
@@ -74,12 +72,8 @@ def test_influxdb_credentials_from_the_environment_are_used_and_never_logged(tmp
                          env={"PROMFLUX_INFLUXDB_USERNAME": "writer",
                               "PROMFLUX_INFLUXDB_PASSWORD": "wr1ter-secret-77"})
     try:
-        deadline = time.monotonic() + 15
-        rows = []
-        while time.monotonic() < deadline and not rows:
-            time.sleep(0.5)
-            rows = influx.query('SELECT count("up") FROM "raw_7d"."scrape_health"',
-                                db="targets")
+        rows = wait_for(lambda: influx.query('SELECT count("up") FROM "raw_7d"."scrape_health"',
+                                             db="targets"), bool, timeout=30)
         assert rows and rows[0]["values"][0][1] >= 1
         assert httpx.get(bridge.url + "/healthz").json()["schema_ready"] is True
     finally:
@@ -118,7 +112,6 @@ def test_tls_targets_verify_against_a_custom_ca(tmp_path, influxdb):
                f"  - service: no-verify\n    url: {url}\n    tls: {{verify: false}}\n")
     bridge = bridge_with(tmp_path, influxdb, targets)
     try:
-        time.sleep(2.5)
         seen = status(bridge)
         assert seen["custom-ca"]["up"] and seen["no-verify"]["up"]
         assert not seen["default-trust"]["up"]

@@ -32,9 +32,12 @@ def test_fastapi_page_timings_arrive_by_route_template(browser, fastapi_service)
                        lambda s: sum(v for _, _, v in s.find(NAME + "_count")) >= 4)
     count = NAME + "_count"
     assert samples.value(count, route="/items/{item_id}", method="GET", status="200") == 2
-    # One of the two waited 120 ms on the server: above the 0.1 s bucket, not both below.
+    # One of the two waited 120 ms on the server, so the browser saw it above 0.1 s: at
+    # most the other one is in the 0.1 s bucket (it is, unless the machine is loaded).
     assert samples.value(NAME + "_bucket", route="/items/{item_id}", method="GET",
-                         status="200", le="0.1") == 1
+                         status="200", le="0.1") <= 1
+    assert samples.value(NAME + "_sum", route="/items/{item_id}", method="GET",
+                         status="200") >= 0.12
     assert samples.value(count, route="/items", method="POST", status="201") == 1
     assert samples.value(count, route="<unmatched>", method="GET", status="404") == 1
     assert sum(v for _, _, v in samples.find(count)) == 4  # the cross-origin call: not timed

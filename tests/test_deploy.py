@@ -8,7 +8,6 @@ import re
 import shutil
 import signal
 import subprocess
-import time
 
 import httpx
 import pytest
@@ -121,7 +120,12 @@ def test_make_demo_runs_reaches_influxdb_and_stops_cleanly(tmp_path):
     assert f"http://127.0.0.1:{ports['API_PORT']}/metrics" in output
     assert f"http://127.0.0.1:{ports['BRIDGE_PORT']}/" in output
     assert "stopped" in output
-    time.sleep(0.5)
-    for port in ports.values():  # everything it started is gone
-        with pytest.raises(httpx.HTTPError):
+    def closed(port: int) -> bool:
+        try:
             httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+        except httpx.HTTPError:
+            return True
+        return False
+
+    for port in ports.values():  # everything it started is gone
+        assert wait_for(lambda port=port: closed(port), bool, timeout=20), port

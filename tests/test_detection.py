@@ -66,7 +66,7 @@ def test_latency_regression_is_detected_within_two_intervals(tmp_path, influxdb,
     load = Load(api.url)
     try:
         wait_for(lambda: httpx.get(bridge.url + "/api/targets").json()[0]["scrapes"],
-                 lambda n: n >= 3, timeout=15)
+                 lambda n: n >= 3, timeout=30)
         assert p95_state(bridge)["level"] == "ok"
         assert receiver.got == []
 
@@ -86,14 +86,14 @@ def test_latency_regression_is_detected_within_two_intervals(tmp_path, influxdb,
         wait_for(lambda: p95_state(bridge), lambda s: s["level"] == "ok", timeout=6 * INTERVAL)
         posts = wait_for(lambda: [p for p in receiver.delivered
                                   if p["endpoint"] == "GET /items/{item_id}"],
-                         lambda p: len(p) >= 2, timeout=10)
+                         lambda p: len(p) >= 2, timeout=30)
         assert [(p["previous"], p["level"], p["resolved"]) for p in posts] == [
             ("ok", "warning", False), ("warning", "ok", True)]
         assert receiver.refused == 2  # the first delivery was retried until it went through
         stored = wait_for(lambda: influxdb.query(
             'SELECT "level", "previous", "value" FROM "threshold_states" WHERE '
             '"endpoint" = \'GET /items/{item_id}\' AND "metric" = \'p95_ms\'', db="detection"),
-            lambda s: s and len(s[0]["values"]) >= 2, timeout=10)
+            lambda s: s and len(s[0]["values"]) >= 2, timeout=30)
         assert [row[1:3] for row in stored[0]["values"]] == [["warning", "ok"], ["ok", "warning"]]
     finally:
         load.stop()
@@ -123,16 +123,16 @@ def test_a_restarted_bridge_takes_up_stored_states_and_does_not_notify_again(tmp
     bridge = start()
     try:
         first = wait_for(lambda: up_state(bridge), lambda s: s and s["level"] == "critical",
-                         timeout=10)
-        wait_for(lambda: len(receiver.delivered), lambda n: n == 1, timeout=10)
+                         timeout=30)
+        wait_for(lambda: len(receiver.delivered), lambda n: n == 1, timeout=30)
         wait_for(lambda: influxdb.query('SELECT count("level") FROM "threshold_states"',
-                                        db="restore"), bool, timeout=10)
+                                        db="restore"), bool, timeout=30)
     finally:
         bridge.stop()
     bridge = start()
     try:
         wait_for(lambda: httpx.get(bridge.url + "/api/targets").json()[0]["scrapes"],
-                 lambda n: n >= 3, timeout=10)
+                 lambda n: n >= 3, timeout=30)
         again = up_state(bridge)
         assert again["level"] == "critical"
         assert again["since"] == pytest.approx(first["since"], abs=0.01)  # restored, not new

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import concurrent.futures
 import sys
-import time
 
 import httpx
 import pytest
 
-from .conftest import Server, free_port, scrape, uvicorn_server
+from .conftest import Server, free_port, scrape, uvicorn_server, wait_for
 
 pytestmark = pytest.mark.compat
 
@@ -29,8 +28,10 @@ def test_two_uvicorn_workers_sum_requests_and_report_each_process(tmp_path):
             assert set(pool.map(hit, range(60))) == {200}
         for _i in range(5):
             httpx.post(f"{server.url}/events/switch_toggled", params={"n": 2})
-        time.sleep(2.5)  # each worker flushes its counts every second
-        samples = scrape(server.url)
+        # Each worker flushes its counts every second.
+        samples = wait_for(lambda: scrape(server.url), lambda s: s.get(
+            DURATION + "_count", route="/items/{item_id}", method="GET", status="200") >= 60
+            and s.get("events_processed_total", kind="switch_toggled") >= 10)
         assert samples.value(DURATION + "_count", route="/items/{item_id}", method="GET",
                              status="200") == 60
         assert samples.value("events_processed_total", kind="switch_toggled") == 10
@@ -62,8 +63,9 @@ def test_gunicorn_with_uvicorn_workers(tmp_path):
             for i in range(30):
                 assert client.get(f"/api/v1/users/{i}",
                                   headers={"Connection": "close"}).status_code == 200
-        time.sleep(2.5)
-        samples = scrape(server.url)
+        samples = wait_for(lambda: scrape(server.url), lambda s: s.get(
+            DURATION + "_count", route="/api/v1/users/{user_id}", method="GET",
+            status="200") >= 30 and len(s.label_values("service_threads", "pid")) == 2)
         assert samples.value(DURATION + "_count", route="/api/v1/users/{user_id}",
                              method="GET", status="200") == 30
         assert len(samples.label_values("service_threads", "pid")) == 2

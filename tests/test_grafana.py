@@ -16,7 +16,7 @@ import httpx
 import pytest
 import yaml
 
-from .conftest import ROOT, Server, wait_for
+from .conftest import ROOT, Server, scraped_after, wait_for
 from .stack import ExampleStack
 
 sys.path.insert(0, str(ROOT / "grafana"))
@@ -99,7 +99,9 @@ def filled(influxdb, tmp_path_factory):
                                      '"connections"'), lambda s: bool(s), timeout=20)
         wait_for(lambda: stack.query('SELECT count("exceptions") FROM "exceptions"'),
                  lambda s: bool(s), timeout=20)
-        time.sleep(3)
+        # Two more scrapes of everything: the posted timings are stored too.
+        scraped_after(stack.bridge.url, time.time())
+        scraped_after(stack.bridge.url, time.time())
     finally:
         load.stop()
     hour = int(time.time()) // 3600 * 3600

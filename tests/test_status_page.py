@@ -28,7 +28,7 @@ def test_status_page_shows_every_target_and_the_stored_figures(stack, browser): 
     wait_for(lambda: stack.query('SELECT sum("requests") FROM "performance_metrics" WHERE '
                                  "\"endpoint\" = '_all' GROUP BY \"service\""),
              lambda s: {x["tags"]["service"]: x["values"][0][1] for x in s}
-             == {"admin-api": 50, "ingest": 15}, timeout=15)
+             == {"admin-api": 50, "ingest": 15}, timeout=30)
     p95 = {s["tags"]["service"]: s["values"][0][1] for s in stack.query(
         'SELECT last("p95_ms") FROM "performance_metrics" WHERE "endpoint" = \'_all\' '
         'GROUP BY "service"')}
@@ -66,7 +66,7 @@ def test_status_page_shows_every_target_and_the_stored_figures(stack, browser): 
 def test_status_page_shows_a_dead_target_with_its_error(stack, browser):  # noqa: F811
     stack.wait_for_baseline()
     stack.ingest.stop()
-    targets = wait_for(stack.targets, lambda t: not t["ingest"]["up"], timeout=10)
+    targets = wait_for(stack.targets, lambda t: not t["ingest"]["up"], timeout=30)
     page = browser.new_page()
     page.goto(stack.bridge.url + "/")
     row = page.locator('#targets tr[data-service="ingest"]')
@@ -85,5 +85,5 @@ def test_status_page_shows_a_dead_target_with_its_error(stack, browser):  # noqa
                      "since": down[0]["since"], "threshold": 0.5}]
     assert status["admin-api"]["level"] == "ok"
     stored = wait_for(lambda: stack.query('SELECT "level", "value" FROM "threshold_states" '
-                                          "WHERE \"metric\" = 'up'"), bool, timeout=10)
+                                          "WHERE \"metric\" = 'up'"), bool, timeout=30)
     assert stored[0]["values"][-1][1:] == ["critical", 0.0]
