@@ -42,88 +42,60 @@ class ExporterMetrics:
 
     def __init__(self, service: str, registry: CollectorRegistry | None) -> None:
         self.service = service
-        self.request_duration = Histogram(
-            "http_request_duration_seconds",
-            "Time from receiving a request to sending the last byte of its response.",
-            ["service", "route", "method", "status"],
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
-        )
-        self.requests_in_progress = Gauge(
-            "http_requests_in_progress",
-            "HTTP requests being handled now.",
-            ["service"],
-            registry=registry,
-            multiprocess_mode="livesum",
-        )
-        self.exceptions = Counter(
-            "http_exceptions",
-            "Unhandled exceptions raised by request handlers, by exception type.",
-            ["service", "route", "method", "exception"],
-            registry=registry,
-        )
-        self.websocket_active = Gauge(
-            "websocket_connections_active",
-            "Open WebSocket connections.",
-            ["service", "route"],
-            registry=registry,
-            multiprocess_mode="livesum",
-        )
-        self.websocket_opened = Counter(
-            "websocket_connections_opened",
-            "WebSocket connections accepted.",
-            ["service", "route"],
-            registry=registry,
-        )
-        self.websocket_received = Counter(
-            "websocket_messages_received",
-            "WebSocket data messages received from clients.",
-            ["service", "route"],
-            registry=registry,
-        )
-        self.websocket_sent = Counter(
-            "websocket_messages_sent",
-            "WebSocket data messages sent to clients.",
-            ["service", "route"],
-            registry=registry,
-        )
-        self.websocket_duration = Histogram(
-            "websocket_connection_duration_seconds",
-            "How long accepted WebSocket connections stayed open.",
-            ["service", "route"],
-            buckets=WEBSOCKET_DURATION_BUCKETS,
-            registry=registry,
-        )
-        self.events = Counter(
-            "events_processed",
-            "Events processed by the service, by kind.",
-            ["service", "kind"],
-            registry=registry,
-        )
-        self.queue_size = Gauge(
-            "queue_size",
-            "Items waiting in a queue (or any value reported by a size callback).",
-            ["service", "queue"],
-            registry=registry,
-            multiprocess_mode="livesum",
-        )
-        self.queue_wait = Histogram(
-            "queue_wait_seconds",
-            "Time an item spent in a queue, from put to get.",
-            ["service", "queue"],
-            buckets=QUEUE_WAIT_BUCKETS,
-            registry=registry,
-        )
-        self.client_request_duration = Histogram(
-            "http_client_request_duration_seconds",
-            "API calls timed in users' browsers (promflux-fetch.js), by route template.",
-            ["service", "route", "method", "status"],
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
-        )
+        self._http(registry)
+        self._websocket(registry)
+        self._work(registry)
         self.exporter_errors = Counter(
             "promflux_exporter_errors",
             "Errors inside metrics collection; the request itself went on untouched.",
-            ["service", "where"],
-            registry=registry,
-        )
+            ["service", "where"], registry=registry)
+
+    def _http(self, registry: CollectorRegistry | None) -> None:
+        self.request_duration = Histogram(
+            "http_request_duration_seconds",
+            "Time from receiving a request to sending the last byte of its response.",
+            ["service", "route", "method", "status"], buckets=LATENCY_BUCKETS,
+            registry=registry)
+        self.requests_in_progress = Gauge(
+            "http_requests_in_progress", "HTTP requests being handled now.", ["service"],
+            registry=registry, multiprocess_mode="livesum")
+        self.exceptions = Counter(
+            "http_exceptions",
+            "Unhandled exceptions raised by request handlers, by exception type.",
+            ["service", "route", "method", "exception"], registry=registry)
+        self.client_request_duration = Histogram(
+            "http_client_request_duration_seconds",
+            "API calls timed in users' browsers (promflux-fetch.js), by route template.",
+            ["service", "route", "method", "status"], buckets=LATENCY_BUCKETS,
+            registry=registry)
+
+    def _websocket(self, registry: CollectorRegistry | None) -> None:
+        labels = ["service", "route"]
+        self.websocket_active = Gauge(
+            "websocket_connections_active", "Open WebSocket connections.", labels,
+            registry=registry, multiprocess_mode="livesum")
+        self.websocket_opened = Counter(
+            "websocket_connections_opened", "WebSocket connections accepted.", labels,
+            registry=registry)
+        self.websocket_received = Counter(
+            "websocket_messages_received", "WebSocket data messages received from clients.",
+            labels, registry=registry)
+        self.websocket_sent = Counter(
+            "websocket_messages_sent", "WebSocket data messages sent to clients.", labels,
+            registry=registry)
+        self.websocket_duration = Histogram(
+            "websocket_connection_duration_seconds",
+            "How long accepted WebSocket connections stayed open.", labels,
+            buckets=WEBSOCKET_DURATION_BUCKETS, registry=registry)
+
+    def _work(self, registry: CollectorRegistry | None) -> None:
+        self.events = Counter(
+            "events_processed", "Events processed by the service, by kind.",
+            ["service", "kind"], registry=registry)
+        self.queue_size = Gauge(
+            "queue_size",
+            "Items waiting in a queue (or any value reported by a size callback).",
+            ["service", "queue"], registry=registry, multiprocess_mode="livesum")
+        self.queue_wait = Histogram(
+            "queue_wait_seconds", "Time an item spent in a queue, from put to get.",
+            ["service", "queue"], buckets=QUEUE_WAIT_BUCKETS, registry=registry)

@@ -95,3 +95,15 @@ def test_the_bridge_serves_the_exporters_fetch_script_without_importing_it():
     served = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                             text=True, check=True).stdout
     assert served == (ROOT / "exporter" / "static" / "promflux-fetch.js").read_text()
+
+
+def test_no_class_over_200_lines_nor_function_over_80():
+    too_long = []
+    for folder in (ROOT / "exporter", ROOT / "bridge", ROOT / "promflux"):
+        for path in modules(folder):
+            for node in ast.walk(ast.parse(path.read_text())):
+                limit = (200 if isinstance(node, ast.ClassDef) else
+                         80 if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) else 0)
+                if limit and node.end_lineno - node.lineno + 1 > limit:
+                    too_long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
+    assert not too_long, too_long
