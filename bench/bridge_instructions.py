@@ -26,10 +26,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def stages(root: Path) -> tuple:
+    """TargetDeriver, parse and LineEncoder of the tree at ``root``, in either layout."""
+    if (root / "promflux").is_dir():  # the namespace layout: bridge/ is promflux.bridge
+        import promflux
+
+        promflux.__path__.append(str(root))
+        from promflux.bridge.analyze.derive import TargetDeriver
+        from promflux.bridge.ingest.exposition import parse
+        from promflux.bridge.store.lineprotocol import LineEncoder
+    else:  # the flat layout of earlier revisions
+        from bridge.derive import TargetDeriver  # type: ignore[no-redef]
+        from bridge.exposition import parse  # type: ignore[no-redef]
+        from bridge.lineprotocol import LineEncoder  # type: ignore[no-redef]
+    return TargetDeriver, parse, LineEncoder
+
+
 def work(texts_path: str, scrapes: int) -> None:
-    from promflux.bridge.analyze.derive import TargetDeriver
-    from promflux.bridge.ingest.exposition import parse
-    from promflux.bridge.store.lineprotocol import LineEncoder
+    TargetDeriver, parse, LineEncoder = stages(Path(os.environ["PYTHONPATH"]))
 
     texts = json.loads(Path(texts_path).read_text())
     deriver, encoder = TargetDeriver("svc"), LineEncoder()
@@ -56,7 +70,9 @@ def instructions(root: Path, texts_path: str, scrapes: int) -> int:
 
 def export(revision: str) -> Path:
     """The bridge package as it was at ``revision``, in a temporary directory."""
-    archive = subprocess.run(["git", "archive", revision, "bridge"], cwd=ROOT, check=True,
+    folders = ["bridge"] + [name for name in ("promflux",) if subprocess.run(
+        ["git", "cat-file", "-e", f"{revision}:{name}"], cwd=ROOT).returncode == 0]
+    archive = subprocess.run(["git", "archive", revision, *folders], cwd=ROOT, check=True,
                              capture_output=True).stdout
     directory = Path(tempfile.mkdtemp(prefix="bridge-"))
     with tarfile.open(fileobj=BytesIO(archive)) as tar:

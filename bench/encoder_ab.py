@@ -27,8 +27,12 @@ from promflux.bridge.store.lineprotocol import LineEncoder  # noqa: E402
 
 
 def encoder_at(revision: str) -> type:
-    source = subprocess.run(["git", "show", f"{revision}:bridge/lineprotocol.py"], cwd=ROOT,
-                            check=True, capture_output=True, text=True).stdout
+    for path in ("bridge/store/lineprotocol.py", "bridge/lineprotocol.py"):  # new, old layout
+        shown = subprocess.run(["git", "show", f"{revision}:{path}"], cwd=ROOT,
+                               capture_output=True, text=True)
+        if shown.returncode == 0:
+            break
+    source = shown.stdout
     path = Path(tempfile.mkdtemp()) / "lineprotocol_old.py"
     path.write_text(source)
     spec = importlib.util.spec_from_file_location("lineprotocol_old", path)

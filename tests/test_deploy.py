@@ -89,9 +89,24 @@ def test_the_bridge_config_in_compose_resolves_to_the_compose_services(compose):
     assert config.listen.rpartition(":")[2] in container_ports(bridge)
 
 
+def free_port_pair() -> int:
+    """A free port P whose P + 1 is free too (influxd binds its RPC port there)."""
+    import socket
+
+    for _ in range(100):
+        port = free_port()
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port pair")
+
+
 def test_make_demo_runs_reaches_influxdb_and_stops_cleanly(tmp_path):
-    ports = {name: str(free_port()) for name in ("INFLUXDB_PORT", "API_PORT", "INGEST_PORT",
-                                                 "BRIDGE_PORT")}
+    ports = {name: str(free_port()) for name in ("API_PORT", "INGEST_PORT", "BRIDGE_PORT")}
+    ports["INFLUXDB_PORT"] = str(free_port_pair())
     env = {**os.environ, **ports, "DEMO_DIR": str(tmp_path / "demo"), "SCRAPE_INTERVAL": "1s",
            "SCRAPE_TIMEOUT": "1s"}
     env.pop("PROMFLUX_INFLUXDB_URL", None)
@@ -111,15 +126,19 @@ def test_make_demo_runs_reaches_influxdb_and_stops_cleanly(tmp_path):
             except (httpx.HTTPError, KeyError, ValueError):
                 return 0
 
-        assert wait_for(requests_stored, lambda n: n > 0, timeout=90) > 0
+        stored = wait_for(requests_stored, lambda n: n > 0, timeout=90)
         page = httpx.get(f"http://127.0.0.1:{ports['BRIDGE_PORT']}/")
-        assert page.status_code == 200 and "admin-api" in page.text and "ingest" in page.text
     finally:
         os.killpg(demo.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
         output, _ = demo.communicate(timeout=60)
+    logs = "".join(f"\n--- {p.name}\n" + p.read_text()[-2000:]
+                   for p in sorted((tmp_path / "demo" / "logs").glob("*.log")))
+    assert stored > 0, output + logs
+    assert page.status_code == 200 and "admin-api" in page.text and "ingest" in page.text
     assert f"http://127.0.0.1:{ports['API_PORT']}/metrics" in output
     assert f"http://127.0.0.1:{ports['BRIDGE_PORT']}/" in output
     assert "stopped" in output
+
     def closed(port: int) -> bool:
         try:
             httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
