@@ -75,7 +75,9 @@ class Bridge:
         statuses = self.statuses
         return {"status": "ok", "schema_ready": self.schema_ready,
                 "targets_up": sum(t.up for t in statuses), "targets": len(statuses),
-                "buffer_batches": len(self.buffer), "last_write_error": self.writer.last_error}
+                # batches not yet in InfluxDB: queued in memory or buffered on disk
+                "buffer_batches": self.writer.pending,
+                "last_write_error": self.writer.last_error}
 
     # -- one scrape's points: thresholds, then the writer ---------------------------------
 
@@ -89,7 +91,7 @@ class Bridge:
             self.notifier.notify(change)
             log.warning("%s %s %s: %s -> %s (%.1f)", change.service, change.endpoint,
                         change.metric, change.previous, change.level, change.value)
-        await self.writer.submit(points, rollups.RAW)
+        self.writer.submit(points, rollups.RAW)  # queued: the loop never waits on I/O
 
     async def scrape_once(self, index: int) -> list[Point]:
         """Scrape target ``index`` now (benches and tests; the loops do this on their own)."""

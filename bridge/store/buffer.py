@@ -1,16 +1,36 @@
 """A bounded on-disk buffer of line-protocol batches that survives restarts.
 
-Each batch is one file, named by a sequence number, written to a temporary name and
-renamed, so a crash never leaves half a batch. Batches go out oldest first; past the size
-bound the oldest are deleted and their points counted as dropped.
+Each batch is one file, named by a sequence number and its retention policy, written to a
+temporary name and renamed, so a crash never leaves half a batch. Batches go out oldest
+first; past the size bound the oldest are deleted and their points counted as dropped.
+
+Files are blocking I/O: the writer calls these methods from a worker thread, one at a
+time. A file that is not ours (a foreign name) or cannot be read is moved to
+``quarantine/`` with a log line, so it never blocks start-up or writing.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
+log = logging.getLogger("promflux.bridge.buffer")
+
 _SUFFIX = ".lp"
+_NAME = re.compile(r"^(\d{16})-([A-Za-z0-9_]{1,64})\.lp$")
+QUARANTINE = "quarantine"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One buffered batch; ``remove`` takes this very entry (by its file), never another."""
+
+    path: Path
+    rp: str
+    body: bytes
 
 
 class DiskBuffer:
@@ -21,11 +41,22 @@ class DiskBuffer:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.max_bytes = max_bytes
         self.dropped_points = 0
-        for leftover in self.dir.glob("*.tmp"):
-            leftover.unlink(missing_ok=True)
-        self._files = sorted(self.dir.glob("*" + _SUFFIX))
-        self._bytes = sum(f.stat().st_size for f in self._files)
-        self._next = int(self._files[-1].name.split("-", 1)[0]) + 1 if self._files else 0
+        self.quarantined = 0
+        self._files: list[Path] = []
+        self._bytes = 0
+        files = []
+        for path in sorted(self.dir.iterdir()):
+            if path.name == QUARANTINE:
+                continue
+            if path.name.endswith(".tmp") and path.is_file():
+                path.unlink(missing_ok=True)  # a write a crash interrupted
+            elif _NAME.match(path.name) and path.is_file():
+                files.append(path)
+            else:
+                self._quarantine(path, "not a buffer file")
+        self._files = files
+        self._bytes = sum(self._size(f) for f in files)
+        self._next = int(files[-1].name[:16]) + 1 if files else 0
 
     def __len__(self) -> int:
         return len(self._files)
@@ -34,10 +65,11 @@ class DiskBuffer:
     def size_bytes(self) -> int:
         return self._bytes
 
-    def push(self, rp: str, body: bytes) -> None:
-        """Append a batch; drop the oldest batches while over the bound."""
+    def push(self, rp: str, body: bytes) -> int:
+        """Append a batch; drop the oldest batches while over the bound. Returns the points
+        dropped to make room (also added to ``dropped_points``)."""
         if not body:
-            return
+            return 0
         name = f"{self._next:016d}-{rp or 'default'}{_SUFFIX}"
         self._next += 1
         tmp = self.dir / (name + ".tmp")
@@ -49,26 +81,73 @@ class DiskBuffer:
         os.replace(tmp, final)
         self._files.append(final)
         self._bytes += len(body)
+        dropped = 0
         while self._bytes > self.max_bytes and len(self._files) > 1:
             oldest = self._files.pop(0)
-            self.dropped_points += self._lines(oldest)
-            self._bytes -= oldest.stat().st_size
+            dropped += self._lines(oldest)
+            self._bytes -= self._size(oldest)
             oldest.unlink(missing_ok=True)
+        if dropped:
+            self.dropped_points += dropped
+            log.warning("buffer over %d bytes: dropped the oldest %d points", self.max_bytes,
+                        dropped)
+        return dropped
 
-    def peek(self) -> tuple[str, bytes] | None:
-        """The oldest batch as (retention policy, body), without removing it."""
-        if not self._files:
-            return None
-        path = self._files[0]
-        rp = path.name[len("0000000000000000-"):-len(_SUFFIX)]
-        return ("" if rp == "default" else rp), path.read_bytes()
+    def peek(self) -> Entry | None:
+        """The oldest readable batch, without removing it (unreadable ones are quarantined)."""
+        while self._files:
+            path = self._files[0]
+            try:
+                body = path.read_bytes()
+            except OSError as exc:
+                self._quarantine(path, f"unreadable: {exc}")
+                continue
+            rp = path.name[len("0000000000000000-"):-len(_SUFFIX)]
+            return Entry(path, "" if rp == "default" else rp, body)
+        return None
 
-    def pop(self) -> None:
-        """Remove the oldest batch (after it was written)."""
-        if self._files:
-            path = self._files.pop(0)
-            self._bytes -= path.stat().st_size
-            path.unlink(missing_ok=True)
+    def rewrite(self, entry: Entry, body: bytes) -> None:
+        """Replace ``entry``'s content with ``body`` (what is left of it), atomically."""
+        if entry.path not in self._files:
+            return
+        tmp = entry.path.with_name(entry.path.name + ".tmp")
+        with open(tmp, "wb") as f:
+            f.write(body)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, entry.path)
+        self._bytes += len(body) - len(entry.body)
+
+    def remove(self, entry: Entry) -> None:
+        """Remove ``entry`` (after it was written); nothing else, whatever happened since."""
+        try:
+            self._files.remove(entry.path)
+        except ValueError:
+            return  # already gone (trimmed while over the bound)
+        self._bytes -= len(entry.body)
+        entry.path.unlink(missing_ok=True)
+
+    def _quarantine(self, path: Path, why: str) -> None:
+        """Move ``path`` aside; it leaves the queue even when the move fails."""
+        if path in self._files:
+            self._files.remove(path)
+            self._bytes -= self._size(path)
+        target = self.dir / QUARANTINE
+        try:
+            target.mkdir(exist_ok=True)
+            os.replace(path, target / path.name)
+        except OSError as exc:
+            log.error("buffer: could not quarantine %s (%s): %s", path, why, exc)
+            return
+        self.quarantined += 1
+        log.warning("buffer: moved %s to %s/ (%s)", path.name, target, why)
+
+    @staticmethod
+    def _size(path: Path) -> int:
+        try:
+            return path.stat().st_size
+        except OSError:
+            return 0
 
     @staticmethod
     def _lines(path: Path) -> int:

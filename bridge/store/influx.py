@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 import ssl
 from dataclasses import dataclass
 from typing import Any
@@ -19,23 +20,40 @@ log = logging.getLogger("promflux.bridge.influx")
 
 
 class InfluxError(Exception):
-    """A failed request. ``retryable``: network trouble or 5xx (the batch may be re-sent)."""
+    """A failed request.
 
-    def __init__(self, message: str, retryable: bool, status: int | None = None) -> None:
+    ``retryable``: the same request may work later (network trouble, 5xx, or a 401, 403 or
+    404 that is the server's set-up, not the batch's fault). ``batch_error``: InfluxDB (or
+    what answered for it) refused this body itself: a parse error, too large a body, or a
+    response that cannot even be read (it echoed a bad line in a header); re-sending the
+    same body would fail the same way, so the writer splits it to isolate the bad lines.
+    """
+
+    def __init__(self, message: str, retryable: bool, status: int | None = None,
+                 batch_error: bool = False) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.status = status
+        self.batch_error = batch_error
 
 
 @dataclass
 class WriteResult:
-    """A write InfluxDB answered: ``dropped`` > 0 for a partial write (400)."""
+    """A write InfluxDB answered; a partial write (400) names what it dropped."""
 
     dropped_message: str = ""
+    dropped_points: int = 0
 
     @property
     def partial(self) -> bool:
         return bool(self.dropped_message)
+
+
+def dropped_points(message: str) -> int:
+    """Points a partial-write message says were not stored: ``dropped=N`` (type conflicts,
+    points beyond retention) plus one per ``unable to parse`` line."""
+    return (sum(int(n) for n in re.findall(r"dropped=(\d+)", message))
+            + message.count("unable to parse"))
 
 
 class InfluxClient:
@@ -76,16 +94,20 @@ class InfluxClient:
             async with session.post(self.url + "/write", params=params, data=body,
                                     ssl=self._ssl) as response:
                 status = response.status
-                text = await response.text()
+                text = await response.text(errors="replace")
+        except aiohttp.ClientResponseError as exc:  # an answer that cannot be parsed
+            raise InfluxError(f"unreadable answer to a write: {exc.message}"[:500],
+                              retryable=False, batch_error=True) from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise InfluxError(f"InfluxDB unreachable: {exc!r}", retryable=True) from None
         if status == 204:
             return WriteResult()
-        message = _error_text(text)
-        if status == 400 and "partial write" in message:
-            return WriteResult(message)  # the valid points were stored
-        raise InfluxError(f"write failed with {status}: {message}", retryable=status >= 500,
-                          status=status)
+        message = _error_text(text)[:2000]
+        if status == 400 and "partial write" in message:  # the valid points were stored
+            return WriteResult(message, dropped_points(message))
+        server_side = status >= 500 or status in (401, 403, 404)
+        raise InfluxError(f"write failed with {status}: {message}", retryable=server_side,
+                          status=status, batch_error=not server_side)
 
     async def query(self, q: str, db: str | None = None,
                     epoch: str | None = None) -> list[dict[str, Any]]:

@@ -1,17 +1,27 @@
-"""Batched writes to InfluxDB with retries, falling back to the on-disk buffer.
+"""Batched writes to InfluxDB that never lose, wedge or stall the scrape loops.
 
-Batches go straight to InfluxDB while it answers; when it does not (network error or
-5xx) they go to the disk buffer, which is drained oldest first, with backoff, so points
-reach InfluxDB in order once it is back. A 4xx is not retried: logged, counted, dropped
-(a partial write keeps its valid points). Until set-up has created the database
-(``set_ready``) every batch waits in the buffer: a write before that would be a final 404.
+Scrape loops hand points to ``submit``, which encodes them and appends the batches to a
+bounded in-memory queue; it never waits. One task, ``run``, does all the I/O, one step at
+a time: while nothing waits on disk it writes queued batches straight to InfluxDB; when
+InfluxDB does not answer (network, 5xx) or set-up has not created the database yet, queued
+batches go to the disk buffer (in a worker thread), which is drained oldest first with
+backoff. Because one task does every step in turn, the batch being sent can never be
+trimmed or removed by anything else, and a buffered batch is removed by identity.
+
+A batch InfluxDB refuses as such (a parse error, too large, an answer that cannot be
+read) is split in halves until the bad lines stand alone; those are dropped, counted by
+reason and logged once per reason, and the rest is written. A partial write counts the
+points InfluxDB says it dropped. Every point submitted ends up written or counted in
+``promflux_bridge_points_dropped_total`` by reason.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 from time import perf_counter
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -25,9 +35,10 @@ from .lineprotocol import LineEncoder
 log = logging.getLogger("promflux.bridge.writer")
 
 
+
 class WriterMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.points = Counter("promflux_bridge_points_written", "Points InfluxDB accepted.",
+        self.points = Counter("promflux_bridge_points_written", "Points InfluxDB stored.",
                               registry=registry)
         self.errors = Counter("promflux_bridge_write_errors", "Failed writes, by kind.",
                               ["kind"], registry=registry)
@@ -39,53 +50,147 @@ class WriterMetrics:
                                   "Bytes waiting in the on-disk buffer.", registry=registry)
         self.buffer_batches = Gauge("promflux_bridge_buffer_batches",
                                     "Batches waiting in the on-disk buffer.", registry=registry)
+        self.queued_bytes = Gauge("promflux_bridge_write_queue_bytes",
+                                  "Bytes of batches waiting in memory for the writer.",
+                                  registry=registry)
+
+
+@dataclass(slots=True)
+class Batch:  # mutable: what is left of it after a write that stopped half-way
+    rp: str
+    body: bytes
 
 
 class Writer:
     """Accepts points from the scrape loops and gets them into InfluxDB."""
 
     def __init__(self, client: InfluxClient, buffer: DiskBuffer, metrics: WriterMetrics,
-                 batch_size: int = 5000, max_backoff: float = 30.0) -> None:
+                 batch_size: int = 5000, max_backoff: float = 30.0,
+                 max_queue_bytes: int = 64 * 1024 * 1024) -> None:
         self.client = client
         self.buffer = buffer
         self.metrics = metrics
         self.batch_size = batch_size
         self.max_backoff = max_backoff
+        self.max_queue_bytes = max_queue_bytes
         self._encoder = LineEncoder()
+        self._queue: deque[Batch] = deque()
+        self._queued_bytes = 0
         self._wake = asyncio.Event()
         # Held until set-up has created the database: a write before that gets a final 404.
         self.ready = False
-        self._dropped_seen = buffer.dropped_points
         self.last_error = ""
+        self._logged_reasons: set[str] = set()
         self._update_gauges()
 
-    def _update_gauges(self) -> None:
-        self.metrics.buffer_bytes.set(self.buffer.size_bytes)
-        self.metrics.buffer_batches.set(len(self.buffer))
-        if self.buffer.dropped_points > self._dropped_seen:
-            self.metrics.dropped.labels("buffer_full").inc(
-                self.buffer.dropped_points - self._dropped_seen)
-            self._dropped_seen = self.buffer.dropped_points
+    # -- the scrape loops' side: never waits ------------------------------------------------
+
+    def submit(self, points: Sequence[Point], rp: str = "") -> None:
+        """Queue points for writing (encoded now, in batches of ``batch_size``)."""
+        for start in range(0, len(points), self.batch_size):
+            body = self._encoder.encode(points[start:start + self.batch_size])
+            if not body:
+                continue
+            if self._queued_bytes + len(body) > self.max_queue_bytes:
+                # Neither InfluxDB nor the disk keeps up: refuse the newest, never a batch
+                # the writer may be working on.
+                self._drop(body.count(b"\n"), "queue_full",
+                           f"write queue over {self.max_queue_bytes} bytes")
+                continue
+            self._queue.append(Batch(rp, body))
+            self._queued_bytes += len(body)
+        self.metrics.queued_bytes.set(self._queued_bytes)
+        self._wake.set()
 
     def set_ready(self) -> None:
         """The database exists: start writing, buffered batches first."""
         self.ready = True
         self._wake.set()
 
-    async def submit(self, points: Sequence[Point], rp: str = "") -> None:
-        """Write points now, or queue them on disk when InfluxDB is not answering."""
-        for start in range(0, len(points), self.batch_size):
-            body = self._encoder.encode(points[start:start + self.batch_size])
-            if not body:
-                continue
-            if self.ready and len(self.buffer) == 0 and await self._send(rp, body):
-                continue
-            self.buffer.push(rp, body)  # behind what is already waiting: order is kept
-            self._update_gauges()
-            self._wake.set()
+    @property
+    def pending(self) -> int:
+        """Batches not yet written: queued in memory plus buffered on disk."""
+        return len(self._queue) + len(self.buffer)
 
-    async def _send(self, rp: str, body: bytes) -> bool:
-        """True when InfluxDB took the batch (or refused it for good); False to retry."""
+    # -- the writer task ----------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Write for ever: queued batches directly while nothing waits on disk, else via
+        the disk buffer, oldest first, with backoff while InfluxDB is away."""
+        backoff = Backoff(0.5, self.max_backoff)
+        while True:
+            if not self._queue and not (self.ready and len(self.buffer)):
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            if await self._step():
+                backoff.reset()
+            else:
+                await self._pause(backoff.next_delay())
+
+    async def _step(self) -> bool:
+        """One unit of work; False when InfluxDB did not take it (back off)."""
+        if self.ready and not len(self.buffer) and self._queue:
+            batch = self._queue[0]
+            left = await self._write(batch.rp, batch.body)
+            if left:
+                self._queued_bytes -= len(batch.body) - len(left)
+                batch.body = left
+                await self._spill()  # keep it (and what follows) on disk, in order
+                return False
+            self._unqueue()
+            return True
+        await self._spill()  # behind what already waits on disk: order is kept
+        if not self.ready:
+            return True
+        entry = await asyncio.to_thread(self.buffer.peek)
+        if entry is None:
+            return True
+        left = await self._write(entry.rp, entry.body)
+        if left:
+            if left != entry.body:
+                await asyncio.to_thread(self.buffer.rewrite, entry, left)
+            return False
+        await asyncio.to_thread(self.buffer.remove, entry)
+        self._update_gauges()
+        return True
+
+    async def _pause(self, seconds: float) -> None:
+        """Back off, moving batches that arrive meanwhile to disk (memory stays small)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while (remaining := deadline - loop.time()) > 0:
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), remaining)
+            except TimeoutError:
+                return
+            await self._spill()
+
+    def _unqueue(self) -> Batch:
+        batch = self._queue.popleft()
+        self._queued_bytes -= len(batch.body)
+        self.metrics.queued_bytes.set(self._queued_bytes)
+        return batch
+
+    async def _spill(self) -> None:
+        """Move every queued batch to the disk buffer (worker thread)."""
+        while self._queue:
+            # Out of the queue first: if this task is cancelled while the thread writes,
+            # the batch is on disk once, not also still queued.
+            batch = self._unqueue()
+            try:
+                dropped = await asyncio.to_thread(self.buffer.push, batch.rp, batch.body)
+            except OSError as exc:  # the disk failed: the batch cannot be kept
+                self._drop(batch.body.count(b"\n"), "buffer_error", f"disk buffer: {exc}")
+                continue
+            if dropped:
+                self.metrics.dropped.labels("buffer_full").inc(dropped)
+            self._update_gauges()
+
+    async def _write(self, rp: str, body: bytes) -> bytes:
+        """Write one body. Returns what is left to try again later: b"" when InfluxDB
+        stored it (bad lines isolated, dropped and counted)."""
         started = perf_counter()
         try:
             result = await self.client.write(body, rp=rp or None)
@@ -93,45 +198,58 @@ class Writer:
             self.last_error = str(exc)
             if exc.retryable:
                 self.metrics.errors.labels("retryable").inc()
-                return False
-            self.metrics.errors.labels(f"http_{exc.status}").inc()
-            self.metrics.dropped.labels("rejected").inc(body.count(b"\n"))
-            log.error("InfluxDB refused a batch of %d points: %s", body.count(b"\n"), exc)
-            return True
+                return body
+            self.metrics.errors.labels("refused_batch").inc()
+            return await self._split(rp, body, exc)
         finally:
             self.metrics.duration.observe(perf_counter() - started)
         lines = body.count(b"\n")
         if result.partial:
             self.metrics.errors.labels("partial").inc()
-            log.warning("InfluxDB stored part of a batch: %s", result.dropped_message)
+            dropped = min(result.dropped_points, lines)
+            self._drop(dropped, "rejected_by_influxdb", result.dropped_message)
+            lines -= dropped
         else:
             self.last_error = ""
         self.metrics.points.inc(lines)
-        return True
+        return b""
 
-    async def run(self) -> None:
-        """Drain the buffer for ever: oldest first, with backoff while InfluxDB is away."""
-        backoff = Backoff(0.5, self.max_backoff)
-        while True:
-            item = self.buffer.peek() if self.ready else None
-            if item is None:
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            rp, body = item
-            if await self._send(rp, body):
-                self.buffer.pop()
-                self._update_gauges()
-                backoff.reset()
-                continue
-            await backoff.sleep()
+    async def _split(self, rp: str, body: bytes, exc: InfluxError) -> bytes:
+        """Isolate the lines InfluxDB refuses: halves, recursively, down to single lines.
+        Returns what is left when InfluxDB went away half-way (the first half is done)."""
+        lines = body.splitlines(keepends=True)
+        if len(lines) <= 1:
+            reason = "unreadable_response" if exc.status is None else "rejected_by_influxdb"
+            self._drop(len(lines), reason, str(exc))
+            return b""
+        middle = len(lines) // 2
+        first, second = b"".join(lines[:middle]), b"".join(lines[middle:])
+        left = await self._write(rp, first)
+        if left:
+            return left + second
+        return await self._write(rp, second)
+
+    def _drop(self, points: int, reason: str, why: str) -> None:
+        if points <= 0:
+            return
+        self.metrics.dropped.labels(reason).inc(points)
+        if reason not in self._logged_reasons:  # once per reason: a flood stays readable
+            self._logged_reasons.add(reason)
+            log.error("dropped %d points (%s): %s (logged once per reason; "
+                      "promflux_bridge_points_dropped_total counts every one)", points,
+                      reason, why[:300])
+
+    def _update_gauges(self) -> None:
+        self.metrics.buffer_bytes.set(self.buffer.size_bytes)
+        self.metrics.buffer_batches.set(len(self.buffer))
 
     async def flush(self, timeout: float) -> None:
-        """Try to empty the buffer before shutting down (what is left stays on disk)."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while self.ready and len(self.buffer) and asyncio.get_running_loop().time() < deadline:
-            rp, body = self.buffer.peek()  # type: ignore[misc]
-            if not await self._send(rp, body):
+        """Before shutting down: write what can be written in ``timeout``; keep the rest on
+        disk for the next start."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.ready and self.pending and loop.time() < deadline:
+            if not await self._step():  # (each step is bounded by the client's timeout)
                 break
-            self.buffer.pop()
+        await self._spill()
         self._update_gauges()
