@@ -90,3 +90,38 @@ def test_nan_gauges_are_not_written():
     d = TargetDeriver("api")
     points = run(d, exposition({}, cpu=math.nan), 0.0)
     assert rows(points, "resources") == {}
+
+
+def test_a_route_missing_from_one_scrape_is_not_a_spike_when_it_returns():
+    d = TargetDeriver("api")
+    a, b = ("/a", "GET", "200"), ("/b", "GET", "200")
+    run(d, exposition({a: [1000] * 5, b: [10] * 5}), 0.0)
+    run(d, exposition({b: [11] * 5}), 15.0)  # /a is missing from this scrape
+    back = run(d, exposition({a: [1005] * 5, b: [12] * 5}), 30.0)
+    assert perf(back, "/a")["requests"] == 5 and perf(back, "/b")["requests"] == 1
+
+
+def test_a_wall_clock_step_changes_no_count_nor_rate():
+    d = TargetDeriver("api")
+    route = ("/items/{id}", "GET", "200")
+    d.derive(parse(exposition({route: [0] * 5}), d.cache), 1000.0, 0.0)
+    # The wall clock stepped back 20 s between two scrapes 15 s apart.
+    points = d.derive(parse(exposition({route: [70] * 5}), d.cache), 995.0, 15.0)
+    row = perf(points)
+    assert row["requests"] == 70 and row["requests_per_minute"] == 280.0
+    assert {ts for *_, ts in points} == {995_000}  # points keep the wall-clock time
+
+
+@pytest.mark.parametrize("bad", ["-5", "NaN", "+Inf"])
+def test_counter_values_no_counter_can_have_are_never_written(bad):
+    d = TargetDeriver("api")
+    route = ("/items/{id}", "GET", "200")
+    run(d, exposition({route: [1, 2, 3, 4, 5]}, events=10), 0.0)
+    text = exposition({route: [1, 2, 3, 4, 5]}, events=10).replace(
+        'events_processed_total{kind="update",service="api"} 10',
+        f'events_processed_total{{kind="update",service="api"}} {bad}')
+    points = run(d, text, 15.0)
+    for _, _, fields, _ in points:
+        for value in fields.values():
+            assert not isinstance(value, float) or (math.isfinite(value) and value >= 0), fields
+    assert not rows(points, "events")  # no increase to write

@@ -72,27 +72,59 @@ def test_quantile_lies_within_the_bucket_holding_the_true_rank(values, q):
         assert lower - 1e-9 <= answer <= upper + 1e-9
 
 
-def test_first_scrape_is_a_baseline_and_resets_count_from_zero():
+def test_first_scrape_is_a_baseline_and_resets_count_per_series():
     tracker = CounterTracker()
     assert tracker.update(100.0, {"a": 500.0, "b": 7.0}) == ({}, None)
     assert tracker.update(115.0, {"a": 530.0, "b": 7.0, "c": 4.0}) == (
         {"a": 30.0, "b": 0.0, "c": 4.0}, 15.0)
-    # A restart: 'a' went down, so every series counts from zero, even 'b', which rose.
+    # 'a' went down: it restarted and its new value is its increase; 'b' rose by 2.
     increases, seconds = tracker.update(130.0, {"a": 12.0, "b": 9.0, "c": 1.0})
-    assert increases == {"a": 12.0, "b": 9.0, "c": 1.0} and seconds == 15.0
+    assert increases == {"a": 12.0, "b": 2.0, "c": 1.0} and seconds == 15.0
     assert tracker.restarts == 1
-    # A restart seen only through the start time.
+    # A restart seen through the start time: every series counts from zero.
     assert tracker.update(145.0, {"a": 20.0, "b": 10.0}, restarted=True)[0] == {
         "a": 20.0, "b": 10.0}
     assert tracker.update(160.0, {"a": 26.0})[0] == {"a": 6.0}
 
 
-@given(st.lists(st.floats(0, 1e6, allow_nan=False), min_size=2, max_size=50))
-def test_increases_are_never_negative(values):
+def test_a_series_absent_for_a_while_counts_only_what_it_gained():
+    tracker = CounterTracker(stale_after=60.0)
+    tracker.update(0.0, {"a": 1000.0, "b": 1.0})
+    assert tracker.update(15.0, {"b": 2.0})[0] == {"b": 1.0}  # 'a' missing once
+    assert tracker.update(30.0, {"a": 1005.0, "b": 3.0})[0] == {"a": 5.0, "b": 1.0}
+    # Gone longer than stale_after: forgotten, and counted from zero when it returns.
+    tracker.update(45.0, {"b": 4.0})
+    for t in range(60, 200, 15):
+        tracker.update(float(t), {"b": 4.0})
+    assert len(tracker) == 1
+    assert tracker.update(200.0, {"a": 1010.0, "b": 4.0})[0] == {"a": 1010.0, "b": 0.0}
+
+
+def test_values_no_counter_can_have_are_skipped():
     tracker = CounterTracker()
+    tracker.update(0.0, {"a": 10.0, "b": 5.0, "c": 1.0})
+    increases, _ = tracker.update(15.0, {"a": -3.0, "b": math.inf, "c": math.nan})
+    assert increases == {} and tracker.restarts == 0
+    # The last good values stay the baseline.
+    assert tracker.update(30.0, {"a": 12.0, "b": 6.0, "c": 2.0})[0] == {
+        "a": 2.0, "b": 1.0, "c": 1.0}
+
+
+@given(st.lists(st.one_of(st.floats(), st.none()), min_size=2, max_size=40))
+def test_increases_are_finite_non_negative_and_add_up(values):
+    # None: the series is missing from that scrape.
+    tracker = CounterTracker()
+    total = 0.0
     for i, value in enumerate(values):
-        increases, _ = tracker.update(float(i), {"k": value})
-        assert all(v >= 0 for v in increases.values())
+        increases, _ = tracker.update(float(i), {} if value is None else {"k": value})
+        assert all(0.0 <= v < math.inf for v in increases.values())
+        total += sum(increases.values())
+    good = [v for v in values if v is not None and 0.0 <= v < math.inf]
+    if good and all(b >= a for a, b in zip(good, good[1:], strict=False)):
+        # A counter that never went down: increases add up to its last value minus the
+        # baseline (the first scrape's value; zero when it appeared later).
+        baseline = values[0] if values[0] is not None and 0.0 <= values[0] < math.inf else 0.0
+        assert math.isclose(total, good[-1] - baseline, rel_tol=1e-9, abs_tol=1e-6)
 
 
 def test_rates():

@@ -153,8 +153,11 @@ class TargetDeriver:
         """Target restarts seen (counters that went down or a new start time)."""
         return self.tracker.restarts
 
-    def derive(self, scrape: Scrape, timestamp: float) -> list[Point]:
-        """Points for one scrape taken at ``timestamp`` (seconds)."""
+    def derive(self, scrape: Scrape, timestamp: float,
+               monotonic: float | None = None) -> list[Point]:
+        """Points for one scrape taken at ``timestamp`` (wall-clock seconds, the points'
+        time). Intervals come from ``monotonic`` when given, so a clock step never shrinks,
+        stretches or reverses one."""
         roles = self._roles
         preset = self.preset
         gauges: list[tuple[tuple[Any, ...], float]] = []
@@ -185,7 +188,8 @@ class TargetDeriver:
             self._start_time = start_time
         ts = int(timestamp * 1000)
         points = self._gauge_points(gauges, ts)
-        increases, seconds = self.tracker.update(timestamp, cumulative, restarted)
+        increases, seconds = self.tracker.update(
+            timestamp if monotonic is None else monotonic, cumulative, restarted)
         if seconds is None or seconds <= 0:
             return points  # the first scrape is a baseline
         return points + self._counter_points(increases, seconds, ts)

@@ -2,7 +2,7 @@
 
 See docs/algorithms.md (counter increases and rates). A tracker keeps the last value of
 every counter series of one target; the first scrape is a baseline, a series that appears
-later counts from zero, and a counter that goes down means the target restarted.
+later counts from zero, and a counter that goes down restarted.
 """
 
 from __future__ import annotations
@@ -11,49 +11,88 @@ from collections.abc import Hashable, Mapping
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
+_INF = float("inf")
 
 
 class CounterTracker(Generic[K]):
-    """Per-target counter state: ``update`` turns cumulative values into increases."""
+    """Per-target counter state: ``update`` turns cumulative values into increases.
 
-    __slots__ = ("_last", "_time", "restarts")
+    Every series keeps its own last value: a counter that went down restarted (its new
+    value is the increase), whatever the others did. A series missing from a scrape keeps
+    its last value for ``stale_after`` seconds, so when it comes back only what it gained
+    meanwhile counts (not its whole value); after that it is forgotten and counts from
+    zero when it returns. Values that no counter can have (negative, NaN, infinite) are
+    skipped: the series keeps its last good value. Times are monotonic seconds.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_last", "_time", "_absent", "_pruned", "stale_after", "restarts")
+
+    def __init__(self, stale_after: float = 900.0) -> None:
         self._last: dict[K, float] = {}
         self._time: float | None = None
+        self._absent: dict[K, tuple[float, float]] = {}  # key -> (last value, gone since)
+        self._pruned = 0.0
+        self.stale_after = stale_after
         self.restarts = 0
 
+    def __len__(self) -> int:
+        """Series tracked, absent ones included."""
+        return len(self._last) + len(self._absent)
+
     def update(
-        self, timestamp: float, values: Mapping[K, float], restarted: bool = False
+        self, now: float, values: Mapping[K, float], restarted: bool = False
     ) -> tuple[dict[K, float], float | None]:
         """Increases since the previous scrape and the seconds between the two scrapes.
 
-        Returns ({}, None) for the first scrape (a baseline, never a spike). When any
-        counter went down, or ``restarted`` says so (its start time changed), every series
-        counts from zero: the target restarted and its counters began again.
+        Returns ({}, None) for the first scrape (a baseline, never a spike). ``restarted``
+        (the target's start time changed) makes every series count from zero.
         """
-        previous, last = self._time, self._last
-        self._last = dict(values)
-        self._time = timestamp
+        previous, last, absent = self._time, self._last, self._absent
+        self._time = now
+        if restarted:
+            absent.clear()
+        new: dict[K, float] = {}
+        increases: dict[K, float] = {}
+        found = 0  # series of the last scrape seen again
+        went_down = False
+        get = last.get
+        for key, value in values.items():
+            old = get(key)
+            if old is not None:
+                found += 1
+            elif absent:
+                gone = absent.pop(key, None)
+                old = None if gone is None else gone[0]
+            if not 0.0 <= value < _INF:  # negative, NaN or infinite: not a counter value
+                if old is not None:
+                    new[key] = old
+                continue
+            new[key] = value
+            if restarted or old is None:
+                increases[key] = value  # a series first seen now counts from zero
+            elif value >= old:
+                increases[key] = value - old
+            else:  # this counter went down: its process restarted
+                increases[key] = value
+                went_down = True
+        if found < len(last):  # some series are missing: remember them for a while
+            for key, old in last.items():
+                if key not in new:
+                    absent[key] = (old, now)
+        if absent and now - self._pruned > self.stale_after / 4:
+            self._prune(now)
+        self._last = new
         if previous is None:
             return {}, None
-        if not restarted:
-            increases: dict[K, float] = {}
-            get = last.get
-            for key, value in values.items():
-                old = get(key)
-                if old is None:
-                    increases[key] = value  # a series first seen now counts from zero
-                elif value >= old:
-                    increases[key] = value - old
-                elif value < old:  # a counter went down: the target restarted
-                    restarted = True
-                    break
-                # (NaN on either side: no increase for this series)
-        if restarted:
+        if went_down or restarted:
             self.restarts += 1
-            return dict(values), timestamp - previous
-        return increases, timestamp - previous
+        return increases, now - previous
+
+    def _prune(self, now: float) -> None:
+        """Forget series absent for longer than ``stale_after`` (linear in the absent)."""
+        self._pruned = now
+        horizon = now - self.stale_after
+        self._absent = {k: v for k, v in self._absent.items() if v[1] >= horizon}
 
 
 def per_minute(increase: float, seconds: float) -> float | None:

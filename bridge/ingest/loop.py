@@ -86,7 +86,7 @@ class TargetScraper:
         """Scrape now and hand the points (health included) to the sink; returns them."""
         target, status, config = self.target, self.status, self.config
         started_wall = time.time()
-        started = time.perf_counter()
+        started = time.perf_counter()  # monotonic: intervals and durations
         self.metrics.scrapes.labels(target.service).inc()
         status.scrapes += 1
         points: list[Point] = []
@@ -96,7 +96,7 @@ class TargetScraper:
                                   config.max_body_bytes)
             scraped = parse(fetched.text, self.deriver.cache, fetched.openmetrics,
                             config.max_samples)
-            points = self.deriver.derive(scraped, started_wall)
+            points = self.deriver.derive(scraped, started_wall, started)
             status.samples = len(scraped.samples)
         except (ScrapeError, ExpositionError) as exc:
             error = str(exc)

@@ -1,47 +1,55 @@
 """InfluxDB 1.x line protocol encoding. Pure, no I/O.
 
-Escaping (docs/schema.md, line protocol): measurement names escape comma and space;
-tag keys, tag values and field keys escape comma, ``=`` and space. A newline cannot be
-escaped anywhere, so it is written as the two characters ``\\n`` (as influxdb-client does;
-``\\r`` and tab likewise): it can never start a new point. InfluxDB 1.x cannot read back a
-backslash that ends a name or value or stands before a character that needs escaping, in any
-form, so such a backslash is written as U+FF3C (a fullwidth one). Empty tag values are
-left out. Fields are always floats; NaN and infinities are left out, and a point with no
-field left is not written.
+Names and tag values must come back from InfluxDB exactly, and two different ones must
+never become one. Line protocol escapes comma, ``=`` and space with a backslash, but
+InfluxDB 1.x cannot read back a backslash before those characters or at the end of a
+value, and a newline cannot be escaped at all. So, besides those escapes, a name or tag
+value is percent-encoded in the few characters that line protocol cannot carry: ``%``
+itself, the backslash, and the control characters (U+0000-U+001F, U+007F) become ``%XX``.
+That is injective (``decode`` inverts it; tested through a real InfluxDB) and leaves
+every usual label value as it is. Empty tag values are left out. Fields are floats (or
+the one string field); NaN and infinities are left out, and a point with no field left is
+not written.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-_MEASUREMENT = str.maketrans({",": r"\,", " ": r"\ ", "\n": r"\n", "\r": r"\r", "\t": r"\t"})
-_KEY = str.maketrans(
-    {",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n", "\r": r"\r", "\t": r"\t"})
+_PERCENT = {c: f"%{ord(c):02X}" for c in ["%", "\\", *map(chr, range(0x20)), "\x7f"]}
+_MEASUREMENT = str.maketrans({**_PERCENT, ",": r"\,", " ": r"\ "})
+_KEY = str.maketrans({**_PERCENT, ",": r"\,", "=": r"\=", " ": r"\ "})
+_DECODE = {v: k for k, v in _PERCENT.items()}
 
 # Field and tag names InfluxDB refuses.
 RESERVED_KEYS = frozenset({"time", "_field", "_measurement"})
 
 
-# A backslash before a character that needs escaping, or at the end: InfluxDB 1.x cannot
-# read it back in any form (doubling does not help), so it becomes U+FF3C.
-_BAD_BACKSLASH_KEY = re.compile(r"\\(?=[,= \n\r\t]|$)")
-_BAD_BACKSLASH_MEASUREMENT = re.compile(r"\\(?=[, \n\r\t]|$)")
-
-
 def escape_measurement(name: str) -> str:
     """A measurement name for line protocol."""
-    if "\\" in name:
-        name = _BAD_BACKSLASH_MEASUREMENT.sub("\uff3c", name)
     return name.translate(_MEASUREMENT)
 
 
 def escape_key(text: str) -> str:
     """A tag key, tag value or field key for line protocol."""
-    if "\\" in text:
-        text = _BAD_BACKSLASH_KEY.sub("\uff3c", text)
     return text.translate(_KEY)
+
+
+def decode(stored: str) -> str:
+    """The original of a name or tag value as InfluxDB gives it back (``%XX`` undone)."""
+    if "%" not in stored:
+        return stored
+    out, i = [], 0
+    while i < len(stored):
+        code = stored[i:i + 3]
+        if code in _DECODE:
+            out.append(_DECODE[code])
+            i += 3
+        else:
+            out.append(stored[i])
+            i += 1
+    return "".join(out)
 
 
 _STRING = str.maketrans({'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r"})
