@@ -127,3 +127,18 @@ def test_cache_forgets_series_that_are_gone():
     assert len(cache) == 3000
     parse('new{i="1"} 1\n', cache)
     assert list(cache.entries) == ['new{i="1"}']
+
+
+def test_a_flood_of_new_series_stops_at_the_limit_and_leaves_the_cache_small():
+    import time
+
+    cache = SeriesCache()
+    parse("up 1\n", cache)
+    for scrape in range(3):  # 450,000 new series per body, far over a 20,000 limit
+        text = "".join(f'churn{{i="{scrape}-{i}"}} 1\n' for i in range(450_000))
+        start = time.process_time()
+        with pytest.raises(ExpositionError, match="more than 20000 samples"):
+            parse(text, cache, max_samples=20_000)
+        # It stopped near the limit instead of parsing every line.
+        assert time.process_time() - start < 5
+        assert len(cache) <= 2 * (20_000 + 16_384) + 1024  # about one chunk past the limit

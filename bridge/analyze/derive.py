@@ -132,11 +132,12 @@ def _le_text(le: float) -> str:
 class TargetDeriver:
     """Derived points for one target, scrape after scrape."""
 
-    def __init__(self, service: str, preset: schema.Preset | str = "promflux") -> None:
+    def __init__(self, service: str, preset: schema.Preset | str = "promflux",
+                 max_series: int = 200_000) -> None:
         self.service = service
         self.preset = schema.PRESETS[preset] if isinstance(preset, str) else preset
         self.cache = SeriesCache()
-        self.tracker: CounterTracker[Series] = CounterTracker()
+        self.tracker: CounterTracker[Series] = CounterTracker(max_absent=max_series)
         self._roles: dict[Series, tuple[Any, ...] | None] = {}
         self._groups: dict[tuple[str, str], _Latency] = {}
         self._start_time: float | None = None

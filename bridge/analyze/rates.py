@@ -25,14 +25,16 @@ class CounterTracker(Generic[K]):
     skipped: the series keeps its last good value. Times are monotonic seconds.
     """
 
-    __slots__ = ("_last", "_time", "_absent", "_pruned", "stale_after", "restarts")
+    __slots__ = ("_last", "_time", "_absent", "_pruned", "stale_after", "max_absent",
+                 "restarts")
 
-    def __init__(self, stale_after: float = 900.0) -> None:
+    def __init__(self, stale_after: float = 900.0, max_absent: int = 200_000) -> None:
         self._last: dict[K, float] = {}
         self._time: float | None = None
         self._absent: dict[K, tuple[float, float]] = {}  # key -> (last value, gone since)
         self._pruned = 0.0
         self.stale_after = stale_after
+        self.max_absent = max_absent  # bounds memory when a target churns through series
         self.restarts = 0
 
     def __len__(self) -> int:
@@ -79,7 +81,8 @@ class CounterTracker(Generic[K]):
             for key, old in last.items():
                 if key not in new:
                     absent[key] = (old, now)
-        if absent and now - self._pruned > self.stale_after / 4:
+        if absent and (now - self._pruned > self.stale_after / 4
+                       or len(absent) > self.max_absent):
             self._prune(now)
         self._last = new
         if previous is None:
@@ -92,7 +95,9 @@ class CounterTracker(Generic[K]):
         """Forget series absent for longer than ``stale_after`` (linear in the absent)."""
         self._pruned = now
         horizon = now - self.stale_after
-        self._absent = {k: v for k, v in self._absent.items() if v[1] >= horizon}
+        kept = [(k, v) for k, v in self._absent.items() if v[1] >= horizon]
+        # Over the bound: the longest gone go first (insertion order is the order gone).
+        self._absent = dict(kept[max(len(kept) - self.max_absent, 0):])
 
 
 def per_minute(increase: float, seconds: float) -> float | None:

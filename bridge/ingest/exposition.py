@@ -12,6 +12,7 @@ Checked against prometheus_client's parser by property tests (tests/test_bridge_
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
@@ -36,6 +37,8 @@ class ExpositionError(ValueError):
 
 class _Malformed(Exception):
     """A bad line; ``parse`` adds the line number and text."""
+
+    line = ""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -169,7 +172,8 @@ def parse(text: str, cache: SeriesCache | None = None, openmetrics: bool = False
     """Parse an exposition. ``cache`` carries series across scrapes of one target.
 
     Raises ExpositionError on the first malformed line (the scrape fails as a whole) and
-    when there are more than ``max_samples`` samples.
+    as soon as there are more than ``max_samples`` samples (so a flood of new series is
+    never parsed whole). Either way the cache keeps at most about one scrape's series.
     """
     cache = cache if cache is not None else SeriesCache()
     known = cache.entries
@@ -178,6 +182,35 @@ def parse(text: str, cache: SeriesCache | None = None, openmetrics: bool = False
     samples = scrape.samples
     append = samples.append
     lines = text.split("\n")
+    try:
+        # In chunks, counting samples after each: a body far over the limit stops early,
+        # at no cost per sample.
+        for start in range(0, len(lines), _CHUNK):
+            if _parse_lines(lines[start:start + _CHUNK], known, types, append, openmetrics):
+                break  # "# EOF"
+            if max_samples is not None and len(samples) > max_samples:
+                raise ExpositionError(start + _CHUNK, f"more than {max_samples} samples", "")
+        if max_samples is not None and len(samples) > max_samples:
+            raise ExpositionError(len(lines), f"more than {max_samples} samples", "")
+    except _Malformed as error:
+        # (an exemplar was cut off the line: it is a prefix of the line as sent)
+        number = next((i for i, raw in enumerate(lines) if raw.startswith(error.line)), 0)
+        raise ExpositionError(number + 1, str(error), error.line) from None
+    finally:
+        if len(known) > 2 * len(samples) + 1024:
+            # Series that are gone (a restarted target, old label values, a failed
+            # scrape's flood): keep this scrape's. One set, so linear time.
+            current = {s for s, _ in samples}
+            cache.entries = {k: v for k, v in known.items() if v in current}
+    return scrape
+
+
+_CHUNK = 16384
+
+
+def _parse_lines(lines: list[str], known: dict[str, Series], types: dict[str, str],
+                 append: Callable[[tuple[Series, float]], None], openmetrics: bool) -> bool:
+    """Parse ``lines`` into samples; True when an OpenMetrics ``# EOF`` ended the text."""
     line = ""
     try:
         for line in lines:
@@ -185,7 +218,7 @@ def parse(text: str, cache: SeriesCache | None = None, openmetrics: bool = False
                 if line.startswith("# TYPE "):
                     _type_line(line, types)
                 elif openmetrics and line.startswith("# EOF"):
-                    break
+                    return True
                 continue
             if openmetrics and " # " in line:
                 line = _split_openmetrics_exemplar(line)
@@ -204,13 +237,9 @@ def parse(text: str, cache: SeriesCache | None = None, openmetrics: bool = False
             except ValueError:
                 append((series, _value_and_timestamp(rest)))
     except _Malformed as error:
-        raise ExpositionError(lines.index(line) + 1, str(error), line) from None
-    if max_samples is not None and len(samples) > max_samples:
-        raise ExpositionError(len(lines), f"more than {max_samples} samples", "")
-    if len(known) > 2 * len(samples) + 1024:
-        # Series that are gone (a restarted target, old label values): keep one scrape.
-        cache.entries = {k: v for k, v in known.items() if v in {s for s, _ in samples}}
-    return scrape
+        error.line = line
+        raise
+    return False
 
 
 def _type_line(line: str, types: dict[str, str]) -> None:

@@ -76,7 +76,7 @@ class TargetScraper:
         self.metrics = metrics
         self.sink = sink
         self.status = TargetStatus(target.service, target.url)
-        self.deriver = TargetDeriver(target.service, target.preset)
+        self.deriver = TargetDeriver(target.service, target.preset, config.max_samples)
 
     @property
     def interval(self) -> float:
