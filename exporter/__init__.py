@@ -48,6 +48,8 @@ def instrument(
     auth: MetricsAuth | None = ...,
     aioprometheus_registry: Any = ...,
     registry: CollectorRegistry | None = ...,
+    browser_origins: Iterable[str] | None = ...,
+    browser_auth: bool = ...,
 ) -> Metrics: ...
 
 
@@ -62,6 +64,8 @@ def instrument(
     auth: MetricsAuth | None = ...,
     aioprometheus_registry: Any = ...,
     registry: CollectorRegistry | None = ...,
+    browser_origins: Iterable[str] | None = ...,
+    browser_auth: bool = ...,
 ) -> Metrics: ...
 
 
@@ -75,6 +79,8 @@ def instrument(
     auth: MetricsAuth | None = None,
     aioprometheus_registry: Any = None,
     registry: CollectorRegistry | None = REGISTRY,
+    browser_origins: Iterable[str] | None = None,
+    browser_auth: bool = False,
 ) -> Metrics:
     """Instrument a FastAPI/Starlette app or an aiohttp ``web.Application``.
 
@@ -84,6 +90,11 @@ def instrument(
     ``exclude_paths`` are not recorded (``metrics_path`` never is). ``auth`` protects
     /metrics (off by default). ``aioprometheus_registry`` shows an aioprometheus
     registry's metrics on the same /metrics (pass ``aioprometheus.REGISTRY``).
+
+    The browser-timings beacon (``POST metrics_path/client-timings``) is open by default,
+    like any endpoint a page can call; ``browser_origins`` limits it to pages of those
+    origins (the request's ``Origin``), ``browser_auth`` makes it need ``auth`` too.
+    Either way a batch is all or nothing and the series it can create are bounded.
     """
     recorder = Recorder(
         service,
@@ -93,6 +104,8 @@ def instrument(
         disk_path=disk_path,
         auth=auth,
         aioprometheus_registry=aioprometheus_registry,
+        browser_origins=browser_origins,
+        browser_auth=browser_auth,
     )
     if _is_aiohttp(app):
         from .aiohttp_adapter import instrument_aiohttp

@@ -274,7 +274,8 @@ class AiohttpInstrumentation:
             if not chunk:
                 break
             body += chunk
-        status, text = self.recorder.client_timings(bytes(body))
+        status, text = self.recorder.client_timings(bytes(body), request.headers.get("Origin"),
+                                                    request.headers.get("Authorization"))
         return web.Response(status=status, body=text or None,
                             content_type="text/plain" if text else None)
 

@@ -11,10 +11,12 @@ from promflux.client_timings import (
     SCRIPT_NAME,
     BatchError,
     Timing,
+    admit,
     parse_batch,
 )
 
-__all__ = ["MAX_BODY_BYTES", "SCRIPT_NAME", "BatchError", "Timing", "parse_batch", "script"]
+__all__ = ["MAX_BODY_BYTES", "SCRIPT_NAME", "BatchError", "Timing", "admit", "parse_batch",
+           "script"]
 
 
 @cache

@@ -58,7 +58,8 @@ class MetricsEndpoints:
                 status, text = 400, f"body over {limit} bytes\n".encode()
                 break
             if not message.get("more_body"):
-                status, text = self._recorder.client_timings(bytes(body))
+                status, text = self._recorder.client_timings(
+                    bytes(body), _header(scope, b"origin"), _header(scope, b"authorization"))
                 break
         await self._reply(send, status, text, plain if text else [])
 

@@ -55,6 +55,8 @@ class Recorder:
         auth: MetricsAuth | None = None,
         aioprometheus_registry: Any = None,
         resources: bool = True,
+        browser_origins: Iterable[str] | None = None,
+        browser_auth: bool = False,
     ) -> None:
         if not service or not isinstance(service, str):
             raise ValueError("service must be a non-empty string")
@@ -68,6 +70,9 @@ class Recorder:
         self.skip_paths = frozenset({metrics_path, self.client_timings_path, self.script_path,
                                      *exclude_paths})
         self._client_routes: frozenset[str] = frozenset()
+        self._client_series: set[tuple[str, str, str]] = set()
+        self.browser_origins = None if browser_origins is None else frozenset(browser_origins)
+        self.browser_auth = browser_auth
         self.auth = auth
         self.multiprocess_dir = multiprocess_dir()
         self.metrics = ExporterMetrics(service, registry)
@@ -134,12 +139,21 @@ class Recorder:
             for method in sorted(methods):
                 self.requests.touch((route.template, method, route.status))
 
-    def client_timings(self, body: bytes) -> tuple[int, bytes]:
-        """Record a batch from promflux-fetch.js: (204, b"") or (400, why)."""
+    def client_timings(self, body: bytes, origin: str | None = None,
+                       authorization: str | None = None) -> tuple[int, bytes]:
+        """Record a batch from promflux-fetch.js: (204, b"") or (4xx, why).
+
+        With ``browser_auth`` the beacon needs /metrics' credentials; with
+        ``browser_origins`` the request's Origin must be one of them."""
+        if self.browser_auth and self.auth is not None and not self.auth.allows(authorization):
+            return 401, b"401 Unauthorized: client timings need credentials\n"
+        if self.browser_origins is not None and origin not in self.browser_origins:
+            return 403, b"403 Forbidden: origin not allowed\n"
         try:
             timings = client_timings.parse_batch(body, self._client_routes)
+            client_timings.admit(timings, self._client_series)
         except client_timings.BatchError as exc:
-            return 400, f"{exc}\n".encode()
+            return exc.status, f"{exc}\n".encode()
         histogram = self.metrics.client_request_duration
         for route, method, status, seconds in timings:
             histogram.labels(self.service, route, method, status).observe(seconds)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Histogram
 
-from promflux.client_timings import BatchError, parse_batch
+from promflux.client_timings import BatchError, admit, parse_batch
 
 ROUTES = frozenset({"/", "/api/targets", "/api/status", "/healthz", "/metrics"})
 
@@ -22,13 +22,15 @@ class ClientTimings:
             "promflux_bridge_client_request_duration_seconds",
             "The status page's API calls, timed in the browser.",
             ["route", "method", "status"], registry=registry)
+        self._series: set[tuple[str, str, str]] = set()
 
     def record(self, body: bytes) -> tuple[int, str]:
-        """(204, "") or (400, why)."""
+        """(204, "") or (4xx, why)."""
         try:
             timings = parse_batch(body, ROUTES)
+            admit(timings, self._series)
         except BatchError as exc:
-            return 400, str(exc)
+            return exc.status, str(exc)
         for route, method, status, seconds in timings:
             self.histogram.labels(route, method, status).observe(seconds)
         return 204, ""

@@ -91,7 +91,11 @@ _auth = None
 if os.environ.get("METRICS_TOKEN"):
     _auth = exporter.MetricsAuth(bearer_token=os.environ["METRICS_TOKEN"])
 
-metrics = exporter.instrument(app, service=os.environ.get("SERVICE", "admin-api"), auth=_auth)
+_origins = os.environ.get("BROWSER_ORIGINS")
+metrics = exporter.instrument(
+    app, service=os.environ.get("SERVICE", "admin-api"), auth=_auth,
+    browser_origins=_origins.split(",") if _origins else None,
+    browser_auth=bool(os.environ.get("BROWSER_AUTH")))
 jobs = metrics.queue("jobs")
 metrics.size_callback("db_pool", lambda: 3)
 if os.environ.get("BROKEN_CALLBACK"):
