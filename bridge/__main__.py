@@ -10,6 +10,7 @@ import sys
 from datetime import UTC
 
 from .config import BridgeConfig, ConfigError, load
+from .redact import redact
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.check_config:
         print(f"{args.config}: OK ({len(config.targets)} targets, InfluxDB "
-              f"{config.influxdb.url} database {config.influxdb.database})")
+              f"{redact(config.influxdb.url)} database {config.influxdb.database})")
         return 0
     logging.basicConfig(level=config.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

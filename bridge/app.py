@@ -25,6 +25,7 @@ from .config import BridgeConfig, Target, thresholds_of
 from .ingest.fetch import ssl_context
 from .ingest.loop import ScrapeMetrics, TargetScraper, TargetStatus
 from .jobs.schedule import run_schedule
+from .redact import redact
 from .serve.http import BridgeHandlers
 from .serve.webhooks import Notifier
 from .store import rollups
@@ -123,7 +124,7 @@ class Bridge:
         await web.TCPSite(self._runner, host, int(port)).start()
         log.info("bridge listening on http://%s/ (metrics, healthz); %d targets; writing to "
                  "%s database %s", self.config.listen, len(self.scrapers),
-                 self.config.influxdb.url, self.config.influxdb.database)
+                 redact(self.config.influxdb.url), self.config.influxdb.database)
 
     async def run(self) -> None:
         """Start everything and run until cancelled; then flush and close."""

@@ -4,6 +4,7 @@ from the environment. Errors name the key and the problem (``ConfigError``)."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -23,13 +24,24 @@ from pydantic import (
 
 from .analyze.schema import PRESETS
 from .analyze.thresholds import DEFAULTS, Threshold
+from .redact import has_userinfo
 
+log = logging.getLogger("promflux.bridge.config")
 ENV_PREFIX = "PROMFLUX_INFLUXDB_"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _SIZE = re.compile(r"^\s*(\d+)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$", re.I)
 _SIZES = {None: 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3,
           "kib": 1024, "mib": 1024**2, "gib": 1024**3}
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        log.warning("%s", message)
 
 
 class ConfigError(Exception):
@@ -91,6 +103,9 @@ class Secret(_Model):
             return os.environ[self.env]
         assert self.file is not None
         try:
+            if self.file.stat().st_mode & 0o004:
+                _warn_once(f"secret file {self.file} is readable by every user "
+                           f"(chmod o-r {self.file})")
             return self.file.read_text().strip()
         except OSError as exc:
             raise ConfigError(f"cannot read secret file {self.file}: {exc.strerror}") from None
@@ -126,9 +141,18 @@ class InfluxConfig(_Model):
     @field_validator("database")
     @classmethod
     def _database(cls, value: str) -> str:
-        if not value or "\n" in value or '"' in value:
-            raise ValueError("must be a non-empty name without quotes or newlines")
+        # What InfluxDB 1.x refuses in a database name, and what quoting cannot carry.
+        if (not value or len(value) > 255
+                or re.search(r'[\\/"\x00-\x1f\x7f]', value)):
+            raise ValueError("must be 1-255 characters without \\, /, double quotes or "
+                             f"control characters: {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> InfluxConfig:
+        if has_userinfo(self.url) and self.username is not None:
+            raise ValueError("give credentials in the url or as username/password, not both")
+        return self
 
 
 class ScrapeConfig(_Model):
@@ -163,8 +187,10 @@ class Target(_Model):
 
     @model_validator(mode="after")
     def _one_auth(self) -> Target:
-        if self.basic_auth is not None and self.bearer_token is not None:
-            raise ValueError("give basic_auth or bearer_token, not both")
+        given = [self.basic_auth is not None, self.bearer_token is not None,
+                 has_userinfo(self.url)]
+        if sum(given) > 1:
+            raise ValueError("give one of basic_auth, bearer_token or credentials in the url")
         return self
 
 
@@ -224,6 +250,12 @@ class Webhook(_Model):
     @classmethod
     def _http_url(cls, value: str) -> str:
         return _http_url(value)
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> Webhook:
+        if self.bearer_token is not None and has_userinfo(self.url):
+            raise ValueError("give bearer_token or credentials in the url, not both")
+        return self
 
 
 class BufferConfig(_Model):
@@ -290,8 +322,10 @@ def expand(value: Any, environ: dict[str, str], where: str = "") -> Any:
         return value
 
     def substitute(match: re.Match[str]) -> str:
+        # As in the shell: ${NAME} is NAME's value, even empty; ${NAME:-default} is the
+        # default when NAME is unset or empty.
         name, default = match.group(1), match.group(2)
-        if environ.get(name):
+        if name in environ and (environ[name] or default is None):
             return environ[name]
         if default is None:
             raise ConfigError(f"{where}: environment variable {name} is not set "
@@ -299,6 +333,32 @@ def expand(value: Any, environ: dict[str, str], where: str = "") -> Any:
         return default
 
     return _VARIABLE.sub(substitute, value)
+
+
+MAX_VALUES = 100_000  # a real configuration has a few hundred
+
+
+def _expanded_size(data: Any, limit: int) -> int:
+    """How many values ``data`` holds once YAML aliases are expanded (a small file can
+    stand for billions: each alias repeats all it points to). Counted once per distinct
+    node, so the count itself takes linear time; stops early past ``limit``."""
+    sizes: dict[int, int] = {}
+
+    def size(node: Any) -> int:
+        if not isinstance(node, dict | list):
+            return 1
+        known = sizes.get(id(node))
+        if known is None:
+            children = node.values() if isinstance(node, dict) else node
+            known = 1
+            for child in children:
+                known += size(child)
+                if known > limit:
+                    break
+            sizes[id(node)] = known
+        return known
+
+    return size(data)
 
 
 def load(path: str | Path, environ: dict[str, str] | None = None) -> BridgeConfig:
@@ -314,6 +374,9 @@ def load(path: str | Path, environ: dict[str, str] | None = None) -> BridgeConfi
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if data is None:
         data = {}
+    if _expanded_size(data, MAX_VALUES) > MAX_VALUES:
+        raise ConfigError(f"{path}: expands to more than {MAX_VALUES} values "
+                          "(YAML aliases repeated inside each other?)")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of settings")
     try:

@@ -102,3 +102,72 @@ def test_threshold_settings_load(tmp_path):
     assert config.thresholds.min_requests == 20 and config.thresholds.down_for == 30
     assert config.targets[0].active
     assert config.webhooks[0].retries == 5 and config.webhooks[0].bearer_token.env == "HOOK"
+
+
+def test_a_yaml_alias_bomb_is_refused_at_once(tmp_path):
+    import time
+
+    rows = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
+        rows.append(f"{name}: &{name} [{','.join([f'*{prev}'] * 9)}]")
+    rows.append("targets: *i")  # 9^9 values from a few hundred bytes
+    start = time.process_time()
+    with pytest.raises(ConfigError, match="expands to more than"):
+        load(write(tmp_path, "\n".join(rows) + "\n"), environ={})
+    assert time.process_time() - start < 5
+
+
+def test_variables_set_to_the_empty_string_are_set(tmp_path):
+    text = GOOD.replace("database: performance", "database: perf${SUFFIX}") + \
+        "listen: 127.0.0.1:${PORT:-9999}\n"
+    config = load(write(tmp_path, text), environ={"SUFFIX": "", "PORT": ""})
+    assert config.influxdb.database == "perf"  # ${SUFFIX}: its (empty) value
+    assert config.listen == "127.0.0.1:9999"  # ${PORT:-9999}: empty takes the default
+    with pytest.raises(ConfigError, match="SUFFIX is not set"):
+        load(write(tmp_path, text), environ={})
+
+
+@pytest.mark.parametrize("name", ["back\\slash", "a/b", 'q"uote', "new\nline", "x" * 256, ""])
+def test_database_names_influxdb_refuses_are_refused_here(tmp_path, name):
+    import json
+
+    text = GOOD.replace("database: performance", f"database: {json.dumps(name)}")
+    with pytest.raises(ConfigError, match="influxdb.database"):
+        load(write(tmp_path, text), environ={})
+
+
+@pytest.mark.parametrize("edit, where", [
+    (("url: http://127.0.0.1:8001/metrics",
+      "url: http://u:p@127.0.0.1:8001/metrics\n    bearer_token: {value: t}"), "targets.0"),
+    (("url: http://127.0.0.1:8001/metrics",
+      "url: http://u:p@127.0.0.1:8001/metrics\n    basic_auth: {username: u, password: "
+      "{value: p}}"), "targets.0"),
+    (("url: http://127.0.0.1:8086", "url: http://u:p@127.0.0.1:8086\n  username: u"),
+     "influxdb"),
+    (("targets:", "webhooks:\n  - url: http://u:p@127.0.0.1:9/hook\n    bearer_token: "
+      "{value: t}\ntargets:"), "webhooks.0"),
+])
+def test_credentials_in_a_url_and_in_a_setting_are_refused_before_start(tmp_path, edit,
+                                                                        where):
+    with pytest.raises(ConfigError, match=f"{where}.*not both|{where}.*one of"):
+        load(write(tmp_path, GOOD.replace(*edit)), environ={})
+
+
+def test_a_world_readable_secret_file_is_warned_about(tmp_path, caplog):
+    import logging
+
+    from promflux.bridge.config import Secret
+
+    secret = tmp_path / "token"
+    secret.write_text("s3cret\n")
+    secret.chmod(0o644)
+    with caplog.at_level(logging.WARNING):
+        assert Secret(file=secret).resolve() == "s3cret"
+    assert "readable by every user" in caplog.text and "s3cret" not in caplog.text
+    caplog.clear()
+    quiet = tmp_path / "quiet"
+    quiet.write_text("x")
+    quiet.chmod(0o600)
+    with caplog.at_level(logging.WARNING):
+        Secret(file=quiet).resolve()
+    assert "readable by every user" not in caplog.text

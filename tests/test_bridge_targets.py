@@ -125,3 +125,42 @@ def test_tls_targets_verify_against_a_custom_ca(tmp_path, influxdb):
     finally:
         bridge.stop()
         ingest.stop()
+
+
+def test_credentials_in_urls_are_never_shown_logged_or_stored(tmp_path, influxdb):
+    import subprocess
+
+    api = uvicorn_server("tests.apps.fastapi_app:app")
+    influx_url = influxdb.url.replace("http://", "http://iuser:ipass-777@")
+    targets = (f"  - service: api\n    url: {api.url.replace('http://', 'http://tu:tpass-777@')}"
+               f"/metrics\n"
+               f"  - service: dead\n    url: http://du:dpass-777@127.0.0.1:9/metrics\n")
+    port = free_port()
+    config = tmp_path / "bridge.yml"
+    config.write_text(
+        f"influxdb:\n  url: {influx_url}\n  database: redact\n"
+        f"scrape:\n  interval: 1s\n  timeout: 1s\nbuffer:\n  path: {tmp_path / 'buffer'}\n"
+        f"listen: 127.0.0.1:{port}\nlog_level: debug\n"
+        f"webhooks:\n  - url: http://wu:wpass-777@127.0.0.1:9/hook\n    retries: 0\n"
+        f"targets:\n{targets}")
+    checked = subprocess.run([sys.executable, "-m", "promflux.bridge", "--config", str(config),
+                              "--check-config"], capture_output=True, text=True, check=True)
+    bridge = Server([sys.executable, "-m", "promflux.bridge", "--config", str(config)], port,
+                    ready_path="/healthz")
+    try:
+        seen = scraped_after(bridge.url, 0)
+        assert seen["api"]["up"] and not seen["dead"]["up"]
+        rows = wait_for(lambda: influxdb.query(
+            'SHOW TAG VALUES FROM "raw_7d"."scrape_health" WITH KEY = "url"', db="redact")
+            if influxdb.query("SHOW DATABASES")[0]["values"].count(["redact"]) else [],
+            lambda r: r and len(r[0]["values"]) == 2)
+        shown = [checked.stdout, httpx.get(bridge.url + "/api/targets").text,
+                 httpx.get(bridge.url + "/").text, httpx.get(bridge.url + "/metrics").text,
+                 httpx.get(bridge.url + "/api/status").text, str(rows)]
+        assert "***@127.0.0.1" in shown[1] and "du:" not in shown[1]
+    finally:
+        bridge.stop()
+        api.stop()
+    shown.append(bridge.output())
+    for text in shown:
+        assert "pass-777" not in text

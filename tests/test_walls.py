@@ -13,7 +13,7 @@ PACKAGES = {"promflux.exporter": ROOT / "exporter", "promflux.bridge": ROOT / "b
 # The bridge's pure modules, by path below bridge/.
 PURE = sorted([*(f"analyze/{p.stem}" for p in (ROOT / "bridge" / "analyze").glob("[!_]*.py")),
                "ingest/exposition", "store/lineprotocol", "store/rollups",
-               "serve/status_page", "retry"])
+               "serve/status_page", "retry", "redact"])
 IO_LIBRARIES = {"aiohttp", "httpx", "socket", "os", "pathlib", "yaml", "psutil",
                 "influxdb_client", "schedule", "requests", "urllib", "subprocess", "shutil",
                 "io", "tempfile", "prometheus_client"}

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from ..config import TLS, Target
+from ..redact import redact
 
 ACCEPT = "text/plain;version=0.0.4;q=1.0,*/*;q=0.1"
 
@@ -50,7 +51,7 @@ async def fetch(session: aiohttp.ClientSession, target: Target, timeout: float,
         async with session.get(target.url, headers=headers, ssl=ssl_context(target.tls),
                                timeout=aiohttp.ClientTimeout(total=timeout)) as response:
             if response.status != 200:
-                raise ScrapeError(f"HTTP {response.status} from {target.url}")
+                raise ScrapeError(f"HTTP {response.status} from {redact(target.url)}")
             length = response.content_length
             if length is not None and length > max_body_bytes:
                 raise ScrapeError(f"body of {length} bytes is over the limit of "
@@ -64,7 +65,8 @@ async def fetch(session: aiohttp.ClientSession, target: Target, timeout: float,
     except TimeoutError:
         raise ScrapeError(f"timed out after {timeout:g} s") from None
     except aiohttp.ClientError as exc:
-        raise ScrapeError(f"cannot reach {target.url}: {type(exc).__name__}: {exc}") from None
+        raise ScrapeError(redact(f"cannot reach {target.url}: {type(exc).__name__}: {exc}")
+                          ) from None
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:

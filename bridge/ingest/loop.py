@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from ..analyze import schema
 from ..analyze.derive import Point, TargetDeriver
 from ..config import ScrapeConfig, Target
+from ..redact import redact
 from .exposition import ExpositionError, parse
 from .fetch import ScrapeError, fetch
 
@@ -75,7 +76,7 @@ class TargetScraper:
         self.config = config
         self.metrics = metrics
         self.sink = sink
-        self.status = TargetStatus(target.service, target.url)
+        self.status = TargetStatus(target.service, redact(target.url))
         self.deriver = TargetDeriver(target.service, target.preset, config.max_samples)
 
     @property
@@ -106,7 +107,7 @@ class TargetScraper:
         elapsed = time.perf_counter() - started
         self._record(error, started_wall, elapsed)
         samples = float(status.samples if not error else 0)
-        points.append((schema.SCRAPES, {"service": target.service, "url": target.url},
+        points.append((schema.SCRAPES, {"service": target.service, "url": status.url},
                        {"up": 1.0 if not error else 0.0, "duration_ms": elapsed * 1000,
                         "samples": samples, "last_error": error[:500]},
                        int(started_wall * 1000)))
@@ -122,7 +123,7 @@ class TargetScraper:
         if error:
             status.failures += 1
             self.metrics.failures.labels(service).inc()
-            log.warning("scrape of %s (%s) failed: %s", service, self.target.url, error)
+            log.warning("scrape of %s (%s) failed: %s", service, status.url, error)
         self.metrics.duration.labels(service).observe(elapsed)
         self.metrics.samples.labels(service).set(status.samples if not error else 0)
         self.metrics.up.labels(service).set(1 if not error else 0)

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from ..analyze.alerts import Change
 from ..config import Webhook
+from ..redact import redact
 from ..retry import Backoff
 
 log = logging.getLogger("promflux.bridge.webhooks")
@@ -54,11 +55,11 @@ class Notifier:
             for attempt in range(hook.retries + 1):
                 error, retryable = await self._post(session, hook, change, headers, timeout)
                 if not error:
-                    self.sent.labels(hook.url).inc()
+                    self.sent.labels(redact(hook.url)).inc()
                     break
                 if not retryable or attempt == hook.retries:
-                    self.failed.labels(hook.url).inc()
-                    log.error("webhook %s: gave up on %s %s %s -> %s: %s", hook.url,
+                    self.failed.labels(redact(hook.url)).inc()
+                    log.error("webhook %s: gave up on %s %s %s -> %s: %s", redact(hook.url),
                               change.service, change.endpoint, change.metric, change.level,
                               error)
                     break

@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 
+from ..redact import redact
 from . import rollups
 
 log = logging.getLogger("promflux.bridge.influx")
@@ -73,7 +74,7 @@ class InfluxClient:
         self._session: aiohttp.ClientSession | None = None
 
     def __repr__(self) -> str:  # never shows credentials
-        return f"InfluxClient({self.url!r}, {self.database!r})"
+        return f"InfluxClient({redact(self.url)!r}, {self.database!r})"
 
     async def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -99,7 +100,7 @@ class InfluxClient:
             raise InfluxError(f"unreadable answer to a write: {exc.message}"[:500],
                               retryable=False, batch_error=True) from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise InfluxError(f"InfluxDB unreachable: {exc!r}", retryable=True) from None
+            raise InfluxError(redact(f"InfluxDB unreachable: {exc!r}"), retryable=True) from None
         if status == 204:
             return WriteResult()
         message = _error_text(text)[:2000]
@@ -126,7 +127,7 @@ class InfluxClient:
                 status = response.status
                 payload = await response.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
-            raise InfluxError(f"InfluxDB unreachable: {exc!r}", retryable=True) from None
+            raise InfluxError(redact(f"InfluxDB unreachable: {exc!r}"), retryable=True) from None
         if status != 200:
             raise InfluxError(f"query failed with {status}: {payload}",
                               retryable=status >= 500, status=status)
