@@ -107,10 +107,12 @@ class Bridge:
         self.schema_ready = True
         self.writer.set_ready()
         restored = 0
+        services = {t.service for t in self.config.targets}
         for key, level, since, value in await stored_states(self.client,
                                                             self.config.influxdb.database):
-            self.evaluator.restore(key, level, since, value)  # type: ignore[arg-type]
-            restored += 1
+            if key[0] in services:  # a service since removed from the config is not shown
+                self.evaluator.restore(key, level, since, value)  # type: ignore[arg-type]
+                restored += 1
         if restored:
             log.info("restored %d threshold states from InfluxDB", restored)
         self._started_up.set()

@@ -58,15 +58,27 @@ class MetricsAuth:
 
 
 def accepts_gzip(accept_encoding: str | None) -> bool:
-    """Whether an ``Accept-Encoding`` header value allows gzip (q=0 forbids it)."""
+    """Whether an ``Accept-Encoding`` header value allows gzip (RFC 9110: gzip named with
+    a weight above 0, or not named and ``*`` above 0; ``q=0`` forbids)."""
     if not accept_encoding:
         return False
+    weights: dict[str, float] = {}
     for part in accept_encoding.split(","):
-        coding, _, params = part.strip().partition(";")
-        if coding.strip().lower() in ("gzip", "*"):
-            params = params.replace(" ", "")
-            return not (params.startswith("q=0") and params.strip("q=0.") == "")
-    return False
+        coding, *params = (p.strip() for p in part.split(";"))
+        weight = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        if coding:
+            weights[coding.lower()] = weight
+    for named in ("gzip", "x-gzip"):
+        if named in weights:
+            return weights[named] > 0
+    return weights.get("*", 0.0) > 0
 
 
 def render(

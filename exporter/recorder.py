@@ -60,6 +60,8 @@ class Recorder:
     ) -> None:
         if not service or not isinstance(service, str):
             raise ValueError("service must be a non-empty string")
+        if registry is None:  # a registry of its own, still shown at /metrics
+            registry = CollectorRegistry()
         if not metrics_path.startswith("/"):
             raise ValueError(f"metrics_path must start with '/': {metrics_path!r}")
         self.service = service

@@ -56,7 +56,10 @@ class PromfluxMiddleware:
         self._pinned: list[Any] = []
         self.started = 0
         recorder.add_started_counter(lambda: self.started)
-        self._endpoints = MetricsEndpoints(app, recorder, self._cover)
+        # Excluded paths are not timed but still go through the application's own error
+        # handling (the ServerErrorMiddleware we stand in for, when there is one).
+        self._endpoints = MetricsEndpoints(errors if errors is not None else app, recorder,
+                                           self._cover)
         self._websockets = WebSocketRecorder(app, recorder, resolver)
 
     def _cover(self) -> None:

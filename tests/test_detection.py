@@ -139,4 +139,14 @@ def test_a_restarted_bridge_takes_up_stored_states_and_does_not_notify_again(tmp
         assert len(receiver.got) == 1  # the ongoing outage is not announced twice
     finally:
         bridge.stop()
+    # The service is taken out of the config: its stored state is history, not an alert.
+    config.write_text(config.read_text().replace("service: gone", "service: other"))
+    bridge = start()
+    try:
+        status = wait_for(lambda: httpx.get(bridge.url + "/api/status").json()["services"],
+                          lambda s: s["other"]["states"], timeout=30)
+        assert "gone" not in status and [s["metric"] for s in status["other"]["states"]] == [
+            "up"]
+    finally:
+        bridge.stop()
         receiver.server.shutdown()

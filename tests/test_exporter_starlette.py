@@ -22,10 +22,15 @@ def test_errors_templates_and_placement(kind):
                 assert client.get(f"/rooms/{room}/temperature").status_code == 200
                 assert client.get(f"/zones/north/rooms/{room}").status_code == 200
             failed = client.get("/fail")
+        # Excluded from metrics, and it fails (a new connection: after an unhandled
+        # exception the server closes the old one).
+        health = httpx.get(server.url + "/healthz")
         if kind == "default-errors":
             assert (failed.status_code, failed.text) == (500, "Internal Server Error")
-        else:  # the application's own 500 handler still answers
+            assert (health.status_code, health.text) == (500, "Internal Server Error")
+        else:  # the application's own 500 handler still answers, excluded paths included
             assert failed.status_code == 503 and failed.json() == {"error": "ThermostatError"}
+            assert health.status_code == 503 and health.json() == {"error": "ThermostatError"}
         samples = scrape(server.url)
         assert samples.value(DURATION, route="/rooms/{room}/temperature", method="GET",
                              status="200") == 2
@@ -35,7 +40,21 @@ def test_errors_templates_and_placement(kind):
         status = "500" if kind == "default-errors" else "503"
         assert samples.value(DURATION, route="/fail", method="GET", status=status) == 1
         assert samples.value("http_exceptions_total", route="/fail", exception=ERROR) == 1
+        assert "/healthz" not in samples.label_values(DURATION, "route")
         assert samples.value("http_requests_in_progress") == 0
         assert "ThermostatError" in server.output()  # still raised to the server
+    finally:
+        server.stop()
+
+
+def test_a_private_registry_still_shows_every_request_metric():
+    # registry=None: the metrics get a registry of their own, not none at all.
+    server = uvicorn_server("tests.apps.starlette_app:app", env={"PRIVATE_REGISTRY": "1"})
+    try:
+        assert httpx.get(server.url + "/rooms/den/temperature").status_code == 200
+        samples = scrape(server.url)
+        assert samples.value(DURATION, route="/rooms/{room}/temperature", method="GET",
+                             status="200") == 1
+        assert samples.value("http_requests_in_progress") == 0
     finally:
         server.stop()

@@ -95,6 +95,9 @@ def test_auth_bearer_and_basic():
 @pytest.mark.parametrize("header, expected", [
     (None, False), ("", False), ("gzip", True), ("br, gzip;q=0.5", True),
     ("gzip;q=0", False), ("identity", False), ("*", True), ("GZIP", True),
+    ("*;q=0, gzip", True), ("gzip;q=0, *", False), ("*;q=0", False), ("br, *;q=0.1", True),
+    ("gzip; q=0.000", False), ("gzip;q=0.001", True), ("gzip;q=oops", False),
+    ("x-gzip", True),
 ])
 def test_accepts_gzip(header, expected):
     assert accepts_gzip(header) is expected

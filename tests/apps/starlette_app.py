@@ -26,6 +26,10 @@ async def health(request):
     return PlainTextResponse("ok")
 
 
+async def failing_health(request):
+    raise ThermostatError("sensor bus down")
+
+
 async def on_error(request, exc):
     return JSONResponse({"error": type(exc).__name__}, status_code=503)
 
@@ -44,6 +48,7 @@ routes = [
     Route("/rooms/{room}/temperature", temperature),
     Route("/fail", fail),
     Route("/health", health),
+    Route("/healthz", failing_health),  # excluded from metrics, still the app's errors
     Mount("/zones/{zone}", routes=[Route("/rooms/{room}", temperature)]),
 ]
 
@@ -59,4 +64,6 @@ kind = os.environ.get("STARLETTE_KIND", "plain")
 cls = WrappedStarlette if kind == "wrapped" else Starlette
 app = cls(routes=routes, middleware=[Middleware(Tagging)],
           exception_handlers={Exception: on_error} if kind != "default-errors" else {})
-metrics = exporter.instrument(app, service="thermostat")
+metrics = exporter.instrument(
+    app, service="thermostat",
+    registry=None if os.environ.get("PRIVATE_REGISTRY") else exporter.REGISTRY)
