@@ -59,6 +59,34 @@ def _hook_websocket_prepare() -> None:
     cls.prepare = prepare  # type: ignore[method-assign, assignment]
 
 
+_INSTRUMENTATION = web.AppKey("promflux.instrumentation", object) if hasattr(
+    web, "AppKey") else "promflux.instrumentation"
+
+
+def _hook_add_subapp() -> None:
+    """An instrumented application added as a sub-app: aiohttp never calls a sub-app's
+    request entry point (the root's serves it), so time it with a middleware instead,
+    inserted just before ``add_subapp`` freezes it. Once per process; other applications
+    are left alone."""
+    cls = web.Application
+    if getattr(cls._add_subapp, "_promflux", False):
+        return
+    original = cls._add_subapp
+
+    def _add_subapp(self: web.Application, resource_factory: Any,
+                    subapp: web.Application) -> Any:
+        instrumentation = subapp.get(_INSTRUMENTATION)
+        if isinstance(instrumentation, AiohttpInstrumentation) and not subapp.frozen:
+            # add_subapp passes its prefix first; add_domain a domain rule (no prefix).
+            args = getattr(resource_factory, "args", ())
+            prefix = args[0] if args and isinstance(args[0], str) else ""
+            instrumentation.use_middleware(subapp, prefix.rstrip("/"))
+        return original(self, resource_factory, subapp)
+
+    _add_subapp._promflux = True  # type: ignore[attr-defined]
+    cls._add_subapp = _add_subapp  # type: ignore[method-assign]
+
+
 def _route_of(request: web.Request) -> str:
     resource = request.match_info.route.resource
     return UNMATCHED if resource is None else resource.canonical
@@ -119,27 +147,39 @@ class AiohttpInstrumentation:
         self.cache: dict[tuple[Any, str, int], list[Any]] = {}
         # id(request) -> labels, opening time
         self.websockets: dict[int, tuple[tuple[str, str], float]] = {}
+        self._middleware = False
+
+    def use_middleware(self, app: web.Application, prefix: str = "") -> None:
+        """Time requests with an outermost middleware (sub-apps, or no entry point).
+        A sub-app's paths arrive with its ``prefix``: skip /metrics there too."""
+        if prefix:
+            skip = self.recorder.skip_paths
+            self.recorder.skip_paths = skip | {prefix + path for path in skip}
+        if self._middleware:
+            return
+        self._middleware = True
+        timed = self.timed
+
+        @web.middleware
+        async def promflux_middleware(request: web.Request,
+                                      handler: Handler) -> web.StreamResponse:
+            return await timed(handler)(request)
+
+        app.middlewares.insert(0, promflux_middleware)  # outermost: sees all the others
 
     def install(self, app: web.Application, use_middleware: bool = False) -> None:
         recorder = self.recorder
         handle = getattr(app, "_handle", None)
+        app[_INSTRUMENTATION] = self
+        _hook_add_subapp()
         if use_middleware or not inspect.iscoroutinefunction(handle):
-            timed = self.timed
-
-            @web.middleware
-            async def promflux_middleware(request: web.Request,
-                                          handler: Handler) -> web.StreamResponse:
-                return await timed(handler)(request)
-
-            app.middlewares.insert(0, promflux_middleware)  # outermost: sees all the others
+            self.use_middleware(app)
         else:
             # The application's request entry point (what aiohttp's server calls for every
             # request): wrapping it costs one coroutine, where any middleware makes aiohttp
             # build and call its middleware chain (docs/performance.md).
             object.__setattr__(app, "_handle", self.timed(handle))
-        app.router.add_get(recorder.metrics_path, self.metrics_handler)
-        app.router.add_post(recorder.client_timings_path, self.client_timings_handler)
-        app.router.add_get(recorder.script_path, self.script_handler)
+        AiohttpEndpoints(recorder).add_to(app)
         app[_WEBSOCKET_HOOK] = self.websocket_opened
         _hook_websocket_prepare()
         app.on_startup.append(self.on_startup)
@@ -224,6 +264,14 @@ class AiohttpInstrumentation:
                     record(request, 499, perf_counter() - start)
                 raise
             except Exception as exc:
+                transport = request.transport
+                if isinstance(exc, ConnectionResetError) and (
+                        transport is None or transport.is_closing()):
+                    # The client went away (while its body was read): a 499, as on ASGI,
+                    # and not the application's exception.
+                    if not websocket_closed(request):
+                        record(request, 499, perf_counter() - start)
+                    raise
                 count_exception(request, exc)
                 if not websocket_closed(request):
                     record(request, 500, perf_counter() - start)
@@ -250,7 +298,31 @@ class AiohttpInstrumentation:
 
         return promflux_handle
 
-    # -- handlers and lifecycle ----------------------------------------------------------
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def on_startup(self, app: web.Application) -> None:
+        try:
+            self.recorder.cover(_covered_routes(app))
+        except Exception as exc:
+            self.recorder.internal_error("routes", exc)
+        self.recorder.start_periodic_flush()
+
+    async def on_cleanup(self, app: web.Application) -> None:
+        self.recorder.stop_periodic_flush()
+
+
+class AiohttpEndpoints:
+    """The exporter's own routes on an aiohttp application: /metrics, the browser-timings
+    beacon and the script."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+
+    def add_to(self, app: web.Application) -> None:
+        recorder = self.recorder
+        app.router.add_get(recorder.metrics_path, self.metrics_handler)
+        app.router.add_post(recorder.client_timings_path, self.client_timings_handler)
+        app.router.add_get(recorder.script_path, self.script_handler)
 
     async def metrics_handler(self, request: web.Request) -> web.Response:
         status, body, headers = await self.recorder.scrape(
@@ -282,16 +354,6 @@ class AiohttpInstrumentation:
     async def script_handler(self, request: web.Request) -> web.Response:
         return web.Response(body=client_timings.script(), content_type="text/javascript",
                             charset="utf-8", headers={"Cache-Control": "max-age=3600"})
-
-    async def on_startup(self, app: web.Application) -> None:
-        try:
-            self.recorder.cover(_covered_routes(app))
-        except Exception as exc:
-            self.recorder.internal_error("routes", exc)
-        self.recorder.start_periodic_flush()
-
-    async def on_cleanup(self, app: web.Application) -> None:
-        self.recorder.stop_periodic_flush()
 
 
 def instrument_aiohttp(app: web.Application, recorder: Recorder,

@@ -28,6 +28,7 @@ from .recorder import Recorder, exception_name
 from .routes import RouteResolver
 
 Scope = dict[str, Any]
+_CLIENT_GONE = frozenset({"CancelledError", "ClientDisconnect"})
 _MAX_CACHE = 10_000  # (route, method, status) keys; beyond it, resolve every time
 Message = dict[str, Any]
 
@@ -111,14 +112,17 @@ class PromfluxMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         except BaseException as exc:
-            if isinstance(exc, Exception):
+            # The client went away (cancelled, or gone while its body was read): a 499, as
+            # on aiohttp, and not the application's exception.
+            gone = type(exc).__name__ in _CLIENT_GONE
+            if isinstance(exc, Exception) and not gone:
                 self._count_exception(scope, root_path, exc)
                 if self._errors is not None:
                     # ServerErrorMiddleware's job, through our wrapper so that the status
                     # recorded is the one the client gets.
                     await self._error_response(scope, receive, send_wrapper, exc, status != 0)
             if status >= 0:  # nothing (complete) was sent
-                status = status or (499 if type(exc).__name__ == "CancelledError" else 500)
+                status = 499 if gone else (status or 500)
                 self._done(scope, root_path, status, perf_counter() - start)
             raise
         if status >= 0:

@@ -132,3 +132,48 @@ def test_events_queue_and_aioprometheus_metrics(aiohttp_service):
     assert after.value("legacy_requests_total", path="/legacy") - before.get(
         "legacy_requests_total", path="/legacy") == 4
     assert count(after, "/legacy") - count(before, "/legacy") == 4
+
+
+def test_an_instrumented_sub_app_records_its_requests():
+    from .conftest import aiohttp_server
+
+    server = aiohttp_server("tests.apps.aiohttp_app:create_instrumented_subapp")
+    try:
+        for device in ("a", "b", "c"):
+            assert httpx.get(f"{server.url}/api/devices/{device}").status_code == 200
+        assert httpx.get(server.url + "/health").status_code == 200  # not the sub-app's
+        samples = scrape(server.url + "/api")
+        assert count(samples, "/api/devices/{device_id}") == 3
+        assert samples.label_values(DURATION + "_count", "route") == {
+            "/api/devices/{device_id}"}
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("path", ["/readings/s9?delay_ms=300", "/readings"])
+def test_client_disconnect_is_a_499_as_on_fastapi(aiohttp_service, path):
+    import socket
+
+    route = "/readings/{sensor}" if "delay" in path else "/readings"
+    method = "GET" if "delay" in path else "POST"
+    before = scrape(aiohttp_service.url)
+    with socket.create_connection(("127.0.0.1", aiohttp_service.port)) as raw:
+        if method == "GET":
+            raw.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        else:  # the body never arrives: the handler is reading it when the client goes
+            raw.sendall(b"POST /readings HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
+                        b"Content-Type: application/json\r\n\r\n{\"sensor\":")
+
+    def added(samples) -> float:
+        return sum(samples.get(DURATION + "_count", route=route, method=method, status=s)
+                   - before.get(DURATION + "_count", route=route, method=method, status=s)
+                   for s in ("200", "201", "400", "499", "500"))
+
+    after = wait_for(lambda: scrape(aiohttp_service.url), lambda s: added(s) >= 1)
+    assert added(after) == 1
+    assert after.get(DURATION + "_count", route=route, method=method, status="499") - \
+        before.get(DURATION + "_count", route=route, method=method, status="499") == 1
+    exceptions = sum(v for _, labels, v in after.find("http_exceptions_total")
+                     if labels.get("route") == route)
+    assert exceptions == sum(v for _, labels, v in before.find("http_exceptions_total")
+                             if labels.get("route") == route)

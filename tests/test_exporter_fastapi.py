@@ -254,3 +254,18 @@ def test_metrics_auth_and_broken_callback_never_break_the_service():
         assert "ZeroDivisionError" in server.output()
     finally:
         server.stop()
+
+
+def test_client_gone_while_its_body_is_read_is_a_499_not_an_exception(fastapi_service):
+    before = scrape(fastapi_service.url)
+    with socket.create_connection(("127.0.0.1", fastapi_service.port)) as raw:
+        raw.sendall(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nhalf")
+
+    def added(after) -> float:
+        return sum(count(after, "/upload", "POST", s) - count(before, "/upload", "POST", s)
+                   for s in ("201", "499", "500"))
+
+    after = wait_for(lambda: scrape(fastapi_service.url), lambda a: added(a) >= 1)
+    assert added(after) == 1
+    assert count(after, "/upload", "POST", "499") - count(before, "/upload", "POST", "499") == 1
+    assert not [s for s in after.find("http_exceptions_total") if s[1]["route"] == "/upload"]

@@ -103,3 +103,15 @@ def create_app(argv: list[str] | None = None) -> web.Application:
     app[METRICS] = metrics
     app[QUEUE] = metrics.queue("readings")
     return app
+
+
+def create_instrumented_subapp(argv: list[str] | None = None) -> web.Application:
+    """An application whose API lives in a sub-app, and only the sub-app is instrumented
+    (its own /metrics under its prefix), as a team owning one part would do it."""
+    api = web.Application()
+    api.router.add_get("/devices/{device_id}", sub_status)
+    exporter.instrument(api, service="devices")
+    app = web.Application()
+    app.router.add_get("/health", health)
+    app.add_subapp("/api", api)
+    return app

@@ -3,7 +3,7 @@
 import asyncio
 import os
 
-from fastapi import APIRouter, BackgroundTasks, FastAPI, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, BackgroundTasks, FastAPI, Request, WebSocket, WebSocketDisconnect
 
 from promflux import exporter
 
@@ -40,6 +40,11 @@ async def get_item(item_id: int, delay_ms: int = 0):
     if delay_ms:
         await asyncio.sleep(delay_ms / 1000)
     return {"id": item_id}
+
+
+@app.post("/upload", status_code=201)
+async def upload(request: Request):
+    return {"bytes": len(await request.body())}
 
 
 @app.post("/items", status_code=201)
