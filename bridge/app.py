@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +21,7 @@ from prometheus_client import CollectorRegistry
 
 from .analyze.alerts import Evaluator, Key, State, figures
 from .analyze.derive import Point
+from .analyze.resume import export_state, import_state
 from .analyze.schema import ALL
 from .config import BridgeConfig, Target, thresholds_of
 from .ingest.fetch import ssl_context
@@ -29,7 +31,8 @@ from .redact import redact
 from .serve.http import BridgeHandlers
 from .serve.webhooks import Notifier
 from .store import rollups
-from .store.buffer import DiskBuffer
+from .store.buffer import COUNTERS, DiskBuffer
+from .store.counters import CounterStates
 from .store.influx import InfluxClient
 from .store.setup import create_schema, stored_states
 from .store.writer import Writer, WriterMetrics
@@ -54,6 +57,8 @@ class Bridge:
         scrape_metrics = ScrapeMetrics(self.registry)
         self.scrapers = [TargetScraper(t, config.scrape, scrape_metrics, self.handle_scrape)
                          for t in config.targets]
+        self.counter_states = CounterStates(config.buffer.path / COUNTERS)
+        self._resume_counters()
         self.schema_ready = False
         self.thresholds = thresholds_of(config)
         self.evaluator = Evaluator(self.thresholds)
@@ -62,6 +67,31 @@ class Bridge:
         self._started_up = asyncio.Event()
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
+
+    def _resume_counters(self) -> None:
+        """Counter values saved at the last clean shutdown: the first scrape counts what
+        each target served while the bridge was away."""
+        resumed = 0
+        for scraper in self.scrapers:
+            target = scraper.target
+            state = self.counter_states.take(target.service, target.url)
+            if state is not None and import_state(scraper.deriver, state, time.time(),
+                                                  time.perf_counter()):
+                resumed += 1
+        if resumed:
+            log.info("resumed the counter state of %d targets from the last shutdown",
+                     resumed)
+
+    def _save_counters(self) -> None:
+        for scraper in self.scrapers:
+            state = export_state(scraper.deriver)
+            if state is not None:
+                try:
+                    self.counter_states.save(scraper.target.service, scraper.target.url,
+                                             state)
+                except OSError as exc:
+                    log.warning("could not save the counter state of %s: %s",
+                                scraper.target.service, exc)
 
     # -- what the HTTP handlers read ----------------------------------------------------
 
@@ -145,7 +175,8 @@ class Bridge:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await self.writer.flush(timeout=5.0)
+            await self.writer.flush(timeout=5.0)  # what is not written stays on disk
+            self._save_counters()  # so they match what was counted
             await self.close()
 
     async def close(self) -> None:

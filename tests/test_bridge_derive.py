@@ -125,3 +125,35 @@ def test_counter_values_no_counter_can_have_are_never_written(bad):
         for value in fields.values():
             assert not isinstance(value, float) or (math.isfinite(value) and value >= 0), fields
     assert not rows(points, "events")  # no increase to write
+
+
+def test_a_restarted_bridge_counts_on_from_the_saved_state():
+    import json
+
+    from promflux.bridge.analyze.resume import export_state, import_state
+
+    route = ("/items/{id}", "GET", "200")
+    before = TargetDeriver("api")
+    assert export_state(before) is None  # nothing seen yet
+    before.derive(parse(exposition({route: [10] * 5}), before.cache), 1000.0, 50.0)
+    before.derive(parse(exposition({route: [40] * 5}), before.cache), 1015.0, 65.0)
+    saved = json.loads(json.dumps(export_state(before)))  # as it goes through the file
+
+    after = TargetDeriver("api")  # a new process: new clock, new objects
+    assert import_state(after, saved, wall_now=1040.0, monotonic_now=7.0)
+    points = after.derive(parse(exposition({route: [75] * 5}), after.cache), 1045.0, 12.0)
+    row = perf(points)
+    # 35 requests since the last scrape before the restart, over the 30 s between them.
+    assert row["requests"] == 35 and row["requests_per_minute"] == 70.0
+
+    stale = TargetDeriver("api")
+    assert not import_state(stale, saved, wall_now=1015.0 + 3600, monotonic_now=0.0)
+    assert not import_state(TargetDeriver("other"), saved, 1040.0, 0.0)
+    for junk in ({}, {"version": 1, "service": "api", "wall": "x", "values": []},
+                 {**saved, "values": [["a"]]}, {**saved, "version": 99}):
+        assert not import_state(TargetDeriver("api"), junk, 1040.0, 0.0)
+    # A restarted target (new start time) still counts from zero after a resumed state.
+    fresh = TargetDeriver("api")
+    assert import_state(fresh, saved, 1040.0, 7.0)
+    restarted = exposition({route: [3] * 5}, start=2000.0)
+    assert perf(fresh.derive(parse(restarted, fresh.cache), 1045.0, 12.0))["requests"] == 3

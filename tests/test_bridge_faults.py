@@ -164,3 +164,52 @@ def _total_or_none(influx: InfluxServer, db: str) -> float | None:
         return total(influx, db)
     except RuntimeError:  # "database not found" until the bridge's set-up runs
         return None
+
+
+class SteadyLoad:
+    """Requests to one route from a thread, counted as they are answered."""
+
+    def __init__(self, url: str, per_second: float = 40.0) -> None:
+        import threading
+
+        self.url, self.pause = url, 1.0 / per_second
+        self.answered = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        with httpx.Client() as client:
+            while not self._stop.is_set():
+                if client.get(f"{self.url}/items/1").status_code == 200:
+                    self.answered += 1
+                self._stop.wait(self.pause)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.answered
+
+
+def test_sigterm_restarts_under_load_keep_the_request_total_exact(tmp_path, own_influx, api):
+    bridge = start_bridge(tmp_path, own_influx, [("admin-api", api.url)], "restarts")
+    baseline(bridge)  # the first scrape is a baseline: traffic starts after it
+    load = SteadyLoad(api.url)
+    try:
+        for _ in range(5):
+            scraped_after(bridge.url, time.time())  # a scrape or two under load
+            bridge.proc.send_signal(signal.SIGTERM)
+            bridge.proc.wait(timeout=30)
+            assert bridge.proc.returncode == 0, bridge.output()
+            bridge = start_bridge(tmp_path, own_influx, [("admin-api", api.url)], "restarts")
+        sent = load.stop()
+        scraped_after(bridge.url, time.time())  # every answered request is in a scrape
+        stored = wait_for(lambda: total(own_influx, "restarts"), lambda v: v >= sent,
+                          timeout=30)
+        # Exact: each restart resumed the counters where the last bridge stopped, so the
+        # requests served while it was away were counted once, not lost.
+        assert stored == sent, (stored, sent)
+        assert "resumed the counter state of 1 targets" in bridge.output()
+    finally:
+        load.stop()
+        bridge.stop()

@@ -140,7 +140,8 @@ class TargetDeriver:
         self.tracker: CounterTracker[Series] = CounterTracker(max_absent=max_series)
         self._roles: dict[Series, tuple[Any, ...] | None] = {}
         self._groups: dict[tuple[str, str], _Latency] = {}
-        self._start_time: float | None = None
+        self.start_time: float | None = None  # the target's process start time
+        self.last_wall: float | None = None  # when the counter state was last updated
 
     def _group(self, endpoint: str, method: str) -> _Latency:
         group = self._groups.get((endpoint, method))
@@ -183,14 +184,15 @@ class TargetDeriver:
             self._groups = {(g.tags["endpoint"], g.tags["method"]): g
                             for g in {id(r[1]): r[1] for r in self._roles.values()
                                       if r and _LAT_BUCKET <= r[0] <= _REQ_COUNT}.values()}
-        restarted = (start_time is not None and self._start_time is not None
-                     and start_time != self._start_time)
+        restarted = (start_time is not None and self.start_time is not None
+                     and start_time != self.start_time)
         if start_time is not None:
-            self._start_time = start_time
+            self.start_time = start_time
         ts = int(timestamp * 1000)
         points = self._gauge_points(gauges, ts)
         increases, seconds = self.tracker.update(
             timestamp if monotonic is None else monotonic, cumulative, restarted)
+        self.last_wall = timestamp
         if seconds is None or seconds <= 0:
             return points  # the first scrape is a baseline
         return points + self._counter_points(increases, seconds, ts)

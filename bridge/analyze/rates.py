@@ -41,6 +41,17 @@ class CounterTracker(Generic[K]):
         """Series tracked, absent ones included."""
         return len(self._last) + len(self._absent)
 
+    def last_values(self) -> dict[K, float]:
+        """Each present series' last value (not to be changed by the caller)."""
+        return self._last
+
+    def seed(self, values: Mapping[K, float], time: float) -> None:
+        """Start from ``values`` seen at ``time`` (a bridge restart's saved state): the next
+        ``update`` counts what each series gained since then."""
+        self._last = dict(values)
+        self._time = time
+        self._absent = {}
+
     def update(
         self, now: float, values: Mapping[K, float], restarted: bool = False
     ) -> tuple[dict[K, float], float | None]:

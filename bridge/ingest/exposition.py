@@ -149,6 +149,14 @@ def _parse_series(key: str) -> Series:
     return Series(name, labels)
 
 
+def series_of(key: str) -> Series:
+    """The series a sample line's key (``name{labels}``) stands for; ValueError if bad."""
+    try:
+        return _parse_series(key)
+    except _Malformed as error:
+        raise ValueError(str(error)) from None
+
+
 def _split_openmetrics_exemplar(line: str) -> str:
     """The line without an OpenMetrics exemplar (`` # {...} value [ts]``)."""
     in_quotes = False

@@ -22,6 +22,7 @@ log = logging.getLogger("promflux.bridge.buffer")
 _SUFFIX = ".lp"
 _NAME = re.compile(r"^(\d{16})-([A-Za-z0-9_]{1,64})\.lp$")
 QUARANTINE = "quarantine"
+COUNTERS = "counters"  # the counter states kept across restarts (store.counters)
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class DiskBuffer:
         self._bytes = 0
         files = []
         for path in sorted(self.dir.iterdir()):
-            if path.name == QUARANTINE:
+            if path.name in (QUARANTINE, COUNTERS):
                 continue
             if path.name.endswith(".tmp") and path.is_file():
                 path.unlink(missing_ok=True)  # a write a crash interrupted
