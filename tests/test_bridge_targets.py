@@ -164,3 +164,31 @@ def test_credentials_in_urls_are_never_shown_logged_or_stored(tmp_path, influxdb
     shown.append(bridge.output())
     for text in shown:
         assert "pass-777" not in text
+
+
+def test_tls_contexts_are_built_once_per_setting(tmp_path):
+    from promflux.bridge.config import TLS
+    from promflux.bridge.ingest.fetch import ssl_context
+
+    ca, _, _ = make_certificates(tmp_path)
+    first = ssl_context(TLS(ca_file=ca))
+    assert first is ssl_context(TLS(ca_file=ca))  # the next scrape: the same context
+    assert ssl_context(TLS(verify=False)) is False and ssl_context(TLS()) is True
+
+
+def test_secret_files_are_read_once_a_minute_not_every_scrape(tmp_path):
+    from promflux.bridge.config import Target
+    from promflux.bridge.ingest.fetch import AuthCache
+
+    secret = tmp_path / "token"
+    secret.write_text("one\n")
+    secret.chmod(0o600)
+    now = [0.0]
+    cache = AuthCache(Target(service="a", url="http://127.0.0.1:1/metrics",
+                             bearer_token={"file": str(secret)}), clock=lambda: now[0])
+    assert cache.headers()["Authorization"] == "Bearer one"
+    secret.write_text("two\n")  # rotated
+    now[0] = 59.0
+    assert cache.headers()["Authorization"] == "Bearer one"  # not re-read per scrape
+    now[0] = 60.0
+    assert cache.headers()["Authorization"] == "Bearer two"  # picked up within a minute

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import functools
 import ssl
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -24,8 +27,11 @@ class Fetched:
     openmetrics: bool
 
 
+@functools.lru_cache(maxsize=256)
 def ssl_context(tls: TLS) -> ssl.SSLContext | bool:
-    """aiohttp's ``ssl=`` for a TLS setting (verification on unless turned off)."""
+    """aiohttp's ``ssl=`` for a TLS setting (verification on unless turned off). One
+    context per setting for the process: building one costs milliseconds, and the same
+    context lets aiohttp reuse the connection."""
     if not tls.verify:
         return False
     if tls.ca_file is not None:
@@ -43,10 +49,28 @@ def auth_headers(target: Target) -> dict[str, str]:
     return {}
 
 
+class AuthCache:
+    """A target's request headers, resolved at most every ``ttl`` seconds: secret files
+    are not read on every scrape, and a rotated secret is picked up within ``ttl``."""
+
+    def __init__(self, target: Target, ttl: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.target, self.ttl, self.clock = target, ttl, clock
+        self._headers: dict[str, str] | None = None
+        self._until = 0.0
+
+    def headers(self) -> dict[str, str]:
+        now = self.clock()
+        if self._headers is None or now >= self._until:
+            self._headers = {"Accept": ACCEPT, **auth_headers(self.target)}
+            self._until = now + self.ttl
+        return self._headers
+
+
 async def fetch(session: aiohttp.ClientSession, target: Target, timeout: float,
-                max_body_bytes: int) -> Fetched:
+                max_body_bytes: int, auth: AuthCache | None = None) -> Fetched:
     """GET the target's exposition; raises ScrapeError."""
-    headers = {"Accept": ACCEPT, **auth_headers(target)}
+    headers = (auth or AuthCache(target)).headers()
     try:
         async with session.get(target.url, headers=headers, ssl=ssl_context(target.tls),
                                timeout=aiohttp.ClientTimeout(total=timeout)) as response:

@@ -22,7 +22,7 @@ from ..analyze.derive import Point, TargetDeriver
 from ..config import ScrapeConfig, Target
 from ..redact import redact
 from .exposition import ExpositionError, parse
-from .fetch import ScrapeError, fetch
+from .fetch import AuthCache, ScrapeError, fetch
 
 log = logging.getLogger("promflux.bridge")
 
@@ -78,6 +78,7 @@ class TargetScraper:
         self.sink = sink
         self.status = TargetStatus(target.service, redact(target.url))
         self.deriver = TargetDeriver(target.service, target.preset, config.max_samples)
+        self.auth = AuthCache(target)
 
     @property
     def interval(self) -> float:
@@ -94,7 +95,7 @@ class TargetScraper:
         error = ""
         try:
             fetched = await fetch(session, target, target.timeout or config.timeout,
-                                  config.max_body_bytes)
+                                  config.max_body_bytes, self.auth)
             scraped = parse(fetched.text, self.deriver.cache, fetched.openmetrics,
                             config.max_samples)
             points = self.deriver.derive(scraped, started_wall, started)
