@@ -51,7 +51,8 @@ class Bridge:
             influx.url, influx.database, username=influx.username,
             password=influx.password.resolve() if influx.password else None,
             timeout=influx.timeout, ssl_context=ssl_context(influx.tls))
-        self.buffer = DiskBuffer(config.buffer.path, config.buffer.max_bytes)
+        self.buffer = DiskBuffer(config.buffer.path, config.buffer.max_bytes,
+                                 rps=("", rollups.RAW))
         self.writer = Writer(self.client, self.buffer, WriterMetrics(self.registry),
                              batch_size=influx.batch_size)
         scrape_metrics = ScrapeMetrics(self.registry)
@@ -177,6 +178,8 @@ class Bridge:
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.writer.flush(timeout=5.0)  # what is not written stays on disk
             self._save_counters()  # so they match what was counted
+            log.info("stopped: %s", " ".join(
+                f"{k}={v:.0f}" for k, v in self.writer.tally().items()))
             await self.close()
 
     async def close(self) -> None:

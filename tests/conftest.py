@@ -144,6 +144,14 @@ def scraped_after(bridge_url: str, since: float, services: Iterable[str] | None 
     return seen
 
 
+@pytest.fixture()
+def api() -> Iterator[Server]:
+    """A FastAPI service of its own, for one test."""
+    server = uvicorn_server("tests.apps.fastapi_app:app")
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="module")
 def fastapi_service() -> Iterator[Server]:
     server = uvicorn_server("tests.apps.fastapi_app:app")

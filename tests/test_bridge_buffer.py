@@ -102,3 +102,19 @@ def test_an_unreadable_batch_as_root_is_a_directory_in_its_place(tmp_path):
     first.mkdir()  # reading it fails with IsADirectoryError, whoever we are
     assert buffer.peek().body == b"m v=2.0 2\n" and buffer.quarantined == 1
     assert (tmp_path / "quarantine" / first.name).is_dir()
+
+
+def test_sequence_numbers_past_sixteen_digits_keep_order_and_policy(tmp_path):
+    (tmp_path / "9999999999999999-raw_7d.lp").write_bytes(b"m v=1.0 1\n")
+    buffer = DiskBuffer(tmp_path, max_bytes=10_000, rps=("", "raw_7d"))
+    buffer.push("raw_7d", b"m v=2.0 2\n")  # number 10^16: seventeen digits
+    buffer.push("", b"m v=3.0 3\n")
+    again = DiskBuffer(tmp_path, max_bytes=10_000, rps=("", "raw_7d"))
+    assert [take(again) for _ in range(3)] == [
+        ("raw_7d", b"m v=1.0 1\n"), ("raw_7d", b"m v=2.0 2\n"), ("", b"m v=3.0 3\n")]
+
+
+def test_a_batch_for_a_policy_the_bridge_never_writes_is_not_ours(tmp_path):
+    (tmp_path / "0000000000000001-bogus.lp").write_bytes(b"m v=1.0 1\n")
+    buffer = DiskBuffer(tmp_path, max_bytes=10_000, rps=("", "raw_7d"))
+    assert len(buffer) == 0 and buffer.quarantined == 1

@@ -23,13 +23,6 @@ def own_influx():
     server.close()
 
 
-@pytest.fixture()
-def api():
-    server = uvicorn_server("tests.apps.fastapi_app:app")
-    yield server
-    server.stop()
-
-
 def total(influx: InfluxServer, db: str) -> float:
     series = influx.query(SUM_ITEMS, db=db)
     return series[0]["values"][0][1] if series else 0

@@ -14,13 +14,14 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger("promflux.bridge.buffer")
 
 _SUFFIX = ".lp"
-_NAME = re.compile(r"^(\d{16})-([A-Za-z0-9_]{1,64})\.lp$")
+_NAME = re.compile(r"^(\d{16,19})-([A-Za-z0-9_]{1,64})\.lp$")
 QUARANTINE = "quarantine"
 COUNTERS = "counters"  # the counter states kept across restarts (store.counters)
 
@@ -37,8 +38,12 @@ class Entry:
 class DiskBuffer:
     """FIFO of (retention policy, body) batches in a directory."""
 
-    def __init__(self, directory: str | Path, max_bytes: int) -> None:
+    def __init__(self, directory: str | Path, max_bytes: int,
+                 rps: Iterable[str] | None = None) -> None:
+        """``rps``: the retention policies batches may be for ("" is the default one);
+        a file for any other is not ours (quarantined). None: any."""
         self.dir = Path(directory)
+        self.rps = None if rps is None else {rp or "default" for rp in rps}
         self.dir.mkdir(parents=True, exist_ok=True)
         self.max_bytes = max_bytes
         self.dropped_points = 0
@@ -46,18 +51,20 @@ class DiskBuffer:
         self._files: list[Path] = []
         self._bytes = 0
         files = []
-        for path in sorted(self.dir.iterdir()):
+        for path in self.dir.iterdir():
             if path.name in (QUARANTINE, COUNTERS):
                 continue
+            match = _NAME.match(path.name)
             if path.name.endswith(".tmp") and path.is_file():
                 path.unlink(missing_ok=True)  # a write a crash interrupted
-            elif _NAME.match(path.name) and path.is_file():
-                files.append(path)
+            elif match and path.is_file() and (self.rps is None or match[2] in self.rps):
+                files.append((int(match[1]), path))
             else:
                 self._quarantine(path, "not a buffer file")
-        self._files = files
-        self._bytes = sum(self._size(f) for f in files)
-        self._next = int(files[-1].name[:16]) + 1 if files else 0
+        files.sort()  # by sequence number: the order they were pushed in
+        self._files = [path for _, path in files]
+        self._bytes = sum(self._size(f) for f in self._files)
+        self._next = files[-1][0] + 1 if files else 0
 
     def __len__(self) -> int:
         return len(self._files)
@@ -65,6 +72,12 @@ class DiskBuffer:
     @property
     def size_bytes(self) -> int:
         return self._bytes
+
+    @property
+    def points(self) -> int:
+        """Points waiting on disk (reads every file: for shutdown and tests, not per
+        scrape)."""
+        return sum(self._lines(path) for path in self._files)
 
     def push(self, rp: str, body: bytes) -> int:
         """Append a batch; drop the oldest batches while over the bound. Returns the points
@@ -103,7 +116,7 @@ class DiskBuffer:
             except OSError as exc:
                 self._quarantine(path, f"unreadable: {exc}")
                 continue
-            rp = path.name[len("0000000000000000-"):-len(_SUFFIX)]
+            rp = path.name.split("-", 1)[1][:-len(_SUFFIX)]
             return Entry(path, "" if rp == "default" else rp, body)
         return None
 

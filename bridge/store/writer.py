@@ -40,6 +40,9 @@ class WriterMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.points = Counter("promflux_bridge_points_written", "Points InfluxDB stored.",
                               registry=registry)
+        self.submitted = Counter("promflux_bridge_points_submitted",
+                                 "Points handed to the writer by the scrape loops and jobs.",
+                                 registry=registry)
         self.errors = Counter("promflux_bridge_write_errors", "Failed writes, by kind.",
                               ["kind"], registry=registry)
         self.dropped = Counter("promflux_bridge_points_dropped",
@@ -81,6 +84,7 @@ class Writer:
         self.ready = False
         self.last_error = ""
         self._logged_reasons: set[str] = set()
+        self._outage = False
         self._update_gauges()
 
     # -- the scrape loops' side: never waits ------------------------------------------------
@@ -91,6 +95,7 @@ class Writer:
             body = self._encoder.encode(points[start:start + self.batch_size])
             if not body:
                 continue
+            self.metrics.submitted.inc(body.count(b"\n"))
             if self._queued_bytes + len(body) > self.max_queue_bytes:
                 # Neither InfluxDB nor the disk keeps up: refuse the newest, never a batch
                 # the writer may be working on.
@@ -198,11 +203,18 @@ class Writer:
             self.last_error = str(exc)
             if exc.retryable:
                 self.metrics.errors.labels("retryable").inc()
+                if not self._outage:
+                    self._outage = True
+                    log.warning("InfluxDB does not take writes (%s): keeping batches on "
+                                "disk and retrying with backoff", exc)
                 return body
             self.metrics.errors.labels("refused_batch").inc()
             return await self._split(rp, body, exc)
         finally:
             self.metrics.duration.observe(perf_counter() - started)
+        if self._outage:
+            self._outage = False
+            log.info("InfluxDB takes writes again: writing what waited on disk")
         lines = body.count(b"\n")
         if result.partial:
             self.metrics.errors.labels("partial").inc()
@@ -253,3 +265,15 @@ class Writer:
                 break
         await self._spill()
         self._update_gauges()
+
+    def tally(self) -> dict[str, float]:
+        """Points handed in, written, dropped (by reason) and waiting, this process."""
+        metrics = self.metrics
+        out = {"submitted": metrics.submitted._value.get(),
+               "written": metrics.points._value.get(),
+               "buffered_points": float(self.buffer.points)}
+        for family in metrics.dropped.collect():
+            for sample in family.samples:
+                if sample.name.endswith("_total"):
+                    out["dropped_" + sample.labels["reason"]] = sample.value
+        return out

@@ -1,0 +1,143 @@
+"""Faults with real processes, every point accounted for: influxd killed (-9) at random
+moments under load, the bridge stopped (SIGTERM) and killed (-9), lines InfluxDB rejects,
+damaged and foreign files in the buffer. For each bridge process, the points it was handed
+(plus what it found on disk) equal the points it wrote, dropped by a counted reason, or
+left on disk for the next one. Nothing is ever invented: stored request totals never
+exceed what the load generator was answered."""
+
+from __future__ import annotations
+
+import random
+import re
+import signal
+import time
+
+import httpx
+import pytest
+
+from .conftest import scraped_after, wait_for
+from .influx import InfluxServer
+from .test_bridge_e2e import start_bridge
+from .test_bridge_faults import SUM_ITEMS, SteadyLoad, baseline
+
+DB = "faults"
+
+
+@pytest.fixture()
+def influx():
+    server = InfluxServer()
+    yield server
+    server.close()
+
+
+def tally(output: str) -> dict[str, float]:
+    """The counts a bridge logs when it stops ("stopped: submitted=... written=...")."""
+    lines = re.findall(r"stopped: (.*)", output)
+    assert lines, output[-3000:]
+    return {k: float(v) for k, v in (item.split("=") for item in lines[-1].split())}
+
+
+def dropped(counts: dict[str, float]) -> float:
+    return sum(v for k, v in counts.items() if k.startswith("dropped_"))
+
+
+def buffered_lines(folder) -> int:
+    return sum(p.read_bytes().count(b"\n") for p in folder.glob("*.lp"))
+
+
+def drained(bridge) -> None:
+    """Wait until the bridge has written everything it holds (or fail, with its log)."""
+    pending = wait_for(lambda: httpx.get(bridge.url + "/healthz").json()["buffer_batches"],
+                       lambda n: n == 0, timeout=90)
+    assert pending == 0, bridge.output()[-5000:]
+
+
+def kill_influx_for_a_while(influx: InfluxServer, bridge, rng: random.Random) -> None:
+    """kill -9 at a random moment, until the bridge has buffered to disk; then back."""
+    time.sleep(rng.uniform(0.2, 1.5))
+    influx.proc.send_signal(signal.SIGKILL)
+    influx.proc.wait()
+    wait_for(lambda: httpx.get(bridge.url + "/healthz").json()["buffer_batches"],
+             lambda n: n >= 2, timeout=30)
+    influx.start()
+
+
+def test_every_point_is_written_dropped_or_kept(tmp_path, influx, api, capsys):
+    rng = random.Random(20261128)
+    buffer = tmp_path / "buffer"
+    # A field InfluxDB will refuse from the bridge: "cpu_percent" stored as an integer
+    # first, in the shard the bridge writes to (its retention policy, made here first).
+    influx.query(f'CREATE DATABASE "{DB}"')
+    influx.query(f'CREATE RETENTION POLICY "raw_7d" ON "{DB}" DURATION 7d REPLICATION 1 '
+                 "DEFAULT")
+    assert influx.write(DB, f"resources,service=admin-api,pid=1 cpu_percent=1i "
+                            f"{int(time.time() * 1000)}\n").status_code == 204
+
+    # 1: influxd killed twice under load, then the bridge stopped while it is down.
+    bridge = start_bridge(tmp_path, influx, [("admin-api", api.url)], DB)
+    baseline(bridge)
+    load = SteadyLoad(api.url)
+    try:
+        for _ in range(2):
+            kill_influx_for_a_while(influx, bridge, rng)
+            drained(bridge)
+        influx.stop()
+        wait_for(lambda: httpx.get(bridge.url + "/healthz").json()["buffer_batches"],
+                 lambda n: n >= 1, timeout=30)
+        bridge.proc.send_signal(signal.SIGTERM)
+        bridge.proc.wait(timeout=60)
+        first = tally(bridge.output())
+        left = buffered_lines(buffer)
+        assert first["buffered_points"] == left > 0
+        assert first["submitted"] == first["written"] + dropped(first) + left, first
+        assert first["dropped_rejected_by_influxdb"] > 0  # the refused field, counted
+
+        # 2: damaged and foreign files in the buffer; the next bridge starts and drains.
+        (buffer / "notes.txt").write_text("not a batch")
+        damaged = b"performance_metrics,service=x requests=1.0.0 1\n\x00\xff garbage\n"
+        (buffer / "9999999999999999-raw_7d.lp").write_bytes(damaged)
+        found = left + damaged.count(b"\n")
+        influx.start()
+        bridge = start_bridge(tmp_path, influx, [("admin-api", api.url)], DB)
+        kill_influx_for_a_while(influx, bridge, rng)
+        scraped_after(bridge.url, time.time())
+        drained(bridge)
+        assert (buffer / "quarantine" / "notes.txt").exists()
+        bridge.proc.send_signal(signal.SIGTERM)
+        bridge.proc.wait(timeout=60)
+        second = tally(bridge.output())
+        assert second["submitted"] + found == second["written"] + dropped(second) + \
+            second["buffered_points"], second
+        assert second["dropped_rejected_by_influxdb"] >= 2  # the two damaged lines
+
+        # 3: the bridge killed (-9) while InfluxDB is down: what it had put on disk is
+        # written by the next one.
+        bridge = start_bridge(tmp_path, influx, [("admin-api", api.url)], DB)
+        scraped_after(bridge.url, time.time())
+        influx.stop()
+        wait_for(lambda: httpx.get(bridge.url + "/healthz").json()["buffer_batches"],
+                 lambda n: n >= 2, timeout=30)
+        time.sleep(rng.uniform(0.0, 1.0))  # a random moment
+        bridge.proc.send_signal(signal.SIGKILL)
+        bridge.proc.wait()
+        on_disk = buffered_lines(buffer)
+        influx.start()
+        bridge = start_bridge(tmp_path, influx, [("admin-api", api.url)], DB)
+        scraped_after(bridge.url, time.time())
+        drained(bridge)
+        sent = load.stop()
+        scraped_after(bridge.url, time.time())
+        bridge.proc.send_signal(signal.SIGTERM)
+        bridge.proc.wait(timeout=60)
+        third = tally(bridge.output())
+        assert third["submitted"] + on_disk == third["written"] + dropped(third) + \
+            third["buffered_points"], third
+    finally:
+        load.stop()
+        bridge.stop()
+    stored = influx.query(SUM_ITEMS, db=DB)[0]["values"][0][1]
+    assert 0 < stored <= sent  # never invented (the kill -9 gap is not counted: no state)
+    with capsys.disabled():
+        print(f"\nfault suite: run 1 {first}; run 2 {second} (+{found} found on disk); "
+              f"after kill -9 {third} (+{on_disk} on disk); requests sent {sent}, "
+              f"stored {stored:.0f}")
