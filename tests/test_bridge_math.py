@@ -147,6 +147,7 @@ def test_churning_series_are_bounded_and_pruned_in_linear_time():
     for scrape in range(30):  # 10,000 new series every scrape, none ever seen again
         tracker.update(float(scrape), {f"s{scrape}-{i}": 1.0 for i in range(10_000)})
         assert len(tracker) <= 10_000 + 5_000
+    assert len(tracker) <= 2 * 10_000 + 1024  # about one scrape's worth kept absent
     # 300,000 series went through: linear work is a fraction of a second here; the
     # quadratic pruning this replaces took minutes.
     assert time.process_time() - start < 20

@@ -141,3 +141,69 @@ def test_every_point_is_written_dropped_or_kept(tmp_path, influx, api, capsys):
         print(f"\nfault suite: run 1 {first}; run 2 {second} (+{found} found on disk); "
               f"after kill -9 {third} (+{on_disk} on disk); requests sent {sent}, "
               f"stored {stored:.0f}")
+
+
+def rss_mb(pid: int) -> float:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_series_churn_neither_stalls_the_bridge_nor_grows_it(tmp_path, influx, api, capsys):
+    from .conftest import aiohttp_server
+
+    churn = aiohttp_server("tests.apps.bad_targets:churn")
+    bridge = start_bridge(tmp_path, influx, [("admin-api", api.url), ("churn", churn.url)],
+                          "churn")
+    try:
+        baseline(bridge)
+        start_rss, started = rss_mb(bridge.proc.pid), time.monotonic()
+        first = {t["service"]: t["scrapes"] for t in httpx.get(
+            bridge.url + "/api/targets").json()}
+        worst = 0.0
+        while time.monotonic() - started < 12:  # 12 scrapes of 10,000 new series each
+            asked = time.monotonic()
+            assert httpx.get(bridge.url + "/healthz", timeout=30).status_code == 200
+            worst = max(worst, time.monotonic() - asked)
+            time.sleep(0.1)
+        elapsed = time.monotonic() - started
+        seen = {t["service"]: t for t in httpx.get(bridge.url + "/api/targets").json()}
+        healthy = seen["admin-api"]["scrapes"] - first["admin-api"]
+        grown = rss_mb(bridge.proc.pid) - start_rss
+        with capsys.disabled():
+            print(f"\nchurn: healthy target scraped {healthy} times in {elapsed:.1f} s at 1 s; "
+                  f"churning target {seen['churn']['scrapes'] - first['churn']} times; "
+                  f"worst /healthz answer {worst * 1000:.0f} ms; bridge RSS {start_rss:.0f} "
+                  f"-> {start_rss + grown:.0f} MiB")
+        # The healthy target keeps (nearly) every slot, the loop never stalls for long,
+        # and the memory stays bounded (state for about one scrape of the churner).
+        assert healthy >= 0.75 * elapsed, (healthy, elapsed)
+        assert worst < 2.0
+        assert grown < 300
+    finally:
+        bridge.stop()
+        churn.stop()
+
+
+def test_a_beacon_flood_keeps_the_bridge_small_and_quick(tmp_path, influx, api, capsys):
+    bridge = start_bridge(tmp_path, influx, [("admin-api", api.url)], "flood")
+    try:
+        codes: set[int] = set()
+        for status in range(100, 600):
+            batch = {"timings": [{"route": "/api/status", "method": m, "status": status,
+                                  "duration_ms": 5} for m in
+                                 ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")]}
+            codes.add(httpx.post(bridge.url + "/api/client-timings", json=batch).status_code)
+        nested = httpx.post(bridge.url + "/api/client-timings", content=b"[" * 60_000)
+        asked = time.monotonic()
+        page = httpx.get(bridge.url + "/metrics")
+        took = time.monotonic() - asked
+        with capsys.disabled():
+            print(f"\nbeacon flood (3,500 entries, 500 statuses x 7 methods): answers "
+                  f"{sorted(codes)}; bridge /metrics {len(page.content) / 1024:.0f} KiB in "
+                  f"{took * 1000:.0f} ms; nested JSON -> {nested.status_code}")
+        assert codes <= {204, 429} and nested.status_code == 400
+        assert len(page.content) < 4 * 1024 * 1024 and took < 2.0
+    finally:
+        bridge.stop()

@@ -92,9 +92,11 @@ class CounterTracker(Generic[K]):
             for key, old in last.items():
                 if key not in new:
                     absent[key] = (old, now)
-        if absent and (now - self._pruned > self.stale_after / 4
-                       or len(absent) > self.max_absent):
-            self._prune(now)
+        # Absent series are kept up to about one scrape's worth (a target churning through
+        # series keeps memory flat), and never past ``max_absent``.
+        bound = min(self.max_absent, len(new) + 1024)
+        if absent and (now - self._pruned > self.stale_after / 4 or len(absent) > bound):
+            self._prune(now, bound)
         self._last = new
         if previous is None:
             return {}, None
@@ -102,13 +104,13 @@ class CounterTracker(Generic[K]):
             self.restarts += 1
         return increases, now - previous
 
-    def _prune(self, now: float) -> None:
+    def _prune(self, now: float, bound: int) -> None:
         """Forget series absent for longer than ``stale_after`` (linear in the absent)."""
         self._pruned = now
         horizon = now - self.stale_after
         kept = [(k, v) for k, v in self._absent.items() if v[1] >= horizon]
         # Over the bound: the longest gone go first (insertion order is the order gone).
-        self._absent = dict(kept[max(len(kept) - self.max_absent, 0):])
+        self._absent = dict(kept[max(len(kept) - bound, 0):])
 
 
 def per_minute(increase: float, seconds: float) -> float | None:

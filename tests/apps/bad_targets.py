@@ -31,3 +31,20 @@ def slow(argv=None) -> web.Application:
 
 def big(argv=None) -> web.Application:
     return _app(big_metrics)
+
+
+_churned = [0]
+
+
+async def churn_metrics(request: web.Request) -> web.Response:
+    """10,000 series never seen before on every scrape (a label holding a request id)."""
+    start = _churned[0]
+    _churned[0] += 10_000
+    # Event kinds the schema stores (so the counter state sees them too), each new.
+    return web.Response(text="# TYPE events_processed_total counter\n" + "".join(
+        f'events_processed_total{{kind="k{i}",service="churn"}} 1\n'
+        for i in range(start, start + 10_000)))
+
+
+def churn(argv=None) -> web.Application:
+    return _app(churn_metrics)
