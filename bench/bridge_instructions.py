@@ -71,7 +71,8 @@ def instructions(root: Path, texts_path: str, scrapes: int) -> int:
 def export(revision: str) -> Path:
     """The bridge package as it was at ``revision``, in a temporary directory."""
     folders = ["bridge"] + [name for name in ("promflux",) if subprocess.run(
-        ["git", "cat-file", "-e", f"{revision}:{name}"], cwd=ROOT).returncode == 0]
+        ["git", "cat-file", "-e", f"{revision}:{name}"], cwd=ROOT,
+        stderr=subprocess.DEVNULL).returncode == 0]
     archive = subprocess.run(["git", "archive", revision, *folders], cwd=ROOT, check=True,
                              capture_output=True).stdout
     directory = Path(tempfile.mkdtemp(prefix="bridge-"))

@@ -35,7 +35,7 @@ from .store.buffer import COUNTERS, DiskBuffer
 from .store.counters import CounterStates
 from .store.influx import InfluxClient
 from .store.setup import create_schema, stored_states
-from .store.writer import Writer, WriterMetrics
+from .store.writer import Writer, WriterMetrics, tally
 
 log = logging.getLogger("promflux.bridge")
 
@@ -179,7 +179,7 @@ class Bridge:
             await self.writer.flush(timeout=5.0)  # what is not written stays on disk
             self._save_counters()  # so they match what was counted
             log.info("stopped: %s", " ".join(
-                f"{k}={v:.0f}" for k, v in self.writer.tally().items()))
+                f"{k}={v:.0f}" for k, v in tally(self.writer).items()))
             await self.close()
 
     async def close(self) -> None:

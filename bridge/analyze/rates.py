@@ -62,36 +62,46 @@ class CounterTracker(Generic[K]):
         """
         previous, last, absent = self._time, self._last, self._absent
         self._time = now
-        if restarted:
-            absent.clear()
-        new: dict[K, float] = {}
+        new = dict(values)  # fixed up below for the few values that are not counts
         increases: dict[K, float] = {}
-        found = 0  # series of the last scrape seen again
-        went_down = False
+        if restarted:  # every series counts from zero
+            absent.clear()
+            last = {}
         get = last.get
+        slow = []
+        # The hot loop: a counter that went on (NaN and infinity fail the comparison).
+        inf = _INF
         for key, value in values.items():
             old = get(key)
+            if old is not None and old <= value < inf:
+                increases[key] = value - old
+            else:
+                slow.append(key)
+        went_down, found = False, len(values) - len(slow)
+        for key in slow:
+            value, old = values[key], get(key)
             if old is not None:
                 found += 1
             elif absent:
                 gone = absent.pop(key, None)
                 old = None if gone is None else gone[0]
             if not 0.0 <= value < _INF:  # negative, NaN or infinite: not a counter value
-                if old is not None:
+                if old is None:
+                    del new[key]
+                else:
                     new[key] = old
-                continue
-            new[key] = value
-            if restarted or old is None:
+            elif old is None:
                 increases[key] = value  # a series first seen now counts from zero
+            elif old == _INF:
+                pass  # after an infinite value: a new baseline
             elif value >= old:
-                increases[key] = value - old
+                increases[key] = value - old  # (back after an absence)
             else:  # this counter went down: its process restarted
                 increases[key] = value
                 went_down = True
-        if found < len(last):  # some series are missing: remember them for a while
-            for key, old in last.items():
-                if key not in new:
-                    absent[key] = (old, now)
+        if found < len(last):  # some series are missing: keep them for a while
+            for key in last.keys() - values.keys():
+                absent[key] = (last[key], now)
         # Absent series are kept up to about one scrape's worth (a target churning through
         # series keeps memory flat), and never past ``max_absent``.
         bound = min(self.max_absent, len(new) + 1024)

@@ -256,8 +256,7 @@ class Writer:
         self.metrics.buffer_batches.set(len(self.buffer))
 
     async def flush(self, timeout: float) -> None:
-        """Before shutting down: write what can be written in ``timeout``; keep the rest on
-        disk for the next start."""
+        """Before shutting down: write what can be in ``timeout``; the rest stays on disk."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while self.ready and self.pending and loop.time() < deadline:
@@ -266,14 +265,15 @@ class Writer:
         await self._spill()
         self._update_gauges()
 
-    def tally(self) -> dict[str, float]:
-        """Points handed in, written, dropped (by reason) and waiting, this process."""
-        metrics = self.metrics
-        out = {"submitted": metrics.submitted._value.get(),
-               "written": metrics.points._value.get(),
-               "buffered_points": float(self.buffer.points)}
-        for family in metrics.dropped.collect():
-            for sample in family.samples:
-                if sample.name.endswith("_total"):
-                    out["dropped_" + sample.labels["reason"]] = sample.value
-        return out
+
+def tally(writer: Writer) -> dict[str, float]:
+    """Points handed in, written, dropped (by reason) and waiting on disk, this process."""
+    metrics = writer.metrics
+    out = {"submitted": metrics.submitted._value.get(),
+           "written": metrics.points._value.get(),
+           "buffered_points": float(writer.buffer.points)}
+    for family in metrics.dropped.collect():
+        for sample in family.samples:
+            if sample.name.endswith("_total"):
+                out["dropped_" + sample.labels["reason"]] = sample.value
+    return out
