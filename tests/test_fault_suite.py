@@ -207,3 +207,28 @@ def test_a_beacon_flood_keeps_the_bridge_small_and_quick(tmp_path, influx, api, 
         assert len(page.content) < 4 * 1024 * 1024 and took < 2.0
     finally:
         bridge.stop()
+
+
+def test_a_beacon_sent_in_two_writes_is_read_whole(tmp_path, influx, api):
+    import json
+    import socket
+
+    bridge = start_bridge(tmp_path, influx, [("admin-api", api.url)], "beacon_split")
+    try:
+        body = json.dumps({"timings": [{"route": "/api/status", "method": "GET",
+                                        "status": 200, "duration_ms": 12}] * 50}).encode()
+        with socket.create_connection(("127.0.0.1", bridge.port)) as raw:
+            raw.sendall(b"POST /api/client-timings HTTP/1.1\r\nHost: x\r\n"
+                        b"Content-Type: application/json\r\nConnection: close\r\n"
+                        + f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:100])
+            time.sleep(0.3)  # the rest arrives later, as a slow network delivers it
+            raw.sendall(body[100:])
+            answer = b""
+            while chunk := raw.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 204"), answer[:200]
+        metrics = httpx.get(bridge.url + "/metrics").text
+        assert ('promflux_bridge_client_request_duration_seconds_count{method="GET",'
+                'route="/api/status",status="200"} 50.0') in metrics
+    finally:
+        bridge.stop()
