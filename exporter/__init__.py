@@ -10,7 +10,7 @@ See docs/metrics.md for every metric it exports.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, Union
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
 
 __all__ = [
+    "App",
     "InstrumentedQueue",
     "LATENCY_BUCKETS",
     "Metrics",
@@ -37,40 +38,13 @@ __all__ = [
 ]
 
 
-@overload
-def instrument(
-    app: Starlette,
-    service: str,
-    *,
-    metrics_path: str = ...,
-    exclude_paths: Iterable[str] = ...,
-    disk_path: str = ...,
-    auth: MetricsAuth | None = ...,
-    aioprometheus_registry: Any = ...,
-    registry: CollectorRegistry | None = ...,
-    browser_origins: Iterable[str] | None = ...,
-    browser_auth: bool = ...,
-) -> Metrics: ...
-
-
-@overload
-def instrument(
-    app: web.Application,
-    service: str,
-    *,
-    metrics_path: str = ...,
-    exclude_paths: Iterable[str] = ...,
-    disk_path: str = ...,
-    auth: MetricsAuth | None = ...,
-    aioprometheus_registry: Any = ...,
-    registry: CollectorRegistry | None = ...,
-    browser_origins: Iterable[str] | None = ...,
-    browser_auth: bool = ...,
-) -> Metrics: ...
+# The two kinds of application instrument() takes (types only: neither framework is
+# imported at run time unless the application uses it).
+App = Union["Starlette", "web.Application"]
 
 
 def instrument(
-    app: Starlette | web.Application,
+    app: App,
     service: str,
     *,
     metrics_path: str = "/metrics",

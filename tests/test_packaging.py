@@ -3,6 +3,7 @@ has its own ``exporter.py`` and ``bridge.py``."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -52,12 +53,19 @@ def test_the_wheel_installs_only_the_promflux_namespace(wheel):
     assert not any("/tests/" in n or n.startswith("tests/") for n in names)
 
 
-def test_user_modules_named_exporter_and_bridge_still_import(wheel, tmp_path):
-    venv = tmp_path / "venv"
+@pytest.fixture(scope="module")
+def venv(wheel, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh virtualenv with the wheel installed as a user would (and mypy)."""
+    venv = tmp_path_factory.mktemp("user") / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q",
+                    f"promflux[fastapi,aiohttp,bridge] @ {wheel.as_uri()}", "mypy"],
+                   check=True, timeout=600)
+    return venv
+
+
+def test_user_modules_named_exporter_and_bridge_still_import(venv, tmp_path):
     python = venv / "bin" / "python"
-    subprocess.run([str(python), "-m", "pip", "install", "-q",
-                    f"promflux[fastapi,bridge] @ {wheel.as_uri()}"], check=True, timeout=600)
     project = tmp_path / "project"
     project.mkdir()
     (project / "exporter.py").write_text('WHO = "the user\'s exporter"\n')
@@ -79,3 +87,43 @@ def test_user_modules_named_exporter_and_bridge_still_import(wheel, tmp_path):
                  [str(python), "-m", "promflux.bridge", "--help"]):
         shown = subprocess.run(argv, cwd=project, capture_output=True, text=True, timeout=60)
         assert shown.returncode == 0 and "--config" in shown.stdout, shown.stderr
+
+
+TYPED_USE = textwrap.dedent("""
+    from aiohttp import web
+    from fastapi import FastAPI
+    from promflux.exporter import Metrics, instrument
+
+    handle: Metrics = instrument(FastAPI(), service="api")
+    handle.event("device_update", 2)
+    jobs = handle.queue("jobs")
+    handle.size_callback("pool", lambda: 3.0)
+    other: Metrics = instrument(web.Application(), service="ingest")
+    reveal_type(jobs.qsize())
+""")
+
+MISTAKES = textwrap.dedent("""
+    from promflux.exporter import instrument
+
+    handle = instrument(object(), service="api")
+    handle.event(7)
+    handle.flush()
+""")
+
+
+def mypy(venv: Path, folder: Path, code: str) -> subprocess.CompletedProcess[str]:
+    (folder / "user_code.py").write_text(code)
+    return subprocess.run([str(venv / "bin" / "python"), "-m", "mypy", "--strict",
+                           "--no-incremental", "user_code.py"], capture_output=True,
+                          text=True, cwd=folder, timeout=300)
+
+
+def test_the_installed_package_is_typed_for_its_users(venv, tmp_path):
+    done = mypy(venv, tmp_path, TYPED_USE)
+    assert done.returncode == 0, done.stdout
+    assert re.search(r'Revealed type is "(builtins\.)?int"', done.stdout), done.stdout
+    wrong = mypy(venv, tmp_path, MISTAKES)
+    assert wrong.returncode == 1, wrong.stdout
+    assert 'user_code.py:4: error' in wrong.stdout and '"object"' in wrong.stdout  # no app
+    assert "user_code.py:5: error" in wrong.stdout  # an int where a kind (str) goes
+    assert "user_code.py:6: error" in wrong.stdout  # the adapters' side is not public
