@@ -12,7 +12,8 @@ BOUNDS = ["0.1", "0.25", "0.5", "1.0", "+Inf"]
 
 
 def exposition(counts: dict[tuple[str, str, str], list[int]], total: float = 0.0,
-               start: float = 1000.0, events: float = 0.0, cpu: float = 12.5) -> str:
+               start: float = 1000.0, events: float = 0.0, cpu: float = 12.5,
+               rss: float = 50.0) -> str:
     """Our exporter's text: per (route, method, status) the cumulative bucket counts; the
     first series has latency sum ``total``, the others 1 s per request."""
     lines = ["# TYPE http_request_duration_seconds histogram"]
@@ -25,7 +26,9 @@ def exposition(counts: dict[tuple[str, str, str], list[int]], total: float = 0.0
         lines.append(f"http_request_duration_seconds_sum{{{labels}}} {latency_sum}")
     lines.append(f"process_start_time_seconds {start}")
     lines.append(f'events_processed_total{{kind="update",service="api"}} {events}')
-    lines.append(f'service_cpu_percent{{pid="7",service="api"}} {cpu}')
+    lines.append(f'service_cpu_seconds_total{{pid="7",service="api"}} {cpu}')
+    lines.append('service_cpu_limit_cores{service="api"} 2')
+    lines.append(f'service_memory_rss_megabytes{{pid="7",service="api"}} {rss}')
     return "\n".join(lines) + "\n"
 
 
@@ -47,11 +50,14 @@ def test_first_scrape_is_a_baseline_then_percentiles_and_rates():
     first = run(d, exposition({("/items/{id}", "GET", "200"): [500, 600, 700, 800, 900]},
                               total=100.0), 100.0)
     assert "performance_metrics" not in {m for m, *_ in first}
-    assert rows(first, "resources") == {(("pid", "7"), ("service", "api")): {"cpu_percent": 12.5}}
+    assert rows(first, "resources") == {(("pid", "7"), ("service", "api")): {"memory_mb": 50.0}}
     # 15 s later: 100 more requests: 50 <= 0.1 s, 40 in (0.1, 0.25], 10 in (0.25, 0.5].
     points = run(d, exposition({("/items/{id}", "GET", "200"): [550, 690, 800, 900, 1000],
                                 ("/items/{id}", "GET", "503"): [0, 0, 0, 0, 5]},
-                               total=112.0), 115.0)
+                               total=112.0, cpu=27.5), 115.0)
+    # 15 CPU seconds in 15 s, of 2 cores: 50 % (the gauge's point has the same tags).
+    resources = [f for m, t, f, _ in points if m == "resources"]
+    assert {"cpu_percent": 50.0} in resources and {"memory_mb": 50.0} in resources
     row = perf(points)
     assert row["requests"] == 105 and row["requests_per_minute"] == pytest.approx(420)
     assert row["errors"] == 5 and row["error_rate_percent"] == pytest.approx(100 * 5 / 105)
@@ -88,7 +94,7 @@ def test_restart_counts_from_zero_and_no_requests_means_no_percentiles():
 
 def test_nan_gauges_are_not_written():
     d = TargetDeriver("api")
-    points = run(d, exposition({}, cpu=math.nan), 0.0)
+    points = run(d, exposition({}, rss=math.nan), 0.0)
     assert rows(points, "resources") == {}
 
 

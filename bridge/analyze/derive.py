@@ -17,11 +17,12 @@ from .quantile import normalize, quantile
 from .rates import CounterTracker, error_rate_percent, per_minute
 
 Point = tuple[str, Mapping[str, str], Mapping[str, float | str], int]
+_CORE_FIELDS = frozenset(c[3] for c in schema.CPU_COUNTERS.values())
 _INF = math.inf
 
 # Roles (first element of a role tuple).
 _GAUGE, _START, _LAT_BUCKET, _LAT_COUNT, _LAT_SUM, _REQ_COUNT = range(6)
-_COUNTER, _HIST_BUCKET, _HIST_COUNT, _HIST_SUM = range(6, 10)
+_COUNTER, _HIST_BUCKET, _HIST_COUNT, _HIST_SUM, _CPU = range(6, 11)
 _CUMULATIVE_FROM = _LAT_BUCKET  # roles from here on are cumulative counters
 
 
@@ -64,6 +65,10 @@ def classify(series: Series, preset: schema.Preset,
     if gauge is not None:
         measurement, field_name, mapping = gauge
         return (_GAUGE, measurement, schema.tags_of(series, mapping), field_name)
+    cpu = schema.CPU_COUNTERS.get(name)
+    if cpu is not None:
+        measurement, field_name, mapping, cores = cpu
+        return (_CPU, measurement, schema.tags_of(series, mapping), field_name, cores)
     counter = schema.COUNTERS.get(name)
     if counter is not None:
         measurement, prefix, mapping = counter
@@ -141,6 +146,7 @@ class TargetDeriver:
         self._roles: dict[Series, tuple[Any, ...] | None] = {}
         self._groups: dict[tuple[str, str], _Latency] = {}
         self.start_time: float | None = None  # the target's process start time
+        self._cores: dict[str, float] = {}  # cores gauges, by field, as last seen
         self.last_wall: float | None = None  # when the counter state was last updated
 
     def _group(self, endpoint: str, method: str) -> _Latency:
@@ -189,6 +195,9 @@ class TargetDeriver:
         if start_time is not None:
             self.start_time = start_time
         ts = int(timestamp * 1000)
+        for role, value in gauges:  # the cores a CPU counter is a share of
+            if role[3] in _CORE_FIELDS:
+                self._cores[role[3]] = value
         points = self._gauge_points(gauges, ts)
         increases, seconds = self.tracker.update(
             timestamp if monotonic is None else monotonic, cumulative, restarted)
@@ -217,6 +226,7 @@ class TargetDeriver:
         for group in groups:
             group.reset()
         counters: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, float]] = {}
+        cpu_rows: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, float]] = {}
         histograms: dict[tuple[str, tuple[tuple[str, str], ...], str], _Latency] = {}
         for series, increase in increases.items():
             role = roles.get(series)
@@ -241,6 +251,10 @@ class TargetDeriver:
             elif kind == _COUNTER:
                 row = counters.setdefault((role[1], role[2]), {})
                 row[role[3]] = row.get(role[3], 0.0) + increase
+            elif kind == _CPU:
+                cores = self._cores.get(role[4]) or 1.0
+                cpu_rows.setdefault((role[1], role[2]), {})[role[3]] = (
+                    100.0 * increase / seconds / cores)
             else:  # other histograms
                 key = (role[1], role[2], role[3])
                 hist = histograms.get(key) or histograms.setdefault(key, _Latency())
@@ -251,6 +265,9 @@ class TargetDeriver:
                 else:
                     hist.total += increase
         points = self._latency_points(groups, seconds, ts)
+        for (measurement, tags), fields in cpu_rows.items():
+            # Same series and time as the gauges' point: InfluxDB merges the fields.
+            points.append((measurement, self._tags(tags), fields, ts))
         for (measurement, tags), row in counters.items():
             fields = {}
             for prefix, increase in row.items():
@@ -304,24 +321,25 @@ class TargetDeriver:
             service_wide.client_errors += group.client_errors
             service_wide.by_status.update(
                 (s, service_wide.by_status.get(s, 0.0) + c) for s, c in group.by_status.items())
-            append(self._performance_row(group, seconds, ts))
+            append(_performance_row(group, seconds, ts))
         if seen:
-            append(self._performance_row(service_wide, seconds, ts))
+            append(_performance_row(service_wide, seconds, ts))
         return points
 
-    def _performance_row(self, group: _Latency, seconds: float, ts: int) -> Point:
-        count = (group.count or group.buckets.get(math.inf, 0.0)
-                 or sum(group.by_status.values()))
-        fields: dict[str, float] = {
-            "requests": count,
-            "requests_per_minute": per_minute(count, seconds) or 0.0,
-            "errors": group.errors,
-            "errors_per_minute": per_minute(group.errors, seconds) or 0.0,
-            "client_errors": group.client_errors,
-        }
-        if count > 0:
-            fields["response_time_ms"] = group.total / count * 1000.0
-            fields["latency_sum_ms"] = group.total * 1000.0
-            fields["error_rate_percent"] = error_rate_percent(group.errors, count) or 0.0
-            fields.update(percentile_fields(group.buckets))
-        return (schema.PERFORMANCE, group.tags, fields, ts)
+
+def _performance_row(group: _Latency, seconds: float, ts: int) -> Point:
+    count = (group.count or group.buckets.get(math.inf, 0.0)
+             or sum(group.by_status.values()))
+    fields: dict[str, float] = {
+        "requests": count,
+        "requests_per_minute": per_minute(count, seconds) or 0.0,
+        "errors": group.errors,
+        "errors_per_minute": per_minute(group.errors, seconds) or 0.0,
+        "client_errors": group.client_errors,
+    }
+    if count > 0:
+        fields["response_time_ms"] = group.total / count * 1000.0
+        fields["latency_sum_ms"] = group.total * 1000.0
+        fields["error_rate_percent"] = error_rate_percent(group.errors, count) or 0.0
+        fields.update(percentile_fields(group.buckets))
+    return (schema.PERFORMANCE, group.tags, fields, ts)

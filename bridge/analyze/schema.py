@@ -61,14 +61,15 @@ PRESETS: dict[str, Preset] = {
 
 # Gauge metric -> (measurement, field, labels kept as tags as {label: tag}).
 GAUGES: dict[str, tuple[str, str, dict[str, str]]] = {
-    "service_cpu_percent": (RESOURCES, "cpu_percent", {"pid": "pid"}),
     "service_memory_rss_megabytes": (RESOURCES, "memory_mb", {"pid": "pid"}),
     "service_memory_percent": (RESOURCES, "memory_percent", {"pid": "pid"}),
     "service_threads": (RESOURCES, "threads", {"pid": "pid"}),
     "service_open_fds": (RESOURCES, "open_fds", {"pid": "pid"}),
     "service_disk_usage_percent": (DISK, "used_percent", {"path": "path"}),
-    "system_cpu_percent": (SYSTEM, "cpu_percent", {}),
     "system_memory_percent": (SYSTEM, "memory_percent", {}),
+    "service_memory_limit_megabytes": (SYSTEM, "memory_limit_mb", {}),
+    "service_cpu_limit_cores": (SYSTEM, "cpu_limit_cores", {}),
+    "system_cpu_cores": (SYSTEM, "cores", {}),
     "queue_size": (QUEUES, "size", {"queue": "queue"}),
     "websocket_connections_active": (CONNECTIONS, "websocket_active", {"route": "endpoint"}),
     "http_requests_in_progress": (CONNECTIONS, "http_in_progress", {}),
@@ -86,6 +87,15 @@ COUNTERS: dict[str, tuple[str, str, dict[str, str]]] = {
         CONNECTIONS, "websocket_messages_received", {"route": "endpoint"}),
     "websocket_messages_sent_total": (
         CONNECTIONS, "websocket_messages_sent", {"route": "endpoint"}),
+}
+
+# CPU-seconds counter -> (measurement, field, labels kept as tags, the GAUGES field that
+# holds the cores it is a share of). The field is the percent of those cores used over
+# the bridge's own interval: 100 x increase / seconds / cores. From counters, so any
+# number of scrapers see the same figure.
+CPU_COUNTERS: dict[str, tuple[str, str, dict[str, str], str]] = {
+    "service_cpu_seconds_total": (RESOURCES, "cpu_percent", {"pid": "pid"}, "cpu_limit_cores"),
+    "system_cpu_busy_seconds_total": (SYSTEM, "cpu_percent", {}, "cores"),
 }
 
 # Histogram -> (measurement, field prefix, labels kept as tags): p50/p95/p99/mean in ms.

@@ -105,3 +105,19 @@ jobs = metrics.queue("jobs")
 metrics.size_callback("db_pool", lambda: 3)
 if os.environ.get("BROKEN_CALLBACK"):
     metrics.size_callback("broken", lambda: 1 / 0)
+
+if os.environ.get("BURN_PERCENT"):  # a steady CPU load, for the resource tests
+    import threading
+    import time
+
+    def _burn(share: float = float(os.environ["BURN_PERCENT"]) / 100) -> None:
+        while True:
+            until = time.perf_counter() + 0.05 * share
+            while time.perf_counter() < until:
+                pass
+            time.sleep(0.05 * (1 - share))
+
+    threading.Thread(target=_burn, daemon=True).start()
+
+# Resident memory held (filled, so it is really resident), for the container tests.
+_held = b"\x01" * (int(os.environ.get("HOLD_MB", "0")) * 1024 * 1024)
