@@ -55,6 +55,7 @@ def instrument(
     registry: CollectorRegistry | None = REGISTRY,
     browser_origins: Iterable[str] | None = None,
     browser_auth: bool = False,
+    buckets: Iterable[float] = LATENCY_BUCKETS,
 ) -> Metrics:
     """Instrument a FastAPI/Starlette app or an aiohttp ``web.Application``.
 
@@ -69,6 +70,9 @@ def instrument(
     like any endpoint a page can call; ``browser_origins`` limits it to pages of those
     origins (the request's ``Origin``), ``browser_auth`` makes it need ``auth`` too.
     Either way a batch is all or nothing and the series it can create are bounded.
+
+    ``buckets``: the latency histogram's upper bounds in seconds (default
+    ``LATENCY_BUCKETS``, 1 ms to 10 s); keep your p95 limit (500 ms) among them.
     """
     recorder = Recorder(
         service,
@@ -80,6 +84,7 @@ def instrument(
         aioprometheus_registry=aioprometheus_registry,
         browser_origins=browser_origins,
         browser_auth=browser_auth,
+        buckets=buckets,
     )
     if _is_aiohttp(app):
         from .aiohttp_adapter import instrument_aiohttp

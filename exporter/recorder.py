@@ -18,7 +18,13 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from . import client_timings
 from .accumulator import HistogramAccumulator
 from .exposition import MetricsAuth, render
-from .metrics import LATENCY_BUCKETS, QUEUE_WAIT_BUCKETS, ExporterMetrics, RouteInfo
+from .metrics import (
+    LATENCY_BUCKETS,
+    QUEUE_WAIT_BUCKETS,
+    ExporterMetrics,
+    RouteInfo,
+    check_buckets,
+)
 from .resources import ResourceCollector, multiprocess_worker_pids
 
 log = logging.getLogger("promflux.exporter")
@@ -57,6 +63,7 @@ class Recorder:
         resources: bool = True,
         browser_origins: Iterable[str] | None = None,
         browser_auth: bool = False,
+        buckets: Iterable[float] = LATENCY_BUCKETS,
     ) -> None:
         if not service or not isinstance(service, str):
             raise ValueError("service must be a non-empty string")
@@ -77,10 +84,9 @@ class Recorder:
         self.browser_auth = browser_auth
         self.auth = auth
         self.multiprocess_dir = multiprocess_dir()
-        self.metrics = ExporterMetrics(service, registry)
-        self.requests = HistogramAccumulator(
-            self.metrics.request_duration, LATENCY_BUCKETS, (service,)
-        )
+        bounds = check_buckets(buckets)
+        self.metrics = ExporterMetrics(service, registry, bounds)
+        self.requests = HistogramAccumulator(self.metrics.request_duration, bounds, (service,))
         self.queue_waits = HistogramAccumulator(
             self.metrics.queue_wait, QUEUE_WAIT_BUCKETS, (service,)
         )

@@ -58,3 +58,14 @@ def test_a_private_registry_still_shows_every_request_metric():
         assert samples.value("http_requests_in_progress") == 0
     finally:
         server.stop()
+
+
+def test_buckets_of_the_services_choosing():
+    server = uvicorn_server("tests.apps.starlette_app:app",
+                            env={"BUCKETS": "0.0005,0.001,0.002,0.5"})
+    try:
+        assert httpx.get(server.url + "/rooms/den/temperature").status_code == 200
+        bounds = scrape(server.url).label_values("http_request_duration_seconds_bucket", "le")
+        assert bounds == {"0.0005", "0.001", "0.002", "0.5", "+Inf"}
+    finally:
+        server.stop()

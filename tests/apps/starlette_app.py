@@ -64,6 +64,8 @@ kind = os.environ.get("STARLETTE_KIND", "plain")
 cls = WrappedStarlette if kind == "wrapped" else Starlette
 app = cls(routes=routes, middleware=[Middleware(Tagging)],
           exception_handlers={Exception: on_error} if kind != "default-errors" else {})
+_buckets = os.environ.get("BUCKETS")
 metrics = exporter.instrument(
     app, service="thermostat",
-    registry=None if os.environ.get("PRIVATE_REGISTRY") else exporter.REGISTRY)
+    registry=None if os.environ.get("PRIVATE_REGISTRY") else exporter.REGISTRY,
+    buckets=[float(b) for b in _buckets.split(",")] if _buckets else exporter.LATENCY_BUCKETS)
