@@ -224,12 +224,17 @@ class Thresholds(_Model):
     memory_percent: Limit = _limit("memory_percent")
     disk_percent: Limit = _limit("disk_percent")
     requests_per_minute: Limit = _limit("requests_per_minute")
+    # 4xx answers (the client's fault, or a missing route): off unless given.
+    client_error_rate_percent: Limit | None = None
     min_requests: int = Field(default=5, ge=1)  # per interval, for p95 and error rate
     # A target that cannot be scraped is critical ("up" = 0) once it has failed this long.
     down_for: Annotated[float, BeforeValidator(_duration), Field(ge=0)] = 0.0
 
     @model_validator(mode="after")
     def _directions(self) -> Thresholds:
+        client = self.client_error_rate_percent
+        if client is not None and client.critical < client.warning:
+            raise ValueError("client_error_rate_percent: critical must not be below warning")
         for name, default in DEFAULTS.items():
             limit = getattr(self, name)
             if default.above and limit.critical < limit.warning:
@@ -408,6 +413,11 @@ def thresholds_of(config: BridgeConfig) -> dict[str, Threshold]:
         limit = getattr(config.thresholds, metric)
         out[metric] = dataclasses.replace(default, warning=limit.warning,
                                           critical=limit.critical, for_seconds=limit.for_)
+    client = config.thresholds.client_error_rate_percent
+    if client is not None:
+        out["client_error_rate_percent"] = Threshold(
+            "client_error_rate_percent", client.warning, client.critical,
+            for_seconds=client.for_)
     # 1 when a scrape works, 0 when it fails: critical at 0, no warning level.
     out["up"] = Threshold("up", 0.5, 0.5, above=False, for_seconds=config.thresholds.down_for)
     return out

@@ -181,8 +181,11 @@ def overview() -> dict[str, Any]:
         target(last_per_pid.format(alias="memory %", field="memory_percent"), "F", table=True),
         target('SELECT last("used_percent") AS "disk %" FROM "disk" WHERE $timeFilter '
                'GROUP BY "service"', "G", table=True),
+        target('SELECT 100 * sum("client_errors") / sum("requests") AS "4xx %" FROM '
+               f'"performance_metrics" WHERE {ALL_ROW} AND $timeFilter GROUP BY "service"',
+               "H", table=True),
     ], {"up": ("none", None), "p95": ("ms", "p95"), "requests/min": ("reqpm", None),
-        "error %": ("percent", "error"), "CPU %": ("percent", "cpu"),
+        "error %": ("percent", "error"), "4xx %": ("percent", None), "CPU %": ("percent", "cpu"),
         "memory %": ("percent", "memory"), "disk %": ("percent", "disk")},
         "Last p95, mean throughput and error rate over the time range; resources now."),
         w=24, h=7)
@@ -197,6 +200,10 @@ def overview() -> dict[str, Any]:
         'SELECT 100 * sum("errors") / sum("requests") FROM "performance_metrics" WHERE '
         f'{ALL_ROW} AND $timeFilter GROUP BY time($__interval), "service" fill(none)',
         alias="$tag_service")], "percent", "error"))
+    layout.add(timeseries("4xx answers by service (client errors, missing routes)", [target(
+        'SELECT 100 * sum("client_errors") / sum("requests") FROM "performance_metrics" '
+        f'WHERE {ALL_ROW} AND $timeFilter GROUP BY time($__interval), "service" fill(none)',
+        alias="$tag_service")], "percent"))
     layout.add(timeseries("Events per minute", [target(
         'SELECT sum("events_per_minute") FROM "events" WHERE $timeFilter '
         'GROUP BY time($__interval), "service", "kind" fill(none)',
@@ -226,10 +233,12 @@ def service_detail() -> dict[str, Any]:
     layout.add(table("Endpoints", [
         target('SELECT mean("p50_ms") AS "p50", mean("p95_ms") AS "p95", mean("p99_ms") AS '
                '"p99", mean("requests_per_minute") AS "requests/min", 100 * sum("errors") / '
-               f'sum("requests") AS "error %" FROM "performance_metrics" WHERE {where} '
+               'sum("requests") AS "error %", 100 * sum("client_errors") / sum("requests") AS '
+               f'"4xx %" FROM "performance_metrics" WHERE {where} '
                'GROUP BY "endpoint", "method"', table=True),
     ], {"p50": ("ms", None), "p95": ("ms", "p95"), "p99": ("ms", None),
-        "requests/min": ("reqpm", None), "error %": ("percent", "error")},
+        "requests/min": ("reqpm", None), "error %": ("percent", "error"),
+        "4xx %": ("percent", None)},
         "Means of the per-interval percentiles over the time range, per endpoint and method "
         "(the Trends dashboard has exact hourly and daily percentiles)."), w=24, h=9)
     layout.add(timeseries("Latency percentiles", [target(
@@ -243,8 +252,10 @@ def service_detail() -> dict[str, Any]:
                       "status", "short"))
     layout.add(by_tag("Exceptions by type", 'sum("exceptions")', "exceptions", where,
                       "exception", "short"))
-    layout.add(by_tag("Error rate", '100 * sum("errors") / sum("requests")',
+    layout.add(by_tag("Error rate (5xx)", '100 * sum("errors") / sum("requests")',
                       "performance_metrics", where, "endpoint", "percent", "error"))
+    layout.add(by_tag("4xx rate", '100 * sum("client_errors") / sum("requests")',
+                      "performance_metrics", where, "endpoint", "percent"))
     layout.add(by_tag("Events per minute", 'sum("events_per_minute")', "events", of_service,
                       "kind", "short"))
     layout.add(by_tag("Queue sizes", 'max("size")', "queues", of_service, "queue", "short"))

@@ -171,3 +171,15 @@ def test_a_world_readable_secret_file_is_warned_about(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         Secret(file=quiet).resolve()
     assert "readable by every user" not in caplog.text
+
+
+def test_the_4xx_threshold_is_off_unless_given(tmp_path):
+    from promflux.bridge.config import thresholds_of
+
+    assert "client_error_rate_percent" not in thresholds_of(load(write(tmp_path, GOOD),
+                                                                 environ={}))
+    text = GOOD + "thresholds:\n  client_error_rate_percent: {warning: 20, critical: 50}\n"
+    limits = thresholds_of(load(write(tmp_path, text), environ={}))
+    assert limits["client_error_rate_percent"].level(25.0) == "warning"
+    with pytest.raises(ConfigError, match="critical must not be below"):
+        load(write(tmp_path, text.replace("critical: 50", "critical: 5")), environ={})

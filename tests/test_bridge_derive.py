@@ -163,3 +163,18 @@ def test_a_restarted_bridge_counts_on_from_the_saved_state():
     assert import_state(fresh, saved, 1040.0, 7.0)
     restarted = exposition({route: [3] * 5}, start=2000.0)
     assert perf(fresh.derive(parse(restarted, fresh.cache), 1045.0, 12.0))["requests"] == 3
+
+
+def test_4xx_answers_have_their_own_rate_beside_the_5xx_error_rate():
+    d = TargetDeriver("api")
+    ok, invalid, missing = ("/items/{id}", "POST", "201"), ("/items/{id}", "POST", "422"), \
+        ("<unmatched>", "GET", "404")
+    run(d, exposition({ok: [0] * 5, invalid: [0] * 5, missing: [0] * 5}), 0.0)
+    points = run(d, exposition({ok: [165] * 5, invalid: [35] * 5, missing: [9] * 5}), 15.0)
+    row = perf(points, method="POST")
+    # 35 of 200 answered 422: a 17.5 % 4xx rate, and no 5xx error.
+    assert row["client_error_rate_percent"] == 17.5 and row["error_rate_percent"] == 0
+    assert perf(points, "<unmatched>")["client_error_rate_percent"] == 100.0
+    service = perf(points, "_all", "_all")
+    assert service["client_errors"] == 44 and service["client_error_rate_percent"] == \
+        pytest.approx(100 * 44 / 209)

@@ -71,7 +71,7 @@ def figures(points: Iterable[Point], min_requests: float,
                 endpoint = f"{tags['method']} {endpoint}"
             requests = fields.get("requests", 0.0)
             if isinstance(requests, int | float) and requests >= min_requests:
-                for metric in ("p95_ms", "error_rate_percent"):
+                for metric in ("p95_ms", "error_rate_percent", "client_error_rate_percent"):
                     value = fields.get(metric)
                     if isinstance(value, float):
                         out[(endpoint, metric)] = value

@@ -341,5 +341,7 @@ def _performance_row(group: _Latency, seconds: float, ts: int) -> Point:
         fields["response_time_ms"] = group.total / count * 1000.0
         fields["latency_sum_ms"] = group.total * 1000.0
         fields["error_rate_percent"] = error_rate_percent(group.errors, count) or 0.0
+        fields["client_error_rate_percent"] = (
+            error_rate_percent(group.client_errors, count) or 0.0)
         fields.update(percentile_fields(group.buckets))
     return (schema.PERFORMANCE, group.tags, fields, ts)

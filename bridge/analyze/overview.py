@@ -13,7 +13,8 @@ from . import schema
 # One request, three statements; epoch=ms. The "current" error rate and throughput are over
 # the last RECENT_MS (a single 15 s interval is too jumpy); p95 is the last interval's.
 QUERY = (
-    f'SELECT "p95_ms", "requests_per_minute", "requests", "errors" FROM "{schema.PERFORMANCE}" '
+    f'SELECT "p95_ms", "requests_per_minute", "requests", "errors", "client_errors" '
+    f'FROM "{schema.PERFORMANCE}" '
     f"WHERE \"endpoint\" = '{schema.ALL}' AND time > now() - 1h GROUP BY \"service\"; "
     f'SELECT "cpu_percent", "memory_mb", "memory_percent" FROM "{schema.RESOURCES}" '
     f'WHERE time > now() - 1h GROUP BY "service", "pid"; '
@@ -30,6 +31,7 @@ class ServiceFigures:
     p95_ms: float | None = None
     requests_per_minute: float | None = None
     error_rate_percent: float | None = None
+    client_error_rate_percent: float | None = None  # 4xx
     cpu_percent: float | None = None
     memory_mb: float | None = None
     memory_percent: float | None = None
@@ -56,7 +58,7 @@ def reduce(results: list[dict[str, Any]]) -> dict[str, ServiceFigures]:
         if not rows:
             continue
         recent_from = rows[-1]["time"] - RECENT_MS
-        requests = errors = 0.0
+        requests = errors = client_errors = 0.0
         rpm: list[float] = []
         for row in rows:
             if row["p95_ms"] is not None:
@@ -69,10 +71,12 @@ def reduce(results: list[dict[str, Any]]) -> dict[str, ServiceFigures]:
             if row["time"] > recent_from:
                 requests += row["requests"] or 0.0
                 errors += row["errors"] or 0.0
+                client_errors += row.get("client_errors") or 0.0
         if rpm:
             figures.requests_per_minute = sum(rpm) / len(rpm)
-        if requests > 0:
+        if requests > 0:  # summed numerators over summed denominators
             figures.error_rate_percent = 100.0 * errors / requests
+            figures.client_error_rate_percent = 100.0 * client_errors / requests
     latest: dict[str, dict[str, dict[str, Any]]] = {}
     for series in resources.get("series", []):
         rows = _rows(series)

@@ -143,11 +143,14 @@ def render_main(targets: Sequence[TargetRow], figures: dict[str, ServiceFigures]
             + _figure("p95_ms", "p95", f.p95_ms, " ms", thresholds)
             + _figure("requests_per_minute", "requests/min", f.requests_per_minute, "",
                       thresholds)
-            + _figure("error_rate_percent", "errors", f.error_rate_percent, " %", thresholds,
-                      2)
+            + _figure("error_rate_percent", "5xx errors", f.error_rate_percent, " %",
+                      thresholds, 2)
+            + _figure("client_error_rate_percent", "4xx answers", f.client_error_rate_percent,
+                      " %", thresholds, 2)
             + _figure("cpu_percent", "CPU", f.cpu_percent, " %", thresholds)
-            + _figure("memory_mb", "memory", f.memory_mb, " MB", {}, 0)
-            + _figure("memory_percent", "memory", f.memory_percent, " %", thresholds)
+            + _figure("memory_mb", "memory used", f.memory_mb, " MB", {}, 0)
+            + _figure("memory_percent", "memory of limit", f.memory_percent, " %",
+                      thresholds)
             + _figure("disk_percent", "disk", f.disk_percent, " %", thresholds)
             + "</div><div class=\"charts\"><figure>"
             + sparkline(f.p95_series, limit=p95_limit, start_ms=end_ms - 3_600_000,
