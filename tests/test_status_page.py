@@ -87,3 +87,9 @@ def test_status_page_shows_a_dead_target_with_its_error(stack, browser):  # noqa
     stored = wait_for(lambda: stack.query('SELECT "level", "value" FROM "threshold_states" '
                                           "WHERE \"metric\" = 'up'"), bool, timeout=30)
     assert stored[0]["values"][-1][1:] == ["critical", 0.0]
+    # The change is listed under the last state changes, read back from InfluxDB.
+    page = browser.new_page()
+    page.goto(stack.bridge.url + "/")
+    change = page.locator('#changes tr[data-level="critical"]').first
+    assert "ingest" in change.inner_text() and "ok → critical" in change.inner_text()
+    page.close()

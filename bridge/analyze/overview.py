@@ -19,7 +19,9 @@ QUERY = (
     f'SELECT "cpu_percent", "memory_mb", "memory_percent" FROM "{schema.RESOURCES}" '
     f'WHERE time > now() - 1h GROUP BY "service", "pid"; '
     f'SELECT last("used_percent") FROM "{schema.DISK}" WHERE time > now() - 1h '
-    f'GROUP BY "service"'
+    f'GROUP BY "service"; '
+    f'SELECT "level", "previous", "value", "service", "endpoint", "metric" FROM '
+    f'"{schema.STATES}" WHERE time > now() - 24h ORDER BY time DESC LIMIT 10'
 )
 RECENT_MS = 5 * 60 * 1000
 
@@ -40,19 +42,47 @@ class ServiceFigures:
     rpm_series: list[tuple[int, float]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class StateChange:
+    """One stored threshold state change (newest first on the page)."""
+
+    at_ms: int
+    service: str
+    endpoint: str
+    metric: str
+    previous: str
+    level: str
+    value: float | None
+
+
+def recent_changes(results: list[dict[str, Any]]) -> list[StateChange]:
+    """The fourth statement's answer: the last state changes of the last day."""
+    if len(results) < 4:
+        return []
+    out = []
+    for series in results[3].get("series", []):
+        for row in _rows(series):
+            out.append(StateChange(int(row["time"]), str(row.get("service") or ""),
+                                   str(row.get("endpoint") or ""), str(row.get("metric") or ""),
+                                   str(row.get("previous") or ""), str(row.get("level") or ""),
+                                   row.get("value")))
+    return out
+
+
 def _rows(series: dict[str, Any]) -> list[dict[str, Any]]:
     columns = series["columns"]
     return [dict(zip(columns, row, strict=False)) for row in series.get("values", [])]
 
 
 def reduce(results: list[dict[str, Any]]) -> dict[str, ServiceFigures]:
-    """The three statements' results -> figures per service."""
+    """The first three statements' results -> figures per service."""
     out: dict[str, ServiceFigures] = {}
 
     def of(series: dict[str, Any]) -> ServiceFigures:
         return out.setdefault(series.get("tags", {}).get("service", ""), ServiceFigures())
 
     performance, resources, disk = (list(results) + [{}, {}, {}])[:3]
+
     for series in performance.get("series", []):
         figures, rows = of(series), _rows(series)
         if not rows:

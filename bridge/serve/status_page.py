@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from ..analyze.overview import ServiceFigures
+from ..analyze.overview import ServiceFigures, StateChange
 from ..analyze.thresholds import DEFAULTS, Level, Threshold
 
 _COLOURS = {"ok": "#1a7f37", "warning": "#b35900", "critical": "#c62828", "none": "#6e7781"}
@@ -64,6 +64,18 @@ def _figure(name: str, label: str, value: float | None, unit: str,
             f'{_number(value, unit, digits)}</span></div>')
 
 
+def _changes_table(changes: Sequence[StateChange], now: float) -> str:
+    rows = "".join(
+        f'<tr data-level="{escape(c.level)}"><td>{_age(c.at_ms / 1000, now)}</td>'
+        f"<td>{escape(c.service)}</td><td>{escape(c.endpoint)}</td><td>{escape(c.metric)}</td>"
+        f"<td>{escape(c.previous)} → "
+        f'<span style="color:{_COLOURS.get(c.level, _COLOURS["none"])}">{escape(c.level)}'
+        f"</span></td><td>{_number(c.value, '')}</td></tr>" for c in changes)
+    return ('<h2>Last state changes (24 h)</h2><table id="changes"><thead><tr><th>When</th>'
+            "<th>Service</th><th>Endpoint</th><th>Figure</th><th>Change</th><th>Value</th>"
+            f"</tr></thead><tbody>{rows}</tbody></table>")
+
+
 def sparkline(points: Sequence[tuple[int, float]], width: int = 240, height: int = 48,
               limit: float | None = None, start_ms: int | None = None,
               end_ms: int | None = None, title: str = "") -> str:
@@ -94,7 +106,8 @@ def sparkline(points: Sequence[tuple[int, float]], width: int = 240, height: int
 def render_main(targets: Sequence[TargetRow], figures: dict[str, ServiceFigures],
                 states: Sequence[StateRow] = (), health: dict[str, Any] | None = None,
                 thresholds: dict[str, Threshold] | None = None,
-                now: float | None = None, influx_error: str = "") -> str:
+                now: float | None = None, influx_error: str = "",
+                changes: Sequence[StateChange] = ()) -> str:
     """The page's ``<main>`` content (also served alone for the refresh)."""
     now = time.time() if now is None else now
     thresholds = DEFAULTS if thresholds is None else thresholds
@@ -131,6 +144,8 @@ def render_main(targets: Sequence[TargetRow], figures: dict[str, ServiceFigures]
                 f"{escape(s.level)}</td><td>{_number(s.value, '')}</td>"
                 f"<td>{_age(s.since, now)}</td></tr>")
         parts.append("</tbody></table>")
+    if changes:
+        parts.append(_changes_table(changes, now))
     parts.append("<h2>Services (last hour)</h2>")
     services = [t.service for t in targets]
     services += sorted(s for s in figures if s not in services)
@@ -140,18 +155,18 @@ def render_main(targets: Sequence[TargetRow], figures: dict[str, ServiceFigures]
         parts.append(
             f'<section class="service" data-service="{escape(service)}">'
             f"<h3>{escape(service)}</h3><div class=\"figures\">"
-            + _figure("p95_ms", "p95", f.p95_ms, " ms", thresholds)
-            + _figure("requests_per_minute", "requests/min", f.requests_per_minute, "",
+            + _figure("p95_ms", "p95, last scrape", f.p95_ms, " ms", thresholds)
+            + _figure("requests_per_minute", "requests/min, 5 min", f.requests_per_minute, "",
                       thresholds)
-            + _figure("error_rate_percent", "5xx errors", f.error_rate_percent, " %",
+            + _figure("error_rate_percent", "5xx errors, 5 min", f.error_rate_percent, " %",
                       thresholds, 2)
-            + _figure("client_error_rate_percent", "4xx answers", f.client_error_rate_percent,
-                      " %", thresholds, 2)
-            + _figure("cpu_percent", "CPU", f.cpu_percent, " %", thresholds)
-            + _figure("memory_mb", "memory used", f.memory_mb, " MB", {}, 0)
-            + _figure("memory_percent", "memory of limit", f.memory_percent, " %",
+            + _figure("client_error_rate_percent", "4xx answers, 5 min",
+                      f.client_error_rate_percent, " %", thresholds, 2)
+            + _figure("cpu_percent", "CPU of limit, now", f.cpu_percent, " %", thresholds)
+            + _figure("memory_mb", "memory used, now", f.memory_mb, " MB", {}, 0)
+            + _figure("memory_percent", "memory of limit, now", f.memory_percent, " %",
                       thresholds)
-            + _figure("disk_percent", "disk", f.disk_percent, " %", thresholds)
+            + _figure("disk_percent", "disk used, now", f.disk_percent, " %", thresholds)
             + "</div><div class=\"charts\"><figure>"
             + sparkline(f.p95_series, limit=p95_limit, start_ms=end_ms - 3_600_000,
                         end_ms=end_ms, title=f"{service} p95 ms, last hour")
