@@ -116,3 +116,62 @@ def test_invalid_config_exits_2_with_the_key(tmp_path):
     result = subprocess.run([sys.executable, "-m", "promflux.bridge", "--config", str(good),
                              "--check-config"], capture_output=True, text=True)
     assert result.returncode == 0 and "OK (1 targets" in result.stdout
+
+
+def test_percentiles_over_any_range_are_exact_from_the_buckets(tmp_path, influxdb):
+    import math
+
+    from promflux.bridge.analyze.quantile import normalize, quantile
+
+    from .conftest import scrape, scraped_after
+
+    api = uvicorn_server("tests.apps.fastapi_app:app")
+    bridge = start_bridge(tmp_path, influxdb, [("admin-api", api.url)], "ranges")
+    try:
+        wait_for(lambda: targets_json(bridge), lambda t: t["admin-api"]["scrapes"] >= 1)
+        started = time.time() - 1
+        # Bimodal: most requests fast, some slow (a mean of per-interval p95s hides them).
+        for i in range(60):
+            delay = 700 if i % 6 == 0 else 15
+            httpx.get(f"{api.url}/items/{i}", params={"delay_ms": delay})
+        for _ in range(5):
+            httpx.post(f"{api.url}/items")
+        scraped_after(bridge.url, time.time())
+        scraped_after(bridge.url, time.time())
+        truth = scrape(api.url)  # a fresh service: its counts are the range's increases
+
+        def expected(route: str | None) -> dict:
+            buckets: dict[float, float] = {}
+            for _, labels, value in truth.find("http_request_duration_seconds_bucket"):
+                if route is None or labels["route"] == route:
+                    le = float(labels["le"])
+                    buckets[le] = buckets.get(le, 0.0) + value
+            ordered = normalize(buckets.items())
+            out = {f"p{int(q * 100)}_ms": quantile(q, ordered) * 1000
+                   for q in (0.5, 0.9, 0.95, 0.99)}
+            return {**out, "requests": buckets[math.inf]}
+
+        window = {"start": started, "end": time.time() + 60}
+        cases = [({"endpoint": "/items/{item_id}", "method": "GET"}, "/items/{item_id}"),
+                 ({}, None)]  # the service as a whole: all endpoints' buckets summed
+        for extra, route in cases:
+            got = wait_for(lambda extra=extra: httpx.get(
+                bridge.url + "/api/percentiles",
+                params={"service": "admin-api", **extra, **window}).json(),
+                lambda g: g.get("requests") == expected(route)["requests"])
+            want = expected(route)
+            assert got.keys() == want.keys()
+            for key, value in want.items():
+                assert math.isclose(got[key], value, rel_tol=1e-9), (key, got, want)
+        # RFC 3339 works as well as epoch seconds; bad requests are told why.
+        iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started - 1))
+        ok = httpx.get(bridge.url + "/api/percentiles", params={
+            "service": "admin-api", "start": iso, "end": window["end"]})
+        assert ok.status_code == 200 and ok.json()["requests"] == expected(None)["requests"]
+        for bad in ({"start": 1, "end": 2}, {"service": "a", "start": "yesterday", "end": 2},
+                    {"service": "a", "start": 5, "end": 1}):
+            answer = httpx.get(bridge.url + "/api/percentiles", params=bad)
+            assert answer.status_code == 400 and answer.json()["error"]
+    finally:
+        bridge.stop()
+        api.stop()

@@ -18,7 +18,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
-from ..analyze import overview
+from ..analyze import overview, range_percentiles
 from ..analyze.alerts import Key, State
 from ..analyze.thresholds import Threshold, worst
 from ..ingest.loop import TargetStatus
@@ -73,6 +73,7 @@ class BridgeHandlers:
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/api/targets", self.api_targets)
         app.router.add_get("/api/status", self.api_status)
+        app.router.add_get("/api/percentiles", self.api_percentiles)
         return app
 
     async def index(self, request: web.Request) -> web.Response:
@@ -116,6 +117,27 @@ class BridgeHandlers:
             if not entry["up"]:
                 entry["level"] = "critical"  # a target that cannot be scraped is down
         return web.json_response({"services": services, "generated_at": time.time()})
+
+    async def api_percentiles(self, request: web.Request) -> web.Response:
+        """Exact p50/p90/p95/p99 of one endpoint (or the whole service) over any range:
+        ``?service=S&endpoint=E&method=M&start=T1&end=T2`` (times RFC 3339 or epoch
+        seconds; endpoint and method optional)."""
+        q = request.query
+        try:
+            if "start" not in q or "end" not in q:
+                raise range_percentiles.RangeError("start and end are required")
+            text = range_percentiles.query(
+                q.get("service", ""), q.get("endpoint"), q.get("method"),
+                range_percentiles.parse_time(q["start"]), range_percentiles.parse_time(q["end"]))
+        except range_percentiles.RangeError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        try:
+            results = await asyncio.wait_for(
+                self.bridge.client.query(text, db=self.database), timeout=10)
+        except (TimeoutError, InfluxError) as exc:
+            return web.json_response({"error": f"InfluxDB: {exc}"}, status=503)
+        return web.json_response(
+            range_percentiles.answer(range_percentiles.buckets_of(results)))
 
     async def script(self, request: web.Request) -> web.Response:
         return web.Response(body=SCRIPT, content_type="text/javascript", charset="utf-8",

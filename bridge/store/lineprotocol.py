@@ -36,6 +36,14 @@ def escape_key(text: str) -> str:
     return text.translate(_KEY)
 
 
+_STORED = str.maketrans(_PERCENT)
+
+
+def stored(value: str) -> str:
+    """A name or tag value as InfluxDB holds it (what a query must compare with)."""
+    return value.translate(_STORED)
+
+
 def decode(stored: str) -> str:
     """The original of a name or tag value as InfluxDB gives it back (``%XX`` undone)."""
     if "%" not in stored:
