@@ -26,6 +26,7 @@ from .analyze.schema import ALL
 from .config import BridgeConfig, Target, thresholds_of
 from .ingest.fetch import ssl_context
 from .ingest.loop import ScrapeMetrics, TargetScraper, TargetStatus
+from .jobs.heal import Healer
 from .jobs.schedule import run_schedule
 from .redact import redact
 from .serve.http import BridgeHandlers
@@ -53,8 +54,9 @@ class Bridge:
             timeout=influx.timeout, ssl_context=ssl_context(influx.tls))
         self.buffer = DiskBuffer(config.buffer.path, config.buffer.max_bytes,
                                  rps=("", rollups.RAW))
+        self.healer = Healer(self.client, config.retention.raw)
         self.writer = Writer(self.client, self.buffer, WriterMetrics(self.registry),
-                             batch_size=influx.batch_size)
+                             batch_size=influx.batch_size, on_written=self.healer.written)
         scrape_metrics = ScrapeMetrics(self.registry)
         self.scrapers = [TargetScraper(t, config.scrape, scrape_metrics, self.handle_scrape)
                          for t in config.targets]
@@ -166,6 +168,7 @@ class Bridge:
         tasks = [asyncio.create_task(self._start_up(), name="setup"),
                  asyncio.create_task(self.writer.run(), name="writer"),
                  asyncio.create_task(run_schedule(self.client), name="schedule"),
+                 asyncio.create_task(self.healer.run(), name="heal"),
                  asyncio.create_task(self.notifier.run(), name="webhooks")]
         tasks += [asyncio.create_task(s.run(self._session, self._started_up),
                                       name=f"scrape {s.target.service}")

@@ -102,3 +102,64 @@ def _least_squares(points):
     mv = sum(v for _, v in points) / n
     return (sum((t - mt) * (v - mv) for t, v in points)
             / sum((t - mt) ** 2 for t, _ in points) * 86400)
+
+
+def test_late_points_heal_the_rollups_of_their_hour_and_day(influxdb, tmp_path):
+    from promflux.bridge.store.buffer import DiskBuffer
+
+    from .conftest import Server, free_port, wait_for
+
+    now = int(time.time())
+    hour = now - now % 3600 - 30 * 3600  # a complete hour of a complete day
+    registry = CollectorRegistry()
+    hist = Histogram("http_request_duration_seconds", "x", ["service", "route", "method",
+                                                              "status"], buckets=BUCKETS,
+                     registry=registry)
+    child = hist.labels("svc", "/x", "GET", "200")
+    deriver = TargetDeriver("svc")
+    deriver.derive(parse(generate_latest(registry).decode(), deriver.cache), hour - 60)
+    on_time, late = [], []
+    for quarter in range(4):  # fast in the first half hour, slow in the second
+        for _ in range(50):
+            child.observe(0.07 if quarter < 2 else 0.3)
+        points = deriver.derive(parse(generate_latest(registry).decode(), deriver.cache),
+                                hour + 900 * quarter + 899)
+        (on_time if quarter < 2 else late).extend(points)
+    influxdb.query('CREATE DATABASE "heal"')
+    for rp, duration in (("raw_7d", "7d"), ("hourly_30d", "30d"), ("daily_90d", "90d")):
+        influxdb.query(f'CREATE RETENTION POLICY "{rp}" ON "heal" DURATION {duration} '
+                       f'REPLICATION 1{" DEFAULT" if rp == "raw_7d" else ""}')
+    assert influxdb.write("heal", encode_points(on_time)).status_code == 204
+    config = tmp_path / "bridge.yml"
+    port = free_port()
+    config.write_text(f"influxdb:\n  url: {influxdb.url}\n  database: heal\n"
+                      f"buffer:\n  path: {tmp_path / 'buffer'}\nlisten: 127.0.0.1:{port}\n"
+                      "targets:\n  - service: svc\n    url: http://127.0.0.1:1/metrics\n")
+    # The hour and its day were rolled up with only the first half (as the scheduled jobs
+    # did), then the second half sat in the buffer through an outage.
+    start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(hour))
+    end = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(hour + 3600))
+    subprocess.run([sys.executable, "-m", "promflux.bridge", "--config", str(config),
+                    "--backfill", start, end], cwd=ROOT, check=True, capture_output=True,
+                   timeout=120)
+
+    def rows(rp: str) -> tuple:
+        found = influxdb.query(f'SELECT "requests", "p95_ms", "error_rate_percent" FROM "{rp}".'
+                               '"performance_metrics" WHERE "endpoint" = \'/x\'', db="heal")
+        return tuple(found[0]["values"][0][1:]) if found else ()
+
+    assert rows("hourly_30d")[0] == 100 and rows("daily_90d")[0] == 100  # stale
+    DiskBuffer(tmp_path / "buffer", 1 << 24).push("raw_7d", encode_points(late))
+    bridge = Server([sys.executable, "-m", "promflux.bridge", "--config", str(config)], port,
+                    ready_path="/healthz")
+    try:
+        healed = wait_for(lambda: (rows("hourly_30d"), rows("daily_90d")),
+                          lambda r: r[0][:1] == (200,) and r[1][:1] == (200,), timeout=60)
+    finally:
+        bridge.stop()
+    # The truth, from the raw points: 100 requests in (0.05, 0.1], 100 in (0.2, 0.4].
+    summed = {0.05: 0.0, 0.1: 100.0, 0.2: 100.0, 0.4: 200.0, 0.8: 200.0, float("inf"): 200.0}
+    p95 = 1000 * quantile(0.95, normalize(summed.items()))
+    assert healed[0] == pytest.approx((200, p95, 0.0))
+    assert healed[1] == pytest.approx((200, p95, 0.0))
+    assert "rolled up 1 hours again after late points" in bridge.output()

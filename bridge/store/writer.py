@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from time import perf_counter
 
@@ -69,13 +69,15 @@ class Writer:
 
     def __init__(self, client: InfluxClient, buffer: DiskBuffer, metrics: WriterMetrics,
                  batch_size: int = 5000, max_backoff: float = 30.0,
-                 max_queue_bytes: int = 64 * 1024 * 1024) -> None:
+                 max_queue_bytes: int = 64 * 1024 * 1024,
+                 on_written: Callable[[bytes], None] | None = None) -> None:
         self.client = client
         self.buffer = buffer
         self.metrics = metrics
         self.batch_size = batch_size
         self.max_backoff = max_backoff
         self.max_queue_bytes = max_queue_bytes
+        self.on_written = on_written  # told of every body stored (late points heal)
         self._encoder = LineEncoder()
         self._queue: deque[Batch] = deque()
         self._queued_bytes = 0
@@ -86,8 +88,6 @@ class Writer:
         self._logged_reasons: set[str] = set()
         self._outage = False
         self._update_gauges()
-
-    # -- the scrape loops' side: never waits ------------------------------------------------
 
     def submit(self, points: Sequence[Point], rp: str = "") -> None:
         """Queue points for writing (encoded now, in batches of ``batch_size``)."""
@@ -116,8 +116,6 @@ class Writer:
     def pending(self) -> int:
         """Batches not yet written: queued in memory plus buffered on disk."""
         return len(self._queue) + len(self.buffer)
-
-    # -- the writer task ----------------------------------------------------------------
 
     async def run(self) -> None:
         """Write for ever: queued batches directly while nothing waits on disk, else via
@@ -224,6 +222,8 @@ class Writer:
         else:
             self.last_error = ""
         self.metrics.points.inc(lines)
+        if self.on_written is not None:
+            self.on_written(body)
         return b""
 
     async def _split(self, rp: str, body: bytes, exc: InfluxError) -> bytes:

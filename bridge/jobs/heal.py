@@ -1,0 +1,95 @@
+"""Roll-ups that heal: an hour that receives points after it may have been rolled up (an
+outage's buffer draining, a late target) is rolled up again, and so is its day.
+
+The writer tells the healer the time span of every batch it stores; a batch for an hour
+that ended more than a minute ago marks that hour. Every ``poll_s`` the marked hours are
+rolled up again from the raw points (continuous-query bodies, exact percentiles, trends),
+then their days from the hourly rows, however old, within the raw retention. Rolling up is
+idempotent: the rows land on the same timestamps and tags and overwrite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from ..analyze.trends import DAY, HOUR
+from ..store.influx import InfluxClient, InfluxError
+from .backfill import rollup_day, rollup_hour
+from .trends import run_trends
+
+log = logging.getLogger("promflux.bridge.heal")
+
+LATE_S = 60  # points for an hour that ended this long ago arrived late
+
+
+def span_ms(body: bytes) -> tuple[int, int] | None:
+    """The first and last line's timestamps of a line-protocol body (ms), if readable."""
+    try:
+        first = body[:body.index(b"\n")]
+        last = body[body.rindex(b"\n", 0, len(body) - 1) + 1:] if body.count(b"\n") > 1 \
+            else first
+        return int(first.rsplit(b" ", 1)[1]), int(last.rsplit(b" ", 1)[1].strip())
+    except (ValueError, IndexError):
+        return None
+
+
+class Healer:
+    """Hours to roll up again, and the task that does it."""
+
+    def __init__(self, client: InfluxClient, raw_retention_s: float,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.client = client
+        self.raw_retention_s = raw_retention_s
+        self.clock = clock
+        self.hours: set[int] = set()
+        self.healed = 0
+
+    def written(self, body: bytes) -> None:
+        """A body the writer stored: mark the complete hours it reached late."""
+        span = span_ms(body)
+        if span is None:
+            return
+        now = self.clock()
+        low, high = min(span) // 1000, max(span) // 1000
+        if low >= now - now % HOUR:
+            return  # the current hour: not late (the common case)
+        for hour in range(low - low % HOUR, high + 1, HOUR):
+            if hour + HOUR + LATE_S <= now and hour >= now - self.raw_retention_s:
+                self.hours.add(hour)
+
+    async def heal(self) -> int:
+        """Roll up the marked hours again, then their complete days; returns hours done."""
+        hours, self.hours = sorted(self.hours), set()
+        now = self.clock()
+        days = set()
+        for hour in hours:
+            try:
+                await rollup_hour(self.client, hour)
+                await run_trends(self.client, hour, "hour")
+            except InfluxError as exc:
+                log.warning("could not roll up %d again (kept for the next try): %s", hour,
+                            exc)
+                self.hours.add(hour)
+                continue
+            days.add(hour - hour % DAY)
+        for day in sorted(days):
+            if day + DAY <= now:  # the current day is the scheduled job's
+                try:
+                    await rollup_day(self.client, day)
+                    await run_trends(self.client, day, "day")
+                except InfluxError as exc:
+                    log.warning("could not roll up day %d again: %s", day, exc)
+        if hours:
+            log.info("rolled up %d hours again after late points", len(hours) - len(
+                self.hours))
+        self.healed += len(hours) - len(self.hours)
+        return len(hours)
+
+    async def run(self, poll_s: float = 5.0) -> None:
+        while True:
+            await asyncio.sleep(poll_s)
+            if self.hours:
+                await self.heal()
