@@ -155,11 +155,11 @@ def test_percentiles_over_any_range_are_exact_from_the_buckets(tmp_path, influxd
         cases = [({"endpoint": "/items/{item_id}", "method": "GET"}, "/items/{item_id}"),
                  ({}, None)]  # the service as a whole: all endpoints' buckets summed
         for extra, route in cases:
+            want = expected(route)
             got = wait_for(lambda extra=extra: httpx.get(
                 bridge.url + "/api/percentiles",
                 params={"service": "admin-api", **extra, **window}).json(),
-                lambda g: g.get("requests") == expected(route)["requests"])
-            want = expected(route)
+                lambda g, want=want: g.get("requests") == want["requests"])
             assert got.keys() == want.keys()
             for key, value in want.items():
                 assert math.isclose(got[key], value, rel_tol=1e-9), (key, got, want)
