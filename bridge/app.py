@@ -57,13 +57,14 @@ class Bridge:
         self.healer = Healer(self.client, config.retention.raw)
         self.writer = Writer(self.client, self.buffer, WriterMetrics(self.registry),
                              batch_size=influx.batch_size, on_written=self.healer.written)
+        self.thresholds = thresholds_of(config)
         scrape_metrics = ScrapeMetrics(self.registry)
-        self.scrapers = [TargetScraper(t, config.scrape, scrape_metrics, self.handle_scrape)
-                         for t in config.targets]
+        limit_s = self.thresholds["p95_ms"].warning / 1000  # the p95 limit, as a bound
+        self.scrapers = [TargetScraper(t, config.scrape, scrape_metrics, self.handle_scrape,
+                                       limit_s) for t in config.targets]
         self.counter_states = CounterStates(config.buffer.path / COUNTERS)
         self._resume_counters()
         self.schema_ready = False
-        self.thresholds = thresholds_of(config)
         self.evaluator = Evaluator(self.thresholds)
         self.notifier = Notifier(config.webhooks, self.registry)
         self.handlers = BridgeHandlers(self, influx.database, config.scrape.interval)

@@ -36,7 +36,17 @@ LIMITS = {kind: (DEFAULTS[metric].warning, DEFAULTS[metric].critical) for kind, 
     ("memory", "memory_percent"), ("disk", "disk_percent"))}
 
 
+# Per-minute rates over a bin or the whole range: summed counts / minutes (the contract in
+# docs/schema.md); never a sum or mean of the per-interval rates.
+PER_MIN = "* 60000 / $__interval_ms"
+PER_MIN_RANGE = "* 60 / $__range_s"
+LIMIT_MS = int(DEFAULTS["p95_ms"].warning)
+
+
 def thresholds(kind: str | None) -> dict[str, Any]:
+    if kind == "within":  # share within the p95 limit: 95 % or more meets it
+        return {"mode": "absolute", "steps": [{"color": "red", "value": None},
+                                              {"color": "green", "value": 95}]}
     steps: list[dict[str, Any]] = [{"color": "green", "value": None}]
     if kind:
         warning, critical = LIMITS[kind]
@@ -171,7 +181,7 @@ def overview() -> dict[str, Any]:
                'GROUP BY "service"', "A", table=True),
         target(f'SELECT last("p95_ms") AS "p95" FROM "performance_metrics" WHERE {ALL_ROW} '
                'AND $timeFilter GROUP BY "service"', "B", table=True),
-        target('SELECT mean("requests_per_minute") AS "requests/min" FROM '
+        target(f'SELECT sum("requests") {PER_MIN_RANGE} AS "requests/min" FROM '
                f'"performance_metrics" WHERE {ALL_ROW} AND $timeFilter GROUP BY "service"',
                "C", table=True),
         target('SELECT 100 * sum("errors") / sum("requests") AS "error %" FROM '
@@ -189,11 +199,12 @@ def overview() -> dict[str, Any]:
         "memory %": ("percent", "memory"), "disk %": ("percent", "disk")},
         "Last p95, mean throughput and error rate over the time range; resources now."),
         w=24, h=7)
-    layout.add(timeseries("p95 response time by service", [target(
-        f'SELECT mean("p95_ms") FROM "performance_metrics" WHERE {ALL_ROW} AND $timeFilter '
-        'GROUP BY time($__interval), "service" fill(none)', alias="$tag_service")], "ms", "p95"))
+    layout.add(timeseries("p95 by service (worst scrape in each bin)", [target(
+        f'SELECT max("p95_ms") FROM "performance_metrics" WHERE {ALL_ROW} AND $timeFilter '
+        'GROUP BY time($__interval), "service" fill(none)', alias="$tag_service")], "ms", "p95",
+        "The worst single-scrape p95 in each bin: a breach is never averaged away."))
     layout.add(timeseries("Requests per minute by service", [target(
-        f'SELECT mean("requests_per_minute") FROM "performance_metrics" WHERE {ALL_ROW} AND '
+        f'SELECT sum("requests") {PER_MIN} FROM "performance_metrics" WHERE {ALL_ROW} AND '
         '$timeFilter GROUP BY time($__interval), "service" fill(none)',
         alias="$tag_service")], "reqpm"))
     layout.add(timeseries("Error rate by service", [target(
@@ -205,7 +216,7 @@ def overview() -> dict[str, Any]:
         f'WHERE {ALL_ROW} AND $timeFilter GROUP BY time($__interval), "service" fill(none)',
         alias="$tag_service")], "percent"))
     layout.add(timeseries("Events per minute", [target(
-        'SELECT sum("events_per_minute") FROM "events" WHERE $timeFilter '
+        f'SELECT sum("events") {PER_MIN} FROM "events" WHERE $timeFilter '
         'GROUP BY time($__interval), "service", "kind" fill(none)',
         alias="$tag_service $tag_kind")], "short"))
     layout.add(timeseries("CPU by service (% of one core)", [target(
@@ -231,22 +242,27 @@ def service_detail() -> dict[str, Any]:
     layout = Layout()
     where = f"{SERVICE} AND {ENDPOINT} AND $timeFilter"
     layout.add(table("Endpoints", [
-        target('SELECT mean("p50_ms") AS "p50", mean("p95_ms") AS "p95", mean("p99_ms") AS '
-               '"p99", mean("requests_per_minute") AS "requests/min", 100 * sum("errors") / '
+        target(f'SELECT 100 * sum("requests_within_limit") / sum("requests") AS '
+               f'"within {LIMIT_MS} ms %", max("p95_ms") AS "worst-window p95", '
+               f'sum("requests") {PER_MIN_RANGE} AS "requests/min", 100 * sum("errors") / '
                'sum("requests") AS "error %", 100 * sum("client_errors") / sum("requests") AS '
                f'"4xx %" FROM "performance_metrics" WHERE {where} '
                'GROUP BY "endpoint", "method"', table=True),
-    ], {"p50": ("ms", None), "p95": ("ms", "p95"), "p99": ("ms", None),
+    ], {f"within {LIMIT_MS} ms %": ("percent", "within"), "worst-window p95": ("ms", "p95"),
         "requests/min": ("reqpm", None), "error %": ("percent", "error"),
         "4xx %": ("percent", None)},
-        "Means of the per-interval percentiles over the time range, per endpoint and method "
-        "(the Trends dashboard has exact hourly and daily percentiles)."), w=24, h=9)
+        f"Over the time range, per endpoint and method: the share of requests answered within "
+        f"{LIMIT_MS} ms, exact from the buckets (95 % or more: the p95 limit is met), the "
+        "worst single-scrape p95, and rates from summed counts. Exact percentiles for any "
+        "range: the bridge's /api/percentiles."), w=24, h=9)
     layout.add(timeseries("Latency percentiles", [target(
-        'SELECT mean("p50_ms") AS "p50", mean("p95_ms") AS "p95", mean("p99_ms") AS "p99" '
+        'SELECT max("p50_ms") AS "p50", max("p95_ms") AS "p95", max("p99_ms") AS "p99" '
         f'FROM "performance_metrics" WHERE {where} GROUP BY time($__interval), "endpoint" '
-        "fill(none)", alias="$tag_endpoint $col")], "ms", "p95"))
+        "fill(none)", alias="$tag_endpoint $col")], "ms", "p95",
+        "The worst single-scrape percentile in each bin (never a mean of percentiles, which "
+        "hides slow requests); exact percentiles over a range: /api/percentiles."))
     of_service = f"{SERVICE} AND $timeFilter"
-    layout.add(by_tag("Throughput", 'mean("requests_per_minute")', "performance_metrics",
+    layout.add(by_tag("Throughput", f'sum("requests") {PER_MIN}', "performance_metrics",
                       where, "endpoint", "reqpm"))
     layout.add(by_tag("Responses by status", 'sum("requests")', "status_codes", where,
                       "status", "short"))
@@ -256,7 +272,7 @@ def service_detail() -> dict[str, Any]:
                       "performance_metrics", where, "endpoint", "percent", "error"))
     layout.add(by_tag("4xx rate", '100 * sum("client_errors") / sum("requests")',
                       "performance_metrics", where, "endpoint", "percent"))
-    layout.add(by_tag("Events per minute", 'sum("events_per_minute")', "events", of_service,
+    layout.add(by_tag("Events per minute", f'sum("events") {PER_MIN}', "events", of_service,
                       "kind", "short"))
     layout.add(by_tag("Queue sizes", 'max("size")', "queues", of_service, "queue", "short"))
     layout.add(by_tag("Queue waits (p95)", 'max("wait_p95_ms")', "queues", of_service, "queue",
@@ -268,8 +284,8 @@ def service_detail() -> dict[str, Any]:
         f'{SERVICE} AND $timeFilter GROUP BY time($__interval), "endpoint" fill(none)', "B",
         alias="WebSocket $tag_endpoint")], "short"))
     layout.add(timeseries("WebSocket messages per minute", [target(
-        'SELECT sum("websocket_messages_received_per_minute") AS "received", '
-        'sum("websocket_messages_sent_per_minute") AS "sent" FROM "connections" WHERE '
+        f'SELECT sum("websocket_messages_received") {PER_MIN} AS "received", '
+        f'sum("websocket_messages_sent") {PER_MIN} AS "sent" FROM "connections" WHERE '
         f'{SERVICE} AND $timeFilter GROUP BY time($__interval), "endpoint" fill(none)',
         alias="$tag_endpoint $col")], "short"))
     layout.add(timeseries("CPU (% of one core)", [target(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from promflux.bridge.analyze.derive import TargetDeriver
 from promflux.bridge.ingest.exposition import parse
 
@@ -178,3 +180,30 @@ def test_4xx_answers_have_their_own_rate_beside_the_5xx_error_rate():
     service = perf(points, "_all", "_all")
     assert service["client_errors"] == 44 and service["client_error_rate_percent"] == \
         pytest.approx(100 * 44 / 209)
+
+
+def test_requests_within_the_limit_add_up_where_percentiles_do_not():
+    d = TargetDeriver("api", latency_limit_s=0.5)
+    a, b = ("/a", "GET", "200"), ("/b", "GET", "200")
+    run(d, exposition({a: [0] * 5, b: [0] * 5}), 0.0)
+    # /a: 100 requests, 60 within 0.5 s; /b: 100 requests, all within 0.1 s.
+    points = run(d, exposition({a: [0, 0, 60, 100, 100], b: [100] * 5}), 15.0)
+    assert perf(points, "/a")["requests_within_limit"] == 60
+    assert perf(points, "/b")["requests_within_limit"] == 100
+    service = perf(points, "_all", "_all")
+    assert service["requests_within_limit"] == 160 and service["requests"] == 200
+
+
+@given(st.lists(st.integers(0, 1000), min_size=4, max_size=4))
+def test_the_share_within_the_limit_decides_exactly_whether_p95_meets_it(increments):
+    from promflux.bridge.analyze.derive import within
+    from promflux.bridge.analyze.quantile import normalize, quantile
+
+    bounds = [0.1, 0.25, 0.5, 1.0, float("inf")]
+    cumulative, total = {}, 0
+    for bound, added in zip(bounds, [*increments, 7], strict=True):
+        total += added
+        cumulative[bound] = float(total)
+    p95 = quantile(0.95, normalize(cumulative.items()))
+    share = within(cumulative, 0.5) / cumulative[float("inf")]
+    assert (share >= 0.95) == (p95 <= 0.5)

@@ -71,7 +71,10 @@ def substitute(query: str, seconds: int, variables: dict[str, list[str]]) -> str
     now_ms = int(time.time() * 1000)
     query = query.replace("$timeFilter",
                           f"time >= {now_ms - seconds * 1000}ms and time <= {now_ms}ms")
-    query = query.replace("$__interval", f"{max(1, seconds // 1000)}s")
+    interval_s = max(1, seconds // 1000)  # Grafana's: about 1,000 points over the range
+    query = query.replace("$__interval_ms", str(interval_s * 1000))
+    query = query.replace("$__interval", f"{interval_s}s")
+    query = query.replace("$__range_s", str(seconds))
     for name, values in variables.items():
         escaped = [regex_escape(v) for v in values]
         text = escaped[0] if len(escaped) == 1 else "(" + "|".join(escaped) + ")"

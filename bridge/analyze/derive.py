@@ -138,8 +138,9 @@ class TargetDeriver:
     """Derived points for one target, scrape after scrape."""
 
     def __init__(self, service: str, preset: schema.Preset | str = "promflux",
-                 max_series: int = 200_000) -> None:
+                 max_series: int = 200_000, latency_limit_s: float = 0.5) -> None:
         self.service = service
+        self.latency_limit_s = latency_limit_s  # requests_within_limit counts up to it
         self.preset = schema.PRESETS[preset] if isinstance(preset, str) else preset
         self.cache = SeriesCache()
         self.tracker: CounterTracker[Series] = CounterTracker(max_absent=max_series)
@@ -321,13 +322,23 @@ class TargetDeriver:
             service_wide.client_errors += group.client_errors
             service_wide.by_status.update(
                 (s, service_wide.by_status.get(s, 0.0) + c) for s, c in group.by_status.items())
-            append(_performance_row(group, seconds, ts))
+            append(_performance_row(group, seconds, ts, self.latency_limit_s))
         if seen:
-            append(_performance_row(service_wide, seconds, ts))
+            append(_performance_row(service_wide, seconds, ts, self.latency_limit_s))
         return points
 
 
-def _performance_row(group: _Latency, seconds: float, ts: int) -> Point:
+def within(buckets: dict[float, float], limit_s: float) -> float:
+    """Requests at or under ``limit_s``: the cumulative bucket at that bound (exact when
+    it is a bound; else the largest bound below it, which never overstates)."""
+    count = buckets.get(limit_s)
+    if count is not None:
+        return count
+    below = [b for b in buckets if b <= limit_s]
+    return buckets[max(below)] if below else 0.0
+
+
+def _performance_row(group: _Latency, seconds: float, ts: int, limit_s: float) -> Point:
     count = (group.count or group.buckets.get(math.inf, 0.0)
              or sum(group.by_status.values()))
     fields: dict[str, float] = {
@@ -343,5 +354,9 @@ def _performance_row(group: _Latency, seconds: float, ts: int) -> Point:
         fields["error_rate_percent"] = error_rate_percent(group.errors, count) or 0.0
         fields["client_error_rate_percent"] = (
             error_rate_percent(group.client_errors, count) or 0.0)
+        if group.buckets:
+            # Additive and exact: the share within the p95 limit over any range and group
+            # is sum(requests_within_limit) / sum(requests); >= 95 % means p95 <= limit.
+            fields["requests_within_limit"] = within(group.buckets, limit_s)
         fields.update(percentile_fields(group.buckets))
     return (schema.PERFORMANCE, group.tags, fields, ts)

@@ -71,13 +71,14 @@ class TargetScraper:
     """One target: its status, its rate state (the deriver) and its loop."""
 
     def __init__(self, target: Target, config: ScrapeConfig, metrics: ScrapeMetrics,
-                 sink: Sink) -> None:
+                 sink: Sink, latency_limit_s: float = 0.5) -> None:
         self.target = target
         self.config = config
         self.metrics = metrics
         self.sink = sink
         self.status = TargetStatus(target.service, redact(target.url))
-        self.deriver = TargetDeriver(target.service, target.preset, config.max_samples)
+        self.deriver = TargetDeriver(target.service, target.preset, config.max_samples,
+                                     latency_limit_s)
         self.auth = AuthCache(target)
 
     @property

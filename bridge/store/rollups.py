@@ -22,15 +22,16 @@ class Rollup:
 
 # measurement -> (fields summed, gauges kept as mean and max, rates kept as mean and peak)
 _FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
-    "performance_metrics": (("requests", "errors", "client_errors", "latency_sum_ms"), (),
-                            ("requests_per_minute",)),
+    "performance_metrics": (("requests", "errors", "client_errors", "latency_sum_ms",
+                             "requests_within_limit"), (), ("requests_per_minute",)),
     "latency_buckets": (("count",), (), ()),
     "status_codes": (("requests",), (), ()),
     "exceptions": (("exceptions",), (), ()),
     "events": (("events",), (), ("events_per_minute",)),
     "resources": ((), ("cpu_percent", "memory_mb", "memory_percent", "threads", "open_fds"),
                   ()),
-    "system": ((), ("cpu_percent", "memory_percent"), ()),
+    "system": ((), ("cpu_percent", "memory_percent", "memory_limit_mb", "cpu_limit_cores",
+                    "cores"), ()),
     "disk": ((), ("used_percent",), ()),
     "queues": (("wait_count",), ("size",), ()),
     "connections": (("websocket_opened", "websocket_messages_received",
