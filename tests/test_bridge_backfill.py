@@ -19,16 +19,29 @@ from .conftest import ROOT
 BUCKETS = (0.05, 0.1, 0.2, 0.4, 0.8)
 
 
-def test_backfill_makes_exact_rollups_and_trends(influxdb, tmp_path):
-    now = int(time.time())
-    first_hour = now - now % 3600 - 3 * 3600  # three complete past hours
+def service_histogram(baseline_at: float):
+    """A service's latency histogram and a deriver that has taken its baseline scrape."""
     registry = CollectorRegistry()
     hist = Histogram("http_request_duration_seconds", "x", ["service", "route", "method",
                                                               "status"], buckets=BUCKETS,
                      registry=registry)
-    child = hist.labels("svc", "/x", "GET", "200")
     deriver = TargetDeriver("svc")
-    deriver.derive(parse(generate_latest(registry).decode(), deriver.cache), first_hour - 60)
+    deriver.derive(parse(generate_latest(registry).decode(), deriver.cache), baseline_at)
+    return registry, hist.labels("svc", "/x", "GET", "200"), deriver
+
+
+def create_database(influxdb, name: str) -> None:
+    """The database and the bridge's retention policies, as set-up makes them."""
+    influxdb.query(f'CREATE DATABASE "{name}"')
+    for rp, duration in (("raw_7d", "7d"), ("hourly_30d", "30d"), ("daily_90d", "90d")):
+        influxdb.query(f'CREATE RETENTION POLICY "{rp}" ON "{name}" DURATION {duration} '
+                       f'REPLICATION 1{" DEFAULT" if rp == "raw_7d" else ""}')
+
+
+def test_backfill_makes_exact_rollups_and_trends(influxdb, tmp_path):
+    now = int(time.time())
+    first_hour = now - now % 3600 - 3 * 3600  # three complete past hours
+    registry, child, deriver = service_histogram(first_hour - 60)
     # Hour k: 100 requests all in one bucket, (0.05, 0.1], then (0.1, 0.2], then (0.2, 0.4],
     # four scrapes an hour. Exact hourly p95: lower + width * 0.95.
     expected = {}
@@ -43,10 +56,7 @@ def test_backfill_makes_exact_rollups_and_trends(influxdb, tmp_path):
         lower = max(b for b in (0.0, *BUCKETS) if b < value)
         upper = min(b for b in BUCKETS if b > value)
         expected[hour] = 1000 * (lower + (upper - lower) * 0.95)
-    influxdb.query('CREATE DATABASE "backfill"')
-    for rp, duration in (("raw_7d", "7d"), ("hourly_30d", "30d"), ("daily_90d", "90d")):
-        influxdb.query(f'CREATE RETENTION POLICY "{rp}" ON "backfill" DURATION {duration} '
-                       f'REPLICATION 1{" DEFAULT" if rp == "raw_7d" else ""}')
+    create_database(influxdb, "backfill")
     assert influxdb.write("backfill", encode_points(points)).status_code == 204
 
     config = tmp_path / "bridge.yml"
@@ -111,13 +121,7 @@ def test_late_points_heal_the_rollups_of_their_hour_and_day(influxdb, tmp_path):
 
     now = int(time.time())
     hour = now - now % 3600 - 30 * 3600  # a complete hour of a complete day
-    registry = CollectorRegistry()
-    hist = Histogram("http_request_duration_seconds", "x", ["service", "route", "method",
-                                                              "status"], buckets=BUCKETS,
-                     registry=registry)
-    child = hist.labels("svc", "/x", "GET", "200")
-    deriver = TargetDeriver("svc")
-    deriver.derive(parse(generate_latest(registry).decode(), deriver.cache), hour - 60)
+    registry, child, deriver = service_histogram(hour - 60)
     on_time, late = [], []
     for quarter in range(4):  # fast in the first half hour, slow in the second
         for _ in range(50):
@@ -125,10 +129,7 @@ def test_late_points_heal_the_rollups_of_their_hour_and_day(influxdb, tmp_path):
         points = deriver.derive(parse(generate_latest(registry).decode(), deriver.cache),
                                 hour + 900 * quarter + 899)
         (on_time if quarter < 2 else late).extend(points)
-    influxdb.query('CREATE DATABASE "heal"')
-    for rp, duration in (("raw_7d", "7d"), ("hourly_30d", "30d"), ("daily_90d", "90d")):
-        influxdb.query(f'CREATE RETENTION POLICY "{rp}" ON "heal" DURATION {duration} '
-                       f'REPLICATION 1{" DEFAULT" if rp == "raw_7d" else ""}')
+    create_database(influxdb, "heal")
     assert influxdb.write("heal", encode_points(on_time)).status_code == 204
     config = tmp_path / "bridge.yml"
     port = free_port()
