@@ -186,7 +186,10 @@ def test_resources_are_reported(fastapi_service):
     assert samples.value("service_open_fds", service="admin-api") >= 3
     assert 0 < samples.value("service_disk_usage_percent", path="/") <= 100
     assert 0 < samples.value("system_memory_percent") <= 100
-    assert samples.value("service_cpu_percent", service="admin-api") >= 0
+    assert samples.value("service_cpu_seconds_total", service="admin-api") > 0
+    assert samples.value("service_cpu_limit_cores", service="admin-api") > 0
+    assert samples.value("service_memory_limit_megabytes", service="admin-api") > 0
+    assert samples.value("system_cpu_busy_seconds_total", service="admin-api") > 0
     assert samples.value("http_requests_in_progress", service="admin-api") == 0
 
 
