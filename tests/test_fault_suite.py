@@ -232,3 +232,25 @@ def test_a_beacon_sent_in_two_writes_is_read_whole(tmp_path, influx, api):
                 'route="/api/status",status="200"} 50.0') in metrics
     finally:
         bridge.stop()
+
+
+def test_a_stalled_influxdb_never_delays_a_scrape(tmp_path, influx, api):
+    bridge = start_bridge(tmp_path, influx, [("admin-api", api.url)], "stalled")
+    try:
+        baseline(bridge)
+        influx.proc.send_signal(signal.SIGSTOP)  # answers nothing, closes nothing
+        try:
+            before = httpx.get(bridge.url + "/api/targets").json()[0]["scrapes"]
+            started = time.monotonic()
+            time.sleep(6)  # the time under test: writes hang for the client's 10 s timeout
+            during = httpx.get(bridge.url + "/api/targets").json()[0]["scrapes"] - before
+            elapsed = time.monotonic() - started
+        finally:
+            influx.proc.send_signal(signal.SIGCONT)
+        # Scrapes went on at their 1 s interval while every write hung.
+        assert during >= 0.8 * elapsed - 1, (during, elapsed)
+        pending = wait_for(lambda: httpx.get(bridge.url + "/healthz").json()["buffer_batches"],
+                           lambda n: n == 0, timeout=90)
+        assert pending == 0  # and all of it reached InfluxDB afterwards
+    finally:
+        bridge.stop()
