@@ -6,7 +6,7 @@ import math
 import re
 import uuid
 
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from influxdb_client import Point
 from promflux.bridge.store.lineprotocol import decode, encode_points, escape_key
@@ -17,18 +17,21 @@ def encode_point(measurement, tags, fields, ts):
     return encode_points([(measurement, tags, fields, ts)]).decode().rstrip("\n") or None
 
 
-text = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=20)
-names = text.filter(lambda s: s not in {"time", "_field", "_measurement"} and not s.startswith("#"))
+# Backslashes, "%" and control characters are where we differ from influxdb-client on
+# purpose: we percent-encode them so that they come back exactly (tested against InfluxDB
+# itself below). Left out of the generated text rather than filtered (that starved the test).
+plain = st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="%\\"),
+                min_size=1, max_size=20)
+names = plain.filter(lambda s: s not in {"time", "_field", "_measurement"}
+                     and not s.startswith("#"))
 
 
-@given(names, st.dictionaries(names, text, max_size=4),
+@given(names, st.dictionaries(names, plain, max_size=4),
        st.dictionaries(names, st.floats(allow_nan=False, allow_infinity=False), min_size=1,
                        max_size=4),
        st.integers(0, 2**42))
 def test_matches_influxdb_client(measurement, tags, fields, ts):
-    # Backslashes, "%" and control characters are where we differ on purpose: we
-    # percent-encode them so that they come back exactly (tested against InfluxDB itself).
-    assume(not any(_percent_encoded(t) for t in [*tags.values(), *tags, *fields, measurement]))
+    assert not any(_percent_encoded(t) for t in [*tags.values(), *tags, *fields, measurement])
     point = Point(measurement)
     for k, v in tags.items():
         point.tag(k, v)
