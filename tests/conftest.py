@@ -14,10 +14,17 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, settings
 from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
+
+# Property tests judge results, not speed: on a loaded machine an example may take longer
+# than hypothesis's default 200 ms deadline, or data may generate slowly.
+settings.register_profile("promflux", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("promflux")
 
 
 def free_port() -> int:
