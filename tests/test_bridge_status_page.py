@@ -71,3 +71,37 @@ def test_sparkline_scales_into_the_box():
                     start_ms=0, end_ms=100)
     assert 'points="0.0,50.0 50.0,27.3 100.0,38.6"' in svg
     assert "no data" in sparkline([], title="t")
+
+
+def test_endpoint_rows_are_exact_from_summed_counts_and_buckets():
+    from promflux.bridge.analyze.overview import endpoints
+    from promflux.bridge.analyze.quantile import normalize, quantile
+
+    sums = {"series": [
+        {"name": "performance_metrics", "columns": ["time", "requests", "errors",
+                                                    "client_errors", "within"],
+         "tags": {"service": "api", "endpoint": "/slow", "method": "GET"},
+         "values": [[0, 200.0, 4.0, 10.0, 121.0]]},
+        {"name": "performance_metrics", "columns": ["time", "requests", "errors",
+                                                    "client_errors", "within"],
+         "tags": {"service": "api", "endpoint": "/idle", "method": "GET"},
+         "values": [[0, 0.0, 0.0, 0.0, 0.0]]}]}
+    # Cumulative sums over the 5 minutes: 121 of 200 within 0.5 s (a mean of per-interval
+    # p95s would have shown far less than the true p95 here).
+    cumulative = {0.1: 100.0, 0.5: 121.0, 1.0: 200.0, float("inf"): 200.0}
+    buckets = {"series": [
+        {"name": "latency_buckets", "columns": ["time", "count"],
+         "tags": {"service": "api", "endpoint": "/slow", "method": "GET", "le": le},
+         "values": [[0, count]]} for le, count in
+        (("0.1", 100.0), ("0.5", 121.0), ("1.0", 200.0), ("+Inf", 200.0))]}
+    rows = endpoints([{}, {}, {}, {}, sums, buckets])["api"]
+    assert len(rows) == 1  # no requests, no row
+    row = rows[0]
+    assert row.p95_ms == 1000 * quantile(0.95, normalize(cumulative.items()))
+    assert (row.requests, row.within_limit_percent, row.error_rate_percent,
+            row.client_error_rate_percent) == (200, 60.5, 2.0, 5.0)
+    html = render_main([TargetRow("api", "http://x/metrics", True, None, None, 0, "")], {},
+                       endpoints={"api": rows}, now=NOW_MS / 1000)
+    assert 'data-endpoint="GET /slow"' in html and "Within 500 ms" in html
+    assert 'data-figure="within" data-level="critical"' in html  # 60.5 % < 95 %
+    assert 'data-figure="p95_ms" data-level="warning"' in html  # 968 ms, over 500 ms

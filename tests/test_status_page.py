@@ -42,13 +42,19 @@ def test_status_page_shows_every_target_and_the_stored_figures(stack, browser): 
         assert row.get_attribute("data-up") == "true"
         assert row.locator("td.up").inner_text() == "up"
         card = page.locator(f'section.service[data-service="{service}"]')
-        shown = card.locator('[data-figure="p95_ms"] .value').inner_text()
+        shown = card.locator('.figure[data-figure="p95_ms"] .value').inner_text()
         assert shown == f"{p95[service]:,.1f} ms"
-        assert card.locator('[data-figure="p95_ms"]').get_attribute("data-level") == "ok"
-        assert card.locator('[data-figure="cpu_percent"] .value').inner_text().endswith(" %")
+        assert card.locator('.figure[data-figure="p95_ms"]').get_attribute("data-level") == "ok"
+        assert card.locator('.figure[data-figure="cpu_percent"] .value').inner_text().endswith(" %")
         assert card.locator("svg.spark polyline").count() == 2
     admin = page.locator('section.service[data-service="admin-api"]')
-    assert admin.locator('[data-figure="error_rate_percent"] .value').inner_text() == "0.00 %"
+    errors = admin.locator('.figure[data-figure="error_rate_percent"] .value')
+    assert errors.inner_text() == "0.00 %"
+    # Per endpoint, the last 5 minutes, exact: 50 requests, 10 of them 404 (a 20 % 4xx rate).
+    devices = admin.locator('table.endpoints tr[data-endpoint="GET /api/devices/{device_id}"]')
+    assert devices.locator("td").nth(1).inner_text() == "50"
+    assert devices.locator('[data-figure="client_error_rate_percent"]').inner_text() == "20.00 %"
+    assert devices.locator('[data-figure="within"]').get_attribute("data-level") == "ok"
 
     # The page refreshes itself through promflux-fetch.js and posts its own timings.
     first = page.locator("p.meta").inner_text()

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import schema
+from .derive import percentile_fields
 
 # One request, three statements; epoch=ms. The "current" error rate and throughput are over
 # the last RECENT_MS (a single 15 s interval is too jumpy); p95 is the last interval's.
@@ -21,7 +22,15 @@ QUERY = (
     f'SELECT last("used_percent") FROM "{schema.DISK}" WHERE time > now() - 1h '
     f'GROUP BY "service"; '
     f'SELECT "level", "previous", "value", "service", "endpoint", "metric" FROM '
-    f'"{schema.STATES}" WHERE time > now() - 24h ORDER BY time DESC LIMIT 10'
+    f'"{schema.STATES}" WHERE time > now() - 24h ORDER BY time DESC LIMIT 10; '
+    # Per endpoint over the last 5 minutes: summed counts, and the summed buckets that the
+    # exact p95 of those minutes comes from.
+    f'SELECT sum("requests") AS "requests", sum("errors") AS "errors", '
+    f'sum("client_errors") AS "client_errors", sum("requests_within_limit") AS "within" '
+    f'FROM "{schema.PERFORMANCE}" WHERE "endpoint" != \'{schema.ALL}\' AND time > now() - 5m '
+    f'GROUP BY "service", "endpoint", "method"; '
+    f'SELECT sum("count") AS "count" FROM "{schema.LATENCY_BUCKETS}" WHERE time > now() - 5m '
+    f'GROUP BY "service", "endpoint", "method", "le"'
 )
 RECENT_MS = 5 * 60 * 1000
 
@@ -66,6 +75,56 @@ def recent_changes(results: list[dict[str, Any]]) -> list[StateChange]:
                                    str(row.get("endpoint") or ""), str(row.get("metric") or ""),
                                    str(row.get("previous") or ""), str(row.get("level") or ""),
                                    row.get("value")))
+    return out
+
+
+@dataclass(frozen=True)
+class EndpointFigures:
+    """One endpoint over the last 5 minutes, every figure exact from summed counts."""
+
+    endpoint: str
+    method: str
+    requests: float
+    p95_ms: float | None
+    within_limit_percent: float | None
+    error_rate_percent: float | None
+    client_error_rate_percent: float | None
+
+
+def endpoints(results: list[dict[str, Any]]) -> dict[str, list[EndpointFigures]]:
+    """The fifth and sixth statements' answers -> each service's endpoints, busiest first."""
+    if len(results) < 6:
+        return {}
+    buckets: dict[tuple[str, str, str], dict[float, float]] = {}
+    for series in results[5].get("series", []):
+        tags = series.get("tags", {})
+        key = (tags.get("service", ""), tags.get("endpoint", ""), tags.get("method", ""))
+        try:
+            le = float(tags.get("le", ""))
+        except ValueError:
+            continue
+        for row in _rows(series):
+            buckets.setdefault(key, {})[le] = float(row.get("count") or 0.0)
+    out: dict[str, list[EndpointFigures]] = {}
+    for series in results[4].get("series", []):
+        tags = series.get("tags", {})
+        key = (tags.get("service", ""), tags.get("endpoint", ""), tags.get("method", ""))
+        for row in _rows(series):
+            requests = float(row.get("requests") or 0.0)
+            if requests <= 0:
+                continue
+            p95 = percentile_fields(buckets.get(key, {})).get("p95_ms")
+
+            def share(name: str, row: dict[str, Any] = row, requests: float = requests
+                      ) -> float | None:
+                value = row.get(name)
+                return None if value is None else 100.0 * float(value) / requests
+
+            out.setdefault(key[0], []).append(EndpointFigures(
+                key[1], key[2], requests, p95, share("within"), share("errors"),
+                share("client_errors")))
+    for rows in out.values():
+        rows.sort(key=lambda e: (-e.requests, e.endpoint, e.method))
     return out
 
 

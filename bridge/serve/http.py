@@ -83,11 +83,13 @@ class BridgeHandlers:
                                          t.samples, t.last_error) for t in bridge.statuses]
         figures: dict[str, overview.ServiceFigures] = {}
         changes: list[overview.StateChange] = []
+        endpoints: dict[str, list[overview.EndpointFigures]] = {}
         influx_error = ""
         try:
             results = await asyncio.wait_for(
                 bridge.client.query(overview.QUERY, db=self.database, epoch="ms"), timeout=5)
             figures, changes = overview.reduce(results), overview.recent_changes(results)
+            endpoints = overview.endpoints(results)
         except (TimeoutError, InfluxError) as exc:
             influx_error = str(exc) or "no answer within 5 s"
         states = [status_page.StateRow(service, endpoint, metric, state.level, state.value,
@@ -96,7 +98,8 @@ class BridgeHandlers:
                   if state.level != "ok"]
         main = status_page.render_main(targets, figures, states, health=bridge.health(),
                                        thresholds=bridge.thresholds,
-                                       influx_error=influx_error, changes=changes)
+                                       influx_error=influx_error, changes=changes,
+                                       endpoints=endpoints)
         if request.query.get("part") == "main":
             return web.Response(text=main, content_type="text/html")
         return web.Response(text=status_page.render_page(main, self.refresh_s),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from ..analyze.overview import ServiceFigures, StateChange
+from ..analyze.overview import EndpointFigures, ServiceFigures, StateChange
 from ..analyze.thresholds import DEFAULTS, Level, Threshold
 
 _COLOURS = {"ok": "#1a7f37", "warning": "#b35900", "critical": "#c62828", "none": "#6e7781"}
@@ -64,6 +64,37 @@ def _figure(name: str, label: str, value: float | None, unit: str,
             f'{_number(value, unit, digits)}</span></div>')
 
 
+def _endpoints_table(rows: Sequence[EndpointFigures], thresholds: dict[str, Threshold],
+                     p95_limit: float | None) -> str:
+    if not rows:
+        return ""
+    limit = f"{p95_limit:g} ms" if p95_limit else "the limit"
+    body = "".join(
+        f'<tr data-endpoint="{escape(e.method)} {escape(e.endpoint)}">'
+        f"<td>{escape(e.method)} {escape(e.endpoint)}</td><td>{e.requests:,.0f}</td>"
+        + _cell("p95_ms", e.p95_ms, " ms", thresholds)
+        + _cell("within", e.within_limit_percent, " %", {}, 1,
+                None if e.within_limit_percent is None else
+                ("ok" if e.within_limit_percent >= 95 else "critical"))
+        + _cell("error_rate_percent", e.error_rate_percent, " %", thresholds, 2)
+        + _cell("client_error_rate_percent", e.client_error_rate_percent, " %", thresholds, 2)
+        + "</tr>" for e in rows)
+    return ('<table class="endpoints"><caption>Endpoints, last 5 minutes (exact: from summed '
+            "counts and buckets)</caption><thead><tr><th>Endpoint</th><th>Requests</th>"
+            f"<th>p95</th><th>Within {limit}</th><th>5xx</th><th>4xx</th></tr></thead>"
+            f"<tbody>{body}</tbody></table>")
+
+
+def _cell(name: str, value: float | None, unit: str, thresholds: dict[str, Threshold],
+          digits: int = 1, level: str | None = None) -> str:
+    threshold = thresholds.get(name)
+    if level is None:
+        level = "none" if value is None else (threshold.level(value) if threshold else "ok")
+    return (f'<td data-figure="{name}" data-level="{level}" '
+            f'style="color:{_COLOURS.get(level, _COLOURS["none"])}">'
+            f"{_number(value, unit, digits)}</td>")
+
+
 def _changes_table(changes: Sequence[StateChange], now: float) -> str:
     rows = "".join(
         f'<tr data-level="{escape(c.level)}"><td>{_age(c.at_ms / 1000, now)}</td>'
@@ -107,7 +138,8 @@ def render_main(targets: Sequence[TargetRow], figures: dict[str, ServiceFigures]
                 states: Sequence[StateRow] = (), health: dict[str, Any] | None = None,
                 thresholds: dict[str, Threshold] | None = None,
                 now: float | None = None, influx_error: str = "",
-                changes: Sequence[StateChange] = ()) -> str:
+                changes: Sequence[StateChange] = (),
+                endpoints: dict[str, list[EndpointFigures]] | None = None) -> str:
     """The page's ``<main>`` content (also served alone for the refresh)."""
     now = time.time() if now is None else now
     thresholds = DEFAULTS if thresholds is None else thresholds
@@ -174,7 +206,9 @@ def render_main(targets: Sequence[TargetRow], figures: dict[str, ServiceFigures]
             + sparkline(f.rpm_series, start_ms=end_ms - 3_600_000, end_ms=end_ms,
                         title=f"{service} requests per minute, last hour")
             + "<figcaption>requests per minute, last hour</figcaption></figure>"
-            + "</div></section>")
+            + "</div>"
+            + _endpoints_table((endpoints or {}).get(service, []), thresholds, p95_limit)
+            + "</section>")
     return "".join(parts)
 
 
