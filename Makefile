@@ -21,7 +21,8 @@ lint: venv
 	$(VENV)/bin/mypy exporter bridge promflux
 
 # Debian's influxdb (1.6.7) for the bridge tests, openssl for the TLS test certificates,
-# chromium for the browser tests, docker-compose to validate docker-compose.yml;
+# chromium for the browser tests, docker-compose to validate docker-compose.yml, npm for the
+# dashboards' type check against @grafana/schema;
 # installed only when missing.
 system-deps:
 	@missing=""; \
@@ -29,6 +30,7 @@ system-deps:
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v docker-compose >/dev/null 2>&1 || missing="$$missing docker-compose"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; fi
 

@@ -113,7 +113,7 @@ def table(title: str, targets: list[dict[str, Any]], columns: dict[str, tuple[st
 
 def variables(*extra: dict[str, Any]) -> dict[str, Any]:
     datasource = {"name": "DS_INFLUXDB", "label": "InfluxDB", "type": "datasource",
-                  "query": "influxdb", "current": {}, "hide": 0, "refresh": 1, "regex": "",
+                  "query": "influxdb", "hide": 0, "refresh": 1, "regex": "",
                   "options": []}
     return {"list": [datasource, *extra]}
 
@@ -121,7 +121,7 @@ def variables(*extra: dict[str, Any]) -> dict[str, Any]:
 def query_variable(name: str, query: str, include_all: bool = False) -> dict[str, Any]:
     return {"name": name, "label": name, "type": "query", "datasource": DS, "query": query,
             "refresh": 2, "sort": 1, "multi": include_all, "includeAll": include_all,
-            "current": {}, "options": [], "hide": 0}
+            "options": [], "hide": 0}
 
 
 def dashboard(uid: str, title: str, panels: list[dict[str, Any]], templating: dict[str, Any],

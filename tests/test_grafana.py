@@ -33,6 +33,31 @@ def test_committed_json_is_what_build_makes():
         assert path.read_text() == built[path.name], f"run python grafana/build.py ({path})"
 
 
+def test_dashboards_type_check_against_grafanas_published_schema():
+    """Every dashboard, as TypeScript, against the ``Dashboard`` type of the @grafana/schema
+    npm package (no Grafana runs here; its own types are the next best judge)."""
+    check = ROOT / "grafana" / "schema-check"
+    subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=check,
+                   check=True, timeout=600)
+    parts = ['import { ThresholdsMode } from "@grafana/schema";',
+             'import type { Dashboard } from "@grafana/schema";']
+    for path in DASHBOARDS:
+        board = json.loads(path.read_text())
+        for key in ("__inputs", "__requires"):  # Grafana's import wrapper, not the model
+            board.pop(key)
+        # A string enum takes its members, not string literals, in TypeScript.
+        text = json.dumps(board, indent=1).replace('"mode": "absolute"',
+                                                   '"mode": ThresholdsMode.Absolute')
+        name = path.stem.replace("-", "_")
+        parts.append(f"export const {name} = {text} satisfies Dashboard;")
+    (check / "dashboards.gen.ts").write_text("\n".join(parts) + "\n")
+    done = subprocess.run(["node_modules/.bin/tsc", "--noEmit", "--strict", "--skipLibCheck",
+                           "--moduleResolution", "node", "--module", "esnext", "--target",
+                           "es2020", "dashboards.gen.ts"], cwd=check, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-5000:]
+
+
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
 def test_dashboards_import_by_hand_with_a_datasource_input(path):
     board = json.loads(path.read_text())
@@ -43,8 +68,8 @@ def test_dashboards_import_by_hand_with_a_datasource_input(path):
     datasource = [v for v in board["templating"]["list"] if v["type"] == "datasource"]
     # The same name as the import input, and no current value (a provisioned dashboard
     # would look for a datasource literally named "${DS_INFLUXDB}").
-    assert [(v["name"], v["query"], v["current"]) for v in datasource] == [
-        ("DS_INFLUXDB", "influxdb", {})]
+    assert [(v["name"], v["query"], v.get("current")) for v in datasource] == [
+        ("DS_INFLUXDB", "influxdb", None)]
     assert "8086" not in text and "performance" not in text.lower().replace(
         "performance_metrics", "").replace("performance_trends", "")
     ids = [p["id"] for p in board["panels"]]
