@@ -314,17 +314,20 @@ def service_detail() -> dict[str, Any]:
 
 def trends() -> dict[str, Any]:
     layout = Layout()
-    for rp, label, width in (("hourly_30d", "hourly", "now-30d"), ("daily_90d", "daily",
-                                                                     "now-90d")):
+    for rp, label, width, bin_ in (("hourly_30d", "hourly", "now-30d", "1h"),
+                                   ("daily_90d", "daily", "now-90d", "1d")):
+        minutes = 60 if bin_ == "1h" else 1440
         layout.add(timeseries(f"p95 ({label}, exact from summed buckets)", [target(
             f'SELECT max("p95_ms") AS "p95", max("p99_ms") AS "p99" FROM "{rp}".'
             f'"performance_metrics" WHERE {SERVICE} AND {ALL_ROW} AND $timeFilter GROUP BY '
             f'time($__interval), "service" fill(none)', alias="$tag_service $col")], "ms",
             "p95", f"From the {rp} retention policy; set the range up to {width}."))
+        # One roll-up row per bin: the bin is the roll-up's period, so the mean rate is
+        # the period's summed requests over its minutes.
         layout.add(timeseries(f"Requests per minute ({label}: mean and peak)", [target(
-            'SELECT mean("requests_per_minute") AS "mean", max("requests_per_minute_max") AS '
+            f'SELECT sum("requests") / {minutes} AS "mean", max("requests_per_minute_max") AS '
             f'"peak" FROM "{rp}"."performance_metrics" WHERE {SERVICE} AND {ALL_ROW} AND '
-            '$timeFilter GROUP BY time($__interval), "service" fill(none)',
+            f'$timeFilter GROUP BY time({bin_}), "service" fill(none)',
             alias="$tag_service $col")], "reqpm"))
     hours = f"{SERVICE} AND {ALL_ROW} AND \"period\" = 'hour' AND $timeFilter"
     for title, field in (("Week over week: p95 change", "p95_change_week_percent"),

@@ -220,3 +220,160 @@ def test_every_panel_returns_data_from_fields_that_exist(path, filled, influxdb)
     empty = sorted(set(without_data) - with_data)  # no data whatever the variables
     assert not empty, "panels without data:\n" + "\n".join(
         f"{n}: {without_data[n]}" for n in empty)
+
+
+# The stack scrapes every second: bins of one scrape interval, a minute, 5 minutes, an hour.
+BIN_WIDTHS = (1, 60, 300, 3600)
+PANEL = re.compile(r'SELECT (?P<select>.+?) FROM (?P<source>\S+) WHERE (?P<where>.+?) '
+                   r'GROUP BY time\(\$__interval\)(?:, "(?P<tag>\w+)")? fill\(none\)$')
+RATE = re.compile(r'sum\("(\w+)"\) \* 60000 / \$__interval_ms')
+RATIO = re.compile(r'100 \* sum\("(\w+)"\) / sum\("(\w+)"\)')
+PERCENTILE = re.compile(r'max\("p(\d+)_ms"\)')
+COUNT = re.compile(r'sum\("(\w+)"\)')
+
+
+def fixed_range(query: str, start_ms: int, end_ms: int, width: int,
+                variables: dict[str, list[str]]) -> str:
+    query = query.replace("$timeFilter", f"time >= {start_ms}ms and time < {end_ms}ms")
+    query = query.replace("$__interval_ms", str(width * 1000))
+    query = query.replace("$__interval", f"{width}s")
+    for name, values in variables.items():
+        escaped = [regex_escape(v) for v in values]
+        query = query.replace(f"${name}", escaped[0] if len(escaped) == 1
+                              else "(" + "|".join(escaped) + ")")
+    return query
+
+
+def binned(influxdb, source: str, where: str, tags: list[str], width: int) -> dict:
+    """Raw rows of ``source`` matching ``where``, as {(tag values, bin start ms): [rows]}."""
+    group = ", ".join(f'"{t}"' for t in tags)
+    out: dict = {}
+    for series in influxdb.query(f"SELECT * FROM {source} WHERE {where}"
+                                 + (f" GROUP BY {group}" if tags else ""), db="grafana"):
+        key = tuple(series.get("tags", {}).get(t, "") for t in tags)
+        columns = series["columns"]
+        for row in series["values"]:
+            record = dict(zip(columns, row, strict=True))
+            start = record["time"] - record["time"] % (width * 1000)
+            out.setdefault((key, start), []).append(record)
+    return out
+
+
+def bucket_width_ms(bounds: list[float], value_ms: float) -> float:
+    upper = next((b for b in bounds if b * 1000 >= value_ms), bounds[-1])
+    lower = max((b for b in bounds if b < upper), default=0.0)
+    return (upper - lower) * 1000
+
+
+@pytest.mark.parametrize("width", BIN_WIDTHS)
+def test_panels_tell_the_truth_at_every_bin_width(filled, influxdb, width):
+    """Every rate, count, ratio and percentile panel against the truth computed from the
+    raw points in the same bin: counts and rates within 1 %, ratios exact, percentiles never
+    below the bin's true value minus one bucket width (a breach is never hidden)."""
+    end_ms = int(time.time() * 1000) + 1000
+    start_ms = end_ms - 2 * 3600 * 1000
+    checked = {"rate": 0, "count": 0, "ratio": 0, "percentile": 0}
+    for path in DASHBOARDS:
+        board = json.loads(path.read_text())
+        if board["uid"] == "promflux-trends":
+            continue  # roll-up rows (hour and day bins) come from the roll-up tests
+        for variables in variable_choices(board, 7200, influxdb)[:1]:
+            for panel in board["panels"]:
+                for target_ in panel.get("targets", []):
+                    match = PANEL.match(target_["query"])
+                    if match is None:
+                        continue
+                    check_panel(influxdb, match, start_ms, end_ms, width, variables, checked,
+                                panel["title"])
+    print(f"bins of {width} s: {checked}")
+    assert checked["rate"] >= 3 and checked["ratio"] >= 3 and checked["percentile"] >= 2, \
+        checked
+
+
+def check_panel(influxdb, match, start_ms, end_ms, width, variables, checked, title) -> None:
+    query = fixed_range(match.group(0), start_ms, end_ms, width, variables)
+    shown = {}
+    tag = match.group("tag")
+    for series in influxdb.query(query, db="grafana"):
+        key = (series.get("tags", {}).get(tag, ""),) if tag else ()
+        for row in series["values"]:
+            shown[(key, row[0])] = dict(zip(series["columns"], row, strict=True))
+    where = fixed_range(match.group("where"), start_ms, end_ms, width, variables)
+    source = match.group("source")
+    raw = binned(influxdb, source, where, [tag] if tag else [], width)
+    items = [i.strip() for i in match.group("select").split(", ")]
+    for item in items:
+        expression, _, alias = item.partition(" AS ")
+        column = alias.strip('"') if alias else next(c for c in next(iter(shown.values()), {})
+                                                      if c != "time") if shown else None
+        for (key, start), values in shown.items():
+            got = values.get(column)
+            rows = raw.get((key, start), [])
+            if got is None or not rows:
+                continue
+            if (rate := RATE.fullmatch(expression)) is not None:
+                truth = sum(r.get(rate.group(1)) or 0 for r in rows) * 60 / width
+                assert got == pytest.approx(truth, rel=0.01, abs=1e-9), (title, key, start)
+                checked["rate"] += 1
+            elif (ratio := RATIO.fullmatch(expression)) is not None:
+                total = sum(r.get(ratio.group(2)) or 0 for r in rows)
+                if total == 0:  # no requests in the bin: InfluxQL divides by zero as 0
+                    assert got == 0, (title, key, start)
+                    continue
+                truth = 100 * sum(r.get(ratio.group(1)) or 0 for r in rows) / total
+                assert got == pytest.approx(truth, rel=1e-9), (title, key, start)
+                checked["ratio"] += 1
+            elif (pct := PERCENTILE.fullmatch(expression)) is not None:
+                truth, width_ms = true_percentile(influxdb, where, tag, key, start, width,
+                                                  int(pct.group(1)) / 100)
+                if truth is not None:
+                    assert got >= truth - width_ms - 1e-9, (title, key, start, got, truth)
+                    checked["percentile"] += 1
+            elif (count := COUNT.fullmatch(expression)) is not None:
+                truth = sum(r.get(count.group(1)) or 0 for r in rows)
+                assert got == pytest.approx(truth, rel=0.01), (title, key, start)
+                checked["count"] += 1
+
+
+def true_percentile(influxdb, where, tag, key, start, width, q):
+    """The bin's exact percentile from the raw latency buckets (all endpoints for a
+    service-wide row), and the width of the bucket it falls in."""
+    from promflux.bridge.analyze.quantile import normalize, quantile
+
+    bucket_where = where.replace(f" AND {ALL_ROW_SQL}", "").replace(f"{ALL_ROW_SQL} AND ", "")
+    rows = binned(influxdb, '"latency_buckets"', bucket_where, [tag, "le"] if tag else ["le"],
+                  width)
+    summed: dict[float, float] = {}
+    for (tags, bin_start), records in rows.items():
+        if bin_start == start and (not tag or tags[0] == key[0]):
+            le = float(tags[-1])
+            summed[le] = summed.get(le, 0.0) + sum(r["count"] or 0 for r in records)
+    if not summed or summed.get(float("inf"), 0) <= 0:
+        return None, 0.0
+    value = quantile(q, normalize(summed.items()))
+    if value is None:
+        return None, 0.0
+    bounds = sorted(b for b in summed if b != float("inf"))
+    return value * 1000, bucket_width_ms(bounds, value * 1000)
+
+
+ALL_ROW_SQL = "\"endpoint\" = '_all'"
+
+
+FORBIDDEN = [
+    (re.compile(r'(?:sum|mean)\("\w+_per_minute"\)'),
+     "a per-minute rate summed or averaged (rates are summed counts over the bin's minutes)"),
+    (re.compile(r'(?:sum|mean|median)\("p\d+_ms"\)'), "a percentile summed or averaged"),
+    (re.compile(r'(?:sum|mean)\("\w*rate_percent"\)'), "a ratio summed or averaged"),
+]
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_no_panel_aggregates_against_the_contract(path):
+    broken = []
+    for panel in json.loads(path.read_text())["panels"]:
+        for target_ in panel.get("targets", []):
+            for pattern, why in FORBIDDEN:
+                if pattern.search(target_["query"]):
+                    broken.append(f'{panel["title"]}: {why}: {target_["query"]}')
+    assert not broken, "\n".join(broken)
