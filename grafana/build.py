@@ -179,7 +179,7 @@ def overview() -> dict[str, Any]:
     layout.add(table("Services now", [
         target('SELECT last("up") AS "up" FROM "scrape_health" WHERE $timeFilter '
                'GROUP BY "service"', "A", table=True),
-        target(f'SELECT last("p95_ms") AS "p95" FROM "performance_metrics" WHERE {ALL_ROW} '
+        target(f'SELECT last("p95_ms") AS "last-scrape p95" FROM "performance_metrics" WHERE {ALL_ROW} '
                'AND $timeFilter GROUP BY "service"', "B", table=True),
         target(f'SELECT sum("requests") {PER_MIN_RANGE} AS "requests/min" FROM '
                f'"performance_metrics" WHERE {ALL_ROW} AND $timeFilter GROUP BY "service"',
@@ -194,10 +194,16 @@ def overview() -> dict[str, Any]:
         target('SELECT 100 * sum("client_errors") / sum("requests") AS "4xx %" FROM '
                f'"performance_metrics" WHERE {ALL_ROW} AND $timeFilter GROUP BY "service"',
                "H", table=True),
-    ], {"up": ("none", None), "p95": ("ms", "p95"), "requests/min": ("reqpm", None),
-        "error %": ("percent", "error"), "4xx %": ("percent", None), "CPU %": ("percent", "cpu"),
+        target(f'SELECT 100 * sum("requests_within_limit") / sum("requests") AS '
+               f'"within {LIMIT_MS} ms %" FROM "performance_metrics" WHERE {ALL_ROW} AND '
+               '$timeFilter GROUP BY "service"', "I", table=True),
+    ], {"up": ("none", None), "last-scrape p95": ("ms", "p95"), "requests/min": ("reqpm", None),
+        "error %": ("percent", "error"), "4xx %": ("percent", None),
+        f"within {LIMIT_MS} ms %": ("percent", "within"), "CPU %": ("percent", "cpu"),
         "memory %": ("percent", "memory"), "disk %": ("percent", "disk")},
-        "Last p95, mean throughput and error rate over the time range; resources now."),
+        "Over the time range: throughput from summed requests, error rates from summed "
+        "counts, the exact share within the p95 limit (95 % or more meets it); the p95 of "
+        "the last scrape; resources now."),
         w=24, h=7)
     layout.add(timeseries("p95 by service (worst scrape in each bin)", [target(
         f'SELECT max("p95_ms") FROM "performance_metrics" WHERE {ALL_ROW} AND $timeFilter '
@@ -219,10 +225,10 @@ def overview() -> dict[str, Any]:
         f'SELECT sum("events") {PER_MIN} FROM "events" WHERE $timeFilter '
         'GROUP BY time($__interval), "service", "kind" fill(none)',
         alias="$tag_service $tag_kind")], "short"))
-    layout.add(timeseries("CPU by service (% of one core)", [target(
+    layout.add(timeseries("CPU by service (% of its limit, processes summed)", [target(
         per_service_sum("resources", "cpu_percent"), alias="$tag_service")], "percent", "cpu"),
         w=8)
-    layout.add(timeseries("Memory by service (% of host)", [target(
+    layout.add(timeseries("Memory by service (% of its limit, processes summed)", [target(
         per_service_sum("resources", "memory_percent"), alias="$tag_service")], "percent",
         "memory"), w=8)
     layout.add(timeseries("Disk used", [target(
@@ -288,7 +294,7 @@ def service_detail() -> dict[str, Any]:
         f'sum("websocket_messages_sent") {PER_MIN} AS "sent" FROM "connections" WHERE '
         f'{SERVICE} AND $timeFilter GROUP BY time($__interval), "endpoint" fill(none)',
         alias="$tag_endpoint $col")], "short"))
-    layout.add(timeseries("CPU (% of one core)", [target(
+    layout.add(timeseries("CPU (% of the service's limit)", [target(
         per_service_sum("resources", "cpu_percent").replace(
             "WHERE $timeFilter", f"WHERE {SERVICE} AND $timeFilter"),
         alias="$tag_service")], "percent", "cpu"), w=8)
@@ -329,6 +335,18 @@ def trends() -> dict[str, Any]:
             f'"peak" FROM "{rp}"."performance_metrics" WHERE {SERVICE} AND {ALL_ROW} AND '
             f'$timeFilter GROUP BY time({bin_}), "service" fill(none)',
             alias="$tag_service $col")], "reqpm"))
+        layout.add(timeseries(f"Error rate ({label}, summed errors / summed requests)", [
+            target(f'SELECT 100 * sum("errors") / sum("requests") AS "5xx", '
+                   f'100 * sum("client_errors") / sum("requests") AS "4xx" FROM '
+                   f'"{rp}"."performance_metrics" WHERE {SERVICE} AND {ALL_ROW} AND '
+                   f'$timeFilter GROUP BY time({bin_}), "service" fill(none)',
+                   alias="$tag_service $col")], "percent", "error"))
+        layout.add(timeseries(f"p95 by endpoint ({label}, exact from summed buckets)", [
+            target(f'SELECT max("p95_ms") FROM "{rp}"."performance_metrics" WHERE {SERVICE} '
+                   f"AND \"endpoint\" != '_all' AND $timeFilter GROUP BY time({bin_}), "
+                   '"endpoint", "method" fill(none)', alias="$tag_method $tag_endpoint")],
+            "ms", "p95", "Each roll-up period's exact p95 per endpoint: where a regression "
+            "starts."))
     hours = f"{SERVICE} AND {ALL_ROW} AND \"period\" = 'hour' AND $timeFilter"
     for title, field in (("Week over week: p95 change", "p95_change_week_percent"),
                          ("Week over week: throughput change", "requests_change_week_percent"),
