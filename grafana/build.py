@@ -179,8 +179,8 @@ def overview() -> dict[str, Any]:
     layout.add(table("Services now", [
         target('SELECT last("up") AS "up" FROM "scrape_health" WHERE $timeFilter '
                'GROUP BY "service"', "A", table=True),
-        target(f'SELECT last("p95_ms") AS "last-scrape p95" FROM "performance_metrics" WHERE {ALL_ROW} '
-               'AND $timeFilter GROUP BY "service"', "B", table=True),
+        target('SELECT last("p95_ms") AS "last-scrape p95" FROM "performance_metrics" WHERE '
+               f'{ALL_ROW} AND $timeFilter GROUP BY "service"', "B", table=True),
         target(f'SELECT sum("requests") {PER_MIN_RANGE} AS "requests/min" FROM '
                f'"performance_metrics" WHERE {ALL_ROW} AND $timeFilter GROUP BY "service"',
                "C", table=True),
@@ -197,7 +197,8 @@ def overview() -> dict[str, Any]:
         target(f'SELECT 100 * sum("requests_within_limit") / sum("requests") AS '
                f'"within {LIMIT_MS} ms %" FROM "performance_metrics" WHERE {ALL_ROW} AND '
                '$timeFilter GROUP BY "service"', "I", table=True),
-    ], {"up": ("none", None), "last-scrape p95": ("ms", "p95"), "requests/min": ("reqpm", None),
+    ], {"up": ("none", None), "last-scrape p95": ("ms", "p95"),
+        "requests/min": ("reqpm", None),
         "error %": ("percent", "error"), "4xx %": ("percent", None),
         f"within {LIMIT_MS} ms %": ("percent", "within"), "CPU %": ("percent", "cpu"),
         "memory %": ("percent", "memory"), "disk %": ("percent", "disk")},
