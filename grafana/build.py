@@ -94,6 +94,17 @@ def timeseries(title: str, targets: list[dict[str, Any]], unit: str,
                         "tooltip": {"mode": "multi"}}}
 
 
+def heatmap(title: str, targets: list[dict[str, Any]], description: str = "") -> dict[str, Any]:
+    """Series named by their bucket's upper bound (le), each bin's requests in it."""
+    return {"type": "heatmap", "title": title, "description": description, "targets": targets,
+            "fieldConfig": {"defaults": {}, "overrides": []},
+            "options": {"calculate": False, "rowsFrame": {"layout": "le"},
+                        "yAxis": {"unit": "s", "axisPlacement": "left"},
+                        "color": {"mode": "scheme", "scheme": "Oranges", "steps": 64},
+                        "cellGap": 1, "tooltip": {"mode": "single", "yHistogram": True},
+                        "legend": {"show": True}}}
+
+
 def table(title: str, targets: list[dict[str, Any]], columns: dict[str, tuple[str, str | None]],
           description: str = "") -> dict[str, Any]:
     """A table merged from several table-format queries; ``columns``: field -> (unit, limit)."""
@@ -262,6 +273,11 @@ def service_detail() -> dict[str, Any]:
         f"{LIMIT_MS} ms, exact from the buckets (95 % or more: the p95 limit is met), the "
         "worst single-scrape p95, and rates from summed counts. Exact percentiles for any "
         "range: the bridge's /api/percentiles."), w=24, h=9)
+    layout.add(heatmap("Latency distribution (requests per bucket)", [target(
+        'SELECT sum("in_bucket") FROM "latency_buckets" WHERE '
+        f'{where} GROUP BY time($__interval), "le" fill(0)', alias="$tag_le")],
+        "Requests in each latency bucket per bin, from the stored bucket counts: a second "
+        "mode of slow requests shows as its own band."), w=24)
     layout.add(timeseries("Latency percentiles", [target(
         'SELECT max("p50_ms") AS "p50", max("p95_ms") AS "p95", max("p99_ms") AS "p99" '
         f'FROM "performance_metrics" WHERE {where} GROUP BY time($__interval), "endpoint" '

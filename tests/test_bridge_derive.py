@@ -73,8 +73,14 @@ def test_first_scrape_is_a_baseline_then_percentiles_and_rates():
     assert statuses[(("endpoint", "/items/{id}"), ("method", "GET"), ("service", "api"),
                      ("status", "503"))]["requests"] == 5
     le = rows(points, "latency_buckets")
-    assert le[(("endpoint", "/items/{id}"), ("le", "0.25"), ("method", "GET"),
-               ("service", "api"))] == {"count": 90}
+    def bucket(bound: str) -> dict:
+        return le[(("endpoint", "/items/{id}"), ("le", bound), ("method", "GET"),
+                   ("service", "api"))]
+
+    # Cumulative counts (<= le) and each bucket's own share: 50, 40, 10, 0, 5.
+    assert bucket("0.25") == {"count": 90, "in_bucket": 40}
+    assert [bucket(b)["in_bucket"] for b in ("0.1", "0.25", "0.5", "1.0", "+Inf")] == [
+        50, 40, 10, 0, 5]
     assert perf(points, "_all", "_all")["requests"] == 105
 
 

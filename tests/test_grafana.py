@@ -225,7 +225,7 @@ def test_every_panel_returns_data_from_fields_that_exist(path, filled, influxdb)
 # The stack scrapes every second: bins of one scrape interval, a minute, 5 minutes, an hour.
 BIN_WIDTHS = (1, 60, 300, 3600)
 PANEL = re.compile(r'SELECT (?P<select>.+?) FROM (?P<source>\S+) WHERE (?P<where>.+?) '
-                   r'GROUP BY time\(\$__interval\)(?:, "(?P<tag>\w+)")? fill\(none\)$')
+                   r'GROUP BY time\(\$__interval\)(?:, "(?P<tag>\w+)")? fill\((?:none|0)\)$')
 RATE = re.compile(r'sum\("(\w+)"\) \* 60000 / \$__interval_ms')
 RATIO = re.compile(r'100 \* sum\("(\w+)"\) / sum\("(\w+)"\)')
 PERCENTILE = re.compile(r'max\("p(\d+)_ms"\)')
@@ -272,7 +272,7 @@ def test_panels_tell_the_truth_at_every_bin_width(filled, influxdb, width):
     below the bin's true value minus one bucket width (a breach is never hidden)."""
     end_ms = int(time.time() * 1000) + 1000
     start_ms = end_ms - 2 * 3600 * 1000
-    checked = {"rate": 0, "count": 0, "ratio": 0, "percentile": 0}
+    checked = {"rate": 0, "count": 0, "ratio": 0, "percentile": 0, "heatmap": 0}
     for path in DASHBOARDS:
         board = json.loads(path.read_text())
         if board["uid"] == "promflux-trends":
@@ -286,7 +286,8 @@ def test_panels_tell_the_truth_at_every_bin_width(filled, influxdb, width):
                     check_panel(influxdb, match, start_ms, end_ms, width, variables, checked,
                                 panel["title"])
     print(f"bins of {width} s: {checked}")
-    assert checked["rate"] >= 3 and checked["ratio"] >= 3 and checked["percentile"] >= 2, \
+    assert checked["rate"] >= 3 and checked["ratio"] >= 3 and checked["percentile"] >= 2 \
+        and checked["heatmap"] >= 3, \
         checked
 
 
@@ -311,7 +312,11 @@ def check_panel(influxdb, match, start_ms, end_ms, width, variables, checked, ti
             rows = raw.get((key, start), [])
             if got is None or not rows:
                 continue
-            if (rate := RATE.fullmatch(expression)) is not None:
+            if expression == 'sum("in_bucket")':
+                truth = requests_in_bucket(influxdb, where, float(key[0]), start, width)
+                assert got == pytest.approx(truth, rel=1e-9, abs=1e-9), (title, key, start)
+                checked["heatmap"] += 1
+            elif (rate := RATE.fullmatch(expression)) is not None:
                 truth = sum(r.get(rate.group(1)) or 0 for r in rows) * 60 / width
                 assert got == pytest.approx(truth, rel=0.01, abs=1e-9), (title, key, start)
                 checked["rate"] += 1
@@ -358,6 +363,25 @@ def true_percentile(influxdb, where, tag, key, start, width, q):
 
 
 ALL_ROW_SQL = "\"endpoint\" = '_all'"
+
+
+def requests_in_bucket(influxdb, where, le, start, width) -> float:
+    """Requests in the bucket ending at ``le`` within the bin, from the raw cumulative
+    counts: each scrape's count at ``le`` less its count at the bound below."""
+    scrapes: dict = {}
+    for (tags, bin_start), records in binned(influxdb, '"latency_buckets"', where,
+                                             ["endpoint", "method", "le"], width).items():
+        if bin_start != start:
+            continue
+        for record in records:
+            key = (tags[0], tags[1], record["time"])
+            scrapes.setdefault(key, {})[float(tags[2])] = record["count"] or 0.0
+    total = 0.0
+    for cumulative in scrapes.values():
+        if le in cumulative:
+            below = [b for b in cumulative if b < le]
+            total += cumulative[le] - (cumulative[max(below)] if below else 0.0)
+    return total
 
 
 FORBIDDEN = [

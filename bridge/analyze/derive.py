@@ -306,16 +306,22 @@ class TargetDeriver:
                     append((schema.STATUS_CODES, group.status_tag(status),
                             {"requests": count, "requests_per_minute": count * to_minute}, ts))
             floor = -1.0  # the highest empty bucket: the lower bound of the first full one
-            for le, count in group.buckets.items():
+            below = 0.0  # the cumulative count at the bound below (for per-bucket counts)
+            for le, count in sorted(group.buckets.items()):  # (in C: cheaper than checking)
                 wide_buckets[le] = wide_buckets.get(le, 0.0) + count
                 if count > 0:
-                    append((schema.LATENCY_BUCKETS, group.le_tag(le), {"count": count}, ts))
+                    # "count" is cumulative (<= le: summed, it gives exact percentiles);
+                    # "in_bucket" is this bucket's own share (for heatmaps).
+                    append((schema.LATENCY_BUCKETS, group.le_tag(le),
+                            {"count": count, "in_bucket": count - below}, ts))
                 elif le > floor:
                     floor = le
+                below = count
             if floor >= 0.0 and group.count > 0:
                 # Zero increases are not written, but a roll-up needs this one bucket to
                 # interpolate from the right lower bound (not from 0).
-                append((schema.LATENCY_BUCKETS, group.le_tag(floor), {"count": 0.0}, ts))
+                append((schema.LATENCY_BUCKETS, group.le_tag(floor),
+                        {"count": 0.0, "in_bucket": 0.0}, ts))
             service_wide.count += group.count
             service_wide.total += group.total
             service_wide.errors += group.errors

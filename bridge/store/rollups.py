@@ -24,7 +24,7 @@ class Rollup:
 _FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "performance_metrics": (("requests", "errors", "client_errors", "latency_sum_ms",
                              "requests_within_limit"), (), ("requests_per_minute",)),
-    "latency_buckets": (("count",), (), ()),
+    "latency_buckets": (("count", "in_bucket"), (), ()),
     "status_codes": (("requests",), (), ()),
     "exceptions": (("exceptions",), (), ()),
     "events": (("events",), (), ("events_per_minute",)),
