@@ -18,7 +18,6 @@ from .rates import CounterTracker, error_rate_percent, per_minute
 
 Point = tuple[str, Mapping[str, str], Mapping[str, float | str], int]
 _CORE_FIELDS = frozenset(c[3] for c in schema.CPU_COUNTERS.values())
-_INF = math.inf
 
 # Roles (first element of a role tuple).
 _GAUGE, _START, _LAT_BUCKET, _LAT_COUNT, _LAT_SUM, _REQ_COUNT = range(6)
@@ -231,8 +230,8 @@ class TargetDeriver:
         histograms: dict[tuple[str, tuple[tuple[str, str], ...], str], _Latency] = {}
         for series, increase in increases.items():
             role = roles.get(series)
-            if role is None or increase != increase or increase == _INF:
-                continue  # not stored, or NaN/Inf
+            if role is None:
+                continue  # not stored (the tracker's increases are finite, never negative)
             kind = role[0]
             if kind == _LAT_BUCKET:
                 buckets = role[1].buckets

@@ -114,18 +114,18 @@ def endpoints(results: list[dict[str, Any]]) -> dict[str, list[EndpointFigures]]
             if requests <= 0:
                 continue
             p95 = percentile_fields(buckets.get(key, {})).get("p95_ms")
-
-            def share(name: str, row: dict[str, Any] = row, requests: float = requests
-                      ) -> float | None:
-                value = row.get(name)
-                return None if value is None else 100.0 * float(value) / requests
-
+            within, errors, client = (_percent(row.get(name), requests)
+                                      for name in ("within", "errors", "client_errors"))
             out.setdefault(key[0], []).append(EndpointFigures(
-                key[1], key[2], requests, p95, share("within"), share("errors"),
-                share("client_errors")))
+                key[1], key[2], requests, p95, within, errors, client))
     for rows in out.values():
         rows.sort(key=lambda e: (-e.requests, e.endpoint, e.method))
     return out
+
+
+def _percent(part: Any, whole: float) -> float | None:
+    """100 x part / whole (summed numerator over summed denominator); None without part."""
+    return None if part is None else 100.0 * float(part) / whole
 
 
 def _rows(series: dict[str, Any]) -> list[dict[str, Any]]:

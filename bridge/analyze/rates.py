@@ -92,8 +92,6 @@ class CounterTracker(Generic[K]):
                     new[key] = old
             elif old is None:
                 increases[key] = value  # a series first seen now counts from zero
-            elif old == _INF:
-                pass  # after an infinite value: a new baseline
             elif value >= old:
                 increases[key] = value - old  # (back after an absence)
             else:  # this counter went down: its process restarted

@@ -26,12 +26,14 @@ LATE_S = 60  # points for an hour that ended this long ago arrived late
 
 
 def span_ms(body: bytes) -> tuple[int, int] | None:
-    """The first and last line's timestamps of a line-protocol body (ms), if readable."""
+    """The first and last line's timestamps of a line-protocol body (ms), if readable.
+    Reads those two lines only, not the body."""
+    end = len(body) - 1 if body.endswith(b"\n") else len(body)
+    newline = body.find(b"\n", 0, end)
+    first = body[:newline if newline >= 0 else end]
+    last = body[body.rfind(b"\n", 0, end) + 1:end]
     try:
-        first = body[:body.index(b"\n")]
-        last = body[body.rindex(b"\n", 0, len(body) - 1) + 1:] if body.count(b"\n") > 1 \
-            else first
-        return int(first.rsplit(b" ", 1)[1]), int(last.rsplit(b" ", 1)[1].strip())
+        return int(first.rsplit(b" ", 1)[1]), int(last.rsplit(b" ", 1)[1])
     except (ValueError, IndexError):
         return None
 
@@ -45,7 +47,6 @@ class Healer:
         self.raw_retention_s = raw_retention_s
         self.clock = clock
         self.hours: set[int] = set()
-        self.healed = 0
 
     def written(self, body: bytes) -> None:
         """A body the writer stored: mark the complete hours it reached late."""
@@ -61,10 +62,12 @@ class Healer:
                 self.hours.add(hour)
 
     async def heal(self) -> int:
-        """Roll up the marked hours again, then their complete days; returns hours done."""
+        """Roll up the marked hours again, then their complete days; returns the hours
+        done (one InfluxDB refused stays marked for the next try)."""
         hours, self.hours = sorted(self.hours), set()
         now = self.clock()
-        days = set()
+        days: set[int] = set()
+        healed = 0
         for hour in hours:
             try:
                 await rollup_hour(self.client, hour)
@@ -74,6 +77,7 @@ class Healer:
                             exc)
                 self.hours.add(hour)
                 continue
+            healed += 1
             days.add(hour - hour % DAY)
         for day in sorted(days):
             if day + DAY <= now:  # the current day is the scheduled job's
@@ -82,11 +86,9 @@ class Healer:
                     await run_trends(self.client, day, "day")
                 except InfluxError as exc:
                     log.warning("could not roll up day %d again: %s", day, exc)
-        if hours:
-            log.info("rolled up %d hours again after late points", len(hours) - len(
-                self.hours))
-        self.healed += len(hours) - len(self.hours)
-        return len(hours)
+        if healed:
+            log.info("rolled up %d hours again after late points", healed)
+        return healed
 
     async def run(self, poll_s: float = 5.0) -> None:
         while True:

@@ -53,11 +53,17 @@ def _number(value: float | None, unit: str, digits: int = 1) -> str:
     return "–" if value is None else f"{value:,.{digits}f}{unit}"
 
 
+def _level(name: str, value: float | None, thresholds: dict[str, Threshold]) -> Level | str:
+    """A figure's colour: none without a value, else its threshold's level (ok without)."""
+    threshold = thresholds.get(name)
+    if value is None:
+        return "none"
+    return threshold.level(value) if threshold and not threshold.active_only else "ok"
+
+
 def _figure(name: str, label: str, value: float | None, unit: str,
             thresholds: dict[str, Threshold], digits: int = 1) -> str:
-    threshold = thresholds.get(name)
-    level: Level | str = "none" if value is None else (
-        threshold.level(value) if threshold and not threshold.active_only else "ok")
+    level = _level(name, value, thresholds)
     return (f'<div class="figure" data-figure="{name}" data-level="{level}">'
             f'<span class="label">{label}</span>'
             f'<span class="value" style="color:{_COLOURS[level]}">'
@@ -87,9 +93,7 @@ def _endpoints_table(rows: Sequence[EndpointFigures], thresholds: dict[str, Thre
 
 def _cell(name: str, value: float | None, unit: str, thresholds: dict[str, Threshold],
           digits: int = 1, level: str | None = None) -> str:
-    threshold = thresholds.get(name)
-    if level is None:
-        level = "none" if value is None else (threshold.level(value) if threshold else "ok")
+    level = _level(name, value, thresholds) if level is None else level
     return (f'<td data-figure="{name}" data-level="{level}" '
             f'style="color:{_COLOURS.get(level, _COLOURS["none"])}">'
             f"{_number(value, unit, digits)}</td>")

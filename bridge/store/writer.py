@@ -35,7 +35,6 @@ from .lineprotocol import LineEncoder
 log = logging.getLogger("promflux.bridge.writer")
 
 
-
 class WriterMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.points = Counter("promflux_bridge_points_written", "Points InfluxDB stored.",
