@@ -19,16 +19,17 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from .analyze.alerts import Evaluator, Key, State, figures
+from .analyze.alerts import Evaluator, Key, State
 from .analyze.derive import Point
 from .analyze.resume import export_state, import_state
-from .analyze.schema import ALL
-from .config import BridgeConfig, Target, thresholds_of
+from .config import BridgeConfig, Target, rule_book
 from .ingest.fetch import ssl_context
 from .ingest.loop import ScrapeMetrics, TargetScraper, TargetStatus
+from .jobs.baselines import BaselineJob
 from .jobs.heal import Healer
 from .jobs.schedule import run_schedule
 from .redact import redact
+from .serve.alertmanager import AlertmanagerSender
 from .serve.http import BridgeHandlers
 from .serve.webhooks import Notifier
 from .store import rollups
@@ -57,7 +58,11 @@ class Bridge:
         self.healer = Healer(self.client, config.retention.raw)
         self.writer = Writer(self.client, self.buffer, WriterMetrics(self.registry),
                              batch_size=influx.batch_size, on_written=self.healer.written)
-        self.thresholds = thresholds_of(config)
+        self.book = rule_book(config)
+        self.thresholds = self.book.base
+        self._active: dict[str, bool] = {}
+        for target in config.targets:  # a service is active when any of its targets is
+            self._active[target.service] = self._active.get(target.service, False) or target.active
         scrape_metrics = ScrapeMetrics(self.registry)
         limit_s = self.thresholds["p95_ms"].warning / 1000  # the p95 limit, as a bound
         self.scrapers = [TargetScraper(t, config.scrape, scrape_metrics, self.handle_scrape,
@@ -65,8 +70,12 @@ class Bridge:
         self.counter_states = CounterStates(config.buffer.path / COUNTERS)
         self._resume_counters()
         self.schema_ready = False
-        self.evaluator = Evaluator(self.thresholds)
+        self.evaluator = Evaluator(self.book)
+        self.baselines = BaselineJob(self.client, influx.database, self.evaluator,
+                                     max(self.book.lengths()),
+                                     self.thresholds["p95_regression"].min_baseline)
         self.notifier = Notifier(config.webhooks, self.registry)
+        self.alertmanager = AlertmanagerSender(config.alertmanagers, self.registry)
         self.handlers = BridgeHandlers(self, influx.database, config.scrape.interval)
         self._started_up = asyncio.Event()
         self._session: aiohttp.ClientSession | None = None
@@ -117,13 +126,15 @@ class Bridge:
     # -- one scrape's points: thresholds, then the writer ---------------------------------
 
     async def handle_scrape(self, target: Target, points: list[Point], now: float,
-                            up: bool) -> None:
-        """Judge the scrape's figures (changes are stored, logged and posted), then write."""
-        values = figures(points, self.config.thresholds.min_requests, target.active)
-        values[(ALL, "up")] = 1.0 if up else 0.0
-        for change in self.evaluator.evaluate(target.service, values, now):
+                            up: bool, seconds: float | None) -> None:
+        """Judge the service's windows with this scrape in (changes are stored, logged and
+        posted), then write."""
+        active = self._active.get(target.service, False)
+        for change in self.evaluator.observe(target.service, target.url, points, seconds, now,
+                                             up, active):
             points.append(change.point())
             self.notifier.notify(change)
+            self.alertmanager.notify(change)
             log.warning("%s %s %s: %s -> %s (%.1f)", change.service, change.endpoint,
                         change.metric, change.previous, change.level, change.value)
         self.writer.submit(points, rollups.RAW)  # queued: the loop never waits on I/O
@@ -146,6 +157,7 @@ class Bridge:
                                                             self.config.influxdb.database):
             if key[0] in services:  # a service since removed from the config is not shown
                 self.evaluator.restore(key, level, since, value)  # type: ignore[arg-type]
+                self.alertmanager.restore(key, level, since, value)
                 restored += 1
         if restored:
             log.info("restored %d threshold states from InfluxDB", restored)
@@ -170,7 +182,9 @@ class Bridge:
                  asyncio.create_task(self.writer.run(), name="writer"),
                  asyncio.create_task(run_schedule(self.client), name="schedule"),
                  asyncio.create_task(self.healer.run(), name="heal"),
-                 asyncio.create_task(self.notifier.run(), name="webhooks")]
+                 asyncio.create_task(self.notifier.run(), name="webhooks"),
+                 asyncio.create_task(self.alertmanager.run(), name="alertmanager"),
+                 asyncio.create_task(self.baselines.run(self._started_up), name="baselines")]
         tasks += [asyncio.create_task(s.run(self._session, self._started_up),
                                       name=f"scrape {s.target.service}")
                   for s in self.scrapers]

@@ -22,8 +22,10 @@ from pydantic import (
     model_validator,
 )
 
+from .analyze import rules
+from .analyze.rules import RuleBook
 from .analyze.schema import PRESETS
-from .analyze.thresholds import DEFAULTS, Threshold
+from .analyze.thresholds import DEFAULTS, REGRESSION_DEFAULTS, Threshold
 from .redact import has_userinfo
 
 log = logging.getLogger("promflux.bridge.config")
@@ -194,13 +196,19 @@ class Target(_Model):
         return self
 
 
+Duration = Annotated[float, BeforeValidator(_duration), Field(ge=0)]
+
+
 class Limit(_Model):
-    """One threshold: warning and critical levels, and how long a breach must last."""
+    """One threshold: warning and critical levels; how long a breach must last (``for``),
+    the window it is judged over, how long a better level must last (``resolve``)."""
 
     warning: float
     critical: float
-    for_: Annotated[float, BeforeValidator(_duration), Field(ge=0)] = Field(
-        default=0.0, alias="for")
+    for_: Duration | None = Field(default=None, alias="for")
+    window: Seconds | None = None
+    resolve: Duration | None = None
+    min_requests: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> Limit:
@@ -209,14 +217,63 @@ class Limit(_Model):
         return self
 
 
+class PartialLimit(_Model):
+    """An override: only the fields given replace the limit that applies."""
+
+    warning: float | None = None
+    critical: float | None = None
+    for_: Duration | None = Field(default=None, alias="for")
+    window: Seconds | None = None
+    resolve: Duration | None = None
+    min_requests: int | None = Field(default=None, ge=1)
+    ratio: float | None = Field(default=None, gt=1)
+    alpha: float | None = Field(default=None, gt=0, lt=1)
+
+
 def _limit(metric: str) -> Limit:
     default = DEFAULTS[metric]
     return Limit(warning=default.warning, critical=default.critical)
 
 
+Switch = PartialLimit | Literal[False] | None  # False (YAML off/false): not judged here
+
+
+class Override(_Model):
+    """Limits for the services and endpoints the patterns match (shell wildcards)."""
+
+    service: str = "*"
+    endpoint: str = "*"
+    p95_ms: Switch = None
+    error_rate_percent: Switch = None
+    client_error_rate_percent: Switch = None
+    cpu_percent: Switch = None
+    memory_percent: Switch = None
+    disk_percent: Switch = None
+    requests_per_minute: Switch = None
+    p95_regression: Switch = None
+    error_rate_regression: Switch = None
+
+
+class Regression(_Model):
+    """Relative regressions against each endpoint's baseline (docs/alerts.md)."""
+
+    enabled: bool = True
+    ratio: float = Field(default=1.5, gt=1)  # p95 and error rate at least this x baseline
+    min_error_increase: float = Field(default=1.0, ge=0)  # percentage points
+    alpha: float = Field(default=0.001, gt=0, lt=1)
+    min_baseline_requests: int = Field(default=100, ge=1)
+    min_requests: int = Field(default=20, ge=1)  # in the window
+    window: Seconds | None = None
+    for_: Duration | None = Field(default=None, alias="for")
+    resolve: Duration | None = None
+    refresh: Seconds = 300.0  # how often baselines are fetched
+
+
 class Thresholds(_Model):
     """Defaults from the seed: p95 < 500 ms, errors < 5 %, CPU < 80 %, memory < 80 %,
-    disk < 90 %, and >= 10 requests/min for services marked ``active``."""
+    disk < 90 %, and >= 10 requests/min for services marked ``active``. ``window``,
+    ``for``, ``resolve`` and ``min_requests`` here apply to every figure that does not
+    set its own."""
 
     p95_ms: Limit = _limit("p95_ms")
     error_rate_percent: Limit = _limit("error_rate_percent")
@@ -226,9 +283,15 @@ class Thresholds(_Model):
     requests_per_minute: Limit = _limit("requests_per_minute")
     # 4xx answers (the client's fault, or a missing route): off unless given.
     client_error_rate_percent: Limit | None = None
-    min_requests: int = Field(default=5, ge=1)  # per interval, for p95 and error rate
+    window: Seconds | None = None
+    for_: Duration | None = Field(default=None, alias="for")
+    resolve: Duration | None = None
+    min_requests: int | None = Field(default=None, ge=1)  # per window, ratio figures
+    alpha: float | None = Field(default=None, gt=0, le=1)  # 1: no significance test
     # A target that cannot be scraped is critical ("up" = 0) once it has failed this long.
-    down_for: Annotated[float, BeforeValidator(_duration), Field(ge=0)] = 0.0
+    down_for: Duration = 0.0
+    regression: Regression = Regression()
+    overrides: list[Override] = []
 
     @model_validator(mode="after")
     def _directions(self) -> Thresholds:
@@ -243,6 +306,20 @@ class Thresholds(_Model):
                 raise ValueError(f"{name}: critical must not be above warning "
                                  "(a low value is the problem)")
         return self
+
+
+class Alertmanager(_Model):
+    """A Prometheus Alertmanager: alerts go to its v2 API, re-sent while active."""
+
+    url: str
+    timeout: Seconds = 5.0
+    resend_interval: Seconds = 60.0
+    bearer_token: Secret | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return _http_url(value).rstrip("/")
 
 
 class Webhook(_Model):
@@ -282,6 +359,7 @@ class BridgeConfig(_Model):
     retention: Retention = Retention()
     thresholds: Thresholds = Thresholds()
     webhooks: list[Webhook] = []
+    alertmanagers: list[Alertmanager] = []
     listen: str = "127.0.0.1:9108"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -406,18 +484,62 @@ def load(path: str | Path, environ: dict[str, str] | None = None) -> BridgeConfi
         raise ConfigError(f"{path}: {problems}") from None
 
 
-def thresholds_of(config: BridgeConfig) -> dict[str, Threshold]:
-    """The configured limits as ``Threshold`` objects (direction and scope from DEFAULTS)."""
+def _fields(limit: Limit | PartialLimit | Regression | Thresholds) -> dict[str, Any]:
+    """A config limit as ``Threshold`` field changes (only what it sets)."""
+    names = {"warning": "warning", "critical": "critical", "for_": "for_seconds",
+             "window": "window_seconds", "resolve": "resolve_seconds",
+             "min_requests": "min_requests", "ratio": "ratio", "alpha": "alpha"}
     out = {}
-    for metric, default in DEFAULTS.items():
-        limit = getattr(config.thresholds, metric)
-        out[metric] = dataclasses.replace(default, warning=limit.warning,
-                                          critical=limit.critical, for_seconds=limit.for_)
-    client = config.thresholds.client_error_rate_percent
-    if client is not None:
-        out["client_error_rate_percent"] = Threshold(
-            "client_error_rate_percent", client.warning, client.critical,
-            for_seconds=client.for_)
-    # 1 when a scrape works, 0 when it fails: critical at 0, no warning level.
-    out["up"] = Threshold("up", 0.5, 0.5, above=False, for_seconds=config.thresholds.down_for)
+    for name, field_name in names.items():
+        value = getattr(limit, name, None)
+        if value is not None:
+            out[field_name] = float(value)
     return out
+
+
+def thresholds_of(config: BridgeConfig) -> dict[str, Threshold]:
+    """The configured global limits as ``Threshold`` objects (direction and scope from
+    DEFAULTS; window, for, resolve and min_requests from the figure, else the section)."""
+    section = config.thresholds
+    common = {k: v for k, v in _fields(section).items()
+              if k in ("window_seconds", "for_seconds", "resolve_seconds", "alpha")}
+    out = {}
+    limits: dict[str, Limit] = {m: getattr(section, m) for m in DEFAULTS}
+    if section.client_error_rate_percent is not None:
+        limits["client_error_rate_percent"] = section.client_error_rate_percent
+    for metric, limit in limits.items():
+        default = DEFAULTS.get(metric) or dataclasses.replace(
+            DEFAULTS["error_rate_percent"], metric=metric)
+        changes = {**common, **_fields(limit)}
+        if section.min_requests is not None and "min_requests" not in _fields(limit) \
+                and default.min_requests:
+            changes["min_requests"] = float(section.min_requests)
+        out[metric] = dataclasses.replace(default, **changes)
+    regression = section.regression
+    if regression.enabled:
+        for metric, default in REGRESSION_DEFAULTS.items():
+            changes = {**common, **_fields(regression)}
+            changes.update(min_baseline=float(regression.min_baseline_requests))
+            if metric == "error_rate_regression":
+                changes["min_increase"] = regression.min_error_increase
+            out[metric] = dataclasses.replace(default, **changes)
+    # 1 when a scrape works, 0 when it fails: critical at 0, no warning level.
+    out["up"] = Threshold("up", 0.5, 0.5, above=False, for_seconds=section.down_for)
+    return out
+
+
+def rule_book(config: BridgeConfig) -> RuleBook:
+    """The global limits and the overrides, in order."""
+    overrides = []
+    for given in config.thresholds.overrides:
+        limits: dict[str, dict[str, object] | None] = {}
+        for metric in Override.model_fields:
+            if metric in ("service", "endpoint"):
+                continue
+            value = getattr(given, metric)
+            if value is False:
+                limits[metric] = None
+            elif value is not None:
+                limits[metric] = dict(_fields(value))
+        overrides.append(rules.Override(given.service, given.endpoint, limits))
+    return RuleBook(thresholds_of(config), overrides)

@@ -1,57 +1,165 @@
-"""Threshold states: levels, minimum duration, recovery, and the figures a scrape gives."""
+"""Threshold states: windows exact against the raw requests, significance, for/resolve,
+overrides, and regressions against a baseline."""
 
 from __future__ import annotations
 
-from promflux.bridge.analyze.alerts import Evaluator, figures
-from promflux.bridge.analyze.thresholds import DEFAULTS, Threshold
+import dataclasses
+import math
+import random
+from fractions import Fraction
+
+from hypothesis import given
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry, generate_latest
+
+from promflux.bridge.analyze import regression
+from promflux.bridge.analyze.alerts import Evaluator, State
+from promflux.bridge.analyze.derive import TargetDeriver
+from promflux.bridge.analyze.quantile import quantile
+from promflux.bridge.analyze.regression import Baseline
+from promflux.bridge.analyze.rules import Override, RuleBook
+from promflux.bridge.analyze.significance import binomial_tail, significant
+from promflux.bridge.analyze.thresholds import DEFAULTS, REGRESSION_DEFAULTS, Threshold
+from promflux.bridge.analyze.window import Counts
+from promflux.bridge.ingest.exposition import parse
+from promflux.exporter.metrics import LATENCY_BUCKETS, ExporterMetrics
+
+ROUTE = "GET /items/{id}"
 
 
-def test_state_changes_once_per_level_and_once_when_resolved():
-    evaluator = Evaluator(DEFAULTS)
+def truth_p95(latencies: list[float]) -> float | None:
+    """histogram_quantile over buckets counted straight from the raw latencies."""
+    bounds = sorted(LATENCY_BUCKETS) + [math.inf]
+    cumulative = [(b, float(sum(1 for x in latencies if x <= b))) for b in bounds]
+    value = quantile(0.95, cumulative)
+    return None if value is None else value * 1000.0
+
+
+def test_window_figures_equal_the_truth_of_the_raw_requests_in_the_window():
+    rng = random.Random(7)
+    registry = CollectorRegistry()
+    histogram = ExporterMetrics("api", registry).request_duration
+    deriver = TargetDeriver("api")
+    window = 60.0
+    rules = RuleBook({m: dataclasses.replace(t, window_seconds=window)
+                      for m, t in DEFAULTS.items()})
+    evaluator = Evaluator(rules)
+    requests: list[tuple[float, float, int]] = []  # (time, latency, status)
+    for step in range(80):
+        now = step * 5.0
+        if step:
+            for _ in range(rng.randrange(0, 40)):
+                latency = rng.choice([rng.uniform(0.001, 0.05), rng.uniform(0.2, 2.0)])
+                status = 500 if rng.random() < 0.1 else 200
+                histogram.labels("api", "/items/{id}", "GET", str(status)).observe(latency)
+                requests.append((now, latency, status))
+        points = deriver.derive(parse(generate_latest(registry).decode(), deriver.cache),
+                                now, now)
+        evaluator.observe("api", "t1", points, deriver.last_seconds, now, active=True)
+        inside = [r for r in requests if r[0] > now - window]
+        run = evaluator.windows["api"].run(window)
+        counts = run.endpoints.get(ROUTE)
+        if not inside:
+            continue
+        assert counts is not None and counts.requests == len(inside)
+        assert counts.errors == sum(1 for r in inside if r[2] == 500)
+        assert counts.percentile_ms(0.95) == truth_p95([r[1] for r in inside])
+        covered = min(window, now)
+        assert run.requests_per_minute() == len(inside) * 60.0 / covered
+        state = evaluator.states[("api", ROUTE, "p95_ms")]
+        assert state.value == truth_p95([r[1] for r in inside])
+        errors = evaluator.states[("api", ROUTE, "error_rate_percent")].value
+        assert errors == 100.0 * counts.errors / len(inside)
+
+
+def test_slower_than_agrees_with_the_percentile():
+    counts = Counts()
+    counts.buckets = {0.1: 50.0, 0.25: 90.0, 0.5: 96.0, 1.0: 100.0, math.inf: 100.0}
+    counts.requests = 100.0
+    p95 = counts.percentile_ms(0.95)
+    assert p95 is not None
+    assert math.isclose(counts.slower_than(p95 / 1000.0), 5.0)
+    assert counts.slower_than(0.5) == 4.0  # a bound: exact
+    assert counts.slower_than(5.0) == 0.0
+
+
+@given(st.integers(0, 40), st.integers(1, 40), st.sampled_from([0.01, 0.05, 0.3, 0.9]))
+def test_binomial_tail_is_exact(k: int, n: int, p: float):
+    exact = sum(Fraction(math.comb(n, i)) * Fraction(p) ** i * (1 - Fraction(p)) ** (n - i)
+                for i in range(k, n + 1))
+    assert math.isclose(binomial_tail(k, n, p), float(exact), rel_tol=1e-9, abs_tol=1e-15)
+
+
+def test_significance_separates_noise_from_a_real_excess():
+    assert not significant(31, 600, 0.05, 0.0001)  # 5.2 % of 600 against 5 %
+    assert significant(90, 600, 0.05, 0.0001)      # 15 %
+    assert not significant(2, 5, 0.05, 0.0001)     # 40 % of 5: too few to say
+    assert significant(2, 5, 0.05, 1.0)            # no test asked for
+
+
+def test_for_and_resolve():
+    rule = Threshold("p95_ms", 500, 1000, for_seconds=30, resolve_seconds=60)
+    state = State()
     seen = []
-    for t, p95 in enumerate([100, 120, 600, 650, 1200, 700, 90, 80]):
-        seen += [(c.previous, c.level, c.threshold, c.at)
-                 for c in evaluator.evaluate("api", {("_all", "p95_ms"): float(p95)}, t)]
-    assert seen == [("ok", "warning", 500.0, 2), ("warning", "critical", 1000.0, 4),
-                    ("critical", "warning", 500.0, 5), ("warning", "ok", None, 6)]
-    assert evaluator.states[("api", "_all", "p95_ms")].level == "ok"
+    levels = ["ok", "warning", "warning", "ok", "warning", "warning", "warning", "warning",
+              "critical", "ok", "warning", "ok", "ok", "ok", "ok", "ok", "ok", "ok"]
+    for t, level in enumerate(levels):
+        previous = state.step(level, t * 10.0, rule)  # type: ignore[arg-type]
+        if previous is not None:
+            seen.append((t * 10, previous, state.level))
+    # 20 s of warning is not enough; 30 s is. Critical needs its own 30 s (it got 10).
+    # Better levels need 60 s without a break back to the current level.
+    assert seen == [(70, "ok", "warning"), (170, "warning", "ok")]
 
 
-def test_minimum_duration_suppresses_flapping():
-    slow = {"p95_ms": Threshold("p95_ms", 500, 1000, for_seconds=30)}
-    evaluator = Evaluator(slow)
-    changes = []
-    # A breach that lasts 20 s, then one that lasts 40 s (scrapes every 10 s).
-    for t, p95 in [(0, 100), (10, 600), (20, 600), (30, 100), (40, 600), (50, 600),
-                   (60, 600), (70, 600), (80, 100), (90, 100), (100, 100), (110, 100)]:
-        changes += evaluator.evaluate("api", {("_all", "p95_ms"): float(p95)}, t)
-    assert [(c.level, c.at) for c in changes] == [("warning", 70), ("ok", 110)]
+def test_overrides_apply_in_order_and_switch_figures_off():
+    book = RuleBook({**DEFAULTS, **REGRESSION_DEFAULTS}, [
+        Override(service="ingest*", limits={"p95_ms": {"warning": 50.0, "critical": 200.0}}),
+        Override(endpoint="/reports/*", limits={"p95_ms": {"warning": 5000.0,
+                                                           "critical": 9000.0}}),
+        Override(service="ingest", endpoint="POST /ingest/bulk", limits={"p95_ms": None}),
+        Override(endpoint="GET /health", limits={"p95_regression": None}),
+    ])
+    p95 = book.rule("ingest", "POST /ingest/one", "p95_ms")
+    assert p95 is not None and (p95.warning, p95.critical) == (50.0, 200.0)
+    assert p95.for_seconds == DEFAULTS["p95_ms"].for_seconds  # not given: inherited
+    assert book.rule("ingest", "POST /ingest/bulk", "p95_ms") is None
+    assert book.rule("ingest", "_all", "p95_ms").warning == 50.0  # type: ignore[union-attr]
+    report = book.rule("api", "GET /reports/{id}", "p95_ms")
+    assert report is not None and report.warning == 5000.0
+    assert book.rule("api", "_all", "p95_ms").warning == 500.0  # type: ignore[union-attr]
+    assert book.rule("api", "GET /health", "p95_regression") is None
+    assert book.rule("api", "GET /health", "p95_ms") is not None
 
 
-def test_figures_from_points_respect_min_requests_and_active():
-    points = [
-        ("performance_metrics", {"service": "api", "endpoint": "_all", "method": "_all"},
-         {"requests": 40.0, "p95_ms": 700.0, "error_rate_percent": 2.5,
-          "requests_per_minute": 4.0}, 0),
-        ("performance_metrics", {"service": "api", "endpoint": "/x", "method": "GET"},
-         {"requests": 3.0, "p95_ms": 9000.0, "error_rate_percent": 100.0}, 0),
-        ("performance_metrics", {"service": "api", "endpoint": "/y", "method": "POST"},
-         {"requests": 37.0, "p95_ms": 650.0, "error_rate_percent": 0.0}, 0),
-        ("resources", {"service": "api", "pid": "1"}, {"cpu_percent": 50.0,
-                                                       "memory_percent": 30.0}, 0),
-        ("resources", {"service": "api", "pid": "2"}, {"cpu_percent": 45.0,
-                                                       "memory_percent": 30.0}, 0),
-        ("disk", {"service": "api", "path": "/"}, {"used_percent": 91.0}, 0),
-    ]
-    passive = figures(points, 5, active=False)
-    assert passive == {("_all", "p95_ms"): 700.0, ("_all", "error_rate_percent"): 2.5,
-                       ("POST /y", "p95_ms"): 650.0, ("POST /y", "error_rate_percent"): 0.0,
-                       ("_all", "cpu_percent"): 95.0, ("_all", "memory_percent"): 60.0,
-                       ("_all", "disk_percent"): 91.0}
-    active = figures(points, 5, active=True)
-    assert active[("_all", "requests_per_minute")] == 4.0
-    changes = Evaluator(DEFAULTS).evaluate("api", active, 0.0)
-    assert {(c.endpoint, c.metric, c.level) for c in changes} == {
-        ("_all", "p95_ms", "warning"), ("POST /y", "p95_ms", "warning"),
-        ("_all", "cpu_percent", "critical"), ("_all", "disk_percent", "warning"),
-        ("_all", "requests_per_minute", "warning")}
+def counts_of(latencies: list[float], errors: int = 0) -> Counts:
+    counts = Counts()
+    for bound in sorted(LATENCY_BUCKETS) + [math.inf]:
+        counts.buckets[bound] = float(sum(1 for x in latencies if x <= bound))
+    counts.requests = float(len(latencies))
+    counts.errors = float(errors)
+    return counts
+
+
+def test_a_latency_regression_needs_size_a_bucket_and_significance():
+    rng = random.Random(3)
+    rule = REGRESSION_DEFAULTS["p95_regression"]
+    base = Baseline(counts_of([rng.uniform(0.02, 0.047) for _ in range(3000)]), "test")
+    slow = counts_of([rng.uniform(0.2, 0.42) for _ in range(100)]
+                     + [rng.uniform(0.02, 0.047) for _ in range(500)])
+    assert regression.latency(slow, base, rule).regressed
+    same = counts_of([rng.uniform(0.02, 0.047) for _ in range(600)])
+    assert not regression.latency(same, base, rule).regressed
+    nudged = counts_of([rng.uniform(0.03, 0.05) for _ in range(600)])  # within one bucket
+    assert not regression.latency(nudged, base, rule).regressed
+    few = counts_of([rng.uniform(0.2, 0.42) for _ in range(3)]
+                    + [rng.uniform(0.02, 0.047) for _ in range(20)])
+    assert not regression.latency(few, base, rule).regressed  # 3 slow of 23: not evidence
+
+
+def test_an_error_regression_needs_ratio_points_and_significance():
+    rule = REGRESSION_DEFAULTS["error_rate_regression"]
+    base = Baseline(counts_of([0.01] * 5000, errors=50), "test")  # 1 %
+    assert regression.errors(counts_of([0.01] * 600, errors=30), base, rule).regressed
+    assert not regression.errors(counts_of([0.01] * 600, errors=8), base, rule).regressed
+    assert not regression.errors(counts_of([0.01] * 20, errors=1), base, rule).regressed

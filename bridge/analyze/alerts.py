@@ -1,21 +1,27 @@
-"""Threshold states per service, endpoint and figure, evaluated on every scrape. Pure.
+"""Threshold and regression states per service, endpoint and figure. Pure, no I/O.
 
-``figures`` picks the figures to check out of one scrape's derived points; ``Evaluator``
-turns them into state changes (ok, warning, critical, back to ok). A new level must hold
-for the threshold's ``for_seconds`` before the state changes (no flapping); with 0 it
-changes on the first scrape that shows it. An interval with fewer than ``min_requests``
-requests does not judge p95 or error rate (one slow request among two is no regression);
-the state then stays as it was. States are restored from InfluxDB at start-up (``restore``).
+Every scrape adds its counts to the service's sliding windows (``window``); then each
+figure is judged over its rule's window (``rules``): p95, error rates, requests per minute
+and CPU once the window is full, memory, disk and "up" as last seen. A ratio breach counts
+only when it is significant for the requests involved (``significance``): 31 slow requests
+of 600 against a 5 % limit is noise, 90 is not. A worse level must hold for the rule's
+``for_seconds`` before the state changes, a better one for ``resolve_seconds``; a window
+with fewer than ``min_requests`` requests leaves the state as it was. Regressions against
+each endpoint's baseline are states too (level "regression"). States are restored from
+InfluxDB at start-up (``restore``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from . import schema
+from . import regression, schema
 from .derive import Point
+from .rules import RuleBook
+from .significance import significant
 from .thresholds import SEVERITY, Level, Threshold
+from .window import Counts, ServiceWindow, increments
 
 Key = tuple[str, str, str]  # service, endpoint ("_all" for service-wide), metric
 
@@ -32,6 +38,7 @@ class Change:
     value: float
     threshold: float | None  # the bound crossed (None when back to ok)
     at: float
+    baseline: float | None = None  # regressions: the baseline's figure
 
     @property
     def resolved(self) -> bool:
@@ -40,14 +47,17 @@ class Change:
     def as_json(self) -> dict[str, object]:
         return {"service": self.service, "endpoint": self.endpoint, "metric": self.metric,
                 "level": self.level, "previous": self.previous, "value": self.value,
-                "threshold": self.threshold, "at": self.at, "resolved": self.resolved}
+                "threshold": self.threshold, "at": self.at, "resolved": self.resolved,
+                "baseline": self.baseline}
 
     def point(self) -> Point:
+        fields: dict[str, float | str] = {"level": self.level, "previous": self.previous,
+                                          "severity": float(SEVERITY[self.level]),
+                                          "value": self.value}
+        if self.baseline is not None:
+            fields["baseline"] = self.baseline
         return (schema.STATES, {"service": self.service, "endpoint": self.endpoint,
-                                "metric": self.metric},
-                {"level": self.level, "previous": self.previous,
-                 "severity": float(SEVERITY[self.level]), "value": self.value},
-                int(self.at * 1000))
+                                "metric": self.metric}, fields, int(self.at * 1000))
 
 
 @dataclass
@@ -55,79 +65,162 @@ class State:
     level: Level = "ok"
     since: float = 0.0
     value: float | None = None
+    baseline: float | None = None
     pending: Level | None = None
     pending_since: float = 0.0
+    rule: Threshold | None = None  # the limits that applied when last judged
+
+    def step(self, level: Level, now: float, rule: Threshold) -> Level | None:
+        """Feed the level judged now; returns the previous level when the state changes."""
+        if level == self.level:
+            self.pending = None
+            return None
+        worse = SEVERITY[level] > SEVERITY[self.level]
+        if self.pending is None or (SEVERITY[self.pending] > SEVERITY[self.level]) != worse:
+            self.pending_since = now  # a new excursion, in this direction
+        self.pending = level
+        if now - self.pending_since < (rule.for_seconds if worse else rule.resolve_seconds):
+            return None
+        previous = self.level
+        self.level, self.since, self.pending = level, now, None
+        return previous
 
 
-def figures(points: Iterable[Point], min_requests: float,
-            active: bool) -> dict[tuple[str, str], float]:
-    """(endpoint, metric) -> value for one scrape's points of one service."""
-    out: dict[tuple[str, str], float] = {}
-    cpu = memory = None
-    for measurement, tags, fields, _ in points:
-        if measurement == schema.PERFORMANCE:
-            endpoint = tags.get("endpoint", schema.ALL)
-            if endpoint != schema.ALL and tags.get("method"):
-                endpoint = f"{tags['method']} {endpoint}"
-            requests = fields.get("requests", 0.0)
-            if isinstance(requests, int | float) and requests >= min_requests:
-                for metric in ("p95_ms", "error_rate_percent", "client_error_rate_percent"):
-                    value = fields.get(metric)
-                    if isinstance(value, float):
-                        out[(endpoint, metric)] = value
-            if active and endpoint == schema.ALL:
-                rpm = fields.get("requests_per_minute")
-                if isinstance(rpm, float):
-                    out[(schema.ALL, "requests_per_minute")] = rpm
-        elif measurement == schema.RESOURCES:
-            value = fields.get("cpu_percent")
-            if isinstance(value, float):
-                cpu = (cpu or 0.0) + value
-            value = fields.get("memory_percent")
-            if isinstance(value, float):
-                memory = (memory or 0.0) + value
-        elif measurement == schema.DISK:
-            value = fields.get("used_percent")
-            if isinstance(value, float):
-                key = (schema.ALL, "disk_percent")
-                out[key] = max(out.get(key, 0.0), value)
-    if cpu is not None:
-        out[(schema.ALL, "cpu_percent")] = cpu
-    if memory is not None:
-        out[(schema.ALL, "memory_percent")] = memory
-    return out
+@dataclass(frozen=True)
+class Judgement:
+    endpoint: str
+    metric: str
+    value: float | None
+    level: Level | None  # None: not judged now (too few requests, window not yet full)
+    rule: Threshold
+    baseline: float | None = None
+
+
+def ratio_level(metric: str, rule: Threshold, counts: Counts) -> tuple[float | None, Level, bool]:
+    """The figure, its level, and whether a breach of the warning limit is significant
+    for the counts (when it is not, an ok state stays ok: it is the noise of a sample)."""
+    if metric == "p95_ms":
+        value = counts.percentile_ms(0.95)
+    elif metric == "error_rate_percent":
+        value = counts.error_rate_percent()
+    else:
+        value = counts.client_error_rate_percent()
+    level = rule.level(value)
+    if level == "ok":
+        return value, level, False
+    bound = rule.warning
+    if metric == "p95_ms":
+        bad, share = counts.slower_than(bound / 1000.0), 0.05
+    else:
+        bad = counts.errors if metric == "error_rate_percent" else counts.client_errors
+        share = bound / 100.0
+    return value, level, significant(bad, counts.requests, share, rule.alpha)
 
 
 @dataclass
 class Evaluator:
-    thresholds: Mapping[str, Threshold]
+    book: RuleBook
     states: dict[Key, State] = field(default_factory=dict)
+    windows: dict[str, ServiceWindow] = field(default_factory=dict)
+    baselines: dict[tuple[str, str], regression.Baseline] = field(default_factory=dict)
+    up: dict[str, dict[str, float]] = field(default_factory=dict)
 
-    def evaluate(self, service: str, values: Mapping[tuple[str, str], float],
-                 now: float) -> list[Change]:
-        """Feed one scrape's figures of ``service``; returns the state changes."""
+    @property
+    def thresholds(self) -> Mapping[str, Threshold]:
+        return self.book.base
+
+    def observe(self, service: str, target: str, points: Iterable[Point],
+                seconds: float | None, now: float, up: bool = True,
+                active: bool = False) -> list[Change]:
+        """Add one scrape of ``target`` (``seconds`` since its previous one; None for the
+        first) to its service's windows; returns the state changes it brings."""
+        window = self.windows.get(service)
+        if window is None:
+            window = self.windows[service] = ServiceWindow(self.book.lengths())
+        if seconds is not None and seconds > 0:
+            window.add(increments(points, target, seconds), now)
+        self.up.setdefault(service, {})[target] = 1.0 if up else 0.0
         changes = []
-        for (endpoint, metric), value in values.items():
-            threshold = self.thresholds.get(metric)
-            if threshold is None:
-                continue
-            key = (service, endpoint, metric)
+        for j in self._judge(service, window, now, active):
+            key = (service, j.endpoint, j.metric)
             state = self.states.get(key)
             if state is None:
                 state = self.states[key] = State(since=now)
-            state.value = value
-            level = threshold.level(value)
-            if level == state.level:
-                state.pending = None
+            state.value, state.baseline, state.rule = j.value, j.baseline, j.rule
+            if j.level is None:
                 continue
-            if state.pending != level:
-                state.pending, state.pending_since = level, now
-            if now - state.pending_since < threshold.for_seconds:
-                continue
-            changes.append(Change(service, endpoint, metric, level, state.level, value,
-                                  threshold.bound(level), now))
-            state.level, state.since, state.pending = level, now, None
+            previous = state.step(j.level, now, j.rule)
+            if previous is not None:
+                changes.append(Change(service, j.endpoint, j.metric, state.level, previous,
+                                      j.value if j.value is not None else float("nan"),
+                                      j.rule.bound(state.level), now, j.baseline))
         return changes
+
+    def _judge(self, service: str, window: ServiceWindow, now: float,
+               active: bool) -> Iterator[Judgement]:
+        rule_of = self.book.rule
+        rule = rule_of(service, schema.ALL, "up")
+        if rule is not None:
+            yield Judgement(schema.ALL, "up", min(self.up[service].values()),
+                            rule.level(min(self.up[service].values())), rule)
+        for metric, values in (("memory_percent", window.memory),
+                               ("disk_percent", window.disk)):
+            rule = rule_of(service, schema.ALL, metric)
+            if rule is not None and values:
+                value = max(values.values())
+                yield Judgement(schema.ALL, metric, value, rule.level(value), rule)
+        for metric in ("cpu_percent", "requests_per_minute"):
+            rule = rule_of(service, schema.ALL, metric)
+            if rule is None or (rule.active_only and not active):
+                continue
+            run = window.run(rule.window_seconds)
+            rate = run.cpu_percent() if metric == "cpu_percent" else run.requests_per_minute()
+            if rate is not None:
+                full = window.full(rule.window_seconds, now)
+                yield Judgement(schema.ALL, metric, rate,
+                                rule.level(rate) if full else None, rule)
+        # A service whose histogram has no endpoint label has "_all" as its one endpoint.
+        longest = window.run(max(window.runs))
+        for endpoint in [schema.ALL, *(e for e in longest.endpoints if e != schema.ALL)]:
+            yield from self._judge_counts(service, endpoint, window, now)
+
+    def _judge_counts(self, service: str, endpoint: str, window: ServiceWindow,
+                      now: float) -> Iterator[Judgement]:
+        counts_of: dict[float, Counts] = {}
+
+        def counts(length: float) -> Counts | None:
+            if length not in counts_of:
+                run = window.run(length)
+                found = run.service() if endpoint == schema.ALL else run.endpoints.get(endpoint)
+                if found is None:
+                    return None
+                counts_of[length] = found
+            return counts_of[length]
+
+        for metric in ("p95_ms", "error_rate_percent", "client_error_rate_percent"):
+            rule = self.book.rule(service, endpoint, metric)
+            if rule is None or (c := counts(rule.window_seconds)) is None or c.requests <= 0:
+                continue
+            value, level, evident = ratio_level(metric, rule, c)
+            if not evident:
+                state = self.states.get((service, endpoint, metric))
+                if state is None or state.level == "ok":
+                    level = "ok"  # not enough evidence to leave ok
+            judged = c.requests >= rule.min_requests and window.full(rule.window_seconds, now)
+            yield Judgement(endpoint, metric, value, level if judged else None, rule)
+        base = self.baselines.get((service, endpoint))
+        if base is None:
+            return
+        for metric, check in (("p95_regression", regression.latency),
+                              ("error_rate_regression", regression.errors)):
+            rule = self.book.rule(service, endpoint, metric)
+            if rule is None or (c := counts(rule.window_seconds)) is None or c.requests <= 0:
+                continue
+            verdict = check(c, base, rule)
+            judged = window.full(rule.window_seconds, now)
+            yield Judgement(endpoint, metric, verdict.current,
+                            ("regression" if verdict.regressed else "ok") if judged else None,
+                            rule, verdict.baseline)
 
     def restore(self, key: Key, level: Level, since: float, value: float | None) -> None:
         """Take up a state stored before a restart (so a breach that goes on is not

@@ -148,6 +148,7 @@ class TargetDeriver:
         self.start_time: float | None = None  # the target's process start time
         self._cores: dict[str, float] = {}  # cores gauges, by field, as last seen
         self.last_wall: float | None = None  # when the counter state was last updated
+        self.last_seconds: float | None = None  # the last scrape's interval (None: baseline)
 
     def _group(self, endpoint: str, method: str) -> _Latency:
         group = self._groups.get((endpoint, method))
@@ -203,7 +204,9 @@ class TargetDeriver:
             timestamp if monotonic is None else monotonic, cumulative, restarted)
         self.last_wall = timestamp
         if seconds is None or seconds <= 0:
+            self.last_seconds = None
             return points  # the first scrape is a baseline
+        self.last_seconds = seconds
         return points + self._counter_points(increases, seconds, ts)
 
     def _tags(self, extra: Iterable[tuple[str, str]]) -> dict[str, str]:

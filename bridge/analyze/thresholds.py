@@ -4,6 +4,11 @@ The seed's limits are the warning levels: p95 response time 500 ms, error rate 5
 80 %, memory 80 %, disk 90 %, and (for services marked active) at least 10 requests per
 minute. Critical levels sit beyond them. A value exactly at a limit is still ok: the seed
 says "< 500 ms", so 500 ms is the first value that is not.
+
+Each figure is judged over a sliding window (``window_seconds``); a worse level must hold
+for ``for_seconds`` before the state changes, and a better one for ``resolve_seconds``.
+The defaults keep steady noisy traffic silent and still report a real problem within five
+minutes (docs/alerts.md has the reasoning and docs/performance.md the measured delays).
 """
 
 from __future__ import annotations
@@ -11,8 +16,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Level = Literal["ok", "warning", "critical"]
-SEVERITY: dict[str, int] = {"ok": 0, "warning": 1, "critical": 2}
+Level = Literal["ok", "warning", "critical", "regression"]
+SEVERITY: dict[str, int] = {"ok": 0, "regression": 1, "warning": 1, "critical": 2}
+
+WINDOW_S = 300.0
+FOR_S = 60.0
+RESOLVE_S = 180.0
+ALPHA = 0.0001
+# Ratio figures, and the share of requests a limit allows beyond it: p95 < L means at
+# most 5 % of requests slower than L; an error-rate limit is its own share.
+RATIOS = ("p95_ms", "error_rate_percent", "client_error_rate_percent")
+REGRESSIONS = ("p95_regression", "error_rate_regression")
 
 
 @dataclass(frozen=True)
@@ -25,6 +39,14 @@ class Threshold:
     above: bool = True
     for_seconds: float = 0.0   # a breach must last this long before the state changes
     active_only: bool = False  # only for services marked active (throughput)
+    window_seconds: float = WINDOW_S
+    resolve_seconds: float = 0.0  # a better level must last this long
+    min_requests: float = 0.0  # per window, for ratio figures
+    alpha: float = ALPHA  # significance a ratio breach needs (1.0: none)
+    # Regression rules only: how far above the baseline, at least, counts.
+    ratio: float = 1.5
+    min_increase: float = 0.0  # percentage points (error rate)
+    min_baseline: float = 100.0  # requests the baseline needs
 
     def bound(self, level: str) -> float | None:
         """The limit crossed into ``level`` (None for ok)."""
@@ -42,16 +64,39 @@ class Threshold:
             return "critical"
         return "warning" if value < self.warning else "ok"
 
+    def as_json(self) -> dict[str, float | bool]:
+        return {"warning": self.warning, "critical": self.critical, "above": self.above,
+                "window": self.window_seconds, "for": self.for_seconds,
+                "resolve": self.resolve_seconds, "min_requests": self.min_requests,
+                **({"ratio": self.ratio, "min_increase": self.min_increase}
+                   if self.metric in REGRESSIONS else {})}
+
+
+def _limit(metric: str, warning: float, critical: float, above: bool = True,
+           active_only: bool = False, min_requests: float = 0.0) -> Threshold:
+    return Threshold(metric, warning, critical, above=above, for_seconds=FOR_S,
+                     active_only=active_only, resolve_seconds=RESOLVE_S,
+                     min_requests=min_requests)
+
 
 DEFAULTS: dict[str, Threshold] = {
     t.metric: t for t in (
-        Threshold("p95_ms", 500.0, 1000.0),
-        Threshold("error_rate_percent", 5.0, 10.0),
-        Threshold("cpu_percent", 80.0, 95.0),
-        Threshold("memory_percent", 80.0, 95.0),
-        Threshold("disk_percent", 90.0, 95.0),
-        Threshold("requests_per_minute", 10.0, 1.0, above=False, active_only=True),
+        _limit("p95_ms", 500.0, 1000.0, min_requests=20),
+        _limit("error_rate_percent", 5.0, 10.0, min_requests=20),
+        _limit("cpu_percent", 80.0, 95.0),
+        _limit("memory_percent", 80.0, 95.0),
+        _limit("disk_percent", 90.0, 95.0),
+        _limit("requests_per_minute", 10.0, 1.0, above=False, active_only=True),
     )
+}
+
+
+REGRESSION_DEFAULTS: dict[str, Threshold] = {
+    "p95_regression": Threshold("p95_regression", 0.0, 0.0, for_seconds=FOR_S,
+                                resolve_seconds=RESOLVE_S, min_requests=20, alpha=0.001),
+    "error_rate_regression": Threshold("error_rate_regression", 0.0, 0.0, for_seconds=FOR_S,
+                                       resolve_seconds=RESOLVE_S, min_requests=20,
+                                       alpha=0.001, min_increase=1.0),
 }
 
 

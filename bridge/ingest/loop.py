@@ -27,7 +27,8 @@ from .fetch import AuthCache, ScrapeError, fetch
 log = logging.getLogger("promflux.bridge")
 
 # (target, points, scrape start as wall-clock seconds, whether the scrape worked)
-Sink = Callable[[Target, list[Point], float, bool], Awaitable[None]]
+# (target, points, scrape time, up, seconds since the previous scrape or None)
+Sink = Callable[[Target, list[Point], float, bool, float | None], Awaitable[None]]
 
 
 @dataclass
@@ -113,7 +114,8 @@ class TargetScraper:
                        {"up": 1.0 if not error else 0.0, "duration_ms": elapsed * 1000,
                         "samples": samples, "last_error": error[:500]},
                        int(started_wall * 1000)))
-        await self.sink(target, points, started_wall, not error)
+        await self.sink(target, points, started_wall, not error,
+                        None if error else self.deriver.last_seconds)
         return points
 
     def _record(self, error: str, started_wall: float, elapsed: float) -> None:

@@ -20,7 +20,8 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from ..analyze import overview, range_percentiles
 from ..analyze.alerts import Key, State
-from ..analyze.thresholds import Threshold, worst
+from ..analyze.rules import RuleBook
+from ..analyze.thresholds import REGRESSIONS, Threshold, worst
 from ..ingest.loop import TargetStatus
 from ..store.influx import InfluxClient, InfluxError
 from . import status_page
@@ -46,6 +47,7 @@ class BridgeView(Protocol):
     registry: CollectorRegistry
     client: InfluxClient
     thresholds: dict[str, Threshold]
+    book: RuleBook
 
     @property
     def statuses(self) -> Sequence[TargetStatus]: ...
@@ -111,10 +113,16 @@ class BridgeHandlers:
             t.service: {"level": "ok", "up": t.up, "states": []} for t in self.bridge.statuses}
         for (service, endpoint, metric), state in self.bridge.states():
             entry = services.setdefault(service, {"level": "ok", "up": False, "states": []})
-            entry["states"].append({
-                "endpoint": endpoint, "metric": metric, "level": state.level,
-                "value": state.value, "since": state.since,
-                "threshold": self.bridge.thresholds[metric].bound(state.level)})
+            rule = state.rule or self.bridge.book.rule(service, endpoint, metric)
+            row = {"endpoint": endpoint, "metric": metric, "level": state.level,
+                   "value": _number(state.value), "since": state.since,
+                   # the bound crossed; for an ok state the limit that applies
+                   "threshold": None if rule is None or metric in REGRESSIONS
+                   else rule.bound(state.level) or rule.warning,
+                   "limit": None if rule is None else rule.as_json()}
+            if metric in REGRESSIONS:
+                row["baseline"] = _number(state.baseline)
+            entry["states"].append(row)
             entry["level"] = worst([entry["level"], state.level])
         for entry in services.values():
             if not entry["up"]:
@@ -164,3 +172,8 @@ class BridgeHandlers:
              "duration_ms": t.duration_ms, "samples": t.samples, "last_error": t.last_error,
              "scrapes": t.scrapes, "failures": t.failures} for t in self.bridge.statuses]
         return web.Response(text=json.dumps(rows), content_type="application/json")
+
+
+def _number(value: float | None) -> float | None:
+    """JSON has no NaN: a figure without a value is null."""
+    return None if value is None or value != value else value

@@ -1,0 +1,78 @@
+"""Relative regressions: a window's latency and error rate against a baseline of the same
+endpoint. Pure, no I/O (``jobs.baselines`` fetches the baselines).
+
+Latency: the window's p95 is a regression when it is at least ``ratio`` times the
+baseline's p95, lies beyond the baseline p95's bucket (a shift inside one bucket is
+interpolation, not evidence), and the share of window requests slower than the baseline's
+p95 (5 % of them when nothing changed) is significantly above 5 % for the counts involved
+(one-sided binomial test at ``alpha``). Error rate: at least ``ratio`` times the baseline's
+and ``min_increase`` percentage points above it, and significantly so against the
+baseline's rate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .quantile import normalize
+from .significance import significant
+from .thresholds import Threshold
+from .window import Counts
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """An endpoint's usual traffic: summed counts, and where they come from."""
+
+    counts: Counts
+    source: str  # "same hour, last 7 days" or "previous hour"
+
+    @property
+    def p95_ms(self) -> float | None:
+        return self.counts.percentile_ms(0.95)
+
+    @property
+    def error_rate_percent(self) -> float | None:
+        return self.counts.error_rate_percent()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    regressed: bool
+    current: float | None
+    baseline: float | None
+
+
+def latency(window: Counts, base: Baseline, rule: Threshold) -> Verdict:
+    base_p95 = base.p95_ms
+    current = window.percentile_ms(0.95)
+    if (base_p95 is None or current is None or base.counts.requests < rule.min_baseline
+            or window.requests < rule.min_requests):
+        return Verdict(False, current, base_p95)
+    bucket_top = _bucket_top(base.counts, base_p95 / 1000.0)
+    regressed = (current >= rule.ratio * base_p95
+                 and (bucket_top is None or current > bucket_top * 1000.0)
+                 and significant(window.slower_than(base_p95 / 1000.0), window.requests,
+                                 0.05, rule.alpha))
+    return Verdict(regressed, current, base_p95)
+
+
+def errors(window: Counts, base: Baseline, rule: Threshold) -> Verdict:
+    base_rate, current = base.error_rate_percent, window.error_rate_percent()
+    if (base_rate is None or current is None or base.counts.requests < rule.min_baseline
+            or window.requests < rule.min_requests):
+        return Verdict(False, current, base_rate)
+    # A baseline without errors still has an expected rate: half an error in its requests.
+    expected = max(base.counts.errors, 0.5) / base.counts.requests
+    regressed = (current >= rule.ratio * base_rate
+                 and current - base_rate >= rule.min_increase
+                 and significant(window.errors, window.requests, expected, rule.alpha))
+    return Verdict(regressed, current, base_rate)
+
+
+def _bucket_top(counts: Counts, value_s: float) -> float | None:
+    """The upper bound of the bucket ``value_s`` falls in (None: the +Inf bucket)."""
+    for le, _ in normalize(counts.buckets.items()):
+        if le >= value_s:
+            return None if le == float("inf") else le
+    return None

@@ -1,0 +1,226 @@
+"""Sliding windows of counts per service and endpoint, for judging figures. Pure, no I/O.
+
+Each scrape adds its increments (requests, errors, cumulative bucket counts, CPU seconds)
+to running sums; increments older than the window are subtracted again. A window's p95,
+error rate and requests per minute are therefore exact figures of the summed counts over
+the window, recomputed at every scrape, never an average of per-scrape figures. Sums of
+whole request counts stay exact in floating point.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from . import schema
+from .derive import Point
+from .quantile import normalize, quantile
+
+
+class Counts:
+    """Requests, errors and cumulative latency buckets (seconds -> count) over some time."""
+
+    __slots__ = ("requests", "errors", "client_errors", "buckets")
+
+    def __init__(self) -> None:
+        self.requests = 0.0
+        self.errors = 0.0
+        self.client_errors = 0.0
+        self.buckets: dict[float, float] = {}
+
+    def add(self, other: Counts, sign: float = 1.0) -> None:
+        self.requests += sign * other.requests
+        self.errors += sign * other.errors
+        self.client_errors += sign * other.client_errors
+        buckets = self.buckets
+        for le, count in other.buckets.items():
+            buckets[le] = buckets.get(le, 0.0) + sign * count
+
+    @property
+    def empty(self) -> bool:
+        return self.requests <= 0.0 and not any(c > 0.0 for c in self.buckets.values())
+
+    def percentile_ms(self, q: float) -> float | None:
+        value = quantile(q, normalize(self.buckets.items()))
+        return None if value is None or math.isinf(value) else value * 1000.0
+
+    def slower_than(self, limit_s: float) -> float:
+        """Requests slower than ``limit_s``, interpolated inside its bucket the way the
+        percentile is (so "p95 > L" and "over 5 % slower than L" agree)."""
+        below_le, below = 0.0, 0.0
+        for le, count in normalize(self.buckets.items()):
+            if le >= limit_s:
+                if math.isinf(le):
+                    within = below
+                else:
+                    within = below + (count - below) * (limit_s - below_le) / (le - below_le)
+                return max(0.0, self.requests - within)
+            below_le, below = le, count
+        return max(0.0, self.requests - below)
+
+    def error_rate_percent(self) -> float | None:
+        return 100.0 * self.errors / self.requests if self.requests > 0 else None
+
+    def client_error_rate_percent(self) -> float | None:
+        return 100.0 * self.client_errors / self.requests if self.requests > 0 else None
+
+
+@dataclass
+class Increments:
+    """What one scrape of one target adds: per endpoint ("GET /x"), and resources."""
+
+    target: str
+    seconds: float
+    endpoints: dict[str, Counts] = field(default_factory=dict)
+    cpu_percent: float | None = None
+    memory_percent: float | None = None
+    disk_percent: float | None = None
+
+
+def endpoint_key(tags: Mapping[str, str]) -> str:
+    """The state key of an endpoint: "GET /items/{id}", or "_all" for the service."""
+    endpoint = tags.get("endpoint", schema.ALL)
+    method = tags.get("method", schema.ALL)
+    if endpoint == schema.ALL or not method or method == schema.ALL:
+        return str(endpoint)
+    return f"{method} {endpoint}"
+
+
+def increments(points: Iterable[Point], target: str, seconds: float) -> Increments:
+    """One scrape's derived points -> the counts its window needs."""
+    out = Increments(target, seconds)
+    rows = out.endpoints
+    cpu = memory = disk = None
+    for measurement, tags, fields, _ in points:
+        if measurement == schema.LATENCY_BUCKETS:
+            count = fields.get("count")
+            try:
+                le = float(tags["le"])
+            except (KeyError, ValueError):
+                continue
+            if isinstance(count, float):
+                counts = rows.get(endpoint_key(tags)) or rows.setdefault(
+                    endpoint_key(tags), Counts())
+                counts.buckets[le] = counts.buckets.get(le, 0.0) + count
+        elif measurement == schema.PERFORMANCE:
+            key = endpoint_key(tags)
+            counts = rows.get(key) or rows.setdefault(key, Counts())
+            counts.requests = _number(fields.get("requests"))
+            counts.errors = _number(fields.get("errors"))
+            counts.client_errors = _number(fields.get("client_errors"))
+        elif measurement == schema.RESOURCES:
+            value = fields.get("cpu_percent")
+            if isinstance(value, float):
+                cpu = (cpu or 0.0) + value  # the target's processes together
+            value = fields.get("memory_percent")
+            if isinstance(value, float):
+                memory = (memory or 0.0) + value
+        elif measurement == schema.DISK:
+            value = fields.get("used_percent")
+            if isinstance(value, float):
+                disk = max(disk or 0.0, value)
+    # The service-wide row repeats the endpoints' sums; it is the only row of a service
+    # whose histogram has no endpoint label, and then it is kept as the one "endpoint".
+    if len(rows) > 1:
+        rows.pop(schema.ALL, None)
+    out.cpu_percent, out.memory_percent, out.disk_percent = cpu, memory, disk
+    return out
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
+@dataclass
+class _Entry:
+    at: float
+    increments: Increments
+
+
+class Running:
+    """Sums over the last ``length`` seconds of one service's scrapes (all its targets)."""
+
+    def __init__(self, length: float) -> None:
+        self.length = length
+        self.entries: deque[_Entry] = deque()
+        self.endpoints: dict[str, Counts] = {}
+        self.seconds: dict[str, float] = {}    # per target: scraped time in the window
+        self.requests: dict[str, float] = {}   # per target
+        self.cpu: dict[str, float] = {}        # per target: percent x seconds
+
+    def push(self, entry: _Entry) -> None:
+        self._apply(entry.increments, 1.0)
+        self.entries.append(entry)
+        horizon = entry.at - self.length
+        while self.entries and self.entries[0].at <= horizon:
+            self._apply(self.entries.popleft().increments, -1.0)
+
+    def _apply(self, inc: Increments, sign: float) -> None:
+        target = inc.target
+        self.seconds[target] = self.seconds.get(target, 0.0) + sign * inc.seconds
+        requests = 0.0
+        for key, counts in inc.endpoints.items():
+            mine = self.endpoints.get(key)
+            if mine is None:
+                mine = self.endpoints[key] = Counts()
+            mine.add(counts, sign)
+            requests += counts.requests
+            if sign < 0 and mine.empty:
+                del self.endpoints[key]  # nothing left of it in the window
+        self.requests[target] = self.requests.get(target, 0.0) + sign * requests
+        if inc.cpu_percent is not None:
+            self.cpu[target] = self.cpu.get(target, 0.0) + sign * inc.cpu_percent * inc.seconds
+        if sign < 0 and self.seconds[target] <= 1e-9:
+            for per_target in (self.seconds, self.requests, self.cpu):
+                per_target.pop(target, None)
+
+    def service(self) -> Counts:
+        """Every endpoint summed: the service-wide counts."""
+        total = Counts()
+        for counts in self.endpoints.values():
+            total.add(counts)
+        return total
+
+    def requests_per_minute(self) -> float | None:
+        """Summed over targets, each its requests over its own scraped time."""
+        rates = [60.0 * self.requests.get(t, 0.0) / s for t, s in self.seconds.items() if s > 0]
+        return sum(rates) if rates else None
+
+    def cpu_percent(self) -> float | None:
+        """The busiest target's CPU over the window (CPU seconds over elapsed seconds)."""
+        values = [cpu / self.seconds[t] for t, cpu in self.cpu.items()
+                  if self.seconds.get(t, 0.0) > 0]
+        return max(values) if values else None
+
+
+class ServiceWindow:
+    """One service's windows (one per configured length) and its latest gauges."""
+
+    def __init__(self, lengths: Iterable[float]) -> None:
+        self.runs = {length: Running(length) for length in sorted(set(lengths))}
+        self.started: float | None = None  # the start of the first counted interval
+        self.memory: dict[str, float] = {}
+        self.disk: dict[str, float] = {}
+
+    def add(self, inc: Increments, now: float) -> None:
+        if self.started is None:
+            self.started = now - inc.seconds
+        entry = _Entry(now, inc)
+        for run in self.runs.values():
+            run.push(entry)
+        if inc.memory_percent is not None:
+            self.memory[inc.target] = inc.memory_percent
+        if inc.disk_percent is not None:
+            self.disk[inc.target] = inc.disk_percent
+
+    def full(self, length: float, now: float) -> bool:
+        """Whether ``length`` seconds of scrapes are in (figures are judged only then)."""
+        return self.started is not None and now - self.started >= length - 1e-6
+
+    def run(self, length: float) -> Running:
+        found = self.runs.get(length)
+        if found is None:  # a length no rule asked for at start (not expected)
+            found = self.runs[length] = Running(length)
+        return found
