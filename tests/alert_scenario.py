@@ -165,3 +165,70 @@ class Scenario:
                 self.origin + t, active=service.name == "ingest")
             out.append((service.name, points, changes))
         return out
+
+
+@dataclass
+class Result:
+    interval: float
+    origin: float
+    changes: list[Change]
+    baselines_used: set[str]
+
+    def at(self, change: Change) -> float:
+        return change.at - self.origin
+
+    def quiet(self) -> list[Change]:
+        return [c for c in self.changes if self.at(c) < QUIET_END]
+
+    def during(self, name: str) -> list[Change]:
+        """The changes from the problem's start until the next problem starts."""
+        start = PROBLEMS[name][0]
+        later = [s for s, _ in PROBLEMS.values() if s > start]
+        end = min(later) if later else DURATION
+        return [c for c in self.changes if start <= self.at(c) < end]
+
+    def delay(self, name: str, endpoint: str, metric: str, level: str) -> float | None:
+        """Seconds from the problem's start to the first change of the key to ``level``."""
+        for change in self.during(name):
+            if (change.endpoint, change.metric, change.level) == (endpoint, metric, level):
+                return self.at(change) - PROBLEMS[name][0]
+        return None
+
+
+async def run_with_influxdb(url: str, database: str, interval: float, seed: int = 1,
+                            origin: float | None = None) -> Result:
+    """The whole scenario, points written to InfluxDB at their times (in the past), the
+    baselines refreshed from it every five simulated minutes by the bridge's own job."""
+    import time
+
+    from promflux.bridge.config import Retention
+    from promflux.bridge.jobs.baselines import BaselineJob
+    from promflux.bridge.store import rollups
+    from promflux.bridge.store.influx import InfluxClient
+    from promflux.bridge.store.lineprotocol import encode_points
+    from promflux.bridge.store.setup import create_schema
+
+    if origin is None:
+        origin = time.time() - DURATION - 600
+    scenario = Scenario(interval, origin, seed)
+    client = InfluxClient(url, database)
+    try:
+        await create_schema(client, Retention())
+        job = BaselineJob(client, database, scenario.evaluator, 300.0, 100.0)
+        pending: list = []
+        changes: list[Change] = []
+        used: set[str] = set()
+        per_refresh = int(300 / interval)
+        for step in range(scenario.steps()):
+            if step % per_refresh == 0 and step:
+                await client.write(encode_points(pending), rollups.RAW)
+                pending = []
+                await job.refresh(origin + step * interval)
+                used |= {b.source for b in scenario.evaluator.baselines.values()}
+            for _, points, found in scenario.scrape(step):
+                pending += points + [c.point() for c in found]
+                changes += found
+        await client.write(encode_points(pending), rollups.RAW)
+    finally:
+        await client.close()
+    return Result(interval, origin, changes, used)

@@ -20,7 +20,7 @@ from . import regression, schema
 from .derive import Point
 from .rules import RuleBook
 from .significance import significant
-from .thresholds import SEVERITY, Level, Threshold
+from .thresholds import REGRESSIONS, SEVERITY, Level, Threshold
 from .window import Counts, ServiceWindow, increments
 
 Key = tuple[str, str, str]  # service, endpoint ("_all" for service-wide), metric
@@ -221,6 +221,19 @@ class Evaluator:
             yield Judgement(endpoint, metric, verdict.current,
                             ("regression" if verdict.regressed else "ok") if judged else None,
                             rule, verdict.baseline)
+
+    def set_baselines(self, found: Mapping[tuple[str, str], regression.Baseline]) -> None:
+        """New baselines, except where a regression is on or pending: there the old one is
+        held, or a long regression would become its own baseline and resolve unfixed."""
+        def held(service: str, endpoint: str) -> bool:
+            for metric in REGRESSIONS:
+                state = self.states.get((service, endpoint, metric))
+                if state is not None and "regression" in (state.level, state.pending):
+                    return True
+            return False
+
+        kept = {k: v for k, v in self.baselines.items() if held(*k)}
+        self.baselines = {**found, **kept}
 
     def restore(self, key: Key, level: Level, since: float, value: float | None) -> None:
         """Take up a state stored before a restart (so a breach that goes on is not
