@@ -22,7 +22,7 @@ lint: venv
 
 # Debian's influxdb (1.6.7) for the bridge tests, openssl for the TLS test certificates,
 # chromium for the browser tests, docker-compose to validate docker-compose.yml, npm for the
-# dashboards' type check against @grafana/schema;
+# dashboards' type check against @grafana/schema, prometheus-alertmanager for alert delivery;
 # installed only when missing.
 system-deps:
 	@missing=""; \
@@ -31,6 +31,8 @@ system-deps:
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v docker-compose >/dev/null 2>&1 || missing="$$missing docker-compose"; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
+	command -v prometheus-alertmanager >/dev/null 2>&1 || \
+		missing="$$missing prometheus-alertmanager"; \
 	if [ -n "$$missing" ]; then \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; fi
 
