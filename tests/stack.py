@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 class ExampleStack:
     def __init__(self, influx, database: str, buffer_dir: Path, interval: str = "1s",
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None,
+                 bridge_env: dict[str, str] | None = None) -> None:
         self.influx, self.database = influx, database
         service_env = dict(env or {})
         self.api = uvicorn_server("examples.api_service:app", env=service_env)
@@ -30,7 +31,8 @@ class ExampleStack:
             env={"PROMFLUX_INFLUXDB_URL": influx.url, "PROMFLUX_INFLUXDB_DATABASE": database,
                  "API_PORT": str(self.api.port), "INGEST_PORT": str(port),
                  "LISTEN": f"127.0.0.1:{bridge_port}", "SCRAPE_INTERVAL": interval,
-                 "SCRAPE_TIMEOUT": interval, "BUFFER_PATH": str(buffer_dir)})
+                 "SCRAPE_TIMEOUT": interval, "BUFFER_PATH": str(buffer_dir),
+                 **(bridge_env or {})})
 
     def targets(self) -> dict[str, dict]:
         return {t["service"]: t for t in httpx.get(self.bridge.url + "/api/targets").json()}

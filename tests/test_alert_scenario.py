@@ -5,6 +5,7 @@ baselines from a real InfluxDB)."""
 from __future__ import annotations
 
 import asyncio
+
 import pytest
 
 from .alert_scenario import PROBLEMS, Result, run_with_influxdb

@@ -11,7 +11,6 @@ from fractions import Fraction
 from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
-
 from promflux.bridge.analyze import regression
 from promflux.bridge.analyze.alerts import Evaluator, State
 from promflux.bridge.analyze.derive import TargetDeriver

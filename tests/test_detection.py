@@ -60,6 +60,8 @@ def test_latency_regression_is_detected_within_two_intervals(tmp_path, influxdb,
         f"influxdb:\n  url: {influxdb.url}\n  database: detection\n"
         f"scrape:\n  interval: {INTERVAL}s\n  timeout: 1s\nbuffer:\n  path: {tmp_path}/buf\n"
         f"listen: 127.0.0.1:{port}\nwebhooks:\n  - url: {receiver.url}\n"
+        # one interval's window, no hold: the state follows each scrape
+        f"thresholds:\n  window: {INTERVAL}s\n  for: 0s\n  resolve: 0s\n"
         f"targets:\n  - service: api\n    url: {api.url}/metrics\n")
     bridge = Server([sys.executable, "-m", "promflux.bridge", "--config", str(config)], port,
                     ready_path="/healthz")

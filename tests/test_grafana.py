@@ -113,7 +113,10 @@ def filled(influxdb, tmp_path_factory):
     """The example stack under the load generator for a while, then the roll-ups and trends
     of the current hour and day run by the backfill command."""
     stack = ExampleStack(influxdb, "grafana", tmp_path_factory.mktemp("buffer"),
-                         env={"DEMO_ERROR_PERCENT": "40"})
+                         env={"DEMO_ERROR_PERCENT": "40"},
+                         # judged over seconds, so a test sees states change
+                         bridge_env={"ALERT_WINDOW": "2s", "ALERT_FOR": "0s",
+                                     "ALERT_RESOLVE": "0s", "ALERT_MIN_REQUESTS": "2"})
     load = Server([sys.executable, "-m", "examples.loadgen", "--api", stack.api.url,
                    "--ingest", stack.ingest.url, "--rate", "60"], stack.api.port,
                   ready_path="/health")
@@ -127,6 +130,8 @@ def filled(influxdb, tmp_path_factory):
                                      '"connections"'), lambda s: bool(s), timeout=20)
         wait_for(lambda: stack.query('SELECT count("exceptions") FROM "exceptions"'),
                  lambda s: bool(s), timeout=20)
+        wait_for(lambda: stack.query('SELECT count("level") FROM "threshold_states"'),
+                 lambda s: bool(s), timeout=30)  # the 40 % errors are judged
         # Two more scrapes of everything: the posted timings are stored too.
         scraped_after(stack.bridge.url, time.time())
         scraped_after(stack.bridge.url, time.time())

@@ -199,7 +199,7 @@ class TargetDeriver:
         for role, value in gauges:  # the cores a CPU counter is a share of
             if role[3] in _CORE_FIELDS:
                 self._cores[role[3]] = value
-        points = self._gauge_points(gauges, ts)
+        points = _gauge_points(gauges, ts, self._tags)
         increases, seconds = self.tracker.update(
             timestamp if monotonic is None else monotonic, cumulative, restarted)
         self.last_wall = timestamp
@@ -213,14 +213,6 @@ class TargetDeriver:
         tags = {"service": self.service}
         tags.update(extra)
         return tags
-
-    def _gauge_points(self, gauges: list[tuple[tuple[Any, ...], float]], ts: int) -> list[Point]:
-        rows: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, float]] = {}
-        for (_, measurement, tags, field_name), value in gauges:
-            if math.isnan(value) or math.isinf(value):
-                continue
-            rows.setdefault((measurement, tags), {})[field_name] = value
-        return [(m, self._tags(tags), fields, ts) for (m, tags), fields in rows.items()]
 
     def _counter_points(self, increases: dict[Series, float], seconds: float,
                         ts: int) -> list[Point]:
@@ -334,6 +326,16 @@ class TargetDeriver:
         if seen:
             append(_performance_row(service_wide, seconds, ts, self.latency_limit_s))
         return points
+
+
+def _gauge_points(gauges: list[tuple[tuple[Any, ...], float]], ts: int,
+                  tags_of: Callable[[Iterable[tuple[str, str]]], dict[str, str]]) -> list[Point]:
+    rows: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, float]] = {}
+    for (_, measurement, tags, field_name), value in gauges:
+        if math.isnan(value) or math.isinf(value):
+            continue
+        rows.setdefault((measurement, tags), {})[field_name] = value
+    return [(m, tags_of(tags), fields, ts) for (m, tags), fields in rows.items()]
 
 
 def within(buckets: dict[float, float], limit_s: float) -> float:
