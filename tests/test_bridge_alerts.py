@@ -17,7 +17,7 @@ from promflux.bridge.analyze.derive import TargetDeriver
 from promflux.bridge.analyze.quantile import quantile
 from promflux.bridge.analyze.regression import Baseline
 from promflux.bridge.analyze.rules import Override, RuleBook
-from promflux.bridge.analyze.significance import binomial_tail, significant
+from promflux.bridge.analyze.significance import above_baseline, binomial_tail, significant
 from promflux.bridge.analyze.thresholds import DEFAULTS, REGRESSION_DEFAULTS, Threshold
 from promflux.bridge.analyze.window import Counts
 from promflux.bridge.ingest.exposition import parse
@@ -162,3 +162,15 @@ def test_an_error_regression_needs_ratio_points_and_significance():
     assert regression.errors(counts_of([0.01] * 600, errors=30), base, rule).regressed
     assert not regression.errors(counts_of([0.01] * 600, errors=8), base, rule).regressed
     assert not regression.errors(counts_of([0.01] * 20, errors=1), base, rule).regressed
+
+
+def test_a_short_noisy_baseline_is_not_taken_for_more_than_it_knows():
+    # Six minutes of history at 2.1 % (15 of 720) against a window at 4.5 % (27 of 600):
+    # against 2.1 % as if it were exact, 27 errors would be far out (p < 0.001); as two
+    # samples, they are not. Ten percent is.
+    rule = REGRESSION_DEFAULTS["error_rate_regression"]
+    base = Baseline(counts_of([0.01] * 720, errors=15), "previous hour")
+    assert binomial_tail(27, 600, 15 / 720) < rule.alpha
+    assert not regression.errors(counts_of([0.01] * 600, errors=27), base, rule).regressed
+    assert regression.errors(counts_of([0.01] * 600, errors=60), base, rule).regressed
+    assert not above_baseline(10, 100, 20, 100, 0.5)  # fewer than the baseline: never

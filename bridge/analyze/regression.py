@@ -4,10 +4,10 @@ endpoint. Pure, no I/O (``jobs.baselines`` fetches the baselines).
 Latency: the window's p95 is a regression when it is at least ``ratio`` times the
 baseline's p95, lies beyond the baseline p95's bucket (a shift inside one bucket is
 interpolation, not evidence), and the share of window requests slower than the baseline's
-p95 (5 % of them when nothing changed) is significantly above 5 % for the counts involved
-(one-sided binomial test at ``alpha``). Error rate: at least ``ratio`` times the baseline's
-and ``min_increase`` percentage points above it, and significantly so against the
-baseline's rate.
+p95 is significantly above the baseline's own share (5 %), for the counts of both (an
+exact conditional binomial test at ``alpha``: a short baseline is a sample too). Error
+rate: at least ``ratio`` times the baseline's and ``min_increase`` percentage points above
+it, and significantly so by the same test.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .quantile import normalize
-from .significance import significant
+from .significance import above_baseline
 from .thresholds import Threshold
 from .window import Counts
 
@@ -52,8 +52,9 @@ def latency(window: Counts, base: Baseline, rule: Threshold) -> Verdict:
     bucket_top = _bucket_top(base.counts, base_p95 / 1000.0)
     regressed = (current >= rule.ratio * base_p95
                  and (bucket_top is None or current > bucket_top * 1000.0)
-                 and significant(window.slower_than(base_p95 / 1000.0), window.requests,
-                                 0.05, rule.alpha))
+                 and above_baseline(window.slower_than(base_p95 / 1000.0), window.requests,
+                                    base.counts.slower_than(base_p95 / 1000.0),
+                                    base.counts.requests, rule.alpha))
     return Verdict(regressed, current, base_p95)
 
 
@@ -62,11 +63,10 @@ def errors(window: Counts, base: Baseline, rule: Threshold) -> Verdict:
     if (base_rate is None or current is None or base.counts.requests < rule.min_baseline
             or window.requests < rule.min_requests):
         return Verdict(False, current, base_rate)
-    # A baseline without errors still has an expected rate: half an error in its requests.
-    expected = max(base.counts.errors, 0.5) / base.counts.requests
     regressed = (current >= rule.ratio * base_rate
                  and current - base_rate >= rule.min_increase
-                 and significant(window.errors, window.requests, expected, rule.alpha))
+                 and above_baseline(window.errors, window.requests, base.counts.errors,
+                                    base.counts.requests, rule.alpha))
     return Verdict(regressed, current, base_rate)
 
 

@@ -58,6 +58,16 @@ def _sum_down(log_pmf: Callable[[int], float], start: int) -> float:
     return min(1.0, math.exp(first) * total)
 
 
+def above_baseline(k: float, n: float, k_base: float, n_base: float, alpha: float) -> bool:
+    """Whether k of n is significantly more often than k_base of n_base. Both are samples:
+    given the k + k_base events together, each falls in the window with probability
+    n / (n + n_base) when the two shares are the same (an exact conditional test), so a
+    baseline of a few hundred requests is not taken for more than it knows."""
+    if n <= 0 or n_base <= 0 or k * n_base <= k_base * n:
+        return False
+    return binomial_tail(k, k + k_base, n / (n + n_base)) < alpha
+
+
 def significant(k: float, n: float, p: float, alpha: float) -> bool:
     """Whether k of n is significantly more than the share p (at level alpha)."""
     if alpha >= 1.0:
