@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry
 from .analyze.alerts import Evaluator, Key, State
 from .analyze.derive import Point
 from .analyze.resume import export_state, import_state
+from .analyze.window import Increments
 from .config import BridgeConfig, Target, rule_book
 from .ingest.fetch import ssl_context
 from .ingest.loop import ScrapeMetrics, TargetScraper, TargetStatus
@@ -126,12 +127,12 @@ class Bridge:
     # -- one scrape's points: thresholds, then the writer ---------------------------------
 
     async def handle_scrape(self, target: Target, points: list[Point], now: float,
-                            up: bool, seconds: float | None) -> None:
+                            up: bool, found: Increments | None) -> None:
         """Judge the service's windows with this scrape in (changes are stored, logged and
         posted), then write."""
         active = self._active.get(target.service, False)
-        for change in self.evaluator.observe(target.service, target.url, points, seconds, now,
-                                             up, active):
+        for change in self.evaluator.observe(target.service, target.url, found, now, up,
+                                             active):
             points.append(change.point())
             self.notifier.notify(change)
             self.alertmanager.notify(change)

@@ -161,7 +161,8 @@ class Scenario:
             points = service.deriver.derive(parse(text, service.deriver.cache),
                                             self.origin + t, t)
             changes = self.evaluator.observe(
-                service.name, service.name, points, self.interval if step else None,
+                service.name, service.name, service.deriver.window_increments(service.name,
+                                                                              points),
                 self.origin + t, active=service.name == "ingest")
             out.append((service.name, points, changes))
         return out

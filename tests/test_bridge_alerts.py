@@ -54,7 +54,8 @@ def test_window_figures_equal_the_truth_of_the_raw_requests_in_the_window():
                 requests.append((now, latency, status))
         points = deriver.derive(parse(generate_latest(registry).decode(), deriver.cache),
                                 now, now)
-        evaluator.observe("api", "t1", points, deriver.last_seconds, now, active=True)
+        evaluator.observe("api", "t1", deriver.window_increments("t1", points), now,
+                          active=True)
         inside = [r for r in requests if r[0] > now - window]
         run = evaluator.windows["api"].run(window)
         counts = run.endpoints.get(ROUTE)

@@ -13,7 +13,7 @@ InfluxDB at start-up (``restore``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from . import regression, schema
@@ -21,7 +21,7 @@ from .derive import Point
 from .rules import RuleBook
 from .significance import significant
 from .thresholds import REGRESSIONS, SEVERITY, Level, Threshold
-from .window import Counts, ServiceWindow, increments
+from .window import Counts, Increments, ServiceWindow
 
 Key = tuple[str, str, str]  # service, endpoint ("_all" for service-wide), metric
 
@@ -96,9 +96,11 @@ class Judgement:
     baseline: float | None = None
 
 
-def ratio_level(metric: str, rule: Threshold, counts: Counts) -> tuple[float | None, Level, bool]:
+def ratio_level(metric: str, rule: Threshold, counts: Counts,
+                test: bool = True) -> tuple[float | None, Level, bool]:
     """The figure, its level, and whether a breach of the warning limit is significant
-    for the counts (when it is not, an ok state stays ok: it is the noise of a sample)."""
+    for the counts (when it is not, an ok state stays ok: it is the noise of a sample).
+    ``test=False``: the state is already bad, the test is not needed (True is returned)."""
     if metric == "p95_ms":
         value = counts.percentile_ms(0.95)
     elif metric == "error_rate_percent":
@@ -106,8 +108,8 @@ def ratio_level(metric: str, rule: Threshold, counts: Counts) -> tuple[float | N
     else:
         value = counts.client_error_rate_percent()
     level = rule.level(value)
-    if level == "ok":
-        return value, level, False
+    if level == "ok" or not test:
+        return value, level, level != "ok"
     bound = rule.warning
     if metric == "p95_ms":
         bad, share = counts.slower_than(bound / 1000.0), 0.05
@@ -129,16 +131,15 @@ class Evaluator:
     def thresholds(self) -> Mapping[str, Threshold]:
         return self.book.base
 
-    def observe(self, service: str, target: str, points: Iterable[Point],
-                seconds: float | None, now: float, up: bool = True,
-                active: bool = False) -> list[Change]:
-        """Add one scrape of ``target`` (``seconds`` since its previous one; None for the
-        first) to its service's windows; returns the state changes it brings."""
+    def observe(self, service: str, target: str, found: Increments | None, now: float,
+                up: bool = True, active: bool = False) -> list[Change]:
+        """Add one scrape of ``target`` (its increments; None for a first scrape or a failed
+        one) to its service's windows; returns the state changes it brings."""
         window = self.windows.get(service)
         if window is None:
             window = self.windows[service] = ServiceWindow(self.book.lengths())
-        if seconds is not None and seconds > 0:
-            window.add(increments(points, target, seconds), now)
+        if found is not None and found.seconds > 0:
+            window.add(found, now)
         self.up.setdefault(service, {})[target] = 1.0 if up else 0.0
         changes = []
         for j in self._judge(service, window, now, active):
@@ -201,11 +202,11 @@ class Evaluator:
             rule = self.book.rule(service, endpoint, metric)
             if rule is None or (c := counts(rule.window_seconds)) is None or c.requests <= 0:
                 continue
-            value, level, evident = ratio_level(metric, rule, c)
-            if not evident:
-                state = self.states.get((service, endpoint, metric))
-                if state is None or state.level == "ok":
-                    level = "ok"  # not enough evidence to leave ok
+            state = self.states.get((service, endpoint, metric))
+            leaving_ok = state is None or state.level == "ok"
+            value, level, evident = ratio_level(metric, rule, c, test=leaving_ok)
+            if leaving_ok and not evident:
+                level = "ok"  # not enough evidence to leave ok
             judged = c.requests >= rule.min_requests and window.full(rule.window_seconds, now)
             yield Judgement(endpoint, metric, value, level if judged else None, rule)
         base = self.baselines.get((service, endpoint))

@@ -8,15 +8,16 @@ parser, the counter state, and each series' role in the schema, decided once per
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..ingest.exposition import Scrape, Series, SeriesCache
 from . import schema
 from .quantile import normalize, quantile
 from .rates import CounterTracker, error_rate_percent, per_minute
+from .window import Counts, Increments, endpoint_key, resource_figures
 
-Point = tuple[str, Mapping[str, str], Mapping[str, float | str], int]
+Point = schema.Point
 _CORE_FIELDS = frozenset(c[3] for c in schema.CPU_COUNTERS.values())
 
 # Roles (first element of a role tuple).
@@ -89,10 +90,11 @@ class _Latency:
     ``reset`` at each scrape; tag dicts are built once and reused."""
 
     __slots__ = ("buckets", "total", "count", "errors", "client_errors", "by_status",
-                 "tags", "le_tags", "status_tags")
+                 "tags", "le_tags", "status_tags", "key")
 
     def __init__(self, tags: dict[str, str] | None = None) -> None:
         self.tags = tags or {}
+        self.key = endpoint_key(self.tags)  # its name in threshold states
         self.le_tags: dict[float, dict[str, str]] = {}
         self.status_tags: dict[str, dict[str, str]] = {}
         self.reset()
@@ -149,6 +151,8 @@ class TargetDeriver:
         self._cores: dict[str, float] = {}  # cores gauges, by field, as last seen
         self.last_wall: float | None = None  # when the counter state was last updated
         self.last_seconds: float | None = None  # the last scrape's interval (None: baseline)
+        self.last_counts: dict[str, Counts] = {}  # the last interval's, per endpoint key
+        self.last_total: Counts | None = None  # and every endpoint together
 
     def _group(self, endpoint: str, method: str) -> _Latency:
         group = self._groups.get((endpoint, method))
@@ -203,11 +207,22 @@ class TargetDeriver:
         increases, seconds = self.tracker.update(
             timestamp if monotonic is None else monotonic, cumulative, restarted)
         self.last_wall = timestamp
+        self.last_counts, self.last_total = {}, None
         if seconds is None or seconds <= 0:
             self.last_seconds = None
             return points  # the first scrape is a baseline
         self.last_seconds = seconds
         return points + self._counter_points(increases, seconds, ts)
+
+    def window_increments(self, target: str, points: list[Point]) -> Increments | None:
+        """What the last scrape adds to the threshold windows (None after a baseline):
+        the counts kept while deriving, so the points are not read back."""
+        if self.last_seconds is None:
+            return None
+        # A group named "_all" (series without the endpoint label) is summed into the
+        # service like any other; it is never judged as an endpoint of its own.
+        return Increments(target, self.last_seconds, self.last_counts,
+                          *resource_figures(points), total=self.last_total)
 
     def _tags(self, extra: Iterable[tuple[str, str]]) -> dict[str, str]:
         tags = {"service": self.service}
@@ -322,9 +337,17 @@ class TargetDeriver:
             service_wide.client_errors += group.client_errors
             service_wide.by_status.update(
                 (s, service_wide.by_status.get(s, 0.0) + c) for s, c in group.by_status.items())
-            append(_performance_row(group, seconds, ts, self.latency_limit_s))
+            row = _performance_row(group, seconds, ts, self.latency_limit_s)
+            append(row)
+            # The group's bucket dict is replaced at the next reset: shared, not copied.
+            self.last_counts[group.key] = Counts(row[2]["requests"], group.errors,  # type: ignore[arg-type]
+                                                 group.client_errors, group.buckets)
         if seen:
-            append(_performance_row(service_wide, seconds, ts, self.latency_limit_s))
+            row = _performance_row(service_wide, seconds, ts, self.latency_limit_s)
+            append(row)
+            self.last_total = Counts(sum(c.requests for c in self.last_counts.values()),
+                                     service_wide.errors, service_wide.client_errors,
+                                     wide_buckets)
         return points
 
 

@@ -13,8 +13,8 @@ it, and significantly so by the same test.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
-from .quantile import normalize
 from .significance import above_baseline
 from .thresholds import Threshold
 from .window import Counts
@@ -27,13 +27,24 @@ class Baseline:
     counts: Counts
     source: str  # "same hour, last 7 days" or "previous hour"
 
-    @property
+    @cached_property
     def p95_ms(self) -> float | None:
         return self.counts.percentile_ms(0.95)
 
     @property
     def error_rate_percent(self) -> float | None:
         return self.counts.error_rate_percent()
+
+    @cached_property
+    def p95_bucket_top(self) -> float | None:
+        """The upper bound of the bucket the p95 falls in (None: the +Inf bucket)."""
+        p95 = self.p95_ms
+        return None if p95 is None else _bucket_top(self.counts, p95 / 1000.0)
+
+    @cached_property
+    def slower_than_p95(self) -> float:
+        p95 = self.p95_ms
+        return 0.0 if p95 is None else self.counts.slower_than(p95 / 1000.0)
 
 
 @dataclass(frozen=True)
@@ -49,11 +60,11 @@ def latency(window: Counts, base: Baseline, rule: Threshold) -> Verdict:
     if (base_p95 is None or current is None or base.counts.requests < rule.min_baseline
             or window.requests < rule.min_requests):
         return Verdict(False, current, base_p95)
-    bucket_top = _bucket_top(base.counts, base_p95 / 1000.0)
+    bucket_top = base.p95_bucket_top
     regressed = (current >= rule.ratio * base_p95
                  and (bucket_top is None or current > bucket_top * 1000.0)
                  and above_baseline(window.slower_than(base_p95 / 1000.0), window.requests,
-                                    base.counts.slower_than(base_p95 / 1000.0),
+                                    base.slower_than_p95,
                                     base.counts.requests, rule.alpha))
     return Verdict(regressed, current, base_p95)
 
@@ -72,7 +83,7 @@ def errors(window: Counts, base: Baseline, rule: Threshold) -> Verdict:
 
 def _bucket_top(counts: Counts, value_s: float) -> float | None:
     """The upper bound of the bucket ``value_s`` falls in (None: the +Inf bucket)."""
-    for le, _ in normalize(counts.buckets.items()):
+    for le, _ in counts.ordered():
         if le >= value_s:
             return None if le == float("inf") else le
     return None

@@ -15,22 +15,32 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from . import schema
-from .derive import Point
 from .quantile import normalize, quantile
+from .schema import Point
 
 
 class Counts:
     """Requests, errors and cumulative latency buckets (seconds -> count) over some time."""
 
-    __slots__ = ("requests", "errors", "client_errors", "buckets")
+    __slots__ = ("requests", "errors", "client_errors", "buckets", "_ordered")
 
-    def __init__(self) -> None:
-        self.requests = 0.0
-        self.errors = 0.0
-        self.client_errors = 0.0
-        self.buckets: dict[float, float] = {}
+    def __init__(self, requests: float = 0.0, errors: float = 0.0, client_errors: float = 0.0,
+                 buckets: dict[float, float] | None = None) -> None:
+        self.requests = requests
+        self.errors = errors
+        self.client_errors = client_errors
+        self.buckets: dict[float, float] = {} if buckets is None else buckets
+        self._ordered: list[tuple[float, float]] | None = None
+
+    def ordered(self) -> list[tuple[float, float]]:
+        """The buckets sorted and monotonic; kept until the counts change (several
+        figures read them per scrape)."""
+        if self._ordered is None:
+            self._ordered = normalize(self.buckets.items())
+        return self._ordered
 
     def add(self, other: Counts, sign: float = 1.0) -> None:
+        self._ordered = None
         self.requests += sign * other.requests
         self.errors += sign * other.errors
         self.client_errors += sign * other.client_errors
@@ -43,14 +53,14 @@ class Counts:
         return self.requests <= 0.0 and not any(c > 0.0 for c in self.buckets.values())
 
     def percentile_ms(self, q: float) -> float | None:
-        value = quantile(q, normalize(self.buckets.items()))
+        value = quantile(q, self.ordered())
         return None if value is None or math.isinf(value) else value * 1000.0
 
     def slower_than(self, limit_s: float) -> float:
         """Requests slower than ``limit_s``, interpolated inside its bucket the way the
         percentile is (so "p95 > L" and "over 5 % slower than L" agree)."""
         below_le, below = 0.0, 0.0
-        for le, count in normalize(self.buckets.items()):
+        for le, count in self.ordered():
             if le >= limit_s:
                 if math.isinf(le):
                     within = below
@@ -77,6 +87,14 @@ class Increments:
     cpu_percent: float | None = None
     memory_percent: float | None = None
     disk_percent: float | None = None
+    total: Counts | None = None  # every endpoint summed (computed when not given)
+
+    def service(self) -> Counts:
+        if self.total is None:
+            self.total = Counts()
+            for counts in self.endpoints.values():
+                self.total.add(counts)
+        return self.total
 
 
 def endpoint_key(tags: Mapping[str, str]) -> str:
@@ -88,11 +106,31 @@ def endpoint_key(tags: Mapping[str, str]) -> str:
     return f"{method} {endpoint}"
 
 
+def resource_figures(points: Iterable[Point]) -> tuple[float | None, float | None,
+                                                      float | None]:
+    """CPU and memory percent (the target's processes summed) and the fullest disk."""
+    cpu = memory = disk = None
+    for measurement, _, fields, _ in points:
+        if measurement == schema.RESOURCES:
+            value = fields.get("cpu_percent")
+            if isinstance(value, float):
+                cpu = (cpu or 0.0) + value
+            value = fields.get("memory_percent")
+            if isinstance(value, float):
+                memory = (memory or 0.0) + value
+        elif measurement == schema.DISK:
+            value = fields.get("used_percent")
+            if isinstance(value, float):
+                disk = max(disk or 0.0, value)
+    return cpu, memory, disk
+
+
 def increments(points: Iterable[Point], target: str, seconds: float) -> Increments:
-    """One scrape's derived points -> the counts its window needs."""
+    """One scrape's derived points -> the counts its window needs. (The deriver keeps the
+    same while deriving: ``TargetDeriver.window_increments``.)"""
+    points = list(points)
     out = Increments(target, seconds)
     rows = out.endpoints
-    cpu = memory = disk = None
     for measurement, tags, fields, _ in points:
         if measurement == schema.LATENCY_BUCKETS:
             count = fields.get("count")
@@ -110,22 +148,11 @@ def increments(points: Iterable[Point], target: str, seconds: float) -> Incremen
             counts.requests = _number(fields.get("requests"))
             counts.errors = _number(fields.get("errors"))
             counts.client_errors = _number(fields.get("client_errors"))
-        elif measurement == schema.RESOURCES:
-            value = fields.get("cpu_percent")
-            if isinstance(value, float):
-                cpu = (cpu or 0.0) + value  # the target's processes together
-            value = fields.get("memory_percent")
-            if isinstance(value, float):
-                memory = (memory or 0.0) + value
-        elif measurement == schema.DISK:
-            value = fields.get("used_percent")
-            if isinstance(value, float):
-                disk = max(disk or 0.0, value)
     # The service-wide row repeats the endpoints' sums; it is the only row of a service
     # whose histogram has no endpoint label, and then it is kept as the one "endpoint".
     if len(rows) > 1:
         rows.pop(schema.ALL, None)
-    out.cpu_percent, out.memory_percent, out.disk_percent = cpu, memory, disk
+    out.cpu_percent, out.memory_percent, out.disk_percent = resource_figures(points)
     return out
 
 
@@ -146,6 +173,7 @@ class Running:
         self.length = length
         self.entries: deque[_Entry] = deque()
         self.endpoints: dict[str, Counts] = {}
+        self.total = Counts()                  # every endpoint together
         self.seconds: dict[str, float] = {}    # per target: scraped time in the window
         self.requests: dict[str, float] = {}   # per target
         self.cpu: dict[str, float] = {}        # per target: percent x seconds
@@ -169,6 +197,7 @@ class Running:
             requests += counts.requests
             if sign < 0 and mine.empty:
                 del self.endpoints[key]  # nothing left of it in the window
+        self.total.add(inc.service(), sign)
         self.requests[target] = self.requests.get(target, 0.0) + sign * requests
         if inc.cpu_percent is not None:
             self.cpu[target] = self.cpu.get(target, 0.0) + sign * inc.cpu_percent * inc.seconds
@@ -177,11 +206,8 @@ class Running:
                 per_target.pop(target, None)
 
     def service(self) -> Counts:
-        """Every endpoint summed: the service-wide counts."""
-        total = Counts()
-        for counts in self.endpoints.values():
-            total.add(counts)
-        return total
+        """Every endpoint summed: the service-wide counts (kept as they change)."""
+        return self.total
 
     def requests_per_minute(self) -> float | None:
         """Summed over targets, each its requests over its own scraped time."""

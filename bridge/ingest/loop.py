@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from ..analyze import schema
 from ..analyze.derive import Point, TargetDeriver
+from ..analyze.window import Increments
 from ..config import ScrapeConfig, Target
 from ..redact import redact
 from .exposition import ExpositionError, parse
@@ -27,8 +28,8 @@ from .fetch import AuthCache, ScrapeError, fetch
 log = logging.getLogger("promflux.bridge")
 
 # (target, points, scrape start as wall-clock seconds, whether the scrape worked)
-# (target, points, scrape time, up, seconds since the previous scrape or None)
-Sink = Callable[[Target, list[Point], float, bool, float | None], Awaitable[None]]
+# (target, points, scrape time, up, what the scrape adds to the threshold windows)
+Sink = Callable[[Target, list[Point], float, bool, Increments | None], Awaitable[None]]
 
 
 @dataclass
@@ -115,7 +116,7 @@ class TargetScraper:
                         "samples": samples, "last_error": error[:500]},
                        int(started_wall * 1000)))
         await self.sink(target, points, started_wall, not error,
-                        None if error else self.deriver.last_seconds)
+                        None if error else self.deriver.window_increments(target.url, points))
         return points
 
     def _record(self, error: str, started_wall: float, elapsed: float) -> None:
