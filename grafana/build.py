@@ -168,13 +168,16 @@ def per_service_sum(measurement: str, field: str, group_extra: str = "") -> str:
 
 def states_panel(layout: Layout) -> None:
     # Not $timeFilter: a state set before the range is still the current one.
-    layout.add({"type": "table", "title": "Current threshold states", "targets": [target(
-        'SELECT last("level") AS "level", "value" FROM "threshold_states" '
+    # Regressions are states too (metric p95_regression / error_rate_regression, level
+    # "regression"), with the baseline they were judged against.
+    layout.add({"type": "table", "title": "Current threshold and regression states",
+                "targets": [target(
+        'SELECT last("level") AS "level", "value", "baseline" FROM "threshold_states" '
         'WHERE time > now() - 7d GROUP BY "service", "endpoint", "metric"', table=True)],
         "fieldConfig": {"defaults": {}, "overrides": []}, "options": {"showHeader": True},
         "transformations": [{"id": "organize", "options": {"excludeByName": {"Time": True}}}]},
         w=12, h=8)
-    layout.add(timeseries("Threshold state changes (0 ok, 1 warning, 2 critical)", [target(
+    layout.add(timeseries("State changes (0 ok, 1 warning or regression, 2 critical)", [target(
         'SELECT max("severity") FROM "threshold_states" WHERE $timeFilter '
         'GROUP BY time($__interval), "service", "metric" fill(none)',
         alias="$tag_service $tag_metric")], "none"), w=12, h=8)

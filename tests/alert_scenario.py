@@ -174,6 +174,7 @@ class Result:
     origin: float
     changes: list[Change]
     baselines_used: set[str]
+    database: str = ""
 
     def at(self, change: Change) -> float:
         return change.at - self.origin
@@ -232,4 +233,4 @@ async def run_with_influxdb(url: str, database: str, interval: float, seed: int 
         await client.write(encode_points(pending), rollups.RAW)
     finally:
         await client.close()
-    return Result(interval, origin, changes, used)
+    return Result(interval, origin, changes, used, database)

@@ -5,6 +5,8 @@ baselines from a real InfluxDB)."""
 from __future__ import annotations
 
 import asyncio
+import json
+from pathlib import Path
 
 import pytest
 
@@ -65,3 +67,23 @@ def test_every_state_resolves_once_after_its_problem_and_holds_while_it_lasts(re
     errors = by_key[("api", "GET /errors", "error_rate_percent")]
     assert [c.level for c in errors] == ["critical", "ok"]  # critical all along
     assert {c.service for c in result.changes} == {"api"}  # the active ingest stays quiet
+
+
+def test_the_dashboard_states_table_shows_each_last_change_with_its_baseline(result, influxdb):
+    board = json.loads((Path(__file__).parent.parent / "grafana" / "dashboards"
+                        / "promflux-overview.json").read_text())
+    panel = next(p for p in board["panels"] if p["title"].startswith("Current threshold"))
+    series = influxdb.query(panel["targets"][0]["query"], db=result.database)
+    shown = {(s["tags"]["service"], s["tags"]["endpoint"], s["tags"]["metric"]):
+             dict(zip(s["columns"], s["values"][0], strict=True)) for s in series}
+    last = {}
+    for change in result.changes:
+        last[(change.service, change.endpoint, change.metric)] = change
+    assert set(shown) == set(last)
+    for key, change in last.items():
+        row = shown[key]
+        assert (row["level"], row["value"], row["baseline"]) == (
+            change.level, change.value, change.baseline), key
+    regressions = {k for k in shown if k[2].endswith("_regression")}
+    assert ("api", "GET /steady", "p95_regression") in regressions
+    assert all(shown[k]["baseline"] is not None for k in regressions)

@@ -95,7 +95,7 @@ class BridgeHandlers:
         except (TimeoutError, InfluxError) as exc:
             influx_error = str(exc) or "no answer within 5 s"
         states = [status_page.StateRow(service, endpoint, metric, state.level, state.value,
-                                       state.since)
+                                       state.since, _limit_text(metric, state))
                   for (service, endpoint, metric), state in bridge.states()
                   if state.level != "ok"]
         main = status_page.render_main(targets, figures, states, health=bridge.health(),
@@ -177,3 +177,18 @@ class BridgeHandlers:
 def _number(value: float | None) -> float | None:
     """JSON has no NaN: a figure without a value is null."""
     return None if value is None or value != value else value
+
+
+def _limit_text(metric: str, state: State) -> str:
+    """What the value is judged against, for the page: "limit 500 (critical 1000) over
+    5 min", or "baseline 48.2 (previous hour)" for a regression."""
+    rule = state.rule
+    if metric in REGRESSIONS:
+        return "" if state.baseline is None else f"baseline {state.baseline:,.1f}"
+    if rule is None:
+        return ""
+    window = f" over {rule.window_seconds / 60:g} min" if metric not in _INSTANT else ""
+    return f"limit {rule.warning:g} (critical {rule.critical:g}){window}"
+
+
+_INSTANT = frozenset({"up", "memory_percent", "disk_percent"})  # judged as last seen

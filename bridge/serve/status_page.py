@@ -16,7 +16,8 @@ from typing import Any
 from ..analyze.overview import EndpointFigures, ServiceFigures, StateChange
 from ..analyze.thresholds import DEFAULTS, Level, Threshold
 
-_COLOURS = {"ok": "#1a7f37", "warning": "#b35900", "critical": "#c62828", "none": "#6e7781"}
+_COLOURS = {"ok": "#1a7f37", "warning": "#b35900", "critical": "#c62828",
+            "regression": "#8250df", "none": "#6e7781"}
 
 
 @dataclass
@@ -40,6 +41,7 @@ class StateRow:
     level: str
     value: float | None
     since: float
+    limit: str = ""  # the limit that applies, or the baseline of a regression
 
 
 def _age(then: float | None, now: float) -> str:
@@ -171,14 +173,14 @@ def render_main(targets: Sequence[TargetRow], figures: dict[str, ServiceFigures]
     if states:
         parts.append('<h2>Alerts</h2><table id="states"><thead><tr><th>Service</th>'
                      "<th>Endpoint</th><th>Figure</th><th>Level</th><th>Value</th>"
-                     "<th>Since</th></tr></thead><tbody>")
+                     "<th>Limit or baseline</th><th>Since</th></tr></thead><tbody>")
         for s in states:
             parts.append(
                 f'<tr data-level="{escape(s.level)}"><td>{escape(s.service)}</td>'
                 f"<td>{escape(s.endpoint)}</td><td>{escape(s.metric)}</td>"
                 f'<td style="color:{_COLOURS.get(s.level, _COLOURS["none"])}">'
                 f"{escape(s.level)}</td><td>{_number(s.value, '')}</td>"
-                f"<td>{_age(s.since, now)}</td></tr>")
+                f'<td class="limit">{escape(s.limit)}</td><td>{_age(s.since, now)}</td></tr>')
         parts.append("</tbody></table>")
     if changes:
         parts.append(_changes_table(changes, now))
