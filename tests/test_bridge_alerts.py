@@ -19,7 +19,7 @@ from promflux.bridge.analyze.regression import Baseline
 from promflux.bridge.analyze.rules import Override, RuleBook
 from promflux.bridge.analyze.significance import above_baseline, binomial_tail, significant
 from promflux.bridge.analyze.thresholds import DEFAULTS, REGRESSION_DEFAULTS, Threshold
-from promflux.bridge.analyze.window import Counts
+from promflux.bridge.analyze.window import Counts, Increments
 from promflux.bridge.ingest.exposition import parse
 from promflux.exporter.metrics import LATENCY_BUCKETS, ExporterMetrics
 
@@ -43,29 +43,37 @@ def test_window_figures_equal_the_truth_of_the_raw_requests_in_the_window():
     rules = RuleBook({m: dataclasses.replace(t, window_seconds=window)
                       for m, t in DEFAULTS.items()})
     evaluator = Evaluator(rules)
-    requests: list[tuple[float, float, int]] = []  # (time, latency, status)
+    requests: list[tuple[float, float, int, str]] = []  # (time, latency, status, route)
     for step in range(80):
         now = step * 5.0
         if step:
             for _ in range(rng.randrange(0, 40)):
                 latency = rng.choice([rng.uniform(0.001, 0.05), rng.uniform(0.2, 2.0)])
                 status = 500 if rng.random() < 0.1 else 200
-                histogram.labels("api", "/items/{id}", "GET", str(status)).observe(latency)
-                requests.append((now, latency, status))
+                route = rng.choice(["/items/{id}", "/health"])
+                histogram.labels("api", route, "GET", str(status)).observe(latency)
+                requests.append((now, latency, status, route))
         points = deriver.derive(parse(generate_latest(registry).decode(), deriver.cache),
                                 now, now)
         evaluator.observe("api", "t1", deriver.window_increments("t1", points), now,
                           active=True)
-        inside = [r for r in requests if r[0] > now - window]
+        everything = [r for r in requests if r[0] > now - window]
+        inside = [r for r in everything if r[3] == "/items/{id}"]
         run = evaluator.windows["api"].run(window)
         counts = run.endpoints.get(ROUTE)
+        if everything:  # the service: both routes summed
+            total = run.service()
+            assert total.requests == len(everything)
+            assert total.percentile_ms(0.95) == truth_p95([r[1] for r in everything])
+            assert evaluator.states[("api", "_all", "p95_ms")].value == total.percentile_ms(
+                0.95)
         if not inside:
             continue
         assert counts is not None and counts.requests == len(inside)
         assert counts.errors == sum(1 for r in inside if r[2] == 500)
         assert counts.percentile_ms(0.95) == truth_p95([r[1] for r in inside])
         covered = min(window, now)
-        assert run.requests_per_minute() == len(inside) * 60.0 / covered
+        assert run.requests_per_minute() == len(everything) * 60.0 / covered
         state = evaluator.states[("api", ROUTE, "p95_ms")]
         assert state.value == truth_p95([r[1] for r in inside])
         errors = evaluator.states[("api", ROUTE, "error_rate_percent")].value
@@ -175,3 +183,20 @@ def test_a_short_noisy_baseline_is_not_taken_for_more_than_it_knows():
     assert not regression.errors(counts_of([0.01] * 600, errors=27), base, rule).regressed
     assert regression.errors(counts_of([0.01] * 600, errors=60), base, rule).regressed
     assert not above_baseline(10, 100, 20, 100, 0.5)  # fewer than the baseline: never
+
+
+def test_a_restored_state_is_not_judged_before_the_window_has_filled_again():
+    rule = dataclasses.replace(DEFAULTS["error_rate_percent"], window_seconds=60.0,
+                               for_seconds=0.0, resolve_seconds=0.0)
+    evaluator = Evaluator(RuleBook({"error_rate_percent": rule}))
+    evaluator.restore(("api", ROUTE, "error_rate_percent"), "critical", 100.0, 40.0)
+    healthy = Counts(50.0, 0.0, 0.0, {0.1: 50.0, math.inf: 50.0})
+    changes = []
+    for step in range(1, 20):  # a healthy scrape every 5 s from t = 1000
+        found = Increments("t1", 5.0, {ROUTE: healthy})
+        now = 1000.0 + 5 * step
+        changes += [(c.level, now - 1000.0) for c in evaluator.observe("api", "t1", found, now)]
+        if now - 1000.0 < 60.0:  # the figure is shown, the state is kept
+            state = evaluator.states[("api", ROUTE, "error_rate_percent")]
+            assert state.level == "critical" and state.value == 0.0
+    assert changes == [("ok", 60.0)]  # judged once the window is full: resolved once

@@ -64,6 +64,15 @@ def test_environment_overrides_influxdb_settings(tmp_path):
     (GOOD + "webhooks:\n  - url: mailto:ops@example.org\n", "webhooks.0.url"),
     (GOOD + "webhooks:\n  - url: http://hook/x\n    retries: 99\n", "webhooks.0.retries"),
     (GOOD + "    active: maybe\n", "targets.0.active"),
+    (GOOD + "thresholds:\n  window: 0s\n", "thresholds.window"),
+    (GOOD + "thresholds:\n  alpha: 2\n", "thresholds.alpha"),
+    (GOOD + "thresholds:\n  overrides:\n    - endpoint: /x\n      latency: off\n",
+     "thresholds.overrides.0.latency"),
+    (GOOD + "thresholds:\n  overrides:\n    - p95_ms: on\n", "thresholds.overrides.0.p95_ms"),
+    (GOOD + "thresholds:\n  regression:\n    ratio: 0.5\n", "thresholds.regression.ratio"),
+    (GOOD + "alertmanagers:\n  - url: am:9093\n", "alertmanagers.0.url"),
+    (GOOD + "alertmanagers:\n  - url: http://am:9093\n    resend_interval: never\n",
+     "alertmanagers.0.resend_interval"),
 ])
 def test_errors_name_the_key_and_the_problem(tmp_path, text, expected):
     with pytest.raises(ConfigError) as error:
@@ -183,3 +192,36 @@ def test_the_4xx_threshold_is_off_unless_given(tmp_path):
     assert limits["client_error_rate_percent"].level(25.0) == "warning"
     with pytest.raises(ConfigError, match="critical must not be below"):
         load(write(tmp_path, text.replace("critical: 50", "critical: 5")), environ={})
+
+
+def test_windows_overrides_and_regressions_from_the_config(tmp_path):
+    from promflux.bridge.config import rule_book
+
+    text = GOOD + (
+        "thresholds:\n  window: 2m\n  for: 30s\n  min_requests: 50\n"
+        "  p95_ms: {warning: 400, critical: 800, resolve: 1m}\n"
+        "  regression: {ratio: 2, for: 0s}\n"
+        "  overrides:\n"
+        "    - service: ingest*\n      endpoint: POST /ingest/*\n"
+        "      p95_ms: {warning: 50, critical: 200}\n"
+        "    - endpoint: /reports/*\n      p95_ms: off\n      p95_regression: false\n"
+        "alertmanagers:\n  - url: http://127.0.0.1:9093/\n")
+    config = load(write(tmp_path, text), environ={})
+    book = rule_book(config)
+    p95 = book.rule("api", "GET /items", "p95_ms")
+    assert p95 is not None
+    assert (p95.warning, p95.critical, p95.window_seconds, p95.for_seconds,
+            p95.resolve_seconds, p95.min_requests) == (400, 800, 120, 30, 60, 50)
+    errors = book.rule("api", "GET /items", "error_rate_percent")
+    assert errors is not None and errors.resolve_seconds == 180  # the default
+    ingest = book.rule("ingest-eu", "POST /ingest/batch", "p95_ms")
+    assert ingest is not None and (ingest.warning, ingest.window_seconds) == (50, 120)
+    assert book.rule("ingest-eu", "GET /health", "p95_ms").warning == 400  # type: ignore[union-attr]
+    assert book.rule("api", "GET /reports/{id}", "p95_ms") is None
+    assert book.rule("api", "GET /reports/{id}", "p95_regression") is None
+    regression = book.rule("api", "GET /items", "p95_regression")
+    assert regression is not None and (regression.ratio, regression.for_seconds) == (2, 0)
+    assert config.alertmanagers[0].url == "http://127.0.0.1:9093"
+    off = load(write(tmp_path, GOOD + "thresholds:\n  regression: {enabled: false}\n"),
+               environ={})
+    assert rule_book(off).rule("api", "GET /items", "p95_regression") is None

@@ -2,10 +2,11 @@
 
 Every scrape adds its counts to the service's sliding windows (``window``); then each
 figure is judged over its rule's window (``rules``): p95, error rates, requests per minute
-and CPU once the window is full, memory, disk and "up" as last seen. A ratio breach counts
-only when it is significant for the requests involved (``significance``): 31 slow requests
-of 600 against a 5 % limit is noise, 90 is not. A worse level must hold for the rule's
-``for_seconds`` before the state changes, a better one for ``resolve_seconds``; a window
+and CPU once the window is full, memory, disk and "up" as last seen. A ratio figure leaves
+ok only when its breach is significant for the requests involved (``significance``): 31
+slow requests of 600 against a 5 % allowance is noise, 90 is not. A worse level must hold
+for the rule's ``for_seconds`` before the state changes, a better one for
+``resolve_seconds``; a window
 with fewer than ``min_requests`` requests leaves the state as it was. Regressions against
 each endpoint's baseline are states too (level "regression"). States are restored from
 InfluxDB at start-up (``restore``).
