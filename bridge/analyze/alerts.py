@@ -6,10 +6,9 @@ and CPU once the window is full, memory, disk and "up" as last seen. A ratio fig
 ok only when its breach is significant for the requests involved (``significance``): 31
 slow requests of 600 against a 5 % allowance is noise, 90 is not. A worse level must hold
 for the rule's ``for_seconds`` before the state changes, a better one for
-``resolve_seconds``; a window
-with fewer than ``min_requests`` requests leaves the state as it was. Regressions against
-each endpoint's baseline are states too (level "regression"). States are restored from
-InfluxDB at start-up (``restore``).
+``resolve_seconds``; a window with fewer than ``min_requests`` requests leaves the state as
+it was. Regressions against each endpoint's baseline are states too (level "regression").
+States are restored from InfluxDB at start-up (``restore``). docs/alerts.md has the rules.
 """
 
 from __future__ import annotations
