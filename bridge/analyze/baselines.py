@@ -18,35 +18,49 @@ from .window import Counts, endpoint_key
 SAME_HOUR = "same hour, last 7 days"
 PREVIOUS_HOUR = "previous hour"
 _GROUP = 'GROUP BY "service", "endpoint", "method"'
+DAYS = 7
 
 
 def query(now: float, window_s: float, raw_rp: str, hourly_rp: str) -> str:
-    """Four statements: previous-hour buckets and counts, then 7 days of hourly ones."""
+    """Statements: previous-hour buckets and counts, then for each of the last 7 days the
+    same hour's buckets, then its counts. Each sums on the server: a small answer."""
     end = int((now - window_s) * 1e9)
     start = end - 3600 * 10**9
     hour = int(now) - int(now) % 3600
-    week = (hour - 7 * 86400) * 10**9
+    days = [(hour - d * 86400) * 10**9 for d in range(1, DAYS + 1)]
     raw = f"time >= {start} AND time < {end}"
-    hourly = f"time >= {week} AND time < {hour * 10**9}"
-    return (
-        f'SELECT sum("count") AS "count" FROM "{raw_rp}"."{schema.LATENCY_BUCKETS}" '
-        f'WHERE {raw} {_GROUP}, "le"; '
-        f'SELECT sum("requests") AS "requests", sum("errors") AS "errors" FROM '
-        f'"{raw_rp}"."{schema.PERFORMANCE}" WHERE {raw} AND "endpoint" != \'{schema.ALL}\' '
-        f'{_GROUP}; '
-        f'SELECT "count" FROM "{hourly_rp}"."{schema.LATENCY_BUCKETS}" WHERE {hourly} '
-        f'{_GROUP}, "le"; '
-        f'SELECT "requests", "errors" FROM "{hourly_rp}"."{schema.PERFORMANCE}" '
-        f'WHERE {hourly} AND "endpoint" != \'{schema.ALL}\' {_GROUP}')
+    statements = [_buckets(raw_rp, raw), _totals(raw_rp, raw)]
+    statements += [_buckets(hourly_rp, f"time >= {d} AND time < {d + 3600 * 10**9}")
+                   for d in days]
+    statements += [_totals(hourly_rp, f"time >= {d} AND time < {d + 3600 * 10**9}")
+                   for d in days]
+    return "; ".join(statements)
 
 
-def reduce(results: list[dict[str, Any]], now: float,
+def _buckets(rp: str, where: str) -> str:
+    return (f'SELECT sum("count") AS "count" FROM "{rp}"."{schema.LATENCY_BUCKETS}" '
+            f'WHERE {where} {_GROUP}, "le"')
+
+
+def _totals(rp: str, where: str) -> str:
+    return (f'SELECT sum("requests") AS "requests", sum("errors") AS "errors" FROM '
+            f'"{rp}"."{schema.PERFORMANCE}" WHERE {where} AND "endpoint" != \'{schema.ALL}\' '
+            f'{_GROUP}')
+
+
+def reduce(results: list[dict[str, Any]],
            min_requests: float) -> dict[tuple[str, str], Baseline]:
     """(service, endpoint key) -> baseline, per endpoint and for each service ("_all")."""
-    results = list(results) + [{}] * 4
-    hour_of_day = int(now) % 86400 // 3600
-    previous = _counts(results[0], results[1], None)
-    same_hour = _counts(results[2], results[3], hour_of_day)
+    results = list(results) + [{}] * (2 + 2 * DAYS)
+    previous = _counts([results[0]], [results[1]])
+    same_hour = _counts(results[2:2 + DAYS], results[2 + DAYS:2 + 2 * DAYS])
+    # Each service is a key of its own too (its endpoints summed), chosen the same way: the
+    # service's own history, whatever its endpoints' choices.
+    for found in (previous, same_hour):
+        services: dict[str, Counts] = {}
+        for (service, _), counts in found.items():
+            services.setdefault(service, Counts()).add(counts)
+        found.update({(service, schema.ALL): total for service, total in services.items()})
     out: dict[tuple[str, str], Baseline] = {}
     for key in set(previous) | set(same_hour):
         weekly = same_hour.get(key)
@@ -54,43 +68,33 @@ def reduce(results: list[dict[str, Any]], now: float,
             out[key] = Baseline(weekly, SAME_HOUR)
         elif key in previous:
             out[key] = Baseline(previous[key], PREVIOUS_HOUR)
-    services: dict[str, dict[str, Counts]] = {}
-    for (service, _), base in out.items():
-        total = services.setdefault(service, {}).setdefault(base.source, Counts())
-        total.add(base.counts)
-    for service, by_source in services.items():
-        # One source for the whole service: the one most of its endpoints use.
-        source = max(by_source, key=lambda s: by_source[s].requests)
-        out[(service, schema.ALL)] = Baseline(by_source[source], source)
     return out
 
 
-def _counts(buckets: dict[str, Any], totals: dict[str, Any],
-            hour_of_day: int | None) -> dict[tuple[str, str], Counts]:
+def _counts(buckets: list[dict[str, Any]],
+            totals: list[dict[str, Any]]) -> dict[tuple[str, str], Counts]:
+    """Summed over the statements' answers, per (service, endpoint key)."""
     out: dict[tuple[str, str], Counts] = {}
-
-    def rows(series: dict[str, Any]) -> list[dict[str, Any]]:
-        columns = series["columns"]
-        found = [dict(zip(columns, row, strict=False)) for row in series.get("values", [])]
-        if hour_of_day is None:
-            return found
-        return [r for r in found if int(r["time"]) % 86400 // 3600 == hour_of_day]
-
-    for series in buckets.get("series", []):
-        tags = series.get("tags", {})
-        try:
-            le = float(tags.get("le", ""))
-        except ValueError:
-            continue
-        key = (tags.get("service", ""), endpoint_key(tags))
-        counts = out.setdefault(key, Counts())
-        for row in rows(series):
-            counts.buckets[le] = counts.buckets.get(le, 0.0) + float(row.get("count") or 0.0)
-    for series in totals.get("series", []):
-        tags = series.get("tags", {})
-        key = (tags.get("service", ""), endpoint_key(tags))
-        counts = out.setdefault(key, Counts())
-        for row in rows(series):
-            counts.requests += float(row.get("requests") or 0.0)
-            counts.errors += float(row.get("errors") or 0.0)
+    for result in buckets:
+        for series in result.get("series", []):
+            tags = series.get("tags", {})
+            try:
+                le = float(tags.get("le", ""))
+            except ValueError:
+                continue
+            counts = out.setdefault((tags.get("service", ""), endpoint_key(tags)), Counts())
+            for row in _rows(series):
+                counts.buckets[le] = counts.buckets.get(le, 0.0) + float(row.get("count") or 0)
+    for result in totals:
+        for series in result.get("series", []):
+            tags = series.get("tags", {})
+            counts = out.setdefault((tags.get("service", ""), endpoint_key(tags)), Counts())
+            for row in _rows(series):
+                counts.requests += float(row.get("requests") or 0.0)
+                counts.errors += float(row.get("errors") or 0.0)
     return out
+
+
+def _rows(series: dict[str, Any]) -> list[dict[str, Any]]:
+    columns = series["columns"]
+    return [dict(zip(columns, row, strict=False)) for row in series.get("values", [])]

@@ -29,7 +29,7 @@ class BaselineJob:
         """Fetch the baselines as of ``now``; returns how many endpoints have one."""
         text = baselines.query(now, self.window_s, rollups.RAW, rollups.HOURLY)
         results = await self.client.query(text, db=self.database, epoch="s")
-        self.evaluator.set_baselines(baselines.reduce(results, now, self.min_requests))
+        self.evaluator.set_baselines(baselines.reduce(results, self.min_requests))
         return len(self.evaluator.baselines)
 
     async def run(self, ready: asyncio.Event) -> None:
