@@ -215,12 +215,10 @@ class TargetDeriver:
         return points + self._counter_points(increases, seconds, ts)
 
     def window_increments(self, target: str, points: list[Point]) -> Increments | None:
-        """What the last scrape adds to the threshold windows (None after a baseline):
-        the counts kept while deriving, so the points are not read back."""
+        """What the last scrape adds to the threshold windows (None after a baseline): the
+        counts kept while deriving (a group "_all" counts in the service, never alone)."""
         if self.last_seconds is None:
             return None
-        # A group named "_all" (series without the endpoint label) is summed into the
-        # service like any other; it is never judged as an endpoint of its own.
         return Increments(target, self.last_seconds, self.last_counts,
                           *resource_figures(points), total=self.last_total)
 
@@ -278,19 +276,7 @@ class TargetDeriver:
         for (measurement, tags), fields in cpu_rows.items():
             # Same series and time as the gauges' point: InfluxDB merges the fields.
             points.append((measurement, self._tags(tags), fields, ts))
-        for (measurement, tags), row in counters.items():
-            fields = {}
-            for prefix, increase in row.items():
-                fields[prefix] = increase
-                fields[prefix + "_per_minute"] = per_minute(increase, seconds) or 0.0
-            points.append((measurement, self._tags(tags), fields, ts))
-        for (measurement, tags, prefix), hist in histograms.items():
-            fields = {f"{prefix}_count": hist.count,
-                      f"{prefix}_per_minute": per_minute(hist.count, seconds) or 0.0}
-            if hist.count > 0:
-                fields[f"{prefix}_mean_ms"] = hist.total / hist.count * 1000.0
-                fields.update(percentile_fields(hist.buckets, prefix + "_"))
-            points.append((measurement, self._tags(tags), fields, ts))
+        points += _other_points(counters, histograms, seconds, ts, self._tags)
         return points
 
     def _latency_points(self, groups: list[_Latency], seconds: float, ts: int) -> list[Point]:
@@ -349,6 +335,28 @@ class TargetDeriver:
                                      service_wide.errors, service_wide.client_errors,
                                      wide_buckets)
         return points
+
+
+def _other_points(counters: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, float]],
+                  histograms: dict[tuple[str, tuple[tuple[str, str], ...], str], _Latency],
+                  seconds: float, ts: int,
+                  tags_of: Callable[[Iterable[tuple[str, str]]], dict[str, str]]) -> list[Point]:
+    """Points of the counters and histograms outside the request latency."""
+    points: list[Point] = []
+    for (measurement, tags), row in counters.items():
+        fields = {}
+        for prefix, increase in row.items():
+            fields[prefix] = increase
+            fields[prefix + "_per_minute"] = per_minute(increase, seconds) or 0.0
+        points.append((measurement, tags_of(tags), fields, ts))
+    for (measurement, tags, prefix), hist in histograms.items():
+        fields = {f"{prefix}_count": hist.count,
+                  f"{prefix}_per_minute": per_minute(hist.count, seconds) or 0.0}
+        if hist.count > 0:
+            fields[f"{prefix}_mean_ms"] = hist.total / hist.count * 1000.0
+            fields.update(percentile_fields(hist.buckets, prefix + "_"))
+        points.append((measurement, tags_of(tags), fields, ts))
+    return points
 
 
 def _gauge_points(gauges: list[tuple[tuple[Any, ...], float]], ts: int,

@@ -160,10 +160,29 @@ def _number(value: object) -> float:
     return float(value) if isinstance(value, int | float) else 0.0
 
 
+SLOTS = 30  # a window keeps at most about this many entries per target
+
+
 @dataclass
 class _Entry:
-    at: float
+    at: float  # its newest scrape
+    opened: float  # its first scrape
     increments: Increments
+
+
+def merge(into: Increments, more: Increments) -> None:
+    """Add ``more`` (a later scrape of the same target) into ``into``."""
+    total = into.service()  # before the endpoints change
+    for key, counts in more.endpoints.items():
+        mine = into.endpoints.get(key)
+        if mine is None:
+            mine = into.endpoints[key] = Counts()
+        mine.add(counts)
+    total.add(more.service())
+    if more.cpu_percent is not None:  # kept as a time-weighted mean
+        weighted = (into.cpu_percent or 0.0) * into.seconds + more.cpu_percent * more.seconds
+        into.cpu_percent = weighted / (into.seconds + more.seconds)
+    into.seconds += more.seconds
 
 
 class Running:
@@ -181,7 +200,15 @@ class Running:
     def push(self, entry: _Entry) -> None:
         self._apply(entry.increments, 1.0)
         self.entries.append(entry)
-        horizon = entry.at - self.length
+        self._expire(entry.at)
+
+    def include(self, more: Increments, now: float) -> None:
+        """``more`` was merged into the newest entry of its target: count it too."""
+        self._apply(more, 1.0)
+        self._expire(now)
+
+    def _expire(self, now: float) -> None:
+        horizon = now - self.length
         while self.entries and self.entries[0].at <= horizon:
             self._apply(self.entries.popleft().increments, -1.0)
 
@@ -222,20 +249,34 @@ class Running:
 
 
 class ServiceWindow:
-    """One service's windows (one per configured length) and its latest gauges."""
+    """One service's windows (one per configured length) and its latest gauges.
+
+    Scrapes less than a slot (1/SLOTS of the shortest window) after the first scrape of
+    their target's newest entry are merged into it, so memory does not grow with the scrape
+    rate; a window then covers between its length and its length plus one slot, and every
+    figure stays exact over what it covers."""
 
     def __init__(self, lengths: Iterable[float]) -> None:
         self.runs = {length: Running(length) for length in sorted(set(lengths))}
+        self.slot = min(self.runs) / SLOTS
         self.started: float | None = None  # the start of the first counted interval
         self.memory: dict[str, float] = {}
         self.disk: dict[str, float] = {}
+        self._open: dict[str, _Entry] = {}  # per target, the entry still taking scrapes
 
     def add(self, inc: Increments, now: float) -> None:
         if self.started is None:
             self.started = now - inc.seconds
-        entry = _Entry(now, inc)
-        for run in self.runs.values():
-            run.push(entry)
+        entry = self._open.get(inc.target)
+        if entry is not None and now - entry.opened < self.slot:
+            merge(entry.increments, inc)
+            entry.at = now
+            for run in self.runs.values():
+                run.include(inc, now)
+        else:
+            entry = self._open[inc.target] = _Entry(now, now, inc)
+            for run in self.runs.values():
+                run.push(entry)
         if inc.memory_percent is not None:
             self.memory[inc.target] = inc.memory_percent
         if inc.disk_percent is not None:
