@@ -101,5 +101,7 @@ REGRESSION_DEFAULTS: dict[str, Threshold] = {
 
 
 def worst(levels: list[Level] | tuple[Level, ...]) -> Level:
-    """The most severe of ``levels`` (ok for none)."""
-    return max(levels, key=SEVERITY.__getitem__, default="ok")
+    """The most severe of ``levels`` (ok for none); a breached limit before a regression
+    of the same severity."""
+    return max(levels, key=lambda level: (SEVERITY[level], level != "regression"),
+               default="ok")
