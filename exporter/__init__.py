@@ -1,8 +1,12 @@
-"""promflux exporter: Prometheus /metrics for FastAPI, Starlette and aiohttp services.
+"""promflux exporter: Prometheus /metrics for FastAPI, Starlette and aiohttp services,
+and for workers without a web framework.
 
-    from promflux.exporter import instrument
+    from promflux.exporter import instrument, start_metrics_server
     metrics = instrument(app, service="admin-api")
     metrics.event("device_update")
+
+    worker = start_metrics_server(service="worker", port=9200)
+    with worker.job("sync_devices"): ...
 
 See docs/metrics.md for every metric it exports.
 """
@@ -21,6 +25,7 @@ from .handle import Metrics
 from .metrics import LATENCY_BUCKETS, UNMATCHED
 from .queues import InstrumentedQueue
 from .recorder import Recorder
+from .worker import start_metrics_server
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -35,6 +40,7 @@ __all__ = [
     "UNMATCHED",
     "__version__",
     "instrument",
+    "start_metrics_server",
 ]
 
 

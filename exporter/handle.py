@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .jobs import JobRecorder, JobRun
 from .queues import InstrumentedQueue
 from .recorder import Recorder
 
@@ -16,11 +17,13 @@ from .recorder import Recorder
 class Metrics:
     """Per-service metrics the application records itself."""
 
-    __slots__ = ("_recorder", "_event_children")
+    __slots__ = ("_recorder", "_event_children", "_jobs", "server")
 
-    def __init__(self, recorder: Recorder) -> None:
+    def __init__(self, recorder: Recorder, server: Any = None) -> None:
         self._recorder = recorder
         self._event_children: dict[str, Any] = {}
+        self._jobs = JobRecorder(recorder.metrics, recorder.service)
+        self.server = server  # start_metrics_server's HTTP server (port, stop())
 
     @property
     def service(self) -> str:
@@ -36,8 +39,16 @@ class Metrics:
             self._event_children[kind] = child
         child.inc(count)
 
+    def job(self, kind: str) -> JobRun:
+        """Time runs of a background job: ``with metrics.job("sync_devices"):``, ``async
+        with``, or ``@metrics.job("sync_devices")`` on a sync or async function. Records
+        duration by outcome, failures by exception type, runs in progress and the time of
+        the last success."""
+        return JobRun(self._jobs, kind)
+
     def queue(self, name: str, maxsize: int = 0) -> InstrumentedQueue[Any]:
         """A new FIFO ``asyncio.Queue`` whose size and put-to-get waits are exported."""
+        self._recorder.adopt_running_loop()
         waits = self._recorder.queue_waits
         q: InstrumentedQueue[Any] = InstrumentedQueue(name, waits, maxsize)
         waits.touch((name,))

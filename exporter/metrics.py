@@ -43,6 +43,11 @@ def check_buckets(buckets: Iterable[float]) -> tuple[float, ...]:
 QUEUE_WAIT_BUCKETS: tuple[float, ...] = (
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 )
+# Background jobs run from milliseconds to an hour.
+JOB_BUCKETS: tuple[float, ...] = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+    600.0, 1800.0, 3600.0,
+)
 WEBSOCKET_DURATION_BUCKETS: tuple[float, ...] = (
     0.1, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 14400.0,
 )
@@ -68,6 +73,7 @@ class ExporterMetrics:
         self._http(registry)
         self._websocket(registry)
         self._work(registry)
+        self._jobs(registry)
         self.exporter_errors = Counter(
             "promflux_exporter_errors",
             "Errors inside metrics collection; the request itself went on untouched.",
@@ -110,6 +116,22 @@ class ExporterMetrics:
             "websocket_connection_duration_seconds",
             "How long accepted WebSocket connections stayed open.", labels,
             buckets=WEBSOCKET_DURATION_BUCKETS, registry=registry)
+
+    def _jobs(self, registry: CollectorRegistry | None) -> None:
+        self.job_duration = Histogram(
+            "job_duration_seconds",
+            "Background job runs, by job kind and outcome (success, failure, cancelled).",
+            ["service", "job", "outcome"], buckets=JOB_BUCKETS, registry=registry)
+        self.job_failures = Counter(
+            "job_failures", "Failed job runs, by the exception that ended them.",
+            ["service", "job", "exception"], registry=registry)
+        self.jobs_in_progress = Gauge(
+            "jobs_in_progress", "Job runs started and not yet finished.", ["service", "job"],
+            registry=registry, multiprocess_mode="livesum")
+        self.job_last_success = Gauge(
+            "job_last_success_timestamp_seconds",
+            "When a run of the job last succeeded (Unix time).", ["service", "job"],
+            registry=registry, multiprocess_mode="max")
 
     def _work(self, registry: CollectorRegistry | None) -> None:
         self.events = Counter(

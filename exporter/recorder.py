@@ -94,6 +94,7 @@ class Recorder:
         self.size_callbacks: dict[str, Callable[[], float]] = {}
         self._logged_errors: set[str] = set()
         self._flush_handle: asyncio.TimerHandle | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None  # where the accumulators live
 
         # What /metrics shows: in multiprocess mode the merged files of all workers plus
         # this process's scrape-time collectors; otherwise the given registry.
@@ -193,6 +194,14 @@ class Recorder:
                 self.metrics.queue_size.labels(self.service, name).set(float(callback()))
             except Exception as exc:
                 self.internal_error(f"size_callback:{name}", exc)
+
+    def adopt_running_loop(self) -> None:
+        """Remember the running event loop (if any) as the one that feeds the accumulators,
+        so a scrape from another thread flushes on it (``flush_threadsafe``)."""
+        try:
+            self.loop = self.loop or asyncio.get_running_loop()
+        except RuntimeError:
+            pass
 
     def start_periodic_flush(self) -> None:
         """In multiprocess mode, flush every second so other workers' scrapes see our counts."""
