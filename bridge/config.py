@@ -252,6 +252,8 @@ class Override(_Model):
     requests_per_minute: Switch = None
     p95_regression: Switch = None
     error_rate_regression: Switch = None
+    job_failure_percent: Switch = None
+    job_stale_seconds: Switch = None
 
 
 class Regression(_Model):
@@ -283,6 +285,10 @@ class Thresholds(_Model):
     requests_per_minute: Limit = _limit("requests_per_minute")
     # 4xx answers (the client's fault, or a missing route): off unless given.
     client_error_rate_percent: Limit | None = None
+    job_failure_percent: Limit = _limit("job_failure_percent")  # per job kind ("job:name")
+    # No success for this many seconds (since the job was first seen if never): off unless
+    # given, as only the job's owner knows how often it runs (per job, with overrides).
+    job_stale_seconds: Limit | None = None
     window: Seconds | None = None
     for_: Duration | None = Field(default=None, alias="for")
     resolve: Duration | None = None
@@ -295,9 +301,10 @@ class Thresholds(_Model):
 
     @model_validator(mode="after")
     def _directions(self) -> Thresholds:
-        client = self.client_error_rate_percent
-        if client is not None and client.critical < client.warning:
-            raise ValueError("client_error_rate_percent: critical must not be below warning")
+        for name in ("client_error_rate_percent", "job_stale_seconds"):
+            optional = getattr(self, name)
+            if optional is not None and optional.critical < optional.warning:
+                raise ValueError(f"{name}: critical must not be below warning")
         for name, default in DEFAULTS.items():
             limit = getattr(self, name)
             if default.above and limit.critical < limit.warning:
@@ -497,6 +504,16 @@ def _fields(limit: Limit | PartialLimit | Regression | Thresholds) -> dict[str, 
     return out
 
 
+REQUEST_RATIOS = ("p95_ms", "error_rate_percent", "client_error_rate_percent")
+# Figures judged only when configured, with the defaults they then take.
+OPTIONAL = {
+    "client_error_rate_percent": dataclasses.replace(DEFAULTS["error_rate_percent"],
+                                                     metric="client_error_rate_percent"),
+    "job_stale_seconds": dataclasses.replace(DEFAULTS["cpu_percent"],
+                                             metric="job_stale_seconds"),
+}
+
+
 def thresholds_of(config: BridgeConfig) -> dict[str, Threshold]:
     """The configured global limits as ``Threshold`` objects (direction and scope from
     DEFAULTS; window, for, resolve and min_requests from the figure, else the section)."""
@@ -505,14 +522,14 @@ def thresholds_of(config: BridgeConfig) -> dict[str, Threshold]:
               if k in ("window_seconds", "for_seconds", "resolve_seconds", "alpha")}
     out = {}
     limits: dict[str, Limit] = {m: getattr(section, m) for m in DEFAULTS}
-    if section.client_error_rate_percent is not None:
-        limits["client_error_rate_percent"] = section.client_error_rate_percent
+    for optional in ("client_error_rate_percent", "job_stale_seconds"):
+        if getattr(section, optional) is not None:
+            limits[optional] = getattr(section, optional)
     for metric, limit in limits.items():
-        default = DEFAULTS.get(metric) or dataclasses.replace(
-            DEFAULTS["error_rate_percent"], metric=metric)
+        default = DEFAULTS.get(metric) or OPTIONAL[metric]
         changes = {**common, **_fields(limit)}
         if section.min_requests is not None and "min_requests" not in _fields(limit) \
-                and default.min_requests:
+                and metric in REQUEST_RATIOS:
             changes["min_requests"] = float(section.min_requests)
         out[metric] = dataclasses.replace(default, **changes)
     regression = section.regression

@@ -3,7 +3,7 @@
 Starts InfluxDB (Debian's influxd, data in .demo/), the two example services, the load
 generator and the bridge (examples/bridge.yml, the file docker-compose.yml uses), prints the
 URLs, and stops everything cleanly on Ctrl-C. Ports and the data directory can be moved
-with DEMO_DIR, INFLUXDB_PORT, API_PORT, INGEST_PORT and BRIDGE_PORT.
+with DEMO_DIR, INFLUXDB_PORT, API_PORT, INGEST_PORT, WORKER_PORT and BRIDGE_PORT.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def main() -> None:
     directory = Path(os.environ.get("DEMO_DIR", ROOT / ".demo")).resolve()
     ports = {name: int(os.environ.get(name, default)) for name, default in (
         ("INFLUXDB_PORT", 8086), ("API_PORT", 8001), ("INGEST_PORT", 8002),
-        ("BRIDGE_PORT", 9108))}
+        ("WORKER_PORT", 9200), ("BRIDGE_PORT", 9108))}
     influxd = shutil.which("influxd")
     if influxd is None:
         sys.exit("influxd not found: `make demo` installs Debian's influxdb")
@@ -82,6 +82,7 @@ def main() -> None:
     influx_url = f"http://127.0.0.1:{ports['INFLUXDB_PORT']}"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PROMFLUX_INFLUXDB_URL": influx_url,
            "API_PORT": str(ports["API_PORT"]), "INGEST_PORT": str(ports["INGEST_PORT"]),
+           "WORKER_PORT": str(ports["WORKER_PORT"]),
            "LISTEN": f"127.0.0.1:{ports['BRIDGE_PORT']}",
            "BUFFER_PATH": str(directory / "buffer"),
            "SCRAPE_INTERVAL": os.environ.get("SCRAPE_INTERVAL", "5s"),
@@ -99,6 +100,9 @@ def main() -> None:
          api + "/health"),
         ("ingest", [py, "-m", "examples.ingest_service", "--port", str(ports["INGEST_PORT"])],
          ingest + "/health"),
+        ("worker", [py, "-m", "examples.worker", "--port", str(ports["WORKER_PORT"]),
+                    "--ingest", ingest, "--api", api],
+         f"http://127.0.0.1:{ports['WORKER_PORT']}/metrics"),
         ("bridge", [py, "-m", "promflux.bridge", "--config", str(ROOT / "examples" / "bridge.yml")],
          bridge + "/healthz"),
         ("loadgen", [py, "-m", "examples.loadgen", "--api", api, "--ingest", ingest], None),
@@ -133,6 +137,7 @@ def main() -> None:
 promflux demo is running (logs in {directory / 'logs'}):
   admin-api metrics     {api}/metrics
   ingest metrics        {ingest}/metrics
+  worker metrics        http://127.0.0.1:{ports['WORKER_PORT']}/metrics
   bridge status page    {bridge}/
   bridge API            {bridge}/api/status  {bridge}/api/targets
   InfluxDB              {influx_url}  (database "performance")

@@ -4,7 +4,8 @@
 
 Open http://127.0.0.1:8002/metrics. Readings arrive by ``POST /ingest/{sensor}`` or as
 WebSocket messages on ``/ws``; each is an event and goes through an instrumented queue
-to a batch writer.
+to a batch writer, which leaves them in an outbox that the example worker
+(``examples.worker``) takes with ``POST /outbox/take``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import json
 import os
 import random
+from collections import deque
 
 from aiohttp import WSMsgType, web
 
@@ -22,6 +24,8 @@ from promflux import exporter
 METRICS = web.AppKey("metrics", exporter.Metrics)
 READINGS = web.AppKey("readings", asyncio.Queue)
 WRITER = web.AppKey("writer", asyncio.Task)
+OUTBOX = web.AppKey("outbox", deque)
+OUTBOX_MAX = 10_000  # the oldest go when no worker takes them
 
 
 async def ingest(request: web.Request) -> web.Response:
@@ -61,14 +65,27 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
-async def write_batches(queue: asyncio.Queue[tuple[str, float]]) -> None:
+async def take(request: web.Request) -> web.Response:
+    """Up to ``max`` readings from the outbox (for the worker), oldest first."""
+    try:
+        limit = max(1, min(1000, int(request.query.get("max", "100"))))
+    except ValueError:
+        raise web.HTTPBadRequest(text="max must be a number") from None
+    outbox = request.app[OUTBOX]
+    batch = [outbox.popleft() for _ in range(min(limit, len(outbox)))]
+    return web.json_response({"readings": [{"sensor": s, "value": v} for s, v in batch]})
+
+
+async def write_batches(queue: asyncio.Queue[tuple[str, float]],
+                        outbox: deque[tuple[str, float]]) -> None:
     while True:
-        await queue.get()
+        reading = await queue.get()
         await asyncio.sleep(random.uniform(0.001, 0.01))  # the batch store
+        outbox.append(reading)
 
 
 async def _start_writer(app: web.Application) -> None:
-    app[WRITER] = asyncio.create_task(write_batches(app[READINGS]))
+    app[WRITER] = asyncio.create_task(write_batches(app[READINGS], app[OUTBOX]))
 
 
 async def _stop_writer(app: web.Application) -> None:
@@ -81,6 +98,8 @@ def create_app() -> web.Application:
     app.router.add_get("/sensors/{sensor}/latest", latest)
     app.router.add_get("/ws", stream)
     app.router.add_get("/health", health)
+    app.router.add_post("/outbox/take", take)
+    app[OUTBOX] = deque(maxlen=OUTBOX_MAX)
     app[METRICS] = exporter.instrument(app, service=os.environ.get("SERVICE_NAME", "ingest"))
     app[READINGS] = app[METRICS].queue("readings")
     app.on_startup.append(_start_writer)

@@ -303,6 +303,15 @@ def service_detail() -> dict[str, Any]:
     layout.add(by_tag("Queue sizes", 'max("size")', "queues", of_service, "queue", "short"))
     layout.add(by_tag("Queue waits (p95)", 'max("wait_p95_ms")', "queues", of_service, "queue",
                       "ms"))
+    # Background jobs (workers' metrics.job): runs, failures, duration, age.
+    layout.add(by_tag("Job runs per minute", f'sum("runs") {PER_MIN}', "jobs", of_service,
+                      "job", "short"), w=6)
+    layout.add(by_tag("Job failures (% of runs)", '100 * sum("failures") / sum("runs")', "jobs",
+                      of_service, "job", "percent"), w=6)
+    layout.add(by_tag("Job duration p95 (worst scrape in each bin)", 'max("duration_p95_ms")',
+                      "jobs", of_service, "job", "ms"), w=6)
+    layout.add(by_tag("Time since a job last succeeded", 'max("seconds_since_success")', "jobs",
+                      of_service, "job", "s"), w=6)
     layout.add(timeseries("Active connections", [target(
         'SELECT max("http_in_progress") AS "HTTP in progress" FROM "connections" WHERE '
         f'{SERVICE} AND $timeFilter GROUP BY time($__interval) fill(none)', "A"), target(
@@ -331,8 +340,8 @@ def service_detail() -> dict[str, Any]:
         'GROUP BY time($__interval), "endpoint" fill(none)', alias="$tag_endpoint")], "ms",
         "p95", "Timed in users' browsers by promflux-fetch.js."), w=24)
     return dashboard("promflux-service", "promflux: service detail", layout.panels, variables(
-        query_variable("service", 'SHOW TAG VALUES FROM "performance_metrics" WITH KEY = '
-                                  '"service"'),
+        # every service, workers without HTTP routes too
+        query_variable("service", 'SHOW TAG VALUES FROM "resources" WITH KEY = "service"'),
         query_variable("endpoint", 'SHOW TAG VALUES FROM "performance_metrics" WITH KEY = '
                                    '"endpoint" WHERE "service" =~ /^$service$/', True)),
         "now-1h")

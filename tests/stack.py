@@ -23,6 +23,11 @@ class ExampleStack:
         port = free_port()
         self.ingest = Server([sys.executable, "-m", "examples.ingest_service", "--port",
                               str(port)], port, env=service_env)
+        worker_port = free_port()
+        self.worker = Server([sys.executable, "-m", "examples.worker", "--port",
+                              str(worker_port), "--ingest", self.ingest.url, "--api",
+                              self.api.url], worker_port, env=service_env,
+                             ready_path="/metrics")
         bridge_port = free_port()
         self.bridge = Server(
             [sys.executable, "-m", "promflux.bridge", "--config",
@@ -30,6 +35,7 @@ class ExampleStack:
             bridge_port, ready_path="/healthz",
             env={"PROMFLUX_INFLUXDB_URL": influx.url, "PROMFLUX_INFLUXDB_DATABASE": database,
                  "API_PORT": str(self.api.port), "INGEST_PORT": str(port),
+                 "WORKER_PORT": str(worker_port),
                  "LISTEN": f"127.0.0.1:{bridge_port}", "SCRAPE_INTERVAL": interval,
                  "SCRAPE_TIMEOUT": interval, "BUFFER_PATH": str(buffer_dir),
                  **(bridge_env or {})})
@@ -48,5 +54,5 @@ class ExampleStack:
             return []
 
     def stop(self) -> None:
-        for server in (self.bridge, self.api, self.ingest):
+        for server in (self.bridge, self.worker, self.api, self.ingest):
             server.stop()

@@ -42,7 +42,8 @@ def container_ports(service: dict) -> set[str]:
 
 def test_compose_has_every_part_with_health_checks_and_volumes(compose):
     services = compose["services"]
-    assert set(services) == {"influxdb", "grafana", "bridge", "admin-api", "ingest", "loadgen"}
+    assert set(services) == {"influxdb", "grafana", "bridge", "admin-api", "ingest", "worker",
+                             "loadgen"}
     assert services["influxdb"]["image"] == "influxdb:1.8"
     for name, service in services.items():
         if name != "loadgen":

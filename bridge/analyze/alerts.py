@@ -20,7 +20,7 @@ from . import regression, schema
 from .derive import Point
 from .rules import RuleBook
 from .significance import significant
-from .thresholds import REGRESSIONS, SEVERITY, Level, Threshold
+from .thresholds import JOB_PREFIX, REGRESSIONS, SEVERITY, Level, Threshold
 from .window import Counts, Increments, ServiceWindow
 
 Key = tuple[str, str, str]  # service, endpoint ("_all" for service-wide), metric
@@ -101,12 +101,11 @@ def ratio_level(metric: str, rule: Threshold, counts: Counts,
     """The figure, its level, and whether a breach of the warning limit is significant
     for the counts (when it is not, an ok state stays ok: it is the noise of a sample).
     ``test=False``: the state is already bad, the test is not needed (True is returned)."""
+    client = metric == "client_error_rate_percent"
     if metric == "p95_ms":
         value = counts.percentile_ms(0.95)
-    elif metric == "error_rate_percent":
-        value = counts.error_rate_percent()
-    else:
-        value = counts.client_error_rate_percent()
+    else:  # error rates; a job's failures are its errors
+        value = counts.client_error_rate_percent() if client else counts.error_rate_percent()
     level = rule.level(value)
     if level == "ok" or not test:
         return value, level, level != "ok"
@@ -114,7 +113,7 @@ def ratio_level(metric: str, rule: Threshold, counts: Counts,
     if metric == "p95_ms":
         bad, share = counts.slower_than(bound / 1000.0), 0.05
     else:
-        bad = counts.errors if metric == "error_rate_percent" else counts.client_errors
+        bad = counts.client_errors if client else counts.errors
         share = bound / 100.0
     return value, level, significant(bad, counts.requests, share, rule.alpha)
 
@@ -184,6 +183,32 @@ class Evaluator:
         longest = window.run(max(window.runs))
         for endpoint in [schema.ALL, *(e for e in longest.endpoints if e != schema.ALL)]:
             yield from self._judge_counts(service, endpoint, window, now)
+        yield from self._judge_jobs(service, window, now)
+
+    def _judge_jobs(self, service: str, window: ServiceWindow,
+                    now: float) -> Iterator[Judgement]:
+        """Per job: the failure percentage over the window, and the time since its last
+        success (since it was first seen, if it never succeeded)."""
+        for job in {**window.job_success, **window.job_seen}:
+            seen = window.job_seen.get(job, now)
+            key = JOB_PREFIX + job
+            rule = self.book.rule(service, key, "job_failure_percent")
+            counts = window.run(rule.window_seconds).jobs.get(job) if rule else None
+            if rule is not None and counts is not None and counts.requests > 0:
+                state = self.states.get((service, key, "job_failure_percent"))
+                leaving_ok = state is None or state.level == "ok"
+                value, level, evident = ratio_level("job_failure_percent", rule, counts,
+                                                    test=leaving_ok)
+                if leaving_ok and not evident:
+                    level = "ok"
+                judged = (counts.requests >= rule.min_requests
+                          and window.full(rule.window_seconds, now))
+                yield Judgement(key, "job_failure_percent", value,
+                                level if judged else None, rule)
+            stale = self.book.rule(service, key, "job_stale_seconds")
+            if stale is not None:
+                age = now - window.job_success.get(job, seen)
+                yield Judgement(key, "job_stale_seconds", age, stale.level(age), stale)
 
     def _judge_counts(self, service: str, endpoint: str, window: ServiceWindow,
                       now: float) -> Iterator[Judgement]:

@@ -15,7 +15,7 @@ from ..ingest.exposition import Scrape, Series, SeriesCache
 from . import schema
 from .quantile import normalize, quantile
 from .rates import CounterTracker, error_rate_percent, per_minute
-from .window import Counts, Increments, endpoint_key, resource_figures
+from .window import Counts, Increments, endpoint_key, job_successes, resource_figures
 
 Point = schema.Point
 _CORE_FIELDS = frozenset(c[3] for c in schema.CPU_COUNTERS.values())
@@ -35,7 +35,8 @@ def _le(series: Series) -> float | None:
 
 
 def classify(series: Series, preset: schema.Preset,
-             group: Callable[[str, str], Any] = lambda e, m: (e, m)) -> tuple[Any, ...] | None:
+             group: Callable[[str, str], Any] = lambda e, m: (e, m),
+             job_group: Callable[[str], Any] = lambda j: j) -> tuple[Any, ...] | None:
     """The series' role in the schema, or None when it is not stored.
 
     Latency roles carry ``group(endpoint, method)``: the deriver passes a function that
@@ -55,6 +56,16 @@ def classify(series: Series, preset: schema.Preset,
                 le = _le(series)
                 return None if le is None else (_LAT_BUCKET, target, status, le)
             return (_LAT_COUNT if suffix == "_count" else _LAT_SUM, target, status)
+    if name.startswith(schema.JOB_HISTOGRAM):
+        # Job runs: the latency roles, on a job's group, the outcome as the status.
+        suffix = name[len(schema.JOB_HISTOGRAM):]
+        if suffix in ("_bucket", "_count", "_sum"):
+            target = job_group(series.label("job") or schema.ALL)
+            outcome = series.label("outcome")
+            if suffix == "_bucket":
+                le = _le(series)
+                return None if le is None else (_LAT_BUCKET, target, outcome, le)
+            return (_LAT_COUNT if suffix == "_count" else _LAT_SUM, target, outcome)
     if preset.requests and name == preset.requests:
         target = group(series.label(preset.endpoint_label) or schema.ALL,
                        series.label(preset.method_label) or schema.ALL)
@@ -147,12 +158,20 @@ class TargetDeriver:
         self.tracker: CounterTracker[Series] = CounterTracker(max_absent=max_series)
         self._roles: dict[Series, tuple[Any, ...] | None] = {}
         self._groups: dict[tuple[str, str], _Latency] = {}
+        self._jobs: dict[str, _Latency] = {}
+        self.last_jobs: dict[str, Counts] = {}  # the last interval's job runs, per job
         self.start_time: float | None = None  # the target's process start time
         self._cores: dict[str, float] = {}  # cores gauges, by field, as last seen
         self.last_wall: float | None = None  # when the counter state was last updated
         self.last_seconds: float | None = None  # the last scrape's interval (None: baseline)
         self.last_counts: dict[str, Counts] = {}  # the last interval's, per endpoint key
         self.last_total: Counts | None = None  # and every endpoint together
+
+    def _job_group(self, job: str) -> _Latency:
+        group = self._jobs.get(job)
+        if group is None:
+            group = self._jobs[job] = _Latency({"service": self.service, "job": job})
+        return group
 
     def _group(self, endpoint: str, method: str) -> _Latency:
         group = self._groups.get((endpoint, method))
@@ -180,7 +199,7 @@ class TargetDeriver:
             try:
                 role = roles[series]
             except KeyError:
-                role = roles[series] = classify(series, preset, self._group)
+                role = roles[series] = classify(series, preset, self._group, self._job_group)
             if role is None:
                 continue
             kind = role[0]
@@ -192,9 +211,11 @@ class TargetDeriver:
                 start_time = value
         if len(roles) > 2 * len(scrape.samples) + 1024:
             self._roles = {s: roles[s] for s, _ in scrape.samples if s in roles}
+            kept = {id(r[1]): r[1] for r in self._roles.values()
+                    if r and _LAT_BUCKET <= r[0] <= _REQ_COUNT}.values()
             self._groups = {(g.tags["endpoint"], g.tags["method"]): g
-                            for g in {id(r[1]): r[1] for r in self._roles.values()
-                                      if r and _LAT_BUCKET <= r[0] <= _REQ_COUNT}.values()}
+                            for g in kept if "job" not in g.tags}
+            self._jobs = {g.tags["job"]: g for g in kept if "job" in g.tags}
         restarted = (start_time is not None and self.start_time is not None
                      and start_time != self.start_time)
         if start_time is not None:
@@ -207,7 +228,7 @@ class TargetDeriver:
         increases, seconds = self.tracker.update(
             timestamp if monotonic is None else monotonic, cumulative, restarted)
         self.last_wall = timestamp
-        self.last_counts, self.last_total = {}, None
+        self.last_counts, self.last_total, self.last_jobs = {}, None, {}
         if seconds is None or seconds <= 0:
             self.last_seconds = None
             return points  # the first scrape is a baseline
@@ -220,7 +241,8 @@ class TargetDeriver:
         if self.last_seconds is None:
             return None
         return Increments(target, self.last_seconds, self.last_counts,
-                          *resource_figures(points), total=self.last_total)
+                          *resource_figures(points), total=self.last_total,
+                          jobs=self.last_jobs, job_success=job_successes(points))
 
     def _tags(self, extra: Iterable[tuple[str, str]]) -> dict[str, str]:
         tags = {"service": self.service}
@@ -231,7 +253,7 @@ class TargetDeriver:
                         ts: int) -> list[Point]:
         roles = self._roles
         groups = list(self._groups.values())
-        for group in groups:
+        for group in (*groups, *self._jobs.values()):
             group.reset()
         counters: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, float]] = {}
         cpu_rows: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, float]] = {}
@@ -272,69 +294,108 @@ class TargetDeriver:
                     hist.count += increase
                 else:
                     hist.total += increase
-        points = self._latency_points(groups, seconds, ts)
+        points, self.last_total = latency_points(
+            groups, self._tags((("endpoint", schema.ALL), ("method", schema.ALL))), seconds,
+            ts, self.latency_limit_s, self.last_counts)
+        job_rows, self.last_jobs = job_points(self._jobs.values(), seconds, ts)
+        points += job_rows
         for (measurement, tags), fields in cpu_rows.items():
             # Same series and time as the gauges' point: InfluxDB merges the fields.
             points.append((measurement, self._tags(tags), fields, ts))
         points += _other_points(counters, histograms, seconds, ts, self._tags)
         return points
 
-    def _latency_points(self, groups: list[_Latency], seconds: float, ts: int) -> list[Point]:
-        points: list[Point] = []
-        append = points.append
-        service_wide = _Latency(self._tags((("endpoint", schema.ALL),
-                                              ("method", schema.ALL))))
-        wide_buckets = service_wide.buckets
-        to_minute = 60.0 / seconds
-        seen = False
-        for group in groups:
-            if not (group.buckets or group.by_status or group.count):
-                continue  # no series of this endpoint in this scrape
-            seen = True
-            for status, count in group.by_status.items():
-                cls = status[:1]
-                if cls == "5":
-                    group.errors += count
-                elif cls == "4":
-                    group.client_errors += count
-                if count > 0:
-                    append((schema.STATUS_CODES, group.status_tag(status),
-                            {"requests": count, "requests_per_minute": count * to_minute}, ts))
-            floor = -1.0  # the highest empty bucket: the lower bound of the first full one
-            below = 0.0  # the cumulative count at the bound below (for per-bucket counts)
-            for le, count in sorted(group.buckets.items()):  # (in C: cheaper than checking)
-                wide_buckets[le] = wide_buckets.get(le, 0.0) + count
-                if count > 0:
-                    # "count" is cumulative (<= le: summed, it gives exact percentiles);
-                    # "in_bucket" is this bucket's own share (for heatmaps).
-                    append((schema.LATENCY_BUCKETS, group.le_tag(le),
-                            {"count": count, "in_bucket": count - below}, ts))
-                elif le > floor:
-                    floor = le
-                below = count
-            if floor >= 0.0 and group.count > 0:
-                # Zero increases are not written, but a roll-up needs this one bucket to
-                # interpolate from the right lower bound (not from 0).
-                append((schema.LATENCY_BUCKETS, group.le_tag(floor),
-                        {"count": 0.0, "in_bucket": 0.0}, ts))
-            service_wide.count += group.count
-            service_wide.total += group.total
-            service_wide.errors += group.errors
-            service_wide.client_errors += group.client_errors
-            service_wide.by_status.update(
-                (s, service_wide.by_status.get(s, 0.0) + c) for s, c in group.by_status.items())
-            row = _performance_row(group, seconds, ts, self.latency_limit_s)
-            append(row)
-            # The group's bucket dict is replaced at the next reset: shared, not copied.
-            self.last_counts[group.key] = Counts(row[2]["requests"], group.errors,  # type: ignore[arg-type]
-                                                 group.client_errors, group.buckets)
-        if seen:
-            row = _performance_row(service_wide, seconds, ts, self.latency_limit_s)
-            append(row)
-            self.last_total = Counts(sum(c.requests for c in self.last_counts.values()),
-                                     service_wide.errors, service_wide.client_errors,
-                                     wide_buckets)
-        return points
+
+def _bucket_points(group: _Latency, measurement: str, ts: int, points: list[Point],
+                   wide_buckets: dict[float, float]) -> None:
+    """A group's bucket points (and its buckets added to ``wide_buckets``)."""
+    append = points.append
+    floor = -1.0  # the highest empty bucket: the lower bound of the first full one
+    below = 0.0  # the cumulative count at the bound below (for per-bucket counts)
+    for le, count in sorted(group.buckets.items()):  # (in C: cheaper than checking)
+        wide_buckets[le] = wide_buckets.get(le, 0.0) + count
+        if count > 0:
+            # "count" is cumulative (<= le: summed, it gives exact percentiles);
+            # "in_bucket" is this bucket's own share (for heatmaps).
+            append((measurement, group.le_tag(le), {"count": count, "in_bucket": count - below},
+                    ts))
+        elif le > floor:
+            floor = le
+        below = count
+    if floor >= 0.0 and group.count > 0:
+        # Zero increases are not written, but a roll-up needs this one bucket to
+        # interpolate from the right lower bound (not from 0).
+        append((measurement, group.le_tag(floor), {"count": 0.0, "in_bucket": 0.0}, ts))
+
+
+def latency_points(groups: list[_Latency], wide_tags: dict[str, str], seconds: float, ts: int,
+                   limit_s: float, counts: dict[str, Counts]) -> tuple[list[Point],
+                                                                    Counts | None]:
+    """Request points of one interval; fills ``counts`` (per endpoint key, for the
+    threshold windows) and returns the service's total counts with them."""
+    points: list[Point] = []
+    append = points.append
+    service_wide = _Latency(wide_tags)
+    wide_buckets = service_wide.buckets
+    to_minute = 60.0 / seconds
+    seen = False
+    for group in groups:
+        if not (group.buckets or group.by_status or group.count):
+            continue  # no series of this endpoint in this scrape
+        seen = True
+        for status, count in group.by_status.items():
+            cls = status[:1]
+            if cls == "5":
+                group.errors += count
+            elif cls == "4":
+                group.client_errors += count
+            if count > 0:
+                append((schema.STATUS_CODES, group.status_tag(status),
+                        {"requests": count, "requests_per_minute": count * to_minute}, ts))
+        _bucket_points(group, schema.LATENCY_BUCKETS, ts, points, wide_buckets)
+        service_wide.count += group.count
+        service_wide.total += group.total
+        service_wide.errors += group.errors
+        service_wide.client_errors += group.client_errors
+        service_wide.by_status.update(
+            (s, service_wide.by_status.get(s, 0.0) + c) for s, c in group.by_status.items())
+        row = _performance_row(group, seconds, ts, limit_s)
+        append(row)
+        # The group's bucket dict is replaced at the next reset: shared, not copied.
+        counts[group.key] = Counts(row[2]["requests"], group.errors,  # type: ignore[arg-type]
+                                   group.client_errors, group.buckets)
+    if not seen:
+        return points, None
+    append(_performance_row(service_wide, seconds, ts, limit_s))
+    return points, Counts(sum(c.requests for c in counts.values()), service_wide.errors,
+                          service_wide.client_errors, wide_buckets)
+
+
+def job_points(groups: Iterable[_Latency], seconds: float,
+               ts: int) -> tuple[list[Point], dict[str, Counts]]:
+    """Job points of one interval, per job kind: runs, failures (outcome "failure"),
+    failure percent, duration mean and percentiles, and the duration buckets; and each
+    job's counts for the threshold windows (failures as the errors)."""
+    points: list[Point] = []
+    counts: dict[str, Counts] = {}
+    for group in groups:
+        if not (group.buckets or group.by_status or group.count):
+            continue
+        runs = (group.count or group.buckets.get(math.inf, 0.0)
+                or sum(group.by_status.values()))
+        failures = group.by_status.get("failure", 0.0)
+        _bucket_points(group, schema.JOB_BUCKETS, ts, points, {})
+        fields: dict[str, float] = {
+            "runs": runs, "runs_per_minute": per_minute(runs, seconds) or 0.0,
+            "failures": failures, "cancelled": group.by_status.get("cancelled", 0.0),
+            "duration_sum_ms": group.total * 1000.0}
+        if runs > 0:
+            fields["failure_percent"] = 100.0 * failures / runs
+            fields["duration_mean_ms"] = group.total / runs * 1000.0
+            fields.update(percentile_fields(group.buckets, "duration_"))
+        points.append((schema.JOBS, group.tags, fields, ts))
+        counts[group.tags["job"]] = Counts(runs, failures, 0.0, group.buckets)
+    return points, counts
 
 
 def _other_points(counters: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, float]],
@@ -366,6 +427,8 @@ def _gauge_points(gauges: list[tuple[tuple[Any, ...], float]], ts: int,
         if math.isnan(value) or math.isinf(value):
             continue
         rows.setdefault((measurement, tags), {})[field_name] = value
+        if field_name == "last_success":  # a job's age, as of this scrape
+            rows[measurement, tags]["seconds_since_success"] = max(0.0, ts / 1000.0 - value)
     return [(m, tags_of(tags), fields, ts) for (m, tags), fields in rows.items()]
 
 

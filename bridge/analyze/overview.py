@@ -30,7 +30,14 @@ QUERY = (
     f'FROM "{schema.PERFORMANCE}" WHERE "endpoint" != \'{schema.ALL}\' AND time > now() - 5m '
     f'GROUP BY "service", "endpoint", "method"; '
     f'SELECT sum("count") AS "count" FROM "{schema.LATENCY_BUCKETS}" WHERE time > now() - 5m '
-    f'GROUP BY "service", "endpoint", "method", "le"'
+    f'GROUP BY "service", "endpoint", "method", "le"; '
+    # Per job over the last 5 minutes, the same way; and its age as last seen (24 h back).
+    f'SELECT sum("runs") AS "runs", sum("failures") AS "failures" FROM "{schema.JOBS}" '
+    f'WHERE time > now() - 5m GROUP BY "service", "job"; '
+    f'SELECT sum("count") AS "count" FROM "{schema.JOB_BUCKETS}" WHERE time > now() - 5m '
+    f'GROUP BY "service", "job", "le"; '
+    f'SELECT last("seconds_since_success") AS "since", last("in_progress") AS "running" '
+    f'FROM "{schema.JOBS}" WHERE time > now() - 24h GROUP BY "service", "job"'
 )
 RECENT_MS = 5 * 60 * 1000
 
@@ -120,6 +127,54 @@ def endpoints(results: list[dict[str, Any]]) -> dict[str, list[EndpointFigures]]
                 key[1], key[2], requests, p95, within, errors, client))
     for rows in out.values():
         rows.sort(key=lambda e: (-e.requests, e.endpoint, e.method))
+    return out
+
+
+@dataclass(frozen=True)
+class JobFigures:
+    """One job kind: runs in the last 5 minutes (exact from summed counts and buckets), and
+    its age and runs in progress as last scraped."""
+
+    job: str
+    runs: float
+    failure_percent: float | None
+    p95_ms: float | None
+    seconds_since_success: float | None
+    in_progress: float | None
+
+
+def jobs(results: list[dict[str, Any]]) -> dict[str, list[JobFigures]]:
+    """Statements seven to nine -> each service's jobs, by name."""
+    if len(results) < 9:
+        return {}
+    buckets: dict[tuple[str, str], dict[float, float]] = {}
+    for series in results[7].get("series", []):
+        tags = series.get("tags", {})
+        try:
+            le = float(tags.get("le", ""))
+        except ValueError:
+            continue
+        for row in _rows(series):
+            key = (tags.get("service", ""), tags.get("job", ""))
+            buckets.setdefault(key, {})[le] = float(row.get("count") or 0.0)
+    counts: dict[tuple[str, str], tuple[float, float]] = {}
+    for series in results[6].get("series", []):
+        tags = series.get("tags", {})
+        for row in _rows(series):
+            counts[(tags.get("service", ""), tags.get("job", ""))] = (
+                float(row.get("runs") or 0.0), float(row.get("failures") or 0.0))
+    out: dict[str, list[JobFigures]] = {}
+    for series in results[8].get("series", []):
+        tags = series.get("tags", {})
+        key = (tags.get("service", ""), tags.get("job", ""))
+        row = (_rows(series) or [{}])[0]
+        runs, failures = counts.get(key, (0.0, 0.0))
+        out.setdefault(key[0], []).append(JobFigures(
+            key[1], runs, _percent(failures, runs) if runs > 0 else None,
+            percentile_fields(buckets.get(key, {})).get("p95_ms"), row.get("since"),
+            row.get("running")))
+    for rows in out.values():
+        rows.sort(key=lambda j: j.job)
     return out
 
 

@@ -27,6 +27,12 @@ SCRAPES = "scrape_health"
 CLIENT_REQUESTS = "client_requests"
 TRENDS = "performance_trends"          # in daily_90d
 STATES = "threshold_states"            # threshold state changes
+JOBS = "jobs"                          # background job runs, per job kind
+JOB_BUCKETS = "job_buckets"            # their duration buckets (exact roll-up percentiles)
+JOB_FAILURES = "job_failures"          # failed runs by exception type
+
+# The job-duration histogram (outcome label: success, failure, cancelled).
+JOB_HISTOGRAM = "job_duration_seconds"
 
 # Tag values for the service-wide row of performance_metrics.
 ALL = "_all"
@@ -77,6 +83,9 @@ GAUGES: dict[str, tuple[str, str, dict[str, str]]] = {
     "queue_size": (QUEUES, "size", {"queue": "queue"}),
     "websocket_connections_active": (CONNECTIONS, "websocket_active", {"route": "endpoint"}),
     "http_requests_in_progress": (CONNECTIONS, "http_in_progress", {}),
+    "jobs_in_progress": (JOBS, "in_progress", {"job": "job"}),
+    # also gives "seconds_since_success", at the scrape's time
+    "job_last_success_timestamp_seconds": (JOBS, "last_success", {"job": "job"}),
 }
 
 # Counter metric -> (measurement, field prefix, labels kept as tags). Each gives
@@ -91,6 +100,7 @@ COUNTERS: dict[str, tuple[str, str, dict[str, str]]] = {
         CONNECTIONS, "websocket_messages_received", {"route": "endpoint"}),
     "websocket_messages_sent_total": (
         CONNECTIONS, "websocket_messages_sent", {"route": "endpoint"}),
+    "job_failures_total": (JOB_FAILURES, "failures", {"job": "job", "exception": "exception"}),
 }
 
 # CPU-seconds counter -> (measurement, field, labels kept as tags, the GAUGES field that

@@ -13,6 +13,7 @@ minutes (docs/alerts.md has the reasoning and docs/performance.md the measured d
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
@@ -25,7 +26,7 @@ RESOLVE_S = 180.0
 ALPHA = 0.0001
 # Ratio figures, and the share of requests a limit allows beyond it: p95 < L means at
 # most 5 % of requests slower than L; an error-rate limit is its own share.
-RATIOS = ("p95_ms", "error_rate_percent", "client_error_rate_percent")
+RATIOS = ("p95_ms", "error_rate_percent", "client_error_rate_percent", "job_failure_percent")
 REGRESSIONS = ("p95_regression", "error_rate_regression")
 
 
@@ -87,8 +88,12 @@ DEFAULTS: dict[str, Threshold] = {
         _limit("memory_percent", 80.0, 95.0),
         _limit("disk_percent", 90.0, 95.0),
         _limit("requests_per_minute", 10.0, 1.0, above=False, active_only=True),
+        # Jobs run far less often than requests: a few runs decide, at a looser level.
+        dataclasses.replace(_limit("job_failure_percent", 10.0, 50.0, min_requests=3),
+                            alpha=0.01),
     )
 }
+JOB_PREFIX = "job:"  # the "endpoint" of a job's states: "job:sync_devices"
 
 
 REGRESSION_DEFAULTS: dict[str, Threshold] = {

@@ -88,6 +88,8 @@ class Increments:
     memory_percent: float | None = None
     disk_percent: float | None = None
     total: Counts | None = None  # every endpoint summed (computed when not given)
+    jobs: dict[str, Counts] = field(default_factory=dict)  # runs and failures, per job
+    job_success: dict[str, float] = field(default_factory=dict)  # job -> last success
 
     def service(self) -> Counts:
         if self.total is None:
@@ -123,6 +125,17 @@ def resource_figures(points: Iterable[Point]) -> tuple[float | None, float | Non
             if isinstance(value, float):
                 disk = max(disk or 0.0, value)
     return cpu, memory, disk
+
+
+def job_successes(points: Iterable[Point]) -> dict[str, float]:
+    """Job -> the time of its last success (Unix seconds), as the target reported it."""
+    out = {}
+    for measurement, tags, fields, _ in points:
+        if measurement == schema.JOBS:
+            value = fields.get("last_success")
+            if isinstance(value, float):
+                out[tags.get("job", "")] = value
+    return out
 
 
 def increments(points: Iterable[Point], target: str, seconds: float) -> Increments:
@@ -170,14 +183,26 @@ class _Entry:
     increments: Increments
 
 
+def add_counts(into: dict[str, Counts], more: dict[str, Counts], sign: float) -> float:
+    """Add (or with sign -1 take away) counts by key; keys left empty go. Returns the
+    requests added."""
+    requests = 0.0
+    for key, counts in more.items():
+        mine = into.get(key)
+        if mine is None:
+            mine = into[key] = Counts()
+        mine.add(counts, sign)
+        requests += counts.requests
+        if sign < 0 and mine.empty:
+            del into[key]  # nothing left of it in the window
+    return requests
+
+
 def merge(into: Increments, more: Increments) -> None:
     """Add ``more`` (a later scrape of the same target) into ``into``."""
     total = into.service()  # before the endpoints change
-    for key, counts in more.endpoints.items():
-        mine = into.endpoints.get(key)
-        if mine is None:
-            mine = into.endpoints[key] = Counts()
-        mine.add(counts)
+    add_counts(into.endpoints, more.endpoints, 1.0)
+    add_counts(into.jobs, more.jobs, 1.0)
     total.add(more.service())
     if more.cpu_percent is not None:  # kept as a time-weighted mean
         weighted = (into.cpu_percent or 0.0) * into.seconds + more.cpu_percent * more.seconds
@@ -193,6 +218,7 @@ class Running:
         self.entries: deque[_Entry] = deque()
         self.endpoints: dict[str, Counts] = {}
         self.total = Counts()                  # every endpoint together
+        self.jobs: dict[str, Counts] = {}      # job runs: requests = runs, errors = failures
         self.seconds: dict[str, float] = {}    # per target: scraped time in the window
         self.requests: dict[str, float] = {}   # per target
         self.cpu: dict[str, float] = {}        # per target: percent x seconds
@@ -215,15 +241,8 @@ class Running:
     def _apply(self, inc: Increments, sign: float) -> None:
         target = inc.target
         self.seconds[target] = self.seconds.get(target, 0.0) + sign * inc.seconds
-        requests = 0.0
-        for key, counts in inc.endpoints.items():
-            mine = self.endpoints.get(key)
-            if mine is None:
-                mine = self.endpoints[key] = Counts()
-            mine.add(counts, sign)
-            requests += counts.requests
-            if sign < 0 and mine.empty:
-                del self.endpoints[key]  # nothing left of it in the window
+        requests = add_counts(self.endpoints, inc.endpoints, sign)
+        add_counts(self.jobs, inc.jobs, sign)
         self.total.add(inc.service(), sign)
         self.requests[target] = self.requests.get(target, 0.0) + sign * requests
         if inc.cpu_percent is not None:
@@ -262,6 +281,8 @@ class ServiceWindow:
         self.started: float | None = None  # the start of the first counted interval
         self.memory: dict[str, float] = {}
         self.disk: dict[str, float] = {}
+        self.job_success: dict[str, float] = {}  # job -> latest success of any target
+        self.job_seen: dict[str, float] = {}  # job -> when its runs were first seen
         self._open: dict[str, _Entry] = {}  # per target, the entry still taking scrapes
 
     def add(self, inc: Increments, now: float) -> None:
@@ -277,6 +298,10 @@ class ServiceWindow:
             entry = self._open[inc.target] = _Entry(now, now, inc)
             for run in self.runs.values():
                 run.push(entry)
+        for job, at in inc.job_success.items():
+            self.job_success[job] = max(at, self.job_success.get(job, at))
+        for job in inc.jobs:
+            self.job_seen.setdefault(job, now)
         if inc.memory_percent is not None:
             self.memory[inc.target] = inc.memory_percent
         if inc.disk_percent is not None:

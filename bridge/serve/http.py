@@ -86,12 +86,13 @@ class BridgeHandlers:
         figures: dict[str, overview.ServiceFigures] = {}
         changes: list[overview.StateChange] = []
         endpoints: dict[str, list[overview.EndpointFigures]] = {}
+        jobs: dict[str, list[overview.JobFigures]] = {}
         influx_error = ""
         try:
             results = await asyncio.wait_for(
                 bridge.client.query(overview.QUERY, db=self.database, epoch="ms"), timeout=5)
             figures, changes = overview.reduce(results), overview.recent_changes(results)
-            endpoints = overview.endpoints(results)
+            endpoints, jobs = overview.endpoints(results), overview.jobs(results)
         except (TimeoutError, InfluxError) as exc:
             influx_error = str(exc) or "no answer within 5 s"
         states = [status_page.StateRow(service, endpoint, metric, state.level, state.value,
@@ -101,7 +102,7 @@ class BridgeHandlers:
         main = status_page.render_main(targets, figures, states, health=bridge.health(),
                                        thresholds=bridge.thresholds,
                                        influx_error=influx_error, changes=changes,
-                                       endpoints=endpoints)
+                                       endpoints=endpoints, jobs=jobs)
         if request.query.get("part") == "main":
             return web.Response(text=main, content_type="text/html")
         return web.Response(text=status_page.render_page(main, self.refresh_s),
@@ -191,4 +192,4 @@ def _limit_text(metric: str, state: State) -> str:
     return f"limit {rule.warning:g} (critical {rule.critical:g}){window}"
 
 
-_INSTANT = frozenset({"up", "memory_percent", "disk_percent"})  # judged as last seen
+_INSTANT = frozenset({"up", "memory_percent", "disk_percent", "job_stale_seconds"})  # as last seen

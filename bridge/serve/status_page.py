@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from ..analyze.overview import EndpointFigures, ServiceFigures, StateChange
+from ..analyze.overview import EndpointFigures, JobFigures, ServiceFigures, StateChange
 from ..analyze.thresholds import DEFAULTS, Level, Threshold
 
 _COLOURS = {"ok": "#1a7f37", "warning": "#b35900", "critical": "#c62828",
@@ -93,6 +93,21 @@ def _endpoints_table(rows: Sequence[EndpointFigures], thresholds: dict[str, Thre
             f"<tbody>{body}</tbody></table>")
 
 
+def _jobs_table(rows: Sequence[JobFigures], thresholds: dict[str, Threshold]) -> str:
+    if not rows:
+        return ""
+    body = "".join(
+        f'<tr data-job="{escape(j.job)}"><td>{escape(j.job)}</td><td>{j.runs:,.0f}</td>'
+        + _cell("job_failure_percent", j.failure_percent, " %", thresholds, 1)
+        + _cell("job_p95_ms", j.p95_ms, " ms", {}, 1)
+        + _cell("job_stale_seconds", j.seconds_since_success, " s", thresholds, 0)
+        + f"<td>{_number(j.in_progress, '', 0)}</td></tr>" for j in rows)
+    return ('<table class="jobs"><caption>Jobs, last 5 minutes (exact: from summed counts '
+            "and buckets)</caption><thead><tr><th>Job</th><th>Runs</th><th>Failed</th>"
+            "<th>p95 duration</th><th>Since last success</th><th>Running</th></tr></thead>"
+            f"<tbody>{body}</tbody></table>")
+
+
 def _cell(name: str, value: float | None, unit: str, thresholds: dict[str, Threshold],
           digits: int = 1, level: str | None = None) -> str:
     level = _level(name, value, thresholds) if level is None else level
@@ -145,7 +160,8 @@ def render_main(targets: Sequence[TargetRow], figures: dict[str, ServiceFigures]
                 thresholds: dict[str, Threshold] | None = None,
                 now: float | None = None, influx_error: str = "",
                 changes: Sequence[StateChange] = (),
-                endpoints: dict[str, list[EndpointFigures]] | None = None) -> str:
+                endpoints: dict[str, list[EndpointFigures]] | None = None,
+                jobs: dict[str, list[JobFigures]] | None = None) -> str:
     """The page's ``<main>`` content (also served alone for the refresh)."""
     now = time.time() if now is None else now
     thresholds = DEFAULTS if thresholds is None else thresholds
@@ -214,6 +230,7 @@ def render_main(targets: Sequence[TargetRow], figures: dict[str, ServiceFigures]
             + "<figcaption>requests per minute, last hour</figcaption></figure>"
             + "</div>"
             + _endpoints_table((endpoints or {}).get(service, []), thresholds, p95_limit)
+            + _jobs_table((jobs or {}).get(service, []), thresholds)
             + "</section>")
     return "".join(parts)
 

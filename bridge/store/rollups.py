@@ -37,6 +37,10 @@ _FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "connections": (("websocket_opened", "websocket_messages_received",
                      "websocket_messages_sent"), ("websocket_active", "http_in_progress"), ()),
     "client_requests": (("duration_count",), (), ("duration_per_minute",)),
+    "jobs": (("runs", "failures", "cancelled", "duration_sum_ms"),
+             ("in_progress", "seconds_since_success"), ("runs_per_minute",)),
+    "job_buckets": (("count", "in_bucket"), (), ()),
+    "job_failures": (("failures",), (), ("failures_per_minute",)),
 }
 
 
