@@ -1,6 +1,6 @@
 """A worker the way its developer would write it: no web framework, sync and async jobs.
 
-    python -m tests.apps.worker_app --port P --truth truth.json [--stop-file F]
+    python -m tests.apps.worker_app --port P --truth truth.json [--stop-file F] [--go-file G]
 
 Runs a fixed plan once (``resize`` sync, decorated: 30 runs, every 5th raises ValueError;
 ``fetch`` async with ``async with``: 20 runs, every 4th raises KeyError, and one run is
@@ -27,12 +27,15 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--truth", type=Path, required=True)
     parser.add_argument("--stop-file", type=Path)
+    parser.add_argument("--go-file", type=Path)  # wait for it before the plan
     args = parser.parse_args()
     token = os.environ.get("METRICS_TOKEN")
     metrics = start_metrics_server(
         "worker", args.port, addr="127.0.0.1",
         auth=MetricsAuth(bearer_token=token) if token else None)
     truth: dict[str, list[dict[str, object]]] = {"resize": [], "fetch": []}
+    while args.go_file is not None and not args.go_file.exists():
+        time.sleep(0.05)
 
     @metrics.job("resize")
     def resize(i: int) -> None:
