@@ -50,14 +50,15 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
     async for message in ws:
         if message.type != WSMsgType.TEXT:
             continue
-        try:
-            reading = json.loads(message.data)
-            request.app[READINGS].put_nowait((reading["sensor"], float(reading["value"])))
-        except (ValueError, KeyError, TypeError):
-            await ws.send_str('{"error": "bad reading"}')
-            continue
-        request.app[METRICS].event("ws_reading")
-        await ws.send_str('{"ok": true}')
+        async with request.app[METRICS].message("reading"):  # handling time, by kind
+            try:
+                reading = json.loads(message.data)
+                request.app[READINGS].put_nowait((reading["sensor"], float(reading["value"])))
+            except (ValueError, KeyError, TypeError):
+                await ws.send_str('{"error": "bad reading"}')
+                continue
+            request.app[METRICS].event("ws_reading")
+            await ws.send_str('{"ok": true}')
     return ws
 
 

@@ -41,14 +41,16 @@ async def http_load(session: aiohttp.ClientSession, api: str, ingest: str,
 
 
 async def ws_client(session: aiohttp.ClientSession, ingest: str, sensor: int) -> None:
+    messages = random.randint(3, 8)  # a short first connection: closes show up early
     while True:
         try:
             async with session.ws_connect(ingest.replace("http", "ws", 1) + "/ws") as ws:
-                for _ in range(random.randint(50, 200)):  # then reconnect
+                for _ in range(messages):  # then close (1000) and reconnect
                     await ws.send_str(json.dumps({"sensor": f"ws-{sensor}",
                                                   "value": random.gauss(21, 2)}))
                     await ws.receive()
                     await asyncio.sleep(random.uniform(0.2, 1.0))
+            messages = random.randint(50, 200)
         except (TimeoutError, aiohttp.ClientError):
             await asyncio.sleep(1)
 

@@ -62,6 +62,7 @@ def instrument(
     browser_origins: Iterable[str] | None = None,
     browser_auth: bool = False,
     buckets: Iterable[float] = LATENCY_BUCKETS,
+    exclude_docs: bool = True,
 ) -> Metrics:
     """Instrument a FastAPI/Starlette app or an aiohttp ``web.Application``.
 
@@ -79,7 +80,13 @@ def instrument(
 
     ``buckets``: the latency histogram's upper bounds in seconds (default
     ``LATENCY_BUCKETS``, 1 ms to 10 s); keep your p95 limit (500 ms) among them.
+
+    ``exclude_docs``: FastAPI's documentation routes (``/docs``, ``/redoc``,
+    ``/openapi.json``, the OAuth2 redirect) are not endpoints of the service's API and
+    are not recorded; ``False`` records them like any route.
     """
+    if exclude_docs:
+        exclude_paths = (*exclude_paths, *_docs_paths(app))
     recorder = Recorder(
         service,
         registry=registry,
@@ -111,3 +118,10 @@ def instrument(
 def _is_aiohttp(app: object) -> bool:
     module = type(app).__module__
     return module.startswith("aiohttp.") and hasattr(app, "router") and hasattr(app, "middlewares")
+
+
+def _docs_paths(app: object) -> list[str]:
+    """The documentation routes a FastAPI application serves (none for others)."""
+    names = ("docs_url", "redoc_url", "openapi_url", "swagger_ui_oauth2_redirect_url")
+    paths = [getattr(app, name, None) for name in names]
+    return [path for path in paths if isinstance(path, str) and path]

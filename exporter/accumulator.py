@@ -70,6 +70,17 @@ class HistogramAccumulator:
             child = self._children[key] = self._histogram.labels(*labels)
         return child
 
+    def forget(self, match: Callable[[Hashable], bool]) -> None:
+        """Remove the series whose key ``match``es and that never counted anything (a
+        route first taken for HTTP that turned out to be a WebSocket)."""
+        for key in [k for k in self._children if match(k)]:
+            series = self._series.get(key)
+            child = self._children[key]
+            if (series is None or not any(series[1:])) and child._sum.get() == 0:
+                del self._children[key]
+                self._series.pop(key, None)
+                self._histogram.remove(*(self._prefix + tuple(str(v) for v in key)))  # type: ignore[attr-defined]
+
     def flush(self, on_error: Callable[[BaseException], None] | None = None) -> None:
         """Move accumulated counts into the prometheus_client histogram."""
         for key, series in self._series.items():

@@ -23,6 +23,7 @@ from . import client_timings
 from .accumulator import add
 from .metrics import RouteInfo
 from .recorder import Recorder, exception_name
+from .ws_messages import closed, current_route
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -92,14 +93,25 @@ def _route_of(request: web.Request) -> str:
     return UNMATCHED if resource is None else resource.canonical
 
 
+def _opens_websocket(handler: Any) -> bool:
+    """Whether a handler makes a ``WebSocketResponse`` itself (the usual way to write a
+    WebSocket route in aiohttp). Others are found when their first connection opens."""
+    code = getattr(inspect.unwrap(handler), "__code__", None)
+    return code is not None and "WebSocketResponse" in code.co_names
+
+
 def _covered_routes(app: web.Application) -> list[RouteInfo]:
     by_template: dict[str, set[str]] = {}
+    websockets: set[str] = set()
     for route in app.router.routes():
         resource = route.resource
         if resource is None or route.method == "*":
             continue
         by_template.setdefault(resource.canonical, set()).add(route.method)
-    return [RouteInfo(t, frozenset(m)) for t, m in by_template.items()]
+        if route.method == "GET" and _opens_websocket(route.handler):
+            websockets.add(resource.canonical)
+    return [RouteInfo(t, frozenset(m), websocket=t in websockets)
+            for t, m in by_template.items()]
 
 
 def _count_messages(recorder: Recorder, request: web.Request, ws: Any) -> None:
@@ -145,9 +157,10 @@ class AiohttpInstrumentation:
         # (route object, raw method, status) -> the accumulator's series list. aiohttp's
         # routes hash by identity; the per-request SystemRoute of a 404/405 is never cached.
         self.cache: dict[tuple[Any, str, int], list[Any]] = {}
-        # id(request) -> labels, opening time
-        self.websockets: dict[int, tuple[tuple[str, str], float]] = {}
+        # id(request) -> route, opening time, the response
+        self.websockets: dict[int, tuple[str, float, web.WebSocketResponse]] = {}
         self._middleware = False
+        self.websocket_routes: set[str] = set()
 
     def use_middleware(self, app: web.Application, prefix: str = "") -> None:
         """Time requests with an outermost middleware (sub-apps, or no entry point).
@@ -218,27 +231,30 @@ class AiohttpInstrumentation:
             return
         recorder = self.recorder
         try:
-            labels = (recorder.service, _route_of(request))
+            route = _route_of(request)
+            labels = (recorder.service, route)
             recorder.metrics.websocket_opened.labels(*labels).inc()
             recorder.metrics.websocket_active.labels(*labels).inc()
             _count_messages(recorder, request, response)
-            self.websockets[id(request)] = (labels, perf_counter())
+            self.websockets[id(request)] = (route, perf_counter(), response)
             self.started[0] -= 1  # a connection from now on, not a request in flight
+            current_route.set(route)  # for metrics.message() in this handler
+            if route not in self.websocket_routes:  # not an HTTP endpoint after all
+                self.websocket_routes.add(route)
+                recorder.requests.forget(lambda key: key[0] == route)  # type: ignore[index]
         except Exception as exc:
             recorder.internal_error("websocket", exc)
 
-    def websocket_closed(self, request: web.Request) -> bool:
+    def websocket_closed(self, request: web.Request, error: BaseException | None = None) -> bool:
         """Record the end of the request's WebSocket; False when it had none."""
         state = self.websockets.pop(id(request), None)
         if state is None:
             return False
-        labels, opened_at = state
-        metrics = self.recorder.metrics
-        try:
-            metrics.websocket_active.labels(*labels).dec()
-            metrics.websocket_duration.labels(*labels).observe(perf_counter() - opened_at)
-        except Exception as exc:
-            self.recorder.internal_error("websocket", exc)
+        route, opened_at, response = state
+        code = response.close_code
+        if code is None:  # never closed properly: the server's 1011 after an error
+            code = 1011 if error is not None else 1006
+        closed(self.recorder, route, perf_counter() - opened_at, code, error)
         return True
 
     def timed(self, handler: Handler) -> Handler:
@@ -273,7 +289,7 @@ class AiohttpInstrumentation:
                         record(request, 499, perf_counter() - start)
                     raise
                 count_exception(request, exc)
-                if not websocket_closed(request):
+                if not websocket_closed(request, exc):
                     record(request, 500, perf_counter() - start)
                 raise
             if isinstance(response, web.WebSocketResponse):

@@ -12,17 +12,19 @@ from typing import Any
 from .jobs import JobRecorder, JobRun
 from .queues import InstrumentedQueue
 from .recorder import Recorder
+from .ws_messages import MessageKinds, MessageTimer
 
 
 class Metrics:
     """Per-service metrics the application records itself."""
 
-    __slots__ = ("_recorder", "_event_children", "_jobs", "server")
+    __slots__ = ("_recorder", "_event_children", "_jobs", "_messages", "server")
 
     def __init__(self, recorder: Recorder, server: Any = None) -> None:
         self._recorder = recorder
         self._event_children: dict[str, Any] = {}
         self._jobs = JobRecorder(recorder.metrics, recorder.service)
+        self._messages = MessageKinds(recorder.metrics, recorder.service)
         self.server = server  # start_metrics_server's HTTP server (port, stop())
 
     @property
@@ -45,6 +47,12 @@ class Metrics:
         duration by outcome, failures by exception type, runs in progress and the time of
         the last success."""
         return JobRun(self._jobs, kind)
+
+    def message(self, kind: str) -> MessageTimer:
+        """Time the handling of one WebSocket message of ``kind`` inside a WebSocket
+        handler: ``async with metrics.message("reading"):`` (or ``with``, or as a decorator
+        of the function that handles one message). The route is the connection's."""
+        return MessageTimer(self._messages, kind)
 
     def queue(self, name: str, maxsize: int = 0) -> InstrumentedQueue[Any]:
         """A new FIFO ``asyncio.Queue`` whose size and put-to-get waits are exported."""

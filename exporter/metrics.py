@@ -116,6 +116,16 @@ class ExporterMetrics:
             "websocket_connection_duration_seconds",
             "How long accepted WebSocket connections stayed open.", labels,
             buckets=WEBSOCKET_DURATION_BUCKETS, registry=registry)
+        self.websocket_message_duration = Histogram(
+            "websocket_message_duration_seconds",
+            "Time the service spent handling one WebSocket message, by the kind it names.",
+            [*labels, "kind"], buckets=self.buckets, registry=registry)
+        self.websocket_closes = Counter(
+            "websocket_closes", "WebSocket connections closed, by close code (1006: the "
+            "connection dropped without a close).", [*labels, "code"], registry=registry)
+        self.websocket_errors = Counter(
+            "websocket_errors", "WebSocket handlers that ended with an exception, by type.",
+            [*labels, "exception"], registry=registry)
 
     def _jobs(self, registry: CollectorRegistry | None) -> None:
         self.job_duration = Histogram(

@@ -130,6 +130,8 @@ def filled(influxdb, tmp_path_factory):
                                      '"connections"'), lambda s: bool(s), timeout=20)
         wait_for(lambda: stack.query('SELECT count("exceptions") FROM "exceptions"'),
                  lambda s: bool(s), timeout=20)
+        wait_for(lambda: stack.query('SELECT count("closes") FROM "websocket_closes"'),
+                 lambda s: bool(s), timeout=30)  # a WebSocket client has reconnected
         wait_for(lambda: stack.query('SELECT count("level") FROM "threshold_states"'),
                  lambda s: bool(s), timeout=30)  # the 40 % errors are judged
         # Two more scrapes of everything: the posted timings are stored too.

@@ -27,6 +27,9 @@ SCRAPES = "scrape_health"
 CLIENT_REQUESTS = "client_requests"
 TRENDS = "performance_trends"          # in daily_90d
 STATES = "threshold_states"            # threshold state changes
+WEBSOCKET_MESSAGES = "websocket_messages"  # message handling time, per route and kind
+WEBSOCKET_CLOSES = "websocket_closes"      # closed connections, per route and close code
+WEBSOCKET_ERRORS = "websocket_errors"      # handlers ended by an exception
 JOBS = "jobs"                          # background job runs, per job kind
 JOB_BUCKETS = "job_buckets"            # their duration buckets (exact roll-up percentiles)
 JOB_FAILURES = "job_failures"          # failed runs by exception type
@@ -101,6 +104,9 @@ COUNTERS: dict[str, tuple[str, str, dict[str, str]]] = {
     "websocket_messages_sent_total": (
         CONNECTIONS, "websocket_messages_sent", {"route": "endpoint"}),
     "job_failures_total": (JOB_FAILURES, "failures", {"job": "job", "exception": "exception"}),
+    "websocket_closes_total": (WEBSOCKET_CLOSES, "closes", {"route": "endpoint", "code": "code"}),
+    "websocket_errors_total": (
+        WEBSOCKET_ERRORS, "errors", {"route": "endpoint", "exception": "exception"}),
 }
 
 # CPU-seconds counter -> (measurement, field, labels kept as tags, the GAUGES field that
@@ -115,6 +121,8 @@ CPU_COUNTERS: dict[str, tuple[str, str, dict[str, str], str]] = {
 # Histogram -> (measurement, field prefix, labels kept as tags): p50/p95/p99/mean in ms.
 HISTOGRAMS: dict[str, tuple[str, str, dict[str, str]]] = {
     "queue_wait_seconds": (QUEUES, "wait", {"queue": "queue"}),
+    "websocket_message_duration_seconds": (
+        WEBSOCKET_MESSAGES, "handling", {"route": "endpoint", "kind": "kind"}),
     "websocket_connection_duration_seconds": (
         CONNECTIONS, "websocket_duration", {"route": "endpoint"}),
     "http_client_request_duration_seconds": (

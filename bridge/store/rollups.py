@@ -41,6 +41,9 @@ _FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
              ("in_progress", "seconds_since_success"), ("runs_per_minute",)),
     "job_buckets": (("count", "in_bucket"), (), ()),
     "job_failures": (("failures",), (), ("failures_per_minute",)),
+    "websocket_messages": (("handling_count",), (), ("handling_per_minute",)),
+    "websocket_closes": (("closes",), (), ("closes_per_minute",)),
+    "websocket_errors": (("errors",), (), ("errors_per_minute",)),
 }
 
 
