@@ -114,8 +114,11 @@ def _covered_routes(app: web.Application) -> list[RouteInfo]:
             for t, m in by_template.items()]
 
 
-def _count_messages(recorder: Recorder, request: web.Request, ws: Any) -> None:
-    """Count a WebSocket's messages by wrapping this one response's methods."""
+def _count_messages(recorder: Recorder, request: web.Request, ws: Any) -> list[int]:
+    """Count a WebSocket's messages by wrapping this one response's methods; returns a
+    holder that gets the first close code seen, from either side (aiohttp's own
+    ``close_code`` is the peer's answer, not the code the server closed with)."""
+    first_close: list[int] = []
     metrics = recorder.metrics
     labels = (recorder.service, _route_of(request))
     received = metrics.websocket_received.labels(*labels)
@@ -123,11 +126,22 @@ def _count_messages(recorder: Recorder, request: web.Request, ws: Any) -> None:
     data_types = {"TEXT", "BINARY"}
     original_receive, send_str, send_bytes = ws.receive, ws.send_str, ws.send_bytes
 
+    original_close = ws.close
+
     async def receive(*args: Any, **kwargs: Any) -> Any:
         message = await original_receive(*args, **kwargs)
-        if message.type.name in data_types:
+        name = message.type.name
+        if name in data_types:
             received.inc()
+        elif name == "CLOSE" and not first_close:  # the client closed
+            first_close.append(int(message.data))
         return message
+
+    async def close(*args: Any, code: int = 1000, **kwargs: Any) -> bool:
+        if not first_close:  # the server closed
+            first_close.append(int(code))
+        result: bool = await original_close(*args, code=code, **kwargs)
+        return result
 
     async def send_str_counted(*args: Any, **kwargs: Any) -> None:
         await send_str(*args, **kwargs)
@@ -139,6 +153,8 @@ def _count_messages(recorder: Recorder, request: web.Request, ws: Any) -> None:
 
     # send_json goes through send_str, receive_* through receive: each message counts once.
     ws.receive, ws.send_str, ws.send_bytes = receive, send_str_counted, send_bytes_counted
+    ws.close = close
+    return first_close
 
 
 class AiohttpInstrumentation:
@@ -157,8 +173,8 @@ class AiohttpInstrumentation:
         # (route object, raw method, status) -> the accumulator's series list. aiohttp's
         # routes hash by identity; the per-request SystemRoute of a 404/405 is never cached.
         self.cache: dict[tuple[Any, str, int], list[Any]] = {}
-        # id(request) -> route, opening time, the response
-        self.websockets: dict[int, tuple[str, float, web.WebSocketResponse]] = {}
+        # id(request) -> route, opening time, the first close code seen
+        self.websockets: dict[int, tuple[str, float, list[int]]] = {}
         self._middleware = False
         self.websocket_routes: set[str] = set()
 
@@ -235,8 +251,8 @@ class AiohttpInstrumentation:
             labels = (recorder.service, route)
             recorder.metrics.websocket_opened.labels(*labels).inc()
             recorder.metrics.websocket_active.labels(*labels).inc()
-            _count_messages(recorder, request, response)
-            self.websockets[id(request)] = (route, perf_counter(), response)
+            first_close = _count_messages(recorder, request, response)
+            self.websockets[id(request)] = (route, perf_counter(), first_close)
             self.started[0] -= 1  # a connection from now on, not a request in flight
             current_route.set(route)  # for metrics.message() in this handler
             if route not in self.websocket_routes:  # not an HTTP endpoint after all
@@ -250,10 +266,9 @@ class AiohttpInstrumentation:
         state = self.websockets.pop(id(request), None)
         if state is None:
             return False
-        route, opened_at, response = state
-        code = response.close_code
-        if code is None:  # never closed properly: the server's 1011 after an error
-            code = 1011 if error is not None else 1006
+        route, opened_at, first_close = state
+        # No close seen: the server's 1011 after an error, else an abnormal closure.
+        code = first_close[0] if first_close else (1011 if error is not None else 1006)
         closed(self.recorder, route, perf_counter() - opened_at, code, error)
         return True
 

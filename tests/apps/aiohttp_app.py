@@ -1,6 +1,7 @@
 """An aiohttp HTTP + WebSocket ingestion service, partly instrumented with aioprometheus."""
 
 import asyncio
+import json
 import os
 
 import aioprometheus
@@ -61,6 +62,25 @@ async def ws_echo(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
+async def ws_readings(request: web.Request) -> web.WebSocketResponse:
+    """The same protocol as the FastAPI app's /ws/readings."""
+    ws = web.WebSocketResponse()
+    await ws.prepare(request)
+    async for frame in ws:
+        if frame.type != WSMsgType.TEXT:
+            continue
+        message = json.loads(frame.data)
+        if message["type"] == "bye":
+            await ws.close(code=4001)
+            break
+        if message["type"] == "boom":
+            raise RuntimeError("bad frame")
+        async with request.app[METRICS].message(message["type"]):
+            await asyncio.sleep(message.get("sleep_ms", 0) / 1000)
+            await ws.send_str("ok")
+    return ws
+
+
 async def sub_status(request: web.Request) -> web.Response:
     return web.json_response({"id": request.match_info["device_id"]})
 
@@ -80,6 +100,7 @@ def create_app(argv: list[str] | None = None) -> web.Application:
     app.router.add_post("/events/{kind}", events)
     app.router.add_post("/queue/roundtrip", roundtrip)
     app.router.add_get("/ws", ws_echo)
+    app.router.add_get("/ws/readings", ws_readings)
     sub = web.Application()
     sub.router.add_get("/devices/{device_id}", sub_status)
     app.add_subapp("/v2", sub)

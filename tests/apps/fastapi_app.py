@@ -1,6 +1,7 @@
 """A FastAPI service with every kind of route the exporter must label correctly."""
 
 import asyncio
+import json
 import os
 
 from fastapi import APIRouter, BackgroundTasks, FastAPI, Request, WebSocket, WebSocketDisconnect
@@ -88,6 +89,26 @@ async def echo(websocket: WebSocket):
     try:
         while True:
             await websocket.send_text(await websocket.receive_text())
+    except WebSocketDisconnect:
+        pass
+
+
+@app.websocket("/ws/readings")
+async def readings(websocket: WebSocket):
+    """Messages {"type": reading|command|bye|boom, "sleep_ms": n}: handled and timed by
+    type; "bye" closes with 4001, "boom" raises."""
+    await websocket.accept()
+    try:
+        while True:
+            message = json.loads(await websocket.receive_text())
+            if message["type"] == "bye":
+                await websocket.close(code=4001)
+                return
+            if message["type"] == "boom":
+                raise RuntimeError("bad frame")
+            async with metrics.message(message["type"]):
+                await asyncio.sleep(message.get("sleep_ms", 0) / 1000)
+                await websocket.send_text("ok")
     except WebSocketDisconnect:
         pass
 
