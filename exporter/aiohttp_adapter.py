@@ -353,6 +353,7 @@ class AiohttpEndpoints:
         recorder = self.recorder
         app.router.add_get(recorder.metrics_path, self.metrics_handler)
         app.router.add_post(recorder.client_timings_path, self.client_timings_handler)
+        app.router.add_route("OPTIONS", recorder.client_timings_path, self.preflight_handler)
         app.router.add_get(recorder.script_path, self.script_handler)
 
     async def metrics_handler(self, request: web.Request) -> web.Response:
@@ -377,10 +378,21 @@ class AiohttpEndpoints:
             if not chunk:
                 break
             body += chunk
-        status, text = self.recorder.client_timings(bytes(body), request.headers.get("Origin"),
+        origin = request.headers.get("Origin")
+        status, text = self.recorder.client_timings(bytes(body), origin,
                                                     request.headers.get("Authorization"))
-        return web.Response(status=status, body=text or None,
+        allowed = client_timings.cors(origin, self.recorder.browser_origins) or []
+        return web.Response(status=status, body=text or None, headers=dict(allowed),
                             content_type="text/plain" if text else None)
+
+    async def preflight_handler(self, request: web.Request) -> web.Response:
+        """A CORS preflight for the beacon: allowed for ``browser_origins`` only."""
+        headers = client_timings.cors(request.headers.get("Origin"),
+                                      self.recorder.browser_origins, True,
+                                      self.recorder.browser_auth)
+        if not headers:
+            return web.Response(status=403, text="403 Forbidden: origin not allowed\n")
+        return web.Response(status=204, headers=dict(headers))
 
     async def script_handler(self, request: web.Request) -> web.Response:
         return web.Response(body=client_timings.script(), content_type="text/javascript",

@@ -45,6 +45,16 @@ class MetricsEndpoints:
     async def _client_timings(self, scope: Scope, receive: Any, send: Any) -> None:
         self._cover()  # the route templates a batch may name
         plain = [("Content-Type", "text/plain; charset=utf-8")]
+        recorder, origin = self._recorder, _header(scope, b"origin")
+        if scope["method"] == "OPTIONS":  # a CORS preflight
+            headers = client_timings.cors(origin, recorder.browser_origins, True,
+                                          recorder.browser_auth)
+            if headers:
+                await self._reply(send, 204, b"", headers)
+            else:
+                await self._reply(send, 403, b"403 Forbidden: origin not allowed\n", plain)
+            return
+        allowed = client_timings.cors(origin, recorder.browser_origins) or []
         if scope["method"] != "POST":
             await self._reply(send, 405, b"405 Method Not Allowed\n", [*plain, ("Allow", "POST")])
             return
@@ -59,9 +69,9 @@ class MetricsEndpoints:
                 break
             if not message.get("more_body"):
                 status, text = self._recorder.client_timings(
-                    bytes(body), _header(scope, b"origin"), _header(scope, b"authorization"))
+                    bytes(body), origin, _header(scope, b"authorization"))
                 break
-        await self._reply(send, status, text, plain if text else [])
+        await self._reply(send, status, text, (plain if text else []) + allowed)
 
     @staticmethod
     async def _reply(send: Any, status: int, body: bytes, headers: list[tuple[str, str]],

@@ -323,12 +323,14 @@ def service_detail() -> dict[str, Any]:
         f'sum("websocket_messages_sent") {PER_MIN} AS "sent" FROM "connections" WHERE '
         f'{SERVICE} AND $timeFilter GROUP BY time($__interval), "endpoint" fill(none)',
         alias="$tag_endpoint $col")], "short"))
+    # WebSocket routes are not HTTP endpoints: by service, not by the endpoint variable.
     layout.add(by_tag("WebSocket messages handled per minute, by kind",
-                      f'sum("handling_count") {PER_MIN}', "websocket_messages", where, "kind",
-                      "short"), w=8)
+                      f'sum("handling_count") {PER_MIN}', "websocket_messages", of_service,
+                      "kind", "short"), w=8)
     layout.add(by_tag("WebSocket message handling p95, by kind (worst scrape in each bin)",
-                      'max("handling_p95_ms")', "websocket_messages", where, "kind", "ms"), w=8)
-    layout.add(by_tag("WebSocket closes by code", 'sum("closes")', "websocket_closes", where,
+                      'max("handling_p95_ms")', "websocket_messages", of_service, "kind",
+                      "ms"), w=8)
+    layout.add(by_tag("WebSocket closes by code", 'sum("closes")', "websocket_closes", of_service,
                       "code", "short"), w=8)
     layout.add(timeseries("CPU (% of the service's limit)", [target(
         per_service_sum("resources", "cpu_percent").replace(

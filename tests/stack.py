@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 class ExampleStack:
     def __init__(self, influx, database: str, buffer_dir: Path, interval: str = "1s",
                  env: dict[str, str] | None = None,
-                 bridge_env: dict[str, str] | None = None) -> None:
+                 bridge_env: dict[str, str] | None = None,
+                 worker_calls_services: bool = True) -> None:
         self.influx, self.database = influx, database
         service_env = dict(env or {})
         self.api = uvicorn_server("examples.api_service:app", env=service_env)
@@ -24,10 +25,13 @@ class ExampleStack:
         self.ingest = Server([sys.executable, "-m", "examples.ingest_service", "--port",
                               str(port)], port, env=service_env)
         worker_port = free_port()
+        # Without calls, the worker's runs fail (nothing listens on port 9) and the services
+        # see exactly the requests a test sends.
+        upstream = ((self.ingest.url, self.api.url) if worker_calls_services
+                    else ("http://127.0.0.1:9", "http://127.0.0.1:9"))
         self.worker = Server([sys.executable, "-m", "examples.worker", "--port",
-                              str(worker_port), "--ingest", self.ingest.url, "--api",
-                              self.api.url], worker_port, env=service_env,
-                             ready_path="/metrics")
+                              str(worker_port), "--ingest", upstream[0], "--api", upstream[1]],
+                             worker_port, env=service_env, ready_path="/metrics")
         bridge_port = free_port()
         self.bridge = Server(
             [sys.executable, "-m", "promflux.bridge", "--config",

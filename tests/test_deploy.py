@@ -84,7 +84,8 @@ def test_the_bridge_config_in_compose_resolves_to_the_compose_services(compose):
         k: str(v) for k, v in bridge["environment"].items() if v is not None})
     urls = {t.service: t.url for t in config.targets}
     assert urls == {"admin-api": "http://admin-api:8001/metrics",
-                    "ingest": "http://ingest:8002/metrics"}
+                    "ingest": "http://ingest:8002/metrics",
+                    "worker": "http://worker:9200/metrics"}
     assert set(urls) <= set(compose["services"])
     assert config.influxdb.url == "http://influxdb:8086"
     assert config.listen.rpartition(":")[2] in container_ports(bridge)

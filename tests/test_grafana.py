@@ -102,7 +102,7 @@ def substitute(query: str, seconds: int, variables: dict[str, list[str]]) -> str
     query = query.replace("$__range_s", str(seconds))
     for name, values in variables.items():
         escaped = [regex_escape(v) for v in values]
-        text = escaped[0] if len(escaped) == 1 else "(" + "|".join(escaped) + ")"
+        text = escaped[0] if len(escaped) == 1 else "(" + "|".join(escaped) + ")"  # () if none
         query = query.replace(f"${name}", text)
     assert "$" not in query.replace("$/", ""), query
     return query
@@ -185,13 +185,14 @@ def variable_choices(board: dict, seconds: int, influx) -> list[dict[str, list[s
 
     def values(var: dict, chosen: dict[str, list[str]]) -> list[str]:
         series = influx.query(substitute(var["query"], seconds, chosen), db="grafana")
-        found = sorted({row[1] for s in series for row in s["values"]})
-        assert found, f"variable {var['name']} has no values"
-        return found
+        return sorted({row[1] for s in series for row in s["values"]})
 
     first, rest = query_vars[0], query_vars[1:]
     choices = []
-    for value in values(first, {}):
+    services = values(first, {})
+    assert services, f"variable {first['name']} has no values"
+    # A worker has no HTTP endpoints: its endpoint list is empty (its panels show nothing).
+    for value in services:
         chosen = {first["name"]: [value]}
         for var in rest:
             found = values(var, chosen)

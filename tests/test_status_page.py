@@ -12,7 +12,8 @@ from .stack import ExampleStack
 
 @pytest.fixture(scope="module")
 def stack(influxdb, tmp_path_factory):
-    stack = ExampleStack(influxdb, "status_page", tmp_path_factory.mktemp("buffer"))
+    stack = ExampleStack(influxdb, "status_page", tmp_path_factory.mktemp("buffer"),
+                         worker_calls_services=False)
     yield stack
     stack.stop()
 
@@ -36,7 +37,7 @@ def test_status_page_shows_every_target_and_the_stored_figures(stack, browser): 
     page = browser.new_page()
     page.goto(stack.bridge.url + "/")
     rows = page.locator("#targets tbody tr")
-    assert rows.count() == 2
+    assert rows.count() == 3  # admin-api, ingest and the worker
     for service in ("admin-api", "ingest"):
         row = page.locator(f'#targets tr[data-service="{service}"]')
         assert row.get_attribute("data-up") == "true"
@@ -60,7 +61,7 @@ def test_status_page_shows_every_target_and_the_stored_figures(stack, browser): 
     first = page.locator("p.meta").inner_text()
     page.wait_for_function(f"document.querySelector('p.meta').innerText !== {first!r}",
                            timeout=10_000)
-    assert page.locator("#targets tbody tr").count() == 2
+    assert page.locator("#targets tbody tr").count() == 3
     page.evaluate("fetch.promflux.flush()")
     name = "promflux_bridge_client_request_duration_seconds_count"
     counts = wait_for(lambda: Samples(httpx.get(stack.bridge.url + "/metrics").text),

@@ -118,6 +118,11 @@ if os.environ.get("METRICS_TOKEN"):
     _auth = exporter.MetricsAuth(bearer_token=os.environ["METRICS_TOKEN"])
 
 _origins = os.environ.get("BROWSER_ORIGINS")
+if _origins:  # the dashboard on another origin calls the API, as a real one would allow
+    from fastapi.middleware.cors import CORSMiddleware
+
+    app.add_middleware(CORSMiddleware, allow_origins=_origins.split(","), allow_methods=["*"],
+                       allow_headers=["*"])
 metrics = exporter.instrument(
     app, service=os.environ.get("SERVICE", "admin-api"), auth=_auth,
     browser_origins=_origins.split(",") if _origins else None,

@@ -1,0 +1,1 @@
+export { install, UNMATCHED } from "./core.js";
