@@ -110,6 +110,10 @@ def test_react_app_on_another_origin_times_fetch_and_axios(bundle, browser,  # n
             return rows[0]["values"][0][1] if rows else 0.0
 
         assert wait_for(stored, lambda n: n >= 23, timeout=30) == 23
+        # The status page's table of browser-timed calls: the same count.
+        page_html = httpx.get(bridge.url + "/?part=main").text
+        assert ('<tr data-route="/items/{item_id}" data-label="GET"><td>/items/{item_id}</td>'
+                "<td>GET</td><td>23</td>") in page_html
     finally:
         bridge.stop()
         api.stop()

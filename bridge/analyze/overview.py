@@ -37,7 +37,17 @@ QUERY = (
     f'SELECT sum("count") AS "count" FROM "{schema.JOB_BUCKETS}" WHERE time > now() - 5m '
     f'GROUP BY "service", "job", "le"; '
     f'SELECT last("seconds_since_success") AS "since", last("in_progress") AS "running" '
-    f'FROM "{schema.JOBS}" WHERE time > now() - 24h GROUP BY "service", "job"'
+    f'FROM "{schema.JOBS}" WHERE time > now() - 24h GROUP BY "service", "job"; '
+    # WebSocket messages and closes, and browser-side calls, over the last 5 minutes. Their
+    # histograms keep no buckets in InfluxDB: p95 is the worst scrape's, and said so.
+    f'SELECT sum("handling_count") AS "count", max("handling_p95_ms") AS "p95" FROM '
+    f'"{schema.WEBSOCKET_MESSAGES}" WHERE time > now() - 5m GROUP BY "service", "endpoint", '
+    f'"kind"; '
+    f'SELECT sum("closes") AS "count" FROM "{schema.WEBSOCKET_CLOSES}" WHERE time > now() - 5m '
+    f'GROUP BY "service", "endpoint", "code"; '
+    f'SELECT sum("duration_count") AS "count", max("duration_p95_ms") AS "p95" FROM '
+    f'"{schema.CLIENT_REQUESTS}" WHERE time > now() - 5m GROUP BY "service", "endpoint", '
+    f'"method"'
 )
 RECENT_MS = 5 * 60 * 1000
 
@@ -175,6 +185,36 @@ def jobs(results: list[dict[str, Any]]) -> dict[str, list[JobFigures]]:
             row.get("running")))
     for rows in out.values():
         rows.sort(key=lambda j: j.job)
+    return out
+
+
+@dataclass(frozen=True)
+class CountRow:
+    """A count over the last 5 minutes by two tags (route and kind, code or method), with
+    the worst scrape's p95 where there is one."""
+
+    route: str
+    label: str
+    count: float
+    p95_ms: float | None = None
+
+
+def counted(results: list[dict[str, Any]], index: int,
+            label: str) -> dict[str, list[CountRow]]:
+    """Statement ``index`` (9: WebSocket messages by kind, 10: closes by code, 11: browser
+    calls by method) -> each service's rows, busiest first."""
+    if len(results) <= index:
+        return {}
+    out: dict[str, list[CountRow]] = {}
+    for series in results[index].get("series", []):
+        tags = series.get("tags", {})
+        for row in _rows(series):
+            count = float(row.get("count") or 0.0)
+            if count > 0:
+                out.setdefault(tags.get("service", ""), []).append(CountRow(
+                    tags.get("endpoint", ""), tags.get(label, ""), count, row.get("p95")))
+    for rows in out.values():
+        rows.sort(key=lambda r: (-r.count, r.route, r.label))
     return out
 
 

@@ -87,12 +87,16 @@ class BridgeHandlers:
         changes: list[overview.StateChange] = []
         endpoints: dict[str, list[overview.EndpointFigures]] = {}
         jobs: dict[str, list[overview.JobFigures]] = {}
+        counts: dict[str, dict[str, list[overview.CountRow]]] = {}
         influx_error = ""
         try:
             results = await asyncio.wait_for(
                 bridge.client.query(overview.QUERY, db=self.database, epoch="ms"), timeout=5)
             figures, changes = overview.reduce(results), overview.recent_changes(results)
             endpoints, jobs = overview.endpoints(results), overview.jobs(results)
+            counts = {"messages": overview.counted(results, 9, "kind"),
+                      "closes": overview.counted(results, 10, "code"),
+                      "browser": overview.counted(results, 11, "method")}
         except (TimeoutError, InfluxError) as exc:
             influx_error = str(exc) or "no answer within 5 s"
         states = [status_page.StateRow(service, endpoint, metric, state.level, state.value,
@@ -102,7 +106,7 @@ class BridgeHandlers:
         main = status_page.render_main(targets, figures, states, health=bridge.health(),
                                        thresholds=bridge.thresholds,
                                        influx_error=influx_error, changes=changes,
-                                       endpoints=endpoints, jobs=jobs)
+                                       endpoints=endpoints, jobs=jobs, counts=counts)
         if request.query.get("part") == "main":
             return web.Response(text=main, content_type="text/html")
         return web.Response(text=status_page.render_page(main, self.refresh_s),

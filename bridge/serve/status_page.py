@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from ..analyze.overview import EndpointFigures, JobFigures, ServiceFigures, StateChange
+from ..analyze.overview import (
+    CountRow,
+    EndpointFigures,
+    JobFigures,
+    ServiceFigures,
+    StateChange,
+)
 from ..analyze.thresholds import DEFAULTS, Level, Threshold
 
 _COLOURS = {"ok": "#1a7f37", "warning": "#b35900", "critical": "#c62828",
@@ -108,6 +114,19 @@ def _jobs_table(rows: Sequence[JobFigures], thresholds: dict[str, Threshold]) ->
             f"<tbody>{body}</tbody></table>")
 
 
+def _counts_table(rows: Sequence[CountRow], caption: str, label: str, p95: bool) -> str:
+    if not rows:
+        return ""
+    body = "".join(
+        f'<tr data-route="{escape(r.route)}" data-label="{escape(r.label)}">'
+        f"<td>{escape(r.route)}</td><td>{escape(r.label)}</td><td>{r.count:,.0f}</td>"
+        + (f"<td>{_number(r.p95_ms, ' ms')}</td>" if p95 else "") + "</tr>" for r in rows)
+    head = (f"<th>Route</th><th>{label}</th><th>Count</th>"
+            + ("<th>p95 (worst scrape)</th>" if p95 else ""))
+    return (f'<table class="counts"><caption>{caption}, last 5 minutes</caption><thead><tr>'
+            f"{head}</tr></thead><tbody>{body}</tbody></table>")
+
+
 def _cell(name: str, value: float | None, unit: str, thresholds: dict[str, Threshold],
           digits: int = 1, level: str | None = None) -> str:
     level = _level(name, value, thresholds) if level is None else level
@@ -161,7 +180,8 @@ def render_main(targets: Sequence[TargetRow], figures: dict[str, ServiceFigures]
                 now: float | None = None, influx_error: str = "",
                 changes: Sequence[StateChange] = (),
                 endpoints: dict[str, list[EndpointFigures]] | None = None,
-                jobs: dict[str, list[JobFigures]] | None = None) -> str:
+                jobs: dict[str, list[JobFigures]] | None = None,
+                counts: dict[str, dict[str, list[CountRow]]] | None = None) -> str:
     """The page's ``<main>`` content (also served alone for the refresh)."""
     now = time.time() if now is None else now
     thresholds = DEFAULTS if thresholds is None else thresholds
@@ -231,6 +251,12 @@ def render_main(targets: Sequence[TargetRow], figures: dict[str, ServiceFigures]
             + "</div>"
             + _endpoints_table((endpoints or {}).get(service, []), thresholds, p95_limit)
             + _jobs_table((jobs or {}).get(service, []), thresholds)
+            + _counts_table((counts or {}).get("messages", {}).get(service, []),
+                            "WebSocket messages handled", "Kind", True)
+            + _counts_table((counts or {}).get("closes", {}).get(service, []),
+                            "WebSocket connections closed", "Close code", False)
+            + _counts_table((counts or {}).get("browser", {}).get(service, []),
+                            "API calls timed in browsers", "Method", True)
             + "</section>")
     return "".join(parts)
 
