@@ -127,6 +127,16 @@ def _counts_table(rows: Sequence[CountRow], caption: str, label: str, p95: bool)
             f"{head}</tr></thead><tbody>{body}</tbody></table>")
 
 
+def _other_tables(service: str, counts: dict[str, dict[str, list[CountRow]]]) -> str:
+    """WebSocket messages and closes, and browser-timed calls, of one service."""
+    return (_counts_table(counts.get("messages", {}).get(service, []),
+                          "WebSocket messages handled", "Kind", True)
+            + _counts_table(counts.get("closes", {}).get(service, []),
+                            "WebSocket connections closed", "Close code", False)
+            + _counts_table(counts.get("browser", {}).get(service, []),
+                            "API calls timed in browsers", "Method", True))
+
+
 def _cell(name: str, value: float | None, unit: str, thresholds: dict[str, Threshold],
           digits: int = 1, level: str | None = None) -> str:
     level = _level(name, value, thresholds) if level is None else level
@@ -251,12 +261,7 @@ def render_main(targets: Sequence[TargetRow], figures: dict[str, ServiceFigures]
             + "</div>"
             + _endpoints_table((endpoints or {}).get(service, []), thresholds, p95_limit)
             + _jobs_table((jobs or {}).get(service, []), thresholds)
-            + _counts_table((counts or {}).get("messages", {}).get(service, []),
-                            "WebSocket messages handled", "Kind", True)
-            + _counts_table((counts or {}).get("closes", {}).get(service, []),
-                            "WebSocket connections closed", "Close code", False)
-            + _counts_table((counts or {}).get("browser", {}).get(service, []),
-                            "API calls timed in browsers", "Method", True)
+            + _other_tables(service, counts or {})
             + "</section>")
     return "".join(parts)
 
