@@ -105,3 +105,14 @@ def test_endpoint_rows_are_exact_from_summed_counts_and_buckets():
     assert 'data-endpoint="GET /slow"' in html and "Within 500 ms" in html
     assert 'data-figure="within" data-level="critical"' in html  # 60.5 % < 95 %
     assert 'data-figure="p95_ms" data-level="warning"' in html  # 968 ms, over 500 ms
+
+
+def test_requests_per_minute_is_summed_requests_over_the_time_they_cover():
+    # 30 requests in a 30 s interval, then 1 in a 5 s one: 31 in 35 s, not the mean of
+    # the two rates (36/min).
+    performance = {"series": [series("api", ["p95_ms", "requests_per_minute", "requests",
+                                             "errors"], [
+        [NOW_MS - 5_000, 10.0, 60.0, 30.0, 0.0],
+        [NOW_MS, 10.0, 12.0, 1.0, 0.0]])]}
+    figures = reduce([performance, {}, {}])["api"]
+    assert figures.requests_per_minute == 31 * 60 / 35

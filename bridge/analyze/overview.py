@@ -243,21 +243,28 @@ def reduce(results: list[dict[str, Any]]) -> dict[str, ServiceFigures]:
             continue
         recent_from = rows[-1]["time"] - RECENT_MS
         requests = errors = client_errors = 0.0
-        rpm: list[float] = []
+        covered_ms = 0.0  # the time the recent rows' counts cover: each row's interval
+        previous: float | None = None
+        gap = 0.0
         for row in rows:
             if row["p95_ms"] is not None:
                 figures.p95_series.append((row["time"], row["p95_ms"]))
                 figures.p95_ms = row["p95_ms"]
             if row["requests_per_minute"] is not None:
                 figures.rpm_series.append((row["time"], row["requests_per_minute"]))
-                if row["time"] > recent_from:
-                    rpm.append(row["requests_per_minute"])
+            if previous is not None:
+                gap = row["time"] - previous
+            previous = row["time"]
             if row["time"] > recent_from:
-                requests += row["requests"] or 0.0
+                count, rate = row["requests"] or 0.0, row["requests_per_minute"]
+                requests += count
                 errors += row["errors"] or 0.0
                 client_errors += row.get("client_errors") or 0.0
-        if rpm:
-            figures.requests_per_minute = sum(rpm) / len(rpm)
+                # A row's interval is its count over its rate; a row without requests
+                # covers the time since the previous row.
+                covered_ms += 60_000.0 * count / rate if count and rate else gap
+        if covered_ms > 0:  # summed requests over the time they cover
+            figures.requests_per_minute = 60_000.0 * requests / covered_ms
         if requests > 0:  # summed numerators over summed denominators
             figures.error_rate_percent = 100.0 * errors / requests
             figures.client_error_rate_percent = 100.0 * client_errors / requests
