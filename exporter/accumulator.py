@@ -17,6 +17,8 @@ from typing import Any
 
 from prometheus_client import Histogram
 
+from .fast_histogram import FastHistogram
+
 
 def add(series: list[Any], bounds: tuple[float, ...], value: float) -> None:
     """Add one observation to a series list from ``HistogramAccumulator.series``."""
@@ -32,7 +34,8 @@ class HistogramAccumulator:
                  "completed")
 
     def __init__(
-        self, histogram: Histogram, bounds: Sequence[float], label_prefix: Sequence[str] = ()
+        self, histogram: Histogram | FastHistogram, bounds: Sequence[float],
+        label_prefix: Sequence[str] = ()
     ) -> None:
         self._bounds = tuple(bounds)
         self._nbuckets = len(self._bounds) + 1  # the last one is +Inf

@@ -14,6 +14,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from promflux.labels import UNMATCHED
 
+from .fast_histogram import FastHistogram
+
 __all__ = ["UNMATCHED", "LATENCY_BUCKETS", "RouteInfo", "ExporterMetrics"]
 
 # Resolution where services live: 1 ms steps' worth below 10 ms (ingestion routes answer
@@ -67,9 +69,10 @@ class ExporterMetrics:
     """The prometheus_client metric objects of one instrumented service."""
 
     def __init__(self, service: str, registry: CollectorRegistry | None,
-                 buckets: tuple[float, ...] = LATENCY_BUCKETS) -> None:
+                 buckets: tuple[float, ...] = LATENCY_BUCKETS, fast: bool = False) -> None:
         self.service = service
         self.buckets = buckets
+        self.fast = fast  # the request family renders itself (single-process mode)
         self._http(registry)
         self._websocket(registry)
         self._work(registry)
@@ -80,11 +83,11 @@ class ExporterMetrics:
             ["service", "where"], registry=registry)
 
     def _http(self, registry: CollectorRegistry | None) -> None:
-        self.request_duration = Histogram(
-            "http_request_duration_seconds",
-            "Time from receiving a request to sending the last byte of its response.",
-            ["service", "route", "method", "status"], buckets=self.buckets,
-            registry=registry)
+        name, labels = "http_request_duration_seconds", ["service", "route", "method", "status"]
+        doc = "Time from receiving a request to sending the last byte of its response."
+        self.request_duration: Histogram | FastHistogram = (
+            FastHistogram(name, doc, labels, self.buckets, registry) if self.fast
+            else Histogram(name, doc, labels, buckets=self.buckets, registry=registry))
         self.requests_in_progress = Gauge(
             "http_requests_in_progress", "HTTP requests being handled now.", ["service"],
             registry=registry, multiprocess_mode="livesum")

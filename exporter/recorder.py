@@ -18,6 +18,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from . import client_timings
 from .accumulator import HistogramAccumulator
 from .exposition import MetricsAuth, render
+from .fast_histogram import FastHistogram
 from .metrics import (
     LATENCY_BUCKETS,
     QUEUE_WAIT_BUCKETS,
@@ -85,7 +86,9 @@ class Recorder:
         self.auth = auth
         self.multiprocess_dir = multiprocess_dir()
         bounds = check_buckets(buckets)
-        self.metrics = ExporterMetrics(service, registry, bounds)
+        # Single-process: the request family renders itself (docs/performance.md).
+        self.metrics = ExporterMetrics(service, registry, bounds,
+                                       fast=not self.multiprocess_dir)
         self.requests = HistogramAccumulator(self.metrics.request_duration, bounds, (service,))
         self.queue_waits = HistogramAccumulator(
             self.metrics.queue_wait, QUEUE_WAIT_BUCKETS, (service,)
@@ -222,11 +225,14 @@ class Recorder:
             self._flush_handle = None
         self.flush()
 
-    def render(
-        self, accept: str | None, accept_encoding: str | None
-    ) -> tuple[bytes, list[tuple[str, str]]]:
-        """Render /metrics (blocking: psutil and the multiprocess files; run it off-loop)."""
-        return render(self.exposition_registry, accept, accept_encoding)
+    def render(self, accept: str | None, accept_encoding: str | None,
+               fast: str | None = None) -> tuple[bytes, list[tuple[str, str]]]:
+        """Render /metrics (blocking: psutil and the multiprocess files; run it off-loop).
+        ``fast``: the request family's text, rendered on the loop right after the flush."""
+        family = self.metrics.request_duration
+        if fast is None and isinstance(family, FastHistogram):
+            fast = family.render()
+        return render(self.exposition_registry, accept, accept_encoding, fast)
 
     async def scrape(
         self, accept: str | None, accept_encoding: str | None, authorization: str | None
@@ -240,6 +246,9 @@ class Recorder:
                 ("Content-Length", str(len(body))),
             ]
         self.flush()  # on the loop: the accumulators are loop-only
+        family = self.metrics.request_duration  # its text too: a few ms, consistent counts
+        fast = family.render() if isinstance(family, FastHistogram) else None
         loop = asyncio.get_running_loop()
-        body, headers = await loop.run_in_executor(None, self.render, accept, accept_encoding)
+        body, headers = await loop.run_in_executor(None, self.render, accept, accept_encoding,
+                                                   fast)
         return 200, body, headers
