@@ -11,7 +11,7 @@ from typing import Any
 
 from .jobs import JobRecorder, JobRun
 from .queues import InstrumentedQueue
-from .recorder import Recorder
+from .recorder import Recorder, adopt_running_loop
 from .ws_messages import MessageKinds, MessageTimer
 
 
@@ -56,7 +56,7 @@ class Metrics:
 
     def queue(self, name: str, maxsize: int = 0) -> InstrumentedQueue[Any]:
         """A new FIFO ``asyncio.Queue`` whose size and put-to-get waits are exported."""
-        self._recorder.adopt_running_loop()
+        adopt_running_loop(self._recorder)
         waits = self._recorder.queue_waits
         q: InstrumentedQueue[Any] = InstrumentedQueue(name, waits, maxsize)
         waits.touch((name,))

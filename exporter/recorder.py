@@ -198,14 +198,6 @@ class Recorder:
             except Exception as exc:
                 self.internal_error(f"size_callback:{name}", exc)
 
-    def adopt_running_loop(self) -> None:
-        """Remember the running event loop (if any) as the one that feeds the accumulators,
-        so a scrape from another thread flushes on it (``flush_threadsafe``)."""
-        try:
-            self.loop = self.loop or asyncio.get_running_loop()
-        except RuntimeError:
-            pass
-
     def start_periodic_flush(self) -> None:
         """In multiprocess mode, flush every second so other workers' scrapes see our counts."""
         if not self.multiprocess_dir or self._flush_handle is not None:
@@ -252,3 +244,12 @@ class Recorder:
         body, headers = await loop.run_in_executor(None, self.render, accept, accept_encoding,
                                                    fast)
         return 200, body, headers
+
+
+def adopt_running_loop(recorder: Recorder) -> None:
+    """Remember the running event loop (if any) as the one that feeds the recorder's
+    accumulators, so a scrape from another thread flushes on it (``worker``)."""
+    try:
+        recorder.loop = recorder.loop or asyncio.get_running_loop()
+    except RuntimeError:
+        pass

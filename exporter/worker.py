@@ -23,7 +23,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from .exposition import MetricsAuth
 from .handle import Metrics
 from .metrics import LATENCY_BUCKETS
-from .recorder import Recorder
+from .recorder import Recorder, adopt_running_loop
 
 FLUSH_TIMEOUT_S = 5.0
 
@@ -121,5 +121,5 @@ def start_metrics_server(
     processes sharing ``PROMETHEUS_MULTIPROC_DIR`` in multiprocess mode."""
     recorder = Recorder(service, registry=registry, metrics_path="/metrics",
                         disk_path=disk_path, auth=auth, buckets=buckets)
-    recorder.adopt_running_loop()  # an async worker calling this from its loop
+    adopt_running_loop(recorder)  # an async worker calling this from its loop
     return Metrics(recorder, MetricsServer(recorder, addr, port))

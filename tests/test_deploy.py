@@ -107,7 +107,8 @@ def free_port_pair() -> int:
 
 
 def test_make_demo_runs_reaches_influxdb_and_stops_cleanly(tmp_path):
-    ports = {name: str(free_port()) for name in ("API_PORT", "INGEST_PORT", "BRIDGE_PORT")}
+    ports = {name: str(free_port()) for name in ("API_PORT", "INGEST_PORT", "WORKER_PORT",
+                                                  "BRIDGE_PORT")}
     ports["INFLUXDB_PORT"] = str(free_port_pair())
     env = {**os.environ, **ports, "DEMO_DIR": str(tmp_path / "demo"), "SCRAPE_INTERVAL": "1s",
            "SCRAPE_TIMEOUT": "1s"}

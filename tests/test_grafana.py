@@ -139,6 +139,7 @@ def filled(influxdb, tmp_path_factory):
         scraped_after(stack.bridge.url, time.time())
     finally:
         load.stop()
+        stack.worker.stop()  # its calls to the services would land between truth and panel
     hour = int(time.time()) // 3600 * 3600
     # Week over week and slopes need earlier hours and days: the one thing a test cannot
     # wait for. They are written as the roll-ups would have stored them; all else comes
