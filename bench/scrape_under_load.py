@@ -6,8 +6,9 @@
 
 The server runs on core 0 (uvicorn, one process); wrk (1 thread, 16 connections) drives
 GET /noop from core 1 for --seconds; in half the rounds a client on core 1 also fetches
-/metrics once a second. Rounds interleave the four cases; the median of the rounds and the
-spread (min-max) are reported, and each tree's "scraped / not scraped" ratio.
+/metrics once a second (curl). Rounds interleave the four cases; the median of the rounds and the
+spread (min-max) are reported, and each tree's "scraped / not scraped" ratio; then the
+server's own CPU per scrape without load, which the throughput noise cannot hide.
 """
 
 from __future__ import annotations
@@ -55,14 +56,9 @@ for r in range(50):  # every route and method also answered 404 and 500 once: 45
 uvicorn.run(app, host="127.0.0.1", port={port}, log_level="warning", access_log=False)
 """
 
-SCRAPER = """
-import sys, time, urllib.request
-end = time.monotonic() + {seconds}
-while time.monotonic() < end:
-    started = time.monotonic()
-    urllib.request.urlopen("http://127.0.0.1:{port}/metrics").read()
-    time.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
-"""
+# The scraper is curl (C): little CPU of its own on the client core, beside wrk.
+SCRAPER = ("end=$((SECONDS + {seconds})); while [ $SECONDS -lt $end ]; do "
+           "curl -s -o /dev/null http://127.0.0.1:{port}/metrics; sleep 1; done")
 
 
 def export(revision: str) -> Path:
@@ -84,7 +80,7 @@ def rps(root: Path, scraped: bool, seconds: int) -> float:
         url = f"http://127.0.0.1:{port}/noop"
         subprocess.run(["taskset", "-c", "1", "wrk", "-t1", "-c16", "-d1s", url],
                        capture_output=True, check=True)
-        scraper = subprocess.Popen(["taskset", "-c", "1", PY, "-c", SCRAPER.format(
+        scraper = subprocess.Popen(["taskset", "-c", "1", "bash", "-c", SCRAPER.format(
             port=port, seconds=seconds)]) if scraped else None
         out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", "-c16", f"-d{seconds}s",
                               url], capture_output=True, text=True, check=True).stdout
@@ -93,6 +89,29 @@ def rps(root: Path, scraped: bool, seconds: int) -> float:
         match = re.search(r"Requests/sec:\s+([\d.]+)", out)
         assert match, out
         return float(match.group(1))
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def cpu_per_scrape(root: Path, scrapes: int = 20) -> tuple[float, int]:
+    """The server's own CPU seconds per /metrics request, without load (psutil)."""
+    import urllib.request
+
+    import psutil
+
+    port = free_port()
+    server = subprocess.Popen([PY, "-c", SERVER.format(root=str(root), port=port)], env=ENV,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        url = f"http://127.0.0.1:{port}/metrics"
+        urllib.request.urlopen(url).read()
+        process = psutil.Process(server.pid)
+        before = sum(process.cpu_times()[:2])
+        for _ in range(scrapes):
+            body = urllib.request.urlopen(url).read()
+        return (sum(process.cpu_times()[:2]) - before) / scrapes, len(body)
     finally:
         server.terminate()
         server.wait(10)
@@ -120,6 +139,10 @@ def main() -> None:
             print(f"  {tree:10} {'scraped' if scraped else 'not scraped':12} "
                   f"{statistics.median(r):8.0f}  ({min(r):.0f}-{max(r):.0f})")
         print(f"  {tree:10} scraped / not scraped: {busy / quiet:.3f}")
+    print("server CPU per scrape, no load (mean of 20):")
+    for tree, root in trees.items():
+        seconds, size = cpu_per_scrape(root)
+        print(f"  {tree:10} {seconds * 1000:6.1f} ms  ({size:,} bytes)")
 
 
 if __name__ == "__main__":
