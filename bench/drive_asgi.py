@@ -1,13 +1,15 @@
 """Drive N GET /noop requests through a FastAPI app at the ASGI level (no network).
 
     python bench/drive_asgi.py VARIANT N          # prints microseconds per request
-Run under callgrind by exporter_overhead.py for instruction counts.
+Run under callgrind by exporter_overhead.py for instruction counts. DRIVE_PATH=/missing
+drives a path no route matches (the 404 path) instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import sys
 import time
 from pathlib import Path
@@ -16,9 +18,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.apps import fastapi_app  # noqa: E402
 
+PATH = os.environ.get("DRIVE_PATH", "/noop")
 SCOPE = {
     "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-    "scheme": "http", "path": "/noop", "raw_path": b"/noop", "query_string": b"",
+    "scheme": "http", "path": PATH, "raw_path": PATH.encode(), "query_string": b"",
     "root_path": "", "headers": [(b"host", b"bench"), (b"user-agent", b"bench")],
     "server": ("127.0.0.1", 8000), "client": ("127.0.0.1", 50000),
 }

@@ -97,14 +97,17 @@ class PromfluxMiddleware:
                 status = message.get("status", 0)  # http.response.start comes first
             elif status > 0 and not message.get("more_body"):
                 elapsed = perf_counter() - start
-                if "fastapi" in scope:  # an un-copied included router: keyed in _done
+                route = scope.get("route")
+                if route is None or "fastapi" in scope:
+                    # No route (a 404; older Starlette keeps only the endpoint), or an
+                    # un-copied included router: keyed in _done, without an exception.
                     self._done(scope, root_path, status, elapsed)
                 else:
                     try:  # the common case inline: this route, method and status seen before
-                        series = self._cache[id(scope["route"]), scope["method"], status]
+                        series = self._cache[id(route), scope["method"], status]
                         series[0] += elapsed
                         series[1 + bisect_left(self._bounds, elapsed)] += 1
-                    except Exception:  # first time, or no route (404): the general path
+                    except Exception:  # first time: the general path
                         self._done(scope, root_path, status, elapsed)
                 status = -status
             return send(message)
@@ -176,8 +179,11 @@ class PromfluxMiddleware:
         template = self._resolver.resolve(scope, root_path, status)
         method = normalize_method(scope["method"])
         series = self._recorder.requests.series((template, method, status))
-        if (route is not None and method == scope["method"]
-                and self._resolver.cacheable(route) and len(self._cache) < _MAX_CACHE):
+        if method != scope["method"] or len(self._cache) >= _MAX_CACHE:
+            return series
+        if route is None:  # nothing matched: always the unmatched template (None lives on)
+            self._cache[(id(None), method, status)] = series
+        elif self._resolver.cacheable(route):
             self._pinned.append(route)  # keeps the id valid
             self._cache[(id(route), method, status)] = series
         return series
