@@ -72,9 +72,10 @@ class Bridge:
         self._resume_counters()
         self.schema_ready = False
         self.evaluator = Evaluator(self.book)
+        regression = config.thresholds.regression
         self.baselines = BaselineJob(self.client, influx.database, self.evaluator,
                                      max(self.book.lengths()),
-                                     self.thresholds["p95_regression"].min_baseline)
+                                     regression.min_baseline_requests, regression.refresh)
         self.notifier = Notifier(config.webhooks, self.registry)
         self.alertmanager = AlertmanagerSender(config.alertmanagers, self.registry)
         self.handlers = BridgeHandlers(self, influx.database, config.scrape.interval)
@@ -184,8 +185,10 @@ class Bridge:
                  asyncio.create_task(run_schedule(self.client), name="schedule"),
                  asyncio.create_task(self.healer.run(), name="heal"),
                  asyncio.create_task(self.notifier.run(), name="webhooks"),
-                 asyncio.create_task(self.alertmanager.run(), name="alertmanager"),
-                 asyncio.create_task(self.baselines.run(self._started_up), name="baselines")]
+                 asyncio.create_task(self.alertmanager.run(), name="alertmanager")]
+        if self.config.thresholds.regression.enabled:
+            tasks.append(asyncio.create_task(self.baselines.run(self._started_up),
+                                             name="baselines"))
         tasks += [asyncio.create_task(s.run(self._session, self._started_up),
                                       name=f"scrape {s.target.service}")
                   for s in self.scrapers]
