@@ -81,6 +81,9 @@ def test_worker_jobs_through_the_bridge(tmp_path, influxdb):
 
         page = httpx.get(bridge.url + "/?part=main").text
         assert 'data-job="resize"' in page and 'data-job="fetch"' in page
+        worker_card = page.split('data-service="worker"', 1)[1]
+        assert 'data-figure="p95_ms"' not in worker_card  # no empty request cards
+        assert 'data-figure="cpu_percent"' in worker_card
 
         stop.touch()  # the heartbeat fails from now on: failing, then stale
 

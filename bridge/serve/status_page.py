@@ -127,6 +127,26 @@ def _counts_table(rows: Sequence[CountRow], caption: str, label: str, p95: bool)
             f"{head}</tr></thead><tbody>{body}</tbody></table>")
 
 
+def _http_figures(f: ServiceFigures, thresholds: dict[str, Threshold]) -> str:
+    return (_figure("p95_ms", "p95, last scrape", f.p95_ms, " ms", thresholds)
+            + _figure("requests_per_minute", "requests/min, 5 min", f.requests_per_minute, "",
+                      thresholds)
+            + _figure("error_rate_percent", "5xx errors, 5 min", f.error_rate_percent, " %",
+                      thresholds, 2)
+            + _figure("client_error_rate_percent", "4xx answers, 5 min",
+                      f.client_error_rate_percent, " %", thresholds, 2))
+
+
+def _charts(service: str, f: ServiceFigures, p95_limit: float | None, end_ms: int) -> str:
+    return ("<div class=\"charts\"><figure>"
+            + sparkline(f.p95_series, limit=p95_limit, start_ms=end_ms - 3_600_000,
+                        end_ms=end_ms, title=f"{service} p95 ms, last hour")
+            + "<figcaption>p95 (ms), last hour; dashed: limit</figcaption></figure><figure>"
+            + sparkline(f.rpm_series, start_ms=end_ms - 3_600_000, end_ms=end_ms,
+                        title=f"{service} requests per minute, last hour")
+            + "<figcaption>requests per minute, last hour</figcaption></figure></div>")
+
+
 def _other_tables(service: str, counts: dict[str, dict[str, list[CountRow]]]) -> str:
     """WebSocket messages and closes, and browser-timed calls, of one service."""
     return (_counts_table(counts.get("messages", {}).get(service, []),
@@ -236,29 +256,21 @@ def render_main(targets: Sequence[TargetRow], figures: dict[str, ServiceFigures]
     for service in dict.fromkeys(services):
         f = figures.get(service, ServiceFigures())
         p95_limit = thresholds["p95_ms"].warning if "p95_ms" in thresholds else None
+        # A worker (no HTTP routes) shows its resources and jobs, not empty request cards.
+        http = (any(v is not None for v in (f.p95_ms, f.requests_per_minute,
+                                            f.error_rate_percent))
+                or bool(f.rpm_series or f.p95_series or (endpoints or {}).get(service)))
         parts.append(
             f'<section class="service" data-service="{escape(service)}">'
             f"<h3>{escape(service)}</h3><div class=\"figures\">"
-            + _figure("p95_ms", "p95, last scrape", f.p95_ms, " ms", thresholds)
-            + _figure("requests_per_minute", "requests/min, 5 min", f.requests_per_minute, "",
-                      thresholds)
-            + _figure("error_rate_percent", "5xx errors, 5 min", f.error_rate_percent, " %",
-                      thresholds, 2)
-            + _figure("client_error_rate_percent", "4xx answers, 5 min",
-                      f.client_error_rate_percent, " %", thresholds, 2)
+            + (_http_figures(f, thresholds) if http else "")
             + _figure("cpu_percent", "CPU of limit, now", f.cpu_percent, " %", thresholds)
             + _figure("memory_mb", "memory used, now", f.memory_mb, " MB", {}, 0)
             + _figure("memory_percent", "memory of limit, now", f.memory_percent, " %",
                       thresholds)
             + _figure("disk_percent", "disk used, now", f.disk_percent, " %", thresholds)
-            + "</div><div class=\"charts\"><figure>"
-            + sparkline(f.p95_series, limit=p95_limit, start_ms=end_ms - 3_600_000,
-                        end_ms=end_ms, title=f"{service} p95 ms, last hour")
-            + "<figcaption>p95 (ms), last hour; dashed: limit</figcaption></figure><figure>"
-            + sparkline(f.rpm_series, start_ms=end_ms - 3_600_000, end_ms=end_ms,
-                        title=f"{service} requests per minute, last hour")
-            + "<figcaption>requests per minute, last hour</figcaption></figure>"
             + "</div>"
+            + (_charts(service, f, p95_limit, end_ms) if http else "")
             + _endpoints_table((endpoints or {}).get(service, []), thresholds, p95_limit)
             + _jobs_table((jobs or {}).get(service, []), thresholds)
             + _other_tables(service, counts or {})
