@@ -68,14 +68,15 @@ def instructions(root: Path, texts_path: str, scrapes: int) -> int:
     return int(match.group(1))
 
 
-def export(revision: str) -> Path:
-    """The bridge package as it was at ``revision``, in a temporary directory."""
-    folders = ["bridge"] + [name for name in ("promflux",) if subprocess.run(
+def export(revision: str, package: str = "bridge") -> Path:
+    """A package (bridge/ or exporter/, with promflux/ where the revision has it) as it was
+    at ``revision``, in a temporary directory (benches compare it with this tree)."""
+    folders = [package] + [name for name in ("promflux",) if subprocess.run(
         ["git", "cat-file", "-e", f"{revision}:{name}"], cwd=ROOT,
         stderr=subprocess.DEVNULL).returncode == 0]
     archive = subprocess.run(["git", "archive", revision, *folders], cwd=ROOT, check=True,
                              capture_output=True).stdout
-    directory = Path(tempfile.mkdtemp(prefix="bridge-"))
+    directory = Path(tempfile.mkdtemp(prefix=f"{package}-"))
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
         tar.extractall(directory, filter="data")
     return directory

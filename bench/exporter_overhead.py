@@ -38,12 +38,13 @@ PY = sys.executable
 ENV = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": str(ROOT)}
 
 
-def callgrind_total(argv: list[str], stop: object = None) -> int:
+def callgrind_total(argv: list[str], stop: object = None,
+                    env: dict[str, str] | None = None) -> int:
     with tempfile.NamedTemporaryFile(suffix=".cg", delete=False) as out:
         path = out.name
     cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={path}", *argv]
     if stop is None:
-        subprocess.run(cmd, env=ENV, check=True, capture_output=True)
+        subprocess.run(cmd, env=env or ENV, check=True, capture_output=True)
     else:
         stop(cmd)  # type: ignore[operator]
     text = Path(path).read_text(errors="replace")
@@ -121,16 +122,21 @@ def asgi_microseconds(variants: tuple[str, ...], rounds: int, n: int = 3000) -> 
     return best
 
 
-def wrk_rps(argv: list[str], port: int, seconds: int) -> float:
+def wrk_rps(argv: list[str], port: int, seconds: int, side: list[str] | None = None) -> float:
+    """Requests/s of the server ``argv`` on core 0, driven by wrk from core 1 (``side``: a
+    command run beside wrk on core 1 meanwhile, such as a scraper)."""
     server = subprocess.Popen(["taskset", "-c", "0", *argv], env=ENV,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_port(port)
         subprocess.run(["taskset", "-c", "1", "wrk", "-t1", "-c16", "-d1s",
                         f"http://127.0.0.1:{port}/noop"], capture_output=True, check=True)
+        beside = subprocess.Popen(["taskset", "-c", "1", *side]) if side else None
         out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", "-c16", f"-d{seconds}s",
                               f"http://127.0.0.1:{port}/noop"],
                              capture_output=True, text=True, check=True).stdout
+        if beside is not None:
+            beside.wait(30)
         match = re.search(r"Requests/sec:\s+([\d.]+)", out)
         assert match, out
         return float(match.group(1))

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import subprocess
 import sys
-import tarfile
-import tempfile
-from io import BytesIO
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.bridge_instructions import export  # noqa: E402
+from bench.exporter_overhead import ENV, callgrind_total  # noqa: E402
 
 
 def recorder(root: Path):  # noqa: ANN201 - either tree's Recorder
@@ -50,26 +50,8 @@ def work(renders: int) -> None:
 
 
 def instructions(root: Path, renders: int) -> int:
-    with tempfile.NamedTemporaryFile(suffix=".cg", delete=False) as out:
-        path = out.name
-    env = {**os.environ, "PYTHONHASHSEED": "0", "RENDER_ROOT": str(root)}
-    subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={path}",
-                    sys.executable, __file__, "--work", str(renders)],
-                   env=env, check=True, capture_output=True)
-    text = Path(path).read_text(errors="replace")
-    os.unlink(path)
-    match = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
-    assert match, "no callgrind totals"
-    return int(match.group(1))
-
-
-def export(revision: str) -> Path:
-    archive = subprocess.run(["git", "archive", revision, "exporter", "promflux"], cwd=ROOT,
-                             check=True, capture_output=True).stdout
-    directory = Path(tempfile.mkdtemp(prefix="exporter-"))
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(directory, filter="data")
-    return directory
+    env = {**ENV, "RENDER_ROOT": str(root)}
+    return callgrind_total([sys.executable, __file__, "--work", str(renders)], env=env)
 
 
 def main() -> None:
@@ -80,7 +62,7 @@ def main() -> None:
     if args.work is not None:
         work(args.work)
         return
-    sides = [(args.against, export(args.against)), ("this tree", ROOT)]
+    sides = [(args.against, export(args.against, "exporter")), ("this tree", ROOT)]
     print("450 request series; per render:")
     for label, root in sides:
         per_render = (instructions(root, 6) - instructions(root, 1)) / 5

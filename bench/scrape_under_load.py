@@ -14,20 +14,17 @@ server's own CPU per scrape without load, which the throughput noise cannot hide
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
 import subprocess
 import sys
-import tarfile
-import tempfile
 import time
-from io import BytesIO
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.exporter_overhead import ENV, PY, free_port, wait_port  # noqa: E402
+from bench.bridge_instructions import export  # noqa: E402
+from bench.exporter_overhead import ENV, PY, free_port, wait_port, wrk_rps  # noqa: E402
 
 SERVER = """
 import promflux, sys
@@ -61,37 +58,10 @@ SCRAPER = ("end=$((SECONDS + {seconds})); while [ $SECONDS -lt $end ]; do "
            "curl -s -o /dev/null http://127.0.0.1:{port}/metrics; sleep 1; done")
 
 
-def export(revision: str) -> Path:
-    archive = subprocess.run(["git", "archive", revision, "exporter", "promflux"], cwd=ROOT,
-                             check=True, capture_output=True).stdout
-    directory = Path(tempfile.mkdtemp(prefix="exporter-"))
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(directory, filter="data")
-    return directory
-
-
 def rps(root: Path, scraped: bool, seconds: int) -> float:
     port = free_port()
-    server = subprocess.Popen(["taskset", "-c", "0", PY, "-c",
-                               SERVER.format(root=str(root), port=port)], env=ENV,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_port(port)
-        url = f"http://127.0.0.1:{port}/noop"
-        subprocess.run(["taskset", "-c", "1", "wrk", "-t1", "-c16", "-d1s", url],
-                       capture_output=True, check=True)
-        scraper = subprocess.Popen(["taskset", "-c", "1", "bash", "-c", SCRAPER.format(
-            port=port, seconds=seconds)]) if scraped else None
-        out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", "-c16", f"-d{seconds}s",
-                              url], capture_output=True, text=True, check=True).stdout
-        if scraper is not None:
-            scraper.wait(30)
-        match = re.search(r"Requests/sec:\s+([\d.]+)", out)
-        assert match, out
-        return float(match.group(1))
-    finally:
-        server.terminate()
-        server.wait(10)
+    side = ["bash", "-c", SCRAPER.format(port=port, seconds=seconds)] if scraped else None
+    return wrk_rps([PY, "-c", SERVER.format(root=str(root), port=port)], port, seconds, side)
 
 
 def cpu_per_scrape(root: Path, scrapes: int = 20) -> tuple[float, int]:
@@ -123,7 +93,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=5)
     args = parser.parse_args()
-    trees = {args.against: export(args.against), "this tree": ROOT}
+    trees = {args.against: export(args.against, "exporter"), "this tree": ROOT}
     results: dict[tuple[str, bool], list[float]] = {
         (t, s): [] for t in trees for s in (False, True)}
     for _ in range(args.rounds):

@@ -11,20 +11,12 @@ otherwise create series without end.
 from __future__ import annotations
 
 import contextvars
-import functools
-import inspect
-import threading
-import time
-from collections.abc import Callable
-from types import TracebackType
-from typing import Any, TypeVar, cast
 
 from .metrics import ExporterMetrics
 from .recorder import Recorder, exception_name
+from .timing import BoundedNames, Timer
 
-F = TypeVar("F", bound=Callable[..., Any])
 MAX_KINDS = 50
-OTHER = "_other"
 UNKNOWN_ROUTE = "_unknown"
 
 # The route template of the WebSocket connection the current task serves.
@@ -38,70 +30,36 @@ class MessageKinds:
     def __init__(self, metrics: ExporterMetrics, service: str) -> None:
         self.metrics = metrics
         self.service = service
-        self._kinds: set[str] = set()
-        self._lock = threading.Lock()
+        self._kinds = BoundedNames(MAX_KINDS, "WebSocket message kinds", service)
 
     def kind(self, name: str) -> str:
         if not isinstance(name, str) or not name:
             raise ValueError(f"a message kind is a non-empty string, not {name!r}")
-        if name in self._kinds:
-            return name
-        with self._lock:
-            if len(self._kinds) < MAX_KINDS:
-                self._kinds.add(name)
-                return name
-        return OTHER
+        return self._kinds(name)
 
     def record(self, kind: str, seconds: float) -> None:
         self.metrics.websocket_message_duration.labels(
             self.service, current_route.get(), kind).observe(seconds)
 
 
-class MessageTimer:
-    """Times the handling of one message (sync and async), or every call of a function."""
+class MessageTimer(Timer):
+    """Times the handling of one message (``with``/``async with``), or every call of a
+    decorated function."""
 
-    __slots__ = ("_kinds", "_kind", "_started")
+    __slots__ = ("_kinds", "_kind")
+    _misuse = ("this timer is already timing a message; call metrics.message(...) once per "
+               "message")
 
     def __init__(self, kinds: MessageKinds, kind: str) -> None:
+        super().__init__()
         self._kinds = kinds
         self._kind = kinds.kind(kind)
-        self._started: float | None = None
 
-    def __enter__(self) -> MessageTimer:
-        if self._started is not None:
-            raise RuntimeError("this timer is already timing a message; call "
-                               "metrics.message(...) once per message")
-        self._started = time.perf_counter()
-        return self
+    def _fresh(self) -> MessageTimer:
+        return MessageTimer(self._kinds, self._kind)
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        started, self._started = self._started, None
-        if started is not None:
-            self._kinds.record(self._kind, time.perf_counter() - started)
-
-    async def __aenter__(self) -> MessageTimer:
-        return self.__enter__()
-
-    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        self.__exit__(kind, exc, tb)
-
-    def __call__(self, function: F) -> F:
-        kinds, kind = self._kinds, self._kind
-        if inspect.iscoroutinefunction(function):
-            @functools.wraps(function)
-            async def handle_async(*args: Any, **kwargs: Any) -> Any:
-                async with MessageTimer(kinds, kind):
-                    return await function(*args, **kwargs)
-            return cast(F, handle_async)
-
-        @functools.wraps(function)
-        def handle(*args: Any, **kwargs: Any) -> Any:
-            with MessageTimer(kinds, kind):
-                return function(*args, **kwargs)
-        return cast(F, handle)
-
+    def _end(self, seconds: float, exc: BaseException | None) -> None:
+        self._kinds.record(self._kind, seconds)
 
 def closed(recorder: Recorder, route: str, seconds: float, code: int,
            error: BaseException | None) -> None:

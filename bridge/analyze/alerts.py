@@ -126,10 +126,6 @@ class Evaluator:
     baselines: dict[tuple[str, str], regression.Baseline] = field(default_factory=dict)
     up: dict[str, dict[str, float]] = field(default_factory=dict)
 
-    @property
-    def thresholds(self) -> Mapping[str, Threshold]:
-        return self.book.base
-
     def observe(self, service: str, target: str, found: Increments | None, now: float,
                 up: bool = True, active: bool = False) -> list[Change]:
         """Add one scrape of ``target`` (its increments; None for a first scrape or a failed
@@ -195,20 +191,24 @@ class Evaluator:
             rule = self.book.rule(service, key, "job_failure_percent")
             counts = window.run(rule.window_seconds).jobs.get(job) if rule else None
             if rule is not None and counts is not None and counts.requests > 0:
-                state = self.states.get((service, key, "job_failure_percent"))
-                leaving_ok = state is None or state.level == "ok"
-                value, level, evident = ratio_level("job_failure_percent", rule, counts,
-                                                    test=leaving_ok)
-                if leaving_ok and not evident:
-                    level = "ok"
-                judged = (counts.requests >= rule.min_requests
-                          and window.full(rule.window_seconds, now))
-                yield Judgement(key, "job_failure_percent", value,
-                                level if judged else None, rule)
+                yield self._ratio(service, key, "job_failure_percent", rule, counts, window,
+                                  now)
             stale = self.book.rule(service, key, "job_stale_seconds")
             if stale is not None:
                 age = now - window.job_success.get(job, seen)
                 yield Judgement(key, "job_stale_seconds", age, stale.level(age), stale)
+
+    def _ratio(self, service: str, endpoint: str, metric: str, rule: Threshold,
+               counts: Counts, window: ServiceWindow, now: float) -> Judgement:
+        """A ratio figure (p95, an error rate, a job's failures) over the window: judged
+        with enough requests in a full window; leaving ok only on a significant breach."""
+        state = self.states.get((service, endpoint, metric))
+        leaving_ok = state is None or state.level == "ok"
+        value, level, evident = ratio_level(metric, rule, counts, test=leaving_ok)
+        if leaving_ok and not evident:
+            level = "ok"  # not enough evidence to leave ok
+        judged = counts.requests >= rule.min_requests and window.full(rule.window_seconds, now)
+        return Judgement(endpoint, metric, value, level if judged else None, rule)
 
     def _judge_counts(self, service: str, endpoint: str, window: ServiceWindow,
                       now: float) -> Iterator[Judgement]:
@@ -227,13 +227,7 @@ class Evaluator:
             rule = self.book.rule(service, endpoint, metric)
             if rule is None or (c := counts(rule.window_seconds)) is None or c.requests <= 0:
                 continue
-            state = self.states.get((service, endpoint, metric))
-            leaving_ok = state is None or state.level == "ok"
-            value, level, evident = ratio_level(metric, rule, c, test=leaving_ok)
-            if leaving_ok and not evident:
-                level = "ok"  # not enough evidence to leave ok
-            judged = c.requests >= rule.min_requests and window.full(rule.window_seconds, now)
-            yield Judgement(endpoint, metric, value, level if judged else None, rule)
+            yield self._ratio(service, endpoint, metric, rule, c, window, now)
         base = self.baselines.get((service, endpoint))
         if base is None:
             return

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import schema
+from .overview import rows_of
 from .regression import Baseline
 from .window import Counts, endpoint_key
 
@@ -83,18 +84,13 @@ def _counts(buckets: list[dict[str, Any]],
             except ValueError:
                 continue
             counts = out.setdefault((tags.get("service", ""), endpoint_key(tags)), Counts())
-            for row in _rows(series):
+            for row in rows_of(series):
                 counts.buckets[le] = counts.buckets.get(le, 0.0) + float(row.get("count") or 0)
     for result in totals:
         for series in result.get("series", []):
             tags = series.get("tags", {})
             counts = out.setdefault((tags.get("service", ""), endpoint_key(tags)), Counts())
-            for row in _rows(series):
+            for row in rows_of(series):
                 counts.requests += float(row.get("requests") or 0.0)
                 counts.errors += float(row.get("errors") or 0.0)
     return out
-
-
-def _rows(series: dict[str, Any]) -> list[dict[str, Any]]:
-    columns = series["columns"]
-    return [dict(zip(columns, row, strict=False)) for row in series.get("values", [])]

@@ -87,7 +87,7 @@ def recent_changes(results: list[dict[str, Any]]) -> list[StateChange]:
         return []
     out = []
     for series in results[3].get("series", []):
-        for row in _rows(series):
+        for row in rows_of(series):
             out.append(StateChange(int(row["time"]), str(row.get("service") or ""),
                                    str(row.get("endpoint") or ""), str(row.get("metric") or ""),
                                    str(row.get("previous") or ""), str(row.get("level") or ""),
@@ -120,13 +120,13 @@ def endpoints(results: list[dict[str, Any]]) -> dict[str, list[EndpointFigures]]
             le = float(tags.get("le", ""))
         except ValueError:
             continue
-        for row in _rows(series):
+        for row in rows_of(series):
             buckets.setdefault(key, {})[le] = float(row.get("count") or 0.0)
     out: dict[str, list[EndpointFigures]] = {}
     for series in results[4].get("series", []):
         tags = series.get("tags", {})
         key = (tags.get("service", ""), tags.get("endpoint", ""), tags.get("method", ""))
-        for row in _rows(series):
+        for row in rows_of(series):
             requests = float(row.get("requests") or 0.0)
             if requests <= 0:
                 continue
@@ -164,20 +164,20 @@ def jobs(results: list[dict[str, Any]]) -> dict[str, list[JobFigures]]:
             le = float(tags.get("le", ""))
         except ValueError:
             continue
-        for row in _rows(series):
+        for row in rows_of(series):
             key = (tags.get("service", ""), tags.get("job", ""))
             buckets.setdefault(key, {})[le] = float(row.get("count") or 0.0)
     counts: dict[tuple[str, str], tuple[float, float]] = {}
     for series in results[6].get("series", []):
         tags = series.get("tags", {})
-        for row in _rows(series):
+        for row in rows_of(series):
             counts[(tags.get("service", ""), tags.get("job", ""))] = (
                 float(row.get("runs") or 0.0), float(row.get("failures") or 0.0))
     out: dict[str, list[JobFigures]] = {}
     for series in results[8].get("series", []):
         tags = series.get("tags", {})
         key = (tags.get("service", ""), tags.get("job", ""))
-        row = (_rows(series) or [{}])[0]
+        row = (rows_of(series) or [{}])[0]
         runs, failures = counts.get(key, (0.0, 0.0))
         out.setdefault(key[0], []).append(JobFigures(
             key[1], runs, _percent(failures, runs) if runs > 0 else None,
@@ -208,7 +208,7 @@ def counted(results: list[dict[str, Any]], index: int,
     out: dict[str, list[CountRow]] = {}
     for series in results[index].get("series", []):
         tags = series.get("tags", {})
-        for row in _rows(series):
+        for row in rows_of(series):
             count = float(row.get("count") or 0.0)
             if count > 0:
                 out.setdefault(tags.get("service", ""), []).append(CountRow(
@@ -223,7 +223,8 @@ def _percent(part: Any, whole: float) -> float | None:
     return None if part is None else 100.0 * float(part) / whole
 
 
-def _rows(series: dict[str, Any]) -> list[dict[str, Any]]:
+def rows_of(series: dict[str, Any]) -> list[dict[str, Any]]:
+    """One InfluxDB series' rows as column -> value mappings."""
     columns = series["columns"]
     return [dict(zip(columns, row, strict=False)) for row in series.get("values", [])]
 
@@ -238,7 +239,7 @@ def reduce(results: list[dict[str, Any]]) -> dict[str, ServiceFigures]:
     performance, resources, disk = (list(results) + [{}, {}, {}])[:3]
 
     for series in performance.get("series", []):
-        figures, rows = of(series), _rows(series)
+        figures, rows = of(series), rows_of(series)
         if not rows:
             continue
         recent_from = rows[-1]["time"] - RECENT_MS
@@ -270,7 +271,7 @@ def reduce(results: list[dict[str, Any]]) -> dict[str, ServiceFigures]:
             figures.client_error_rate_percent = 100.0 * client_errors / requests
     latest: dict[str, dict[str, dict[str, Any]]] = {}
     for series in resources.get("series", []):
-        rows = _rows(series)
+        rows = rows_of(series)
         if rows:  # the newest row of each process, summed per service
             latest.setdefault(series["tags"]["service"], {})[series["tags"].get("pid", "")] = \
                 rows[-1]
@@ -285,7 +286,7 @@ def reduce(results: list[dict[str, Any]]) -> dict[str, ServiceFigures]:
             if values:
                 setattr(figures, name, sum(values))
     for series in disk.get("series", []):
-        rows = _rows(series)
+        rows = rows_of(series)
         if rows:
             of(series).disk_percent = rows[-1].get("last")
     return out

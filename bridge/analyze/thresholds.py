@@ -24,9 +24,6 @@ WINDOW_S = 300.0
 FOR_S = 60.0
 RESOLVE_S = 180.0
 ALPHA = 0.0001
-# Ratio figures, and the share of requests a limit allows beyond it: p95 < L means at
-# most 5 % of requests slower than L; an error-rate limit is its own share.
-RATIOS = ("p95_ms", "error_rate_percent", "client_error_rate_percent", "job_failure_percent")
 REGRESSIONS = ("p95_regression", "error_rate_regression")
 
 

@@ -138,41 +138,6 @@ def job_successes(points: Iterable[Point]) -> dict[str, float]:
     return out
 
 
-def increments(points: Iterable[Point], target: str, seconds: float) -> Increments:
-    """One scrape's derived points -> the counts its window needs. (The deriver keeps the
-    same while deriving: ``TargetDeriver.window_increments``.)"""
-    points = list(points)
-    out = Increments(target, seconds)
-    rows = out.endpoints
-    for measurement, tags, fields, _ in points:
-        if measurement == schema.LATENCY_BUCKETS:
-            count = fields.get("count")
-            try:
-                le = float(tags["le"])
-            except (KeyError, ValueError):
-                continue
-            if isinstance(count, float):
-                counts = rows.get(endpoint_key(tags)) or rows.setdefault(
-                    endpoint_key(tags), Counts())
-                counts.buckets[le] = counts.buckets.get(le, 0.0) + count
-        elif measurement == schema.PERFORMANCE:
-            key = endpoint_key(tags)
-            counts = rows.get(key) or rows.setdefault(key, Counts())
-            counts.requests = _number(fields.get("requests"))
-            counts.errors = _number(fields.get("errors"))
-            counts.client_errors = _number(fields.get("client_errors"))
-    # The service-wide row repeats the endpoints' sums; it is the only row of a service
-    # whose histogram has no endpoint label, and then it is kept as the one "endpoint".
-    if len(rows) > 1:
-        rows.pop(schema.ALL, None)
-    out.cpu_percent, out.memory_percent, out.disk_percent = resource_figures(points)
-    return out
-
-
-def _number(value: object) -> float:
-    return float(value) if isinstance(value, int | float) else 0.0
-
-
 SLOTS = 30  # a window keeps at most about this many entries per target
 
 
