@@ -31,10 +31,7 @@ def escape_label(value: str) -> str:
 
 def _bound(value: float) -> str:
     """``le`` as prometheus_client writes it ("0.005", "1.0", "+Inf")."""
-    if math.isinf(value):
-        return "+Inf"
-    text = repr(float(value))
-    return text
+    return "+Inf" if math.isinf(value) else repr(float(value))
 
 
 class _Value:
