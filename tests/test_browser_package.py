@@ -68,6 +68,8 @@ def test_react_app_on_another_origin_times_fetch_and_axios(bundle, browser,  # n
                                                            "Origin": elsewhere.url})
         assert refused.status_code == 403 and "Access-Control-Allow-Origin" not in refused.headers
 
+        # The bridge's first scrape is its baseline: the page's calls must come after it.
+        scraped_after(bridge.url, 0)
         page = browser.new_page()
         page.goto(f"{dashboard.url}/index.html?api={api.url}")
         page.wait_for_selector("#status:text('done')", timeout=30_000)
