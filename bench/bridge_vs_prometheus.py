@@ -1,0 +1,273 @@
+"""The whole bridge process beside Debian's Prometheus, measured from outside, in one run
+(docs/performance.md).
+
+    .venv/bin/python bench/bridge_vs_prometheus.py [--targets 50] [--seconds 40]
+
+Every target serves the same realistic page (a 50-route service from the exporter itself:
+76 latency series and the resource gauges, about 2,140 samples), from Debian's nginx, so
+the targets cost neither scraper anything. The page's counters grow every second, as a
+busy service's do. The bridge (``python -m promflux.bridge``, default settings, writing to
+a real influxd) and Prometheus (``prometheus`` 2.42, its own TSDB) scrape all targets at
+1 s at the same time. Over the measured window, after a warm-up:
+
+* CPU seconds of each process from /proc (bridge, Prometheus, and influxd, which only the
+  bridge feeds), per scraped sample;
+* scrapes kept: requests nginx logged per scraper over targets x seconds, and the p99 gap
+  between two scrapes of one target;
+* the bridge's RSS growth per tracked sample series, against a bridge scraping one target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.exporter_overhead import free_port, wait_port  # noqa: E402
+from tests.influx import InfluxServer  # noqa: E402
+
+TICK = os.sysconf("SC_CLK_TCK")
+_GROWS = re.compile(r"_(bucket|count|sum|total)(\{|\s)")
+
+
+def page_template() -> list[tuple[str, float, bool]]:
+    """The page as (text before the value, value, grows) per line."""
+    from prometheus_client import CollectorRegistry
+    from promflux.exporter.recorder import Recorder
+
+    rec = Recorder("api", registry=CollectorRegistry(), resources=True)
+    for r in range(50):
+        combos = [("GET", "200")] + ([("GET", "404")] if r % 2 == 0 else [])
+        combos += [("POST", "201")] if r == 0 else []
+        for method, status in combos:
+            for i in range(5):
+                rec.requests.observe((f"/api/v1/things{r}/{{thing_id}}", method, status),
+                                     0.001 * (1 + i * 20 + r % 7))
+    rec.flush()
+    body = rec.render(None, None)[0]
+    text = body.decode() if isinstance(body, bytes) else body
+    lines = []
+    for line in text.splitlines():
+        if line.startswith("#") or not line:
+            lines.append((line, 0.0, False))
+            continue
+        head, _, value = line.rpartition(" ")
+        lines.append((head, float(value), bool(_GROWS.search(line))))
+    return lines
+
+
+def render(template: list[tuple[str, float, bool]], second: int) -> str:
+    factor = 1.0 + 0.25 * second  # every counter grows; cumulative buckets stay ordered
+    out = []
+    for head, value, grows in template:
+        if not head or head.startswith("#"):
+            out.append(head)
+        elif grows:
+            out.append(f"{head} {round(value * factor, 6)!r}")
+        else:
+            out.append(f"{head} {value!r}")
+    return "\n".join(out) + "\n"
+
+
+class Pages(threading.Thread):
+    """Rewrites the served page every second (atomically: nginx never reads half a page)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(daemon=True)
+        self.root, self.template = root, page_template()
+        self.samples = sum(1 for head, _, _ in self.template if head and head[0] != "#")
+        self.stop = threading.Event()
+        self.write(0)
+
+    def write(self, second: int) -> None:
+        tmp = self.root / "page.tmp"
+        tmp.write_text(render(self.template, second))
+        os.replace(tmp, self.root / "page.txt")
+
+    def run(self) -> None:
+        second = 0
+        while not self.stop.wait(1.0):
+            second += 1
+            self.write(second)
+
+
+NGINX = """
+daemon off; master_process off; worker_processes 1; user root;
+pid {d}/nginx.pid; error_log {d}/error.log;
+events {{ worker_connections 8192; }}
+http {{
+  log_format scrape '$msec $http_user_agent $request_uri';
+  access_log {d}/access.log scrape buffer=256k flush=1s;
+  client_body_temp_path {d}/tmp; proxy_temp_path {d}/tmp; fastcgi_temp_path {d}/tmp;
+  uwsgi_temp_path {d}/tmp; scgi_temp_path {d}/tmp;
+  gzip on; gzip_types text/plain; gzip_comp_level 1; keepalive_requests 100000;
+  server {{
+    listen 127.0.0.1:{port};
+    root {d}/www;
+    location ~ ^/t[0-9]+/metrics$ {{ default_type text/plain; try_files /page.txt =404; }}
+  }}
+}}
+"""
+
+
+def start_nginx(d: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    (d / "www").mkdir()
+    (d / "tmp").mkdir()
+    (d / "nginx.conf").write_text(NGINX.format(d=d, port=port))
+    proc = subprocess.Popen(["nginx", "-c", str(d / "nginx.conf"), "-p", str(d)])
+    wait_port(port)
+    return proc, port
+
+
+def bridge_config(d: Path, name: str, influx: str, port: int, targets: int) -> Path:
+    lines = [f"influxdb:\n  url: {influx}\n  database: {name}",
+             "scrape:\n  interval: 1s\n  timeout: 1s",
+             f"buffer:\n  path: {d}/{name}-buffer", f"listen: 127.0.0.1:{free_port()}",
+             "targets:"]
+    lines += [f"  - service: svc{t}\n    url: http://127.0.0.1:{port}/t{t}/metrics"
+              for t in range(targets)]
+    path = d / f"{name}.yml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def prometheus_config(d: Path, port: int, targets: int) -> Path:
+    groups = "".join(f"      - targets: ['127.0.0.1:{port}']\n"
+                     f"        labels: {{__metrics_path__: /t{t}/metrics, service: svc{t}}}\n"
+                     for t in range(targets))
+    path = d / "prometheus.yml"
+    path.write_text("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+                    "scrape_configs:\n  - job_name: bench\n    static_configs:\n" + groups)
+    return path
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def scrapes(log: Path, start: float, end: float) -> dict[str, dict[str, list[float]]]:
+    """Request times by scraper (user agent's first word) and target, within [start, end)."""
+    seen: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for line in log.read_text().splitlines():
+        stamp, agent, uri = line.split(" ", 1)[0], line.split(" ")[1], line.rsplit(" ", 1)[1]
+        if start <= float(stamp) < end:
+            seen[agent.split("/")[0]][uri].append(float(stamp))
+    return seen
+
+
+def bridge_rss_one_target(d: Path, influx: str, port: int) -> float:
+    """RSS of a bridge scraping one target, settled: the fixed cost to subtract."""
+    proc = subprocess.Popen([sys.executable, "-m", "promflux.bridge", "--config",
+                             str(bridge_config(d, "one", influx, port, 1))], cwd=ROOT)
+    try:
+        time.sleep(12)  # a dozen scrapes: windows and caches at their steady size
+        return rss_mib(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--targets", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=40.0)
+    parser.add_argument("--warmup", type=float, default=20.0)
+    parser.add_argument("--profile", help="write py-spy's collapsed stacks of the bridge here")
+    args = parser.parse_args()
+    d = Path(tempfile.mkdtemp(prefix="bench-vs-prom-"))
+    influx = InfluxServer()
+    nginx, port = start_nginx(d)
+    pages = Pages(d / "www")
+    pages.start()
+    procs: list[subprocess.Popen[bytes]] = [nginx]
+    try:
+        rss_one = bridge_rss_one_target(d, influx.url, port)
+        bridge = subprocess.Popen([sys.executable, "-m", "promflux.bridge", "--config",
+                                   str(bridge_config(d, "bench", influx.url, port,
+                                                     args.targets))], cwd=ROOT)
+        prom_port = free_port()
+        prom_config = prometheus_config(d, port, args.targets)
+        prom = subprocess.Popen(["prometheus", f"--config.file={prom_config}",
+                                 f"--storage.tsdb.path={d}/tsdb",
+                                 f"--web.listen-address=127.0.0.1:{prom_port}",
+                                 "--log.level=warn"], stderr=subprocess.DEVNULL)
+        procs += [bridge, prom]
+        wait_port(prom_port)
+        time.sleep(args.warmup)
+        assert influx.proc is not None
+        pids = {"bridge": bridge.pid, "prometheus": prom.pid, "influxd": influx.proc.pid}
+        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        start = time.time()
+        if args.profile:  # sampled from outside, without stopping the process
+            subprocess.run(["py-spy", "record", "--nonblocking", "--format", "raw", "-p",
+                            str(bridge.pid), "-d", str(int(args.seconds)), "-o", args.profile],
+                           check=True, capture_output=True)
+        time.sleep(max(0.0, start + args.seconds - time.time()))
+        end = time.time()
+        after = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        rss = {name: rss_mib(pid) for name, pid in pids.items()}
+        time.sleep(1.5)  # nginx flushes its log buffer every second
+        report(args, pages.samples, scrapes(d / "access.log", start, end),
+               {n: after[n] - before[n] for n in pids}, rss, rss_one)
+        stored = httpx.post(influx.url + "/query", params={
+            "db": "bench", "q": "SHOW MEASUREMENTS"}).json()["results"][0]
+        assert "series" in stored, "the bridge stored nothing"
+    finally:
+        pages.stop.set()
+        for proc in reversed(procs):
+            proc.terminate()
+            proc.wait(20)
+        influx.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def report(args: argparse.Namespace, samples: int, seen: dict[str, dict[str, list[float]]],
+           cpu: dict[str, float], rss: dict[str, float], rss_one: float) -> None:
+    expected = args.targets * args.seconds
+    print(f"{args.targets} targets x {samples} samples at 1 s, {args.seconds:.0f} s measured")
+    agents = {"bridge": "Python", "prometheus": "Prometheus"}  # user agents' first words
+    bridge_samples = 0
+    for name, agent in agents.items():
+        by_target = seen.get(agent, {})
+        done = sum(len(times) for times in by_target.values())
+        gaps = sorted(b - a for times in by_target.values() for a, b in itertools.pairwise(times))
+        p99 = gaps[int(len(gaps) * 0.99)] if gaps else float("nan")
+        per_sample = cpu[name] / max(done * samples, 1) * 1e6
+        print(f"  {name:10} CPU {cpu[name] / args.seconds * 100:5.1f} % of a core, "
+              f"{per_sample:5.2f} us per scraped sample; scrapes kept "
+              f"{done / expected * 100:5.1f} %, p99 gap {p99:.3f} s; RSS {rss[name]:.0f} MiB")
+        bridge_samples = bridge_samples or done * samples
+    print(f"  influxd    CPU {cpu['influxd'] / args.seconds * 100:5.1f} % of a core, "
+          f"{cpu['influxd'] / max(bridge_samples, 1) * 1e6:5.2f} us per sample the bridge "
+          f"scraped; RSS {rss['influxd']:.0f} MiB")
+    series = (args.targets - 1) * samples
+    print(f"  bridge RSS growth per series: {(rss['bridge'] - rss_one) * 1048576 / series:.0f} "
+          f"bytes ({rss_one:.0f} MiB at 1 target, {rss['bridge']:.0f} MiB at "
+          f"{args.targets}; {series:,} series more)")
+
+
+if __name__ == "__main__":
+    main()
