@@ -12,6 +12,7 @@ Checked against prometheus_client's parser by property tests (tests/test_bridge_
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -123,7 +124,7 @@ def parse_labels(text: str) -> tuple[tuple[str, str], ...]:
             j += 1
         if name in labels:
             raise _Malformed(f"duplicate label {name}")
-        labels[name] = "".join(chars)
+        labels[sys.intern(name)] = sys.intern("".join(chars))
         j += 1
         while j < n and text[j] in " \t":
             j += 1
@@ -132,7 +133,17 @@ def parse_labels(text: str) -> tuple[tuple[str, str], ...]:
                 raise _Malformed("expected ',' between labels")
             j += 1
         i = j
-    return tuple(sorted(labels.items()))
+    pairs = _PAIRS
+    if len(pairs) > _MAX_PAIRS:
+        pairs.clear()
+    return tuple([pairs.setdefault(pair, pair) for pair in sorted(labels.items())])
+
+
+# One copy of each (name, value) pair and string across series and targets: the 26 lines
+# of a histogram share all labels but `le`, and every target shares the `le` values.
+# Memory per tracked series is the issue here, not speed (this runs once per new series).
+_PAIRS: dict[tuple[str, str], tuple[str, str]] = {}
+_MAX_PAIRS = 1_000_000
 
 
 def _parse_series(key: str) -> Series:

@@ -85,7 +85,9 @@ class LineEncoder:
         self.max_entries = max_entries
 
     def _head(self, measurement: str, tags: Mapping[str, str]) -> str:
-        key = (measurement, *tags.items())
+        # Names, then values: no (name, value) tuple per tag, and the strings are the
+        # points' own (shared), so a cached series costs one small tuple.
+        key = (measurement, *tags.keys(), *tags.values())
         head = self._heads.get(key)
         if head is None:
             if len(self._heads) >= self.max_entries:
