@@ -53,12 +53,15 @@ $(OLD)/.installed: pyproject.toml Makefile
 	touch $@
 
 bench: venv
-	@command -v wrk >/dev/null 2>&1 && command -v valgrind >/dev/null 2>&1 || { \
-		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y wrk valgrind; }
+	@command -v wrk >/dev/null 2>&1 && command -v valgrind >/dev/null 2>&1 && \
+		command -v nginx >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || { \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y wrk valgrind \
+		nginx-light prometheus; }
 	$(VENV)/bin/pip install -q -e '.[bench]'
 	$(VENV)/bin/python bench/exporter_overhead.py
 	$(VENV)/bin/python bench/bridge_throughput.py
 	$(VENV)/bin/python bench/bridge_e2e.py
+	$(VENV)/bin/python bench/bridge_vs_prometheus.py
 
 # The README's first command: the whole system on this machine, without Docker.
 demo: venv

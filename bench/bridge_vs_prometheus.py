@@ -2,6 +2,7 @@
 (docs/performance.md).
 
     .venv/bin/python bench/bridge_vs_prometheus.py [--targets 50] [--seconds 40]
+        [--rounds 1] [--against REVISION] [--profile stacks.txt]
 
 Every target serves the same realistic page (a 50-route service from the exporter itself:
 76 latency series and the resource gauges, about 2,140 samples), from Debian's nginx, so
@@ -15,6 +16,10 @@ a real influxd) and Prometheus (``prometheus`` 2.42, its own TSDB) scrape all ta
 * scrapes kept: requests nginx logged per scraper over targets x seconds, and the p99 gap
   between two scrapes of one target;
 * the bridge's RSS growth per tracked sample series, against a bridge scraping one target.
+
+With ``--against``, a git revision's bridge runs in alternate rounds against the same
+targets and influxd (before and after in one run). ``--profile`` samples the bridge with
+py-spy during the measured window (collapsed stacks: where its CPU goes).
 """
 
 from __future__ import annotations
@@ -134,10 +139,11 @@ def start_nginx(d: Path) -> tuple[subprocess.Popen[bytes], int]:
     return proc, port
 
 
-def bridge_config(d: Path, name: str, influx: str, port: int, targets: int) -> Path:
+def bridge_config(d: Path, name: str, influx: str, port: int, targets: int,
+                  listen: int = 0) -> Path:
     lines = [f"influxdb:\n  url: {influx}\n  database: {name}",
              "scrape:\n  interval: 1s\n  timeout: 1s",
-             f"buffer:\n  path: {d}/{name}-buffer", f"listen: 127.0.0.1:{free_port()}",
+             f"buffer:\n  path: {d}/{name}-buffer", f"listen: 127.0.0.1:{listen or free_port()}",
              "targets:"]
     lines += [f"  - service: svc{t}\n    url: http://127.0.0.1:{port}/t{t}/metrics"
               for t in range(targets)]
@@ -178,10 +184,19 @@ def scrapes(log: Path, start: float, end: float) -> dict[str, dict[str, list[flo
     return seen
 
 
-def bridge_rss_one_target(d: Path, influx: str, port: int) -> float:
+def bridge_argv(config: Path, root: Path | None) -> list[str]:
+    """The bridge's command line: this tree's, or an exported revision's (``root``)."""
+    if root is None:
+        return [sys.executable, "-m", "promflux.bridge", "--config", str(config)]
+    return [sys.executable, "-c", "import sys, promflux; promflux.__path__.insert(0, sys.argv[1]);"
+            " from promflux.bridge.__main__ import main; sys.exit(main(sys.argv[2:]))",
+            str(root), "--config", str(config)]
+
+
+def bridge_rss_one_target(d: Path, influx: str, port: int, root: Path | None) -> float:
     """RSS of a bridge scraping one target, settled: the fixed cost to subtract."""
-    proc = subprocess.Popen([sys.executable, "-m", "promflux.bridge", "--config",
-                             str(bridge_config(d, "one", influx, port, 1))], cwd=ROOT)
+    proc = subprocess.Popen(bridge_argv(bridge_config(d, "one", influx, port, 1), root),
+                            cwd=ROOT)
     try:
         time.sleep(12)  # a dozen scrapes: windows and caches at their steady size
         return rss_mib(proc.pid)
@@ -190,36 +205,25 @@ def bridge_rss_one_target(d: Path, influx: str, port: int) -> float:
         proc.wait(20)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--targets", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=40.0)
-    parser.add_argument("--warmup", type=float, default=20.0)
-    parser.add_argument("--profile", help="write py-spy's collapsed stacks of the bridge here")
-    args = parser.parse_args()
-    d = Path(tempfile.mkdtemp(prefix="bench-vs-prom-"))
-    influx = InfluxServer()
-    nginx, port = start_nginx(d)
-    pages = Pages(d / "www")
-    pages.start()
-    procs: list[subprocess.Popen[bytes]] = [nginx]
+def measure(args: argparse.Namespace, d: Path, influx: InfluxServer, port: int,
+            pages: Pages, root: Path | None, rss_one: float) -> None:
+    """One round: the bridge and Prometheus side by side, then both stopped."""
+    name, listen = f"bench{time.monotonic_ns()}", free_port()
+    bridge = subprocess.Popen(bridge_argv(bridge_config(d, name, influx.url, port,
+                                                        args.targets, listen), root), cwd=ROOT)
+    prom_port = free_port()
+    prom_config = prometheus_config(d, port, args.targets)
+    shutil.rmtree(d / "tsdb", ignore_errors=True)
+    prom = subprocess.Popen(["prometheus", f"--config.file={prom_config}",
+                             f"--storage.tsdb.path={d}/tsdb",
+                             f"--web.listen-address=127.0.0.1:{prom_port}",
+                             "--log.level=warn"], stderr=subprocess.DEVNULL)
     try:
-        rss_one = bridge_rss_one_target(d, influx.url, port)
-        bridge = subprocess.Popen([sys.executable, "-m", "promflux.bridge", "--config",
-                                   str(bridge_config(d, "bench", influx.url, port,
-                                                     args.targets))], cwd=ROOT)
-        prom_port = free_port()
-        prom_config = prometheus_config(d, port, args.targets)
-        prom = subprocess.Popen(["prometheus", f"--config.file={prom_config}",
-                                 f"--storage.tsdb.path={d}/tsdb",
-                                 f"--web.listen-address=127.0.0.1:{prom_port}",
-                                 "--log.level=warn"], stderr=subprocess.DEVNULL)
-        procs += [bridge, prom]
         wait_port(prom_port)
         time.sleep(args.warmup)
         assert influx.proc is not None
         pids = {"bridge": bridge.pid, "prometheus": prom.pid, "influxd": influx.proc.pid}
-        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        before = {n: cpu_seconds(pid) for n, pid in pids.items()}
         start = time.time()
         if args.profile:  # sampled from outside, without stopping the process
             subprocess.run(["py-spy", "record", "--nonblocking", "--format", "raw", "-p",
@@ -227,19 +231,56 @@ def main() -> None:
                            check=True, capture_output=True)
         time.sleep(max(0.0, start + args.seconds - time.time()))
         end = time.time()
-        after = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        rss = {name: rss_mib(pid) for name, pid in pids.items()}
+        after = {n: cpu_seconds(pid) for n, pid in pids.items()}
+        rss = {n: rss_mib(pid) for n, pid in pids.items()}
         time.sleep(1.5)  # nginx flushes its log buffer every second
         report(args, pages.samples, scrapes(d / "access.log", start, end),
                {n: after[n] - before[n] for n in pids}, rss, rss_one)
+        own = httpx.get(f"http://127.0.0.1:{listen}/metrics").text
+        print("  bridge's own counters: " + "; ".join(
+            line for line in own.splitlines() if line.startswith((
+                "promflux_bridge_points_written_total", "promflux_bridge_points_dropped_total",
+                "promflux_bridge_write_queue_bytes", "promflux_bridge_buffer_bytes",
+                "promflux_bridge_write_duration_seconds_count"))))
         stored = httpx.post(influx.url + "/query", params={
-            "db": "bench", "q": "SHOW MEASUREMENTS"}).json()["results"][0]
+            "db": name, "q": "SHOW MEASUREMENTS"}).json()["results"][0]
         assert "series" in stored, "the bridge stored nothing"
     finally:
-        pages.stop.set()
-        for proc in reversed(procs):
+        for proc in (bridge, prom):
             proc.terminate()
             proc.wait(20)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--targets", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=40.0)
+    parser.add_argument("--warmup", type=float, default=20.0)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--against", help="a git revision whose bridge runs in alternate rounds")
+    parser.add_argument("--profile", help="write py-spy's collapsed stacks of the bridge here")
+    args = parser.parse_args()
+    d = Path(tempfile.mkdtemp(prefix="bench-vs-prom-"))
+    influx = InfluxServer()
+    nginx, port = start_nginx(d)
+    pages = Pages(d / "www")
+    pages.start()
+    sides: list[tuple[str, Path | None]] = [("this tree", None)]
+    if args.against:
+        from bench.bridge_instructions import export
+
+        sides.append((args.against, export(args.against)))
+    try:
+        rss_one = {label: bridge_rss_one_target(d, influx.url, port, root)
+                   for label, root in sides}
+        for round_ in range(args.rounds):
+            for label, root in sides:  # interleaved: drift hits both sides alike
+                print(f"-- round {round_ + 1}, bridge of {label}")
+                measure(args, d, influx, port, pages, root, rss_one[label])
+    finally:
+        pages.stop.set()
+        nginx.terminate()
+        nginx.wait(20)
         influx.close()
         shutil.rmtree(d, ignore_errors=True)
 

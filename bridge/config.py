@@ -132,7 +132,7 @@ class InfluxConfig(_Model):
     username: str | None = None
     password: Secret | None = None
     timeout: Seconds = 10.0
-    batch_size: int = Field(default=5000, gt=0, le=100_000)
+    batch_size: int = Field(default=10_000, gt=0, le=100_000)
     tls: TLS = TLS()
 
     @field_validator("url")

@@ -141,3 +141,21 @@ def test_a_full_queue_refuses_the_newest_batch_and_counts_it(influxdb, tmp_path)
 
     queued, dropped = asyncio.run(go())
     assert queued > 0 and dropped > 0 and queued + dropped == 100
+
+
+def test_batches_that_wait_are_joined_into_fewer_writes_up_to_batch_size(influxdb, tmp_path):
+    async def go():
+        h = Harness(influxdb, "w_join", tmp_path, batch_size=250)
+        h.writer.set_ready()
+        # Six scrapes' batches queued before the writer runs (InfluxDB slower than the
+        # scrapes): 100 points each, joined at most 250 lines to a write.
+        for i in range(6):
+            h.writer.submit(points(100, start=i * 100))
+        async with h:
+            await until(lambda: h.writer.pending == 0)
+            writes = h.registry.get_sample_value("promflux_bridge_write_duration_seconds_count")
+            return h.written(), h.count(), writes
+
+    written, stored, writes = asyncio.run(go())
+    assert (written, stored) == (600, 600)
+    assert writes == 3  # 200 + 200 + 200 lines: a third batch would go over 250

@@ -18,6 +18,7 @@ points InfluxDB says it dropped. Every point submitted ends up written or counte
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -133,7 +134,7 @@ class Writer:
     async def _step(self) -> bool:
         """One unit of work; False when InfluxDB did not take it (back off)."""
         if self.ready and not len(self.buffer) and self._queue:
-            batch = self._queue[0]
+            batch = self._coalesce()
             left = await self._write(batch.rp, batch.body)
             if left:
                 self._queued_bytes -= len(batch.body) - len(left)
@@ -156,6 +157,30 @@ class Writer:
         await asyncio.to_thread(self.buffer.remove, entry)
         self._update_gauges()
         return True
+
+    def _coalesce(self) -> Batch:
+        """The first queued batch, joined with those waiting behind it for the same
+        retention policy, up to ``batch_size`` lines: while InfluxDB is slower than the
+        scrapes, fewer and larger writes (each costs it a request as well as its points);
+        while it keeps up, nothing waits and nothing is joined."""
+        queue = self._queue
+        first = queue[0]
+        if len(queue) == 1:
+            return first
+        bodies, lines = [first.body], first.body.count(b"\n")
+        for batch in itertools.islice(queue, 1, None):
+            more = batch.body.count(b"\n")
+            if batch.rp != first.rp or lines + more > self.batch_size:
+                break
+            bodies.append(batch.body)
+            lines += more
+        if len(bodies) == 1:
+            return first
+        for _ in bodies:
+            queue.popleft()
+        joined = Batch(first.rp, b"".join(bodies))  # each body ends with a newline
+        queue.appendleft(joined)
+        return joined
 
     async def _pause(self, seconds: float) -> None:
         """Back off, moving batches that arrive meanwhile to disk (memory stays small)."""
