@@ -64,6 +64,30 @@ class Batch:  # mutable: what is left of it after a write that stopped half-way
     body: bytes
 
 
+def coalesce(queue: deque[Batch], batch_size: int) -> Batch:
+    """The first queued batch, joined (in place) with those waiting behind it for the same
+    retention policy, up to ``batch_size`` lines: while InfluxDB is slower than the
+    scrapes, fewer and larger writes (each costs it a request as well as its points);
+    while it keeps up, nothing waits and nothing is joined."""
+    first = queue[0]
+    if len(queue) == 1:
+        return first
+    bodies, lines = [first.body], first.body.count(b"\n")
+    for batch in itertools.islice(queue, 1, None):
+        more = batch.body.count(b"\n")
+        if batch.rp != first.rp or lines + more > batch_size:
+            break
+        bodies.append(batch.body)
+        lines += more
+    if len(bodies) == 1:
+        return first
+    for _ in bodies:
+        queue.popleft()
+    joined = Batch(first.rp, b"".join(bodies))  # each body ends with a newline
+    queue.appendleft(joined)
+    return joined
+
+
 class Writer:
     """Accepts points from the scrape loops and gets them into InfluxDB."""
 
@@ -134,7 +158,7 @@ class Writer:
     async def _step(self) -> bool:
         """One unit of work; False when InfluxDB did not take it (back off)."""
         if self.ready and not len(self.buffer) and self._queue:
-            batch = self._coalesce()
+            batch = coalesce(self._queue, self.batch_size)
             left = await self._write(batch.rp, batch.body)
             if left:
                 self._queued_bytes -= len(batch.body) - len(left)
@@ -157,30 +181,6 @@ class Writer:
         await asyncio.to_thread(self.buffer.remove, entry)
         self._update_gauges()
         return True
-
-    def _coalesce(self) -> Batch:
-        """The first queued batch, joined with those waiting behind it for the same
-        retention policy, up to ``batch_size`` lines: while InfluxDB is slower than the
-        scrapes, fewer and larger writes (each costs it a request as well as its points);
-        while it keeps up, nothing waits and nothing is joined."""
-        queue = self._queue
-        first = queue[0]
-        if len(queue) == 1:
-            return first
-        bodies, lines = [first.body], first.body.count(b"\n")
-        for batch in itertools.islice(queue, 1, None):
-            more = batch.body.count(b"\n")
-            if batch.rp != first.rp or lines + more > self.batch_size:
-                break
-            bodies.append(batch.body)
-            lines += more
-        if len(bodies) == 1:
-            return first
-        for _ in bodies:
-            queue.popleft()
-        joined = Batch(first.rp, b"".join(bodies))  # each body ends with a newline
-        queue.appendleft(joined)
-        return joined
 
     async def _pause(self, seconds: float) -> None:
         """Back off, moving batches that arrive meanwhile to disk (memory stays small)."""
