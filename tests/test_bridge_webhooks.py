@@ -34,10 +34,14 @@ def test_retries_refusals_order_and_isolation(monkeypatch):
         notifier.notify(change("warning", "ok", 1.0))
         notifier.notify(change("ok", "warning", 2.0))
         def settled() -> bool:
-            failed = registry.get_sample_value("promflux_bridge_webhooks_failed_total",
-                                               {"url": dead}) or 0
+            # The counters too: the receiver has an answer before the notifier counts it.
+            count = registry.get_sample_value
             return (len([g for g in flaky.got if g[0] == 204]) == 2
-                    and len(refusing.got) == 2 and failed == 2)
+                    and len(refusing.got) == 2
+                    and count("promflux_bridge_webhooks_failed_total", {"url": dead}) == 2
+                    and count("promflux_bridge_webhooks_sent_total", {"url": flaky.url}) == 2
+                    and count("promflux_bridge_webhooks_sent_total",
+                              {"url": refusing.url}) == 1)
 
         deadline = asyncio.get_running_loop().time() + 30
         while not settled() and asyncio.get_running_loop().time() < deadline:
