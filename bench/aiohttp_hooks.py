@@ -3,9 +3,10 @@ process (callgrind), bare against two hooks, interleaved rounds (docs/performanc
 
     .venv/bin/python bench/aiohttp_hooks.py [--rounds 3]
 
-* ``promflux``: the shipped exporter, which wraps the application's request entry point;
-* ``accesslog``: requests recorded from aiohttp's access-logger call, which aiohttp makes
-  after every response anyway (bench/apps.py; evaluated, not shipped).
+* ``promflux``: the exporter as shipped, recording from aiohttp's access-logger call, which
+  aiohttp makes after every response anyway;
+* ``entrypoint``: the exporter wrapping the application's request entry point instead (what
+  it did before, and still does on a server that cancels handlers).
 
 Each figure is (I(9,000 requests) - I(1,000)) / 8,000 over keep-alive GETs of a no-op route.
 """
@@ -21,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.exporter_overhead import server_instructions  # noqa: E402
 
-VARIANTS = ("bare", "accesslog", "promflux")
+VARIANTS = ("bare", "promflux", "entrypoint")
 
 
 def main() -> None:

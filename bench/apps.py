@@ -93,8 +93,8 @@ def aiohttp_app(variant: str) -> Any:
     async def passthrough(request: web.Request, handler: Any) -> web.StreamResponse:
         return await handler(request)
 
-    if variant == "accesslog":
-        return aiohttp_access_log_app()
+    if variant == "entrypoint":
+        return aiohttp_entry_point_app()
     app = web.Application()
     app.router.add_get("/noop", noop)
     if variant == "passthrough":
@@ -108,41 +108,14 @@ def aiohttp_app(variant: str) -> Any:
     return app
 
 
-def aiohttp_access_log_app() -> Any:
-    """Requests recorded from aiohttp's access-logger call (evaluated, not shipped)."""
-    import logging
-    from bisect import bisect_left
 
-    from aiohttp.abc import AbstractAccessLogger
-    from promflux.exporter.aiohttp_adapter import _INSTRUMENTATION
+def aiohttp_entry_point_app() -> Any:
+    """promflux as it was before the access-logger hook: the entry point wrapped."""
+    from promflux.exporter import aiohttp_access
 
-    from promflux import exporter
-
-    app = aiohttp_app("bare")
-    exporter.instrument(app, service="bench", registry=CollectorRegistry())
-    object.__delattr__(app, "_handle")  # no wrapped entry point: the logger records
-    inst = app[_INSTRUMENTATION]
-    cache, record, bounds = inst.cache, inst.record, inst.recorder.requests.bounds
-
-    class MetricsAccessLogger(AbstractAccessLogger):
-        @property
-        def enabled(self) -> bool:
-            return True
-
-        def log(self, request: Any, response: Any, time: float) -> None:
-            series = cache.get((request.match_info.route, request.method, response.status))
-            if series is None:
-                record(request, response.status, time)
-            else:
-                series[0] += time
-                series[1 + bisect_left(bounds, time)] += 1
-
-    make = app._make_handler
-
-    def make_handler(**kwargs: Any) -> Any:
-        kwargs["access_log_class"] = MetricsAccessLogger
-        kwargs["access_log"] = logging.getLogger("aiohttp.access")
-        return make(**kwargs)
-
-    object.__setattr__(app, "_make_handler", make_handler)
-    return app
+    install = aiohttp_access.install
+    aiohttp_access.install = lambda app, inst: False  # type: ignore[assignment]
+    try:
+        return aiohttp_app("promflux")
+    finally:
+        aiohttp_access.install = install

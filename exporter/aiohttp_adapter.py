@@ -1,9 +1,12 @@
 """aiohttp request timing, /metrics handler and WebSocket hooks.
 
 The route label is the canonical path of the resource aiohttp already matched (sub-app
-prefixes included). The timing wrapper sends the response itself (``prepare`` and
-``write_eof`` are what aiohttp calls next anyway, and both are idempotent) so that latency
-ends when the last byte is out.
+prefixes included). Requests are recorded from the access-logger call aiohttp makes after
+every response (``aiohttp_access``). Where that cannot be used (a server that cancels
+handlers, an aiohttp without the entry point), a wrapper around the application's entry
+point times them instead. It sends the response itself (``prepare`` and ``write_eof`` are
+what aiohttp calls next anyway, and both are idempotent), so that latency ends when the
+last byte is out, as the access logger's does. Sub-apps use a middleware.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from aiohttp import web
 
 from promflux.labels import UNMATCHED, normalize_method
 
-from . import client_timings
+from . import aiohttp_access, client_timings
 from .accumulator import add
 from .metrics import RouteInfo
 from .recorder import Recorder, exception_name
@@ -60,8 +63,7 @@ def _hook_websocket_prepare() -> None:
     cls.prepare = prepare  # type: ignore[method-assign, assignment]
 
 
-_INSTRUMENTATION = web.AppKey("promflux.instrumentation", object) if hasattr(
-    web, "AppKey") else "promflux.instrumentation"
+_INSTRUMENTATION = aiohttp_access.INSTRUMENTATION
 
 
 def _hook_add_subapp() -> None:
@@ -168,8 +170,15 @@ class AiohttpInstrumentation:
 
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
-        self.started = [0]  # requests started; in progress = started - recorded
-        recorder.add_started_counter(lambda: self.started[0])
+        # Requests started: aiohttp's own count on the servers recording from the access
+        # logger, plus this (the wrapped entry point's count, less what is never recorded).
+        # In progress = started - recorded.
+        self.started = [0]
+        self.servers: list[Any] = []
+        recorder.add_started_counter(
+            lambda: self.started[0] + sum(s.requests_count for s in self.servers))
+        # id(request) -> (status, exception), from handle_error for the access logger
+        self.errors: dict[int, tuple[int, BaseException | None]] = {}
         # (route object, raw method, status) -> the accumulator's series list. aiohttp's
         # routes hash by identity; the per-request SystemRoute of a 404/405 is never cached.
         self.cache: dict[tuple[Any, str, int], list[Any]] = {}
@@ -203,7 +212,7 @@ class AiohttpInstrumentation:
         _hook_add_subapp()
         if use_middleware or not inspect.iscoroutinefunction(handle):
             self.use_middleware(app)
-        else:
+        elif not aiohttp_access.install(app, self):
             # The application's request entry point (what aiohttp's server calls for every
             # request): wrapping it costs one coroutine, where any middleware makes aiohttp
             # build and call its middleware chain (docs/performance.md).
@@ -226,7 +235,8 @@ class AiohttpInstrumentation:
             if series is None:
                 normalized = normalize_method(method)
                 series = requests.series((_route_of(request), normalized, status))
-                if (route.resource is not None and normalized == method
+                # (A 500 may stand for a client gone or a WebSocket's error: never cached.)
+                if (route.resource is not None and normalized == method and status != 500
                         and len(self.cache) < 10_000):
                     self.cache[route, method, status] = series
             add(series, requests.bounds, elapsed)
@@ -357,11 +367,20 @@ class AiohttpEndpoints:
         app.router.add_get(recorder.script_path, self.script_handler)
 
     async def metrics_handler(self, request: web.Request) -> web.Response:
-        status, body, headers = await self.recorder.scrape(
-            request.headers.get("Accept"),
-            request.headers.get("Accept-Encoding"),
-            request.headers.get("Authorization"),
-        )
+        # aiohttp counted this scrape as a request started: not one in progress.
+        inst = request.config_dict.get(_INSTRUMENTATION)
+        itself = inst if isinstance(inst, AiohttpInstrumentation) and inst.servers else None
+        if itself is not None:
+            itself.started[0] -= 1
+        try:
+            status, body, headers = await self.recorder.scrape(
+                request.headers.get("Accept"),
+                request.headers.get("Accept-Encoding"),
+                request.headers.get("Authorization"),
+            )
+        finally:
+            if itself is not None:
+                itself.started[0] += 1
         response = web.Response(status=status, body=body)
         for key, value in headers:
             if key != "Content-Length":

@@ -1,0 +1,133 @@
+"""aiohttp requests recorded from the server's access-logger call: the user's own access log
+still written (or not, as they chose), a response that fails after it started counted as an
+exception and not left in progress, and a server that cancels handlers still timed. Real
+aiohttp servers on loopback, run the way users run them (AppRunner with its settings)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Any
+
+import httpx
+import pytest
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from promflux.exporter import instrument
+
+from .conftest import free_port, scrape, wait_for
+
+pytestmark = pytest.mark.compat
+COUNT = "http_request_duration_seconds_count"
+
+
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def make_app() -> web.Application:
+    async def ok(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def broken_stream(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        await response.write(b"first part")
+        raise RuntimeError("the data source failed half-way")
+
+    app = web.Application()
+    app.router.add_get("/ok", ok)
+    app.router.add_get("/stream", broken_stream)
+    instrument(app, service="access", registry=CollectorRegistry())
+    return app
+
+
+class ThreadServer:
+    """A real aiohttp server (AppRunner + TCPSite) on its own loop in a thread."""
+
+    def __init__(self, app: web.Application, **runner: Any) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        self.runner = web.AppRunner(app, **runner)
+
+        async def start() -> None:
+            await self.runner.setup()
+            await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+            ready.set()
+
+        self.thread = threading.Thread(target=self._run, args=(start,), daemon=True)
+        self.thread.start()
+        assert ready.wait(30), "the server did not start"
+
+    def _run(self, start: Any) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(start())
+        self.loop.run_forever()
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(30)
+
+
+@pytest.mark.parametrize("logged", [True, False])
+def test_requests_recorded_and_the_users_access_log_kept_as_chosen(logged):
+    records = Records()
+    logger = logging.getLogger(f"test.access.{logged}")
+    logger.addHandler(records)
+    logger.setLevel(logging.INFO)
+    server = ThreadServer(make_app(), access_log=logger if logged else None,
+                          access_log_format="%r %s")
+    try:
+        for _ in range(3):
+            assert httpx.get(server.url + "/ok").status_code == 200
+        samples = wait_for(lambda: scrape(server.url),
+                           lambda s: s.get(COUNT, route="/ok", status="200") >= 3)
+        assert samples.value(COUNT, route="/ok", method="GET", status="200") == 3
+        assert samples.value("http_requests_in_progress") == 0
+        ok_lines = [line for line in records.lines if "/ok" in line]
+        assert ok_lines == (["GET /ok HTTP/1.1 200"] * 3 if logged else [])
+    finally:
+        server.stop()
+        logger.removeHandler(records)
+
+
+def test_a_response_that_fails_after_it_started_is_an_exception_not_left_in_progress():
+    server = ThreadServer(make_app(), access_log=None)
+    try:
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(server.url + "/stream").read()
+        samples = wait_for(lambda: scrape(server.url),
+                           lambda s: s.get("http_exceptions_total", route="/stream") >= 1)
+        assert samples.value("http_exceptions_total", route="/stream", method="GET",
+                             exception="RuntimeError") == 1
+        assert samples.value("http_requests_in_progress") == 0
+        assert httpx.get(server.url + "/ok").status_code == 200
+        after = wait_for(lambda: scrape(server.url),
+                         lambda s: s.get(COUNT, route="/ok", status="200") >= 1)
+        assert after.value(COUNT, route="/ok", method="GET", status="200") == 1
+        assert after.value("http_requests_in_progress") == 0
+    finally:
+        server.stop()
+
+
+def test_a_server_that_cancels_handlers_is_timed_once_per_request():
+    # A cancelled handler is never logged, so such a server keeps the wrapped entry point.
+    server = ThreadServer(make_app(), handler_cancellation=True)
+    try:
+        for _ in range(2):
+            assert httpx.get(server.url + "/ok").status_code == 200
+        samples = wait_for(lambda: scrape(server.url),
+                           lambda s: s.get(COUNT, route="/ok", status="200") >= 2)
+        assert samples.value(COUNT, route="/ok", method="GET", status="200") == 2
+        assert samples.value("http_requests_in_progress") == 0
+    finally:
+        server.stop()
