@@ -67,7 +67,8 @@ class Bridge:
         scrape_metrics = ScrapeMetrics(self.registry)
         limit_s = self.thresholds["p95_ms"].warning / 1000  # the p95 limit, as a bound
         self.scrapers = [TargetScraper(t, config.scrape, scrape_metrics, self.handle_scrape,
-                                       limit_s) for t in config.targets]
+                                       limit_s, lambda: self.writer.backlogged)
+                         for t in config.targets]
         self.counter_states = CounterStates(config.buffer.path / COUNTERS)
         self._resume_counters()
         self.schema_ready = False

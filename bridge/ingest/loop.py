@@ -45,6 +45,7 @@ class TargetStatus:
     last_error: str = ""
     scrapes: int = 0
     failures: int = 0
+    deferred: int = 0
 
 
 class ScrapeMetrics:
@@ -62,6 +63,10 @@ class ScrapeMetrics:
                              ["service"], registry=registry)
         self.up = Gauge("promflux_bridge_target_up", "1 when the last scrape worked.",
                         ["service"], registry=registry)
+        self.deferred = Counter(
+            "promflux_bridge_scrapes_deferred",
+            "Scrapes put off to the next interval while the writer was backlogged.",
+            ["service"], registry=registry)
 
 
 def start_offset(target: Target, interval: float) -> float:
@@ -73,8 +78,13 @@ class TargetScraper:
     """One target: its status, its rate state (the deriver) and its loop."""
 
     def __init__(self, target: Target, config: ScrapeConfig, metrics: ScrapeMetrics,
-                 sink: Sink, latency_limit_s: float = 0.5) -> None:
+                 sink: Sink, latency_limit_s: float = 0.5,
+                 hold: Callable[[], bool] = lambda: False) -> None:
         self.target = target
+        # True while the points cannot be stored as fast as they come: a scrape put off
+        # loses nothing of a counter (the next one's increases cover the gap), where points
+        # dropped from a full write queue would be lost.
+        self.hold = hold
         self.config = config
         self.metrics = metrics
         self.sink = sink
@@ -145,7 +155,11 @@ class TargetScraper:
         await asyncio.sleep(start_offset(self.target, interval))
         next_at = loop.time()
         while True:
-            await self.scrape_once(session)
+            if self.hold():
+                self.status.deferred += 1
+                self.metrics.deferred.labels(self.target.service).inc()
+            else:
+                await self.scrape_once(session)
             next_at += interval
             now = loop.time()
             if next_at < now:  # skip the missed slots

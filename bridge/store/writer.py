@@ -56,6 +56,18 @@ class WriterMetrics:
         self.queued_bytes = Gauge("promflux_bridge_write_queue_bytes",
                                   "Bytes of batches waiting in memory for the writer.",
                                   registry=registry)
+        self._logged_reasons: set[str] = set()
+
+    def drop(self, points: int, reason: str, why: str) -> None:
+        """Count points given up on; log the first time each reason happens."""
+        if points <= 0:
+            return
+        self.dropped.labels(reason).inc(points)
+        if reason not in self._logged_reasons:  # once per reason: a flood stays readable
+            self._logged_reasons.add(reason)
+            log.error("dropped %d points (%s): %s (logged once per reason; "
+                      "promflux_bridge_points_dropped_total counts every one)", points,
+                      reason, why[:300])
 
 
 @dataclass(slots=True)
@@ -109,7 +121,6 @@ class Writer:
         # Held until set-up has created the database: a write before that gets a final 404.
         self.ready = False
         self.last_error = ""
-        self._logged_reasons: set[str] = set()
         self._outage = False
         self._update_gauges()
 
@@ -123,7 +134,7 @@ class Writer:
             if self._queued_bytes + len(body) > self.max_queue_bytes:
                 # Neither InfluxDB nor the disk keeps up: refuse the newest, never a batch
                 # the writer may be working on.
-                self._drop(body.count(b"\n"), "queue_full",
+                self.metrics.drop(body.count(b"\n"), "queue_full",
                            f"write queue over {self.max_queue_bytes} bytes")
                 continue
             self._queue.append(Batch(rp, body))
@@ -135,6 +146,12 @@ class Writer:
         """The database exists: start writing, buffered batches first."""
         self.ready = True
         self._wake.set()
+
+    @property
+    def backlogged(self) -> bool:
+        """Over half the memory queue waits: InfluxDB takes points more slowly than they
+        come (the scrape loops then put scrapes off rather than drop points later)."""
+        return self._queued_bytes > self.max_queue_bytes // 2
 
     @property
     def pending(self) -> int:
@@ -209,7 +226,7 @@ class Writer:
             try:
                 dropped = await asyncio.to_thread(self.buffer.push, batch.rp, batch.body)
             except OSError as exc:  # the disk failed: the batch cannot be kept
-                self._drop(batch.body.count(b"\n"), "buffer_error", f"disk buffer: {exc}")
+                self.metrics.drop(batch.body.count(b"\n"), "buffer_error", f"disk buffer: {exc}")
                 continue
             if dropped:
                 self.metrics.dropped.labels("buffer_full").inc(dropped)
@@ -241,7 +258,7 @@ class Writer:
         if result.partial:
             self.metrics.errors.labels("partial").inc()
             dropped = min(result.dropped_points, lines)
-            self._drop(dropped, "rejected_by_influxdb", result.dropped_message)
+            self.metrics.drop(dropped, "rejected_by_influxdb", result.dropped_message)
             lines -= dropped
         else:
             self.last_error = ""
@@ -256,7 +273,7 @@ class Writer:
         lines = body.splitlines(keepends=True)
         if len(lines) <= 1:
             reason = "unreadable_response" if exc.status is None else "rejected_by_influxdb"
-            self._drop(len(lines), reason, str(exc))
+            self.metrics.drop(len(lines), reason, str(exc))
             return b""
         middle = len(lines) // 2
         first, second = b"".join(lines[:middle]), b"".join(lines[middle:])
@@ -264,16 +281,6 @@ class Writer:
         if left:
             return left + second
         return await self._write(rp, second)
-
-    def _drop(self, points: int, reason: str, why: str) -> None:
-        if points <= 0:
-            return
-        self.metrics.dropped.labels(reason).inc(points)
-        if reason not in self._logged_reasons:  # once per reason: a flood stays readable
-            self._logged_reasons.add(reason)
-            log.error("dropped %d points (%s): %s (logged once per reason; "
-                      "promflux_bridge_points_dropped_total counts every one)", points,
-                      reason, why[:300])
 
     def _update_gauges(self) -> None:
         self.metrics.buffer_bytes.set(self.buffer.size_bytes)
