@@ -205,6 +205,24 @@ def bridge_rss_one_target(d: Path, influx: str, port: int, root: Path | None) ->
         proc.wait(20)
 
 
+OWN = ("promflux_bridge_points_written_total", "promflux_bridge_points_dropped_total",
+       "promflux_bridge_scrapes_deferred_total", "promflux_bridge_write_queue_bytes",
+       "promflux_bridge_write_duration_seconds_count")
+
+
+def own_counters(port: int) -> dict[str, float]:
+    """The bridge's own figures, summed over their labels (targets, reasons)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    sums = dict.fromkeys(OWN, 0.0)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in sums:
+                sums[sample.name] += sample.value
+    return sums
+
+
 def measure(args: argparse.Namespace, d: Path, influx: InfluxServer, port: int,
             pages: Pages, root: Path | None, rss_one: float) -> None:
     """One round: the bridge and Prometheus side by side, then both stopped."""
@@ -236,12 +254,8 @@ def measure(args: argparse.Namespace, d: Path, influx: InfluxServer, port: int,
         time.sleep(1.5)  # nginx flushes its log buffer every second
         report(args, pages.samples, scrapes(d / "access.log", start, end),
                {n: after[n] - before[n] for n in pids}, rss, rss_one)
-        own = httpx.get(f"http://127.0.0.1:{listen}/metrics").text
-        print("  bridge's own counters: " + "; ".join(
-            line for line in own.splitlines() if line.startswith((
-                "promflux_bridge_points_written_total", "promflux_bridge_points_dropped_total",
-                "promflux_bridge_write_queue_bytes", "promflux_bridge_buffer_bytes",
-                "promflux_bridge_write_duration_seconds_count"))))
+        print("  bridge's own counters (whole run): " + "; ".join(
+            f"{name} {value:,.0f}" for name, value in own_counters(listen).items()))
         stored = httpx.post(influx.url + "/query", params={
             "db": name, "q": "SHOW MEASUREMENTS"}).json()["results"][0]
         assert "series" in stored, "the bridge stored nothing"
