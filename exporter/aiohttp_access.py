@@ -2,8 +2,9 @@
 
 aiohttp calls its access logger once per request with the request, the response and the
 time since it began handling it. Recording there costs about 2 % of a no-op request, where
-wrapping the application's entry point costs 4-5 % (docs/performance.md). The logger class is a server setting, so it is put on the server the
-application makes (``Application._make_handler``), chaining to the user's own logger.
+wrapping the application's entry point costs 4-5 % (docs/performance.md). The logger
+class is a server setting, so it is put on the server the application makes
+(``Application._make_handler``), chaining to the user's own logger.
 
 What a logger does not see comes from elsewhere, at no cost per good request: requests
 started are aiohttp's own per-server count; an unhandled exception's type (and a client
