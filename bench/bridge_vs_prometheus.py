@@ -38,6 +38,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import httpx
+import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -45,7 +46,6 @@ sys.path.insert(0, str(ROOT))
 from bench.exporter_overhead import free_port, wait_port  # noqa: E402
 from tests.influx import InfluxServer  # noqa: E402
 
-TICK = os.sysconf("SC_CLK_TCK")
 _GROWS = re.compile(r"_(bucket|count|sum|total)(\{|\s)")
 
 
@@ -163,22 +163,20 @@ def prometheus_config(d: Path, port: int, targets: int) -> Path:
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
 
 
 def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
+    return psutil.Process(pid).memory_info().rss / 1048576
 
 
 def scrapes(log: Path, start: float, end: float) -> dict[str, dict[str, list[float]]]:
     """Request times by scraper (user agent's first word) and target, within [start, end)."""
     seen: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for line in log.read_text().splitlines():
-        stamp, agent, uri = line.split(" ", 1)[0], line.split(" ")[1], line.rsplit(" ", 1)[1]
+        fields = line.split(" ")  # $msec $http_user_agent $request_uri
+        stamp, agent, uri = fields[0], fields[1], fields[-1]
         if start <= float(stamp) < end:
             seen[agent.split("/")[0]][uri].append(float(stamp))
     return seen
@@ -304,7 +302,7 @@ def report(args: argparse.Namespace, samples: int, seen: dict[str, dict[str, lis
     expected = args.targets * args.seconds
     print(f"{args.targets} targets x {samples} samples at 1 s, {args.seconds:.0f} s measured")
     agents = {"bridge": "Python", "prometheus": "Prometheus"}  # user agents' first words
-    bridge_samples = 0
+    bridge_samples = sum(len(t) for t in seen.get("Python", {}).values()) * samples
     for name, agent in agents.items():
         by_target = seen.get(agent, {})
         done = sum(len(times) for times in by_target.values())
@@ -314,7 +312,6 @@ def report(args: argparse.Namespace, samples: int, seen: dict[str, dict[str, lis
         print(f"  {name:10} CPU {cpu[name] / args.seconds * 100:5.1f} % of a core, "
               f"{per_sample:5.2f} us per scraped sample; scrapes kept "
               f"{done / expected * 100:5.1f} %, p99 gap {p99:.3f} s; RSS {rss[name]:.0f} MiB")
-        bridge_samples = bridge_samples or done * samples
     print(f"  influxd    CPU {cpu['influxd'] / args.seconds * 100:5.1f} % of a core, "
           f"{cpu['influxd'] / max(bridge_samples, 1) * 1e6:5.2f} us per sample the bridge "
           f"scraped; RSS {rss['influxd']:.0f} MiB")

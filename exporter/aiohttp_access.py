@@ -131,26 +131,28 @@ def _hook_handle_error() -> None:
     def handle_error(self: RequestHandler, request: Any, status: int = 500,
                      exc: BaseException | None = None, message: str | None = None) -> Any:
         inst = None
-        if exc is not None:
-            try:
-                inst = request.config_dict.get(INSTRUMENTATION)
-            except Exception:  # a request aiohttp could not parse: no application
-                inst = None
-            if inst is not None and inst.servers:
-                _note_error(inst, request, status, exc)
-            else:
-                inst = None
+        if exc is not None and (inst := _access_logged(request)) is not None:
+            _note_error(inst, request, status, exc)
         try:
             return original(self, request, status, exc, message)
         except ConnectionError:
             # The response had started (a WebSocket, a stream): aiohttp drops the request
-            # without logging it. Counted as an exception above; no longer in progress.
+            # without logging it. It is no longer in progress (and is not timed).
             if inst is not None and inst.errors.pop(id(request), (0, None))[0]:
                 inst.started[0] -= 1
             raise
 
     handle_error._promflux = True  # type: ignore[attr-defined]
     RequestHandler.handle_error = handle_error  # type: ignore[method-assign]
+
+
+def _access_logged(request: Any) -> Any:
+    """The instrumentation recording this request from an access logger, or None."""
+    try:
+        inst = request.config_dict.get(INSTRUMENTATION)
+    except Exception:  # a request aiohttp could not parse: no application
+        return None
+    return inst if inst is not None and inst.servers else None
 
 
 def _note_error(inst: Any, request: Any, status: int, exc: BaseException) -> None:

@@ -217,7 +217,7 @@ class AiohttpInstrumentation:
             # request): wrapping it costs one coroutine, where any middleware makes aiohttp
             # build and call its middleware chain (docs/performance.md).
             object.__setattr__(app, "_handle", self.timed(handle))
-        AiohttpEndpoints(recorder).add_to(app)
+        AiohttpEndpoints(recorder, self).add_to(app)
         app[_WEBSOCKET_HOOK] = self.websocket_opened
         _hook_websocket_prepare()
         app.on_startup.append(self.on_startup)
@@ -356,8 +356,9 @@ class AiohttpEndpoints:
     """The exporter's own routes on an aiohttp application: /metrics, the browser-timings
     beacon and the script."""
 
-    def __init__(self, recorder: Recorder) -> None:
+    def __init__(self, recorder: Recorder, instrumentation: AiohttpInstrumentation) -> None:
         self.recorder = recorder
+        self.instrumentation = instrumentation
 
     def add_to(self, app: web.Application) -> None:
         recorder = self.recorder
@@ -367,9 +368,9 @@ class AiohttpEndpoints:
         app.router.add_get(recorder.script_path, self.script_handler)
 
     async def metrics_handler(self, request: web.Request) -> web.Response:
-        # aiohttp counted this scrape as a request started: not one in progress.
-        inst = request.config_dict.get(_INSTRUMENTATION)
-        itself = inst if isinstance(inst, AiohttpInstrumentation) and inst.servers else None
+        # A server recording from its access logger counted this scrape as a request
+        # started: it is not one in progress.
+        itself = self.instrumentation if self.instrumentation.servers else None
         if itself is not None:
             itself.started[0] -= 1
         try:

@@ -78,6 +78,14 @@ class ThreadServer:
         self.thread.join(30)
 
 
+def get_ok(server: ThreadServer, times: int):  # noqa: ANN201 - conftest's Samples
+    """GET /ok ``times`` times, then /metrics once it shows them."""
+    for _ in range(times):
+        assert httpx.get(server.url + "/ok").status_code == 200
+    return wait_for(lambda: scrape(server.url),
+                    lambda s: s.get(COUNT, route="/ok", status="200") >= times)
+
+
 @pytest.mark.parametrize("logged", [True, False])
 def test_requests_recorded_and_the_users_access_log_kept_as_chosen(logged):
     records = Records()
@@ -87,10 +95,7 @@ def test_requests_recorded_and_the_users_access_log_kept_as_chosen(logged):
     server = ThreadServer(make_app(), access_log=logger if logged else None,
                           access_log_format="%r %s")
     try:
-        for _ in range(3):
-            assert httpx.get(server.url + "/ok").status_code == 200
-        samples = wait_for(lambda: scrape(server.url),
-                           lambda s: s.get(COUNT, route="/ok", status="200") >= 3)
+        samples = get_ok(server, 3)
         assert samples.value(COUNT, route="/ok", method="GET", status="200") == 3
         assert samples.value("http_requests_in_progress") == 0
         ok_lines = [line for line in records.lines if "/ok" in line]
@@ -110,9 +115,7 @@ def test_a_response_that_fails_after_it_started_is_an_exception_not_left_in_prog
         assert samples.value("http_exceptions_total", route="/stream", method="GET",
                              exception="RuntimeError") == 1
         assert samples.value("http_requests_in_progress") == 0
-        assert httpx.get(server.url + "/ok").status_code == 200
-        after = wait_for(lambda: scrape(server.url),
-                         lambda s: s.get(COUNT, route="/ok", status="200") >= 1)
+        after = get_ok(server, 1)
         assert after.value(COUNT, route="/ok", method="GET", status="200") == 1
         assert after.value("http_requests_in_progress") == 0
     finally:
@@ -123,10 +126,7 @@ def test_a_server_that_cancels_handlers_is_timed_once_per_request():
     # A cancelled handler is never logged, so such a server keeps the wrapped entry point.
     server = ThreadServer(make_app(), handler_cancellation=True)
     try:
-        for _ in range(2):
-            assert httpx.get(server.url + "/ok").status_code == 200
-        samples = wait_for(lambda: scrape(server.url),
-                           lambda s: s.get(COUNT, route="/ok", status="200") >= 2)
+        samples = get_ok(server, 2)
         assert samples.value(COUNT, route="/ok", method="GET", status="200") == 2
         assert samples.value("http_requests_in_progress") == 0
     finally:

@@ -135,7 +135,7 @@ class Writer:
                 # Neither InfluxDB nor the disk keeps up: refuse the newest, never a batch
                 # the writer may be working on.
                 self.metrics.drop(body.count(b"\n"), "queue_full",
-                           f"write queue over {self.max_queue_bytes} bytes")
+                                  f"write queue over {self.max_queue_bytes} bytes")
                 continue
             self._queue.append(Batch(rp, body))
             self._queued_bytes += len(body)
