@@ -1,0 +1,81 @@
+"""What the bridge holds per tracked series, by the line that allocated it (tracemalloc),
+in one process (docs/performance.md).
+
+    .venv/bin/python bench/bridge_memory.py [--targets 20] [--top 32]
+
+The same targets as bench/bridge_vs_prometheus.py (nginx, the growing 2,140-sample page)
+and a real influxd. The bridge is set up in this process and scrapes each target four
+times by hand; allocations still held after that are summed per line. Its writer task
+is not run, so the encoded write bodies stay queued and are in the total (the line in
+``lineprotocol.py`` that joins a body): subtract it for what the bridge keeps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import shutil
+import sys
+import tempfile
+import tracemalloc
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from promflux.bridge.app import Bridge  # noqa: E402
+from promflux.bridge.config import load  # noqa: E402
+
+from bench.bridge_vs_prometheus import Pages, bridge_config, start_nginx  # noqa: E402
+from tests.influx import InfluxServer  # noqa: E402
+
+
+async def measure(config: Path, targets: int, samples: int, top: int) -> None:
+    bridge = Bridge(load(str(config)))
+    await bridge.start()
+    await bridge.client.setup(7 * 86400, 30 * 86400, 90 * 86400)
+    bridge.writer.set_ready()
+    tracemalloc.start(1)
+    before = tracemalloc.take_snapshot()
+    for _ in range(4):  # the baseline and three scrapes with increases
+        for index in range(targets):
+            await bridge.scrape_once(index)
+        await asyncio.sleep(1.1)  # the page grows every second
+    stats = tracemalloc.take_snapshot().compare_to(before, "lineno")
+    total = sum(stat.size_diff for stat in stats)
+    series = targets * samples
+    print(f"{targets} targets x {samples} samples: {total / 1e6:.1f} MB held, "
+          f"{total / series:.0f} B per series")
+    for stat in stats[:top]:
+        frame = stat.traceback[0]
+        where = frame.filename.removeprefix(f"{ROOT}/")
+        print(f"  {stat.size_diff / series:6.0f} B/series  {stat.count_diff:8,} blocks  "
+              f"{where}:{frame.lineno}")
+    await bridge.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--targets", type=int, default=20)
+    parser.add_argument("--top", type=int, default=32)
+    args = parser.parse_args()
+    logging.disable(logging.CRITICAL)
+    d = Path(tempfile.mkdtemp(prefix="bench-memory-"))
+    influx = InfluxServer()
+    nginx, port = start_nginx(d)
+    pages = Pages(d / "www")
+    pages.start()
+    try:
+        asyncio.run(measure(bridge_config(d, "memory", influx.url, port, args.targets),
+                            args.targets, pages.samples, args.top))
+    finally:
+        pages.stop.set()
+        nginx.terminate()
+        nginx.wait(20)
+        influx.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
