@@ -95,8 +95,11 @@ def timeseries(title: str, targets: list[dict[str, Any]], unit: str,
 
 
 def heatmap(title: str, targets: list[dict[str, Any]], description: str = "") -> dict[str, Any]:
-    """Series named by their bucket's upper bound (le), each bin's requests in it."""
+    """One series per bucket field (``sum_le_<bound>``), renamed to its upper bound so the
+    heatmap reads it as the bucket's ``le``; each bin's requests in that bucket."""
     return {"type": "heatmap", "title": title, "description": description, "targets": targets,
+            "transformations": [{"id": "renameByRegex", "options": {
+                "regex": "^.*le_(.+)$", "renamePattern": "$1"}}],
             "fieldConfig": {"defaults": {}, "overrides": []},
             "options": {"calculate": False, "rowsFrame": {"layout": "le"},
                         "yAxis": {"unit": "s", "axisPlacement": "left"},
@@ -277,8 +280,8 @@ def service_detail() -> dict[str, Any]:
         "worst single-scrape p95, and rates from summed counts. Exact percentiles for any "
         "range: the bridge's /api/percentiles."), w=24, h=9)
     layout.add(heatmap("Latency distribution (requests per bucket)", [target(
-        'SELECT sum("in_bucket") FROM "latency_buckets" WHERE '
-        f'{where} GROUP BY time($__interval), "le" fill(0)', alias="$tag_le")],
+        'SELECT sum(/^le_/) FROM "latency_buckets" WHERE '
+        f'{where} GROUP BY time($__interval) fill(0)', alias="$col")],
         "Requests in each latency bucket per bin, from the stored bucket counts: a second "
         "mode of slow requests shows as its own band."), w=24)
     layout.add(timeseries("Latency percentiles", [target(

@@ -80,3 +80,23 @@ class InfluxServer:
     def write(self, db: str, body: bytes, precision: str = "ms") -> httpx.Response:
         return httpx.post(self.url + "/write", params={"db": db, "precision": precision},
                           content=body, timeout=30, auth=self.auth)
+
+
+def cumulative_buckets(series: list[dict[str, Any]]) -> dict[float, float]:
+    """The answer of ``SELECT sum(/^le_/) ...`` (each bucket's own requests, as columns
+    ``sum_le_<bound>``) as cumulative counts per bound, +Inf the total. Written here
+    apart from the bridge's reader, so tests do not check it against itself."""
+    own: dict[float, float] = {}
+    for one in series:
+        for row in one["values"]:
+            for column, value in zip(one["columns"], row, strict=True):
+                if column.startswith("sum_le_") and value is not None:
+                    bound = float(column[len("sum_le_"):])
+                    own[bound] = own.get(bound, 0.0) + value
+    out: dict[float, float] = {}
+    total = 0.0
+    for bound in sorted(own):
+        total += own[bound]
+        out[bound] = total
+    out[float("inf")] = total
+    return out

@@ -24,9 +24,7 @@ def endpoint_points(endpoint: str, at_s: float, requests: float, errors: float,
     tags = {"service": "api", "endpoint": endpoint, "method": "GET"}
     ms = int(at_s * 1000)
     return [("performance_metrics", tags, {"requests": requests, "errors": errors}, ms),
-            ("latency_buckets", {**tags, "le": "0.05"}, {"count": fast}, ms),
-            ("latency_buckets", {**tags, "le": "1.0"}, {"count": requests}, ms),
-            ("latency_buckets", {**tags, "le": "+Inf"}, {"count": requests}, ms)]
+            ("latency_buckets", tags, {"le_0.05": fast, "le_1.0": requests - fast}, ms)]
 
 
 def test_baselines_come_from_the_same_hour_of_the_week_else_the_previous_hour(influxdb):

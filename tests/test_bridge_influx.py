@@ -20,15 +20,25 @@ def test_setup_is_idempotent_and_alters_durations(influxdb):
             first = await client.setup(7 * 86400, 30 * 86400, 90 * 86400)
             again = await client.setup(7 * 86400, 30 * 86400, 90 * 86400)
             changed = await client.setup(8 * 86400, 30 * 86400, 90 * 86400)
-            return first, again, changed
+            # A CQ an older version made (bucket rows are now the roll-up job's), and one of
+            # the user's own: ours is dropped, theirs is left alone.
+            for name in ("promflux_hourly_30d_latency_buckets", "users_own"):
+                await client.query(
+                    f'CREATE CONTINUOUS QUERY "{name}" ON "setup_test" BEGIN SELECT '
+                    'sum("count") AS "count" INTO "setup_test"."hourly_30d"."latency_buckets" '
+                    'FROM "setup_test"."raw_7d"."latency_buckets" GROUP BY time(1h), * END')
+            stale = await client.setup(8 * 86400, 30 * 86400, 90 * 86400)
+            return first, again, changed + stale
         finally:
             await client.close()
 
     first, again, changed = run(go())
     assert "created retention policy raw_7d" in first
     assert sum(1 for d in first if "continuous query" in d) == 2 * len(rollups.HOURLY_ROLLUPS)
+    assert not any("latency_buckets" in d for d in first)  # summed by the roll-up job
     assert again == []
-    assert changed == ["altered retention policy raw_7d"]
+    assert changed == ["altered retention policy raw_7d",
+                       "dropped continuous query promflux_hourly_30d_latency_buckets"]
     policies = {row[0]: row for row in influxdb.query(
         'SHOW RETENTION POLICIES ON "setup_test"')[0]["values"]}
     assert policies["raw_7d"][1] == "192h0m0s" and policies["raw_7d"][4] is True
@@ -36,7 +46,8 @@ def test_setup_is_idempotent_and_alters_durations(influxdb):
     assert policies["daily_90d"][1] == "2160h0m0s"
     cqs = [s for s in influxdb.query("SHOW CONTINUOUS QUERIES") if s["name"] == "setup_test"]
     names = {row[0] for row in cqs[0]["values"]}
-    assert "promflux_hourly_30d_latency_buckets" in names
+    assert "promflux_hourly_30d_status_codes" in names and "users_own" in names
+    assert "promflux_hourly_30d_latency_buckets" not in names
     assert "promflux_daily_90d_performance_metrics" in names
 
 
@@ -68,11 +79,24 @@ def test_write_statuses(influxdb):
     assert values == [[1000, 1.0], [2000, 2.0]]  # the valid point of the partial write kept
 
 
-def test_hand_run_rollup_gives_the_exact_hourly_p95(influxdb):
-    """Four 15-minute intervals of bucket increases -> hourly sums -> the same p95 as the
-    buckets of the whole hour, which a mean of the four p95s would not give."""
+def bucket_row(cumulative: dict[float, float]) -> dict[str, float]:
+    """Fields of one stored bucket row, every bucket written: each bucket's own requests."""
+    out, below = {}, 0.0
+    for le in sorted(cumulative):
+        out["le_+Inf" if le == float("inf") else f"le_{le!r}"] = float(cumulative[le] - below)
+        below = cumulative[le]
+    return out
+
+
+def test_hourly_and_daily_bucket_rows_give_the_exact_p95(influxdb):
+    """Four 15-minute intervals of bucket increases -> the roll-up job's hourly row -> its
+    daily row: the same p95 as the buckets of the whole hour, which a mean of the four p95s
+    would not give."""
     from promflux.bridge.analyze.quantile import normalize, quantile
+    from promflux.bridge.jobs.rollup import run_period
     from promflux.bridge.store.lineprotocol import encode_points
+
+    from .influx import cumulative_buckets
 
     intervals = [  # cumulative-by-le increases per interval
         {0.1: 90, 0.5: 100, 1.0: 100, float("inf"): 100},
@@ -80,36 +104,40 @@ def test_hand_run_rollup_gives_the_exact_hourly_p95(influxdb):
         {0.1: 50, 0.5: 55, 1.0: 60, float("inf"): 60},
         {0.1: 0, 0.5: 0, 1.0: 0, float("inf"): 0},
     ]
-    hour = 1_700_000_000 - 1_700_000_000 % 3600  # an hour boundary, in seconds
-    points = []
-    for i, buckets in enumerate(intervals):
-        for le, count in buckets.items():
-            if count:
-                points.append(("latency_buckets",
-                               {"service": "api", "endpoint": "/x", "method": "GET",
-                                "le": "+Inf" if le == float("inf") else repr(le)},
-                               {"count": float(count)}, (hour + 900 * i) * 1000))
+    day = 1_700_000_000 - 1_700_000_000 % 86400
+    hour = day + 7200  # an hour boundary, in seconds
+    tags = {"service": "api", "endpoint": "/x", "method": "GET"}
+    points = [("latency_buckets", tags, bucket_row(buckets), (hour + 900 * i) * 1000)
+              for i, buckets in enumerate(intervals)]
 
     async def go():
         client = InfluxClient(influxdb.url, "rollup")
         try:
             await client.setup(100 * 365 * 86400, 100 * 365 * 86400, 100 * 365 * 86400)
             await client.write(encode_points(points), rp=rollups.RAW)
-            rollup = next(r for r in rollups.HOURLY_ROLLUPS if r.measurement == "latency_buckets")
-            where = f"time >= {hour}s AND time < {hour + 3600}s"
-            await client.query(rollups.select_into("rollup", rollup, rollups.RAW,
-                                                   rollups.HOURLY, "1h", where), db="rollup")
+            await run_period(client, hour, 3600, rollups.HOURLY)
+            await run_period(client, day, 86400, rollups.DAILY, source_rp=rollups.HOURLY)
         finally:
             await client.close()
 
     run(go())
-    series = influxdb.query(
-        'SELECT "count" FROM "rollup"."hourly_30d"."latency_buckets" GROUP BY "le"', db="rollup")
-    summed = {float(s["tags"]["le"]): s["values"][0][1] for s in series}
-    assert summed == {0.1: 150, 0.5: 175, 1.0: 200, float("inf"): 200}
-    assert all(s["values"][0][0] == hour * 1000 for s in series)
-    whole_hour = quantile(0.95, normalize(summed.items()))
+    want = {0.1: 150, 0.5: 175, 1.0: 200, float("inf"): 200}
+    for rp, at in ((rollups.HOURLY, hour), (rollups.DAILY, day)):
+        rows = influxdb.query(f'SELECT * FROM "rollup"."{rp}"."latency_buckets"', db="rollup")
+        assert len(rows) == 1 and len(rows[0]["values"]) == 1  # one row per endpoint
+        record = dict(zip(rows[0]["columns"], rows[0]["values"][0], strict=True))
+        assert record["time"] == at * 1000 and record["endpoint"] == "/x"
+        # the raw rows' field names, each bucket's own requests summed
+        assert {k: v for k, v in record.items() if k.startswith("le_")} == {
+            "le_0.1": 150, "le_0.5": 25, "le_1.0": 25, "le_+Inf": 0}
+        summed = cumulative_buckets(influxdb.query(
+            f'SELECT sum(/^le_/) FROM "rollup"."{rp}"."latency_buckets"', db="rollup"))
+        assert summed == want
+    whole_hour = quantile(0.95, normalize(want.items()))
     assert whole_hour == pytest.approx(0.5 + 0.5 * (190 - 175) / 25)  # 0.8 s
+    p95 = influxdb.query(f'SELECT "p95_ms" FROM "rollup"."{rollups.DAILY}"."performance_metrics"'
+                         ' WHERE "endpoint" = \'/x\'', db="rollup")
+    assert p95[0]["values"][0][1] == pytest.approx(whole_hour * 1000)
     per_interval = [quantile(0.95, normalize(b.items())) for b in intervals]
     mean_of_p95 = sum(p for p in per_interval if p is not None) / 3
     assert abs(mean_of_p95 - whole_hour) > 0.05  # why the roll-up keeps buckets
@@ -128,10 +156,8 @@ def test_rollup_job_writes_exact_hourly_percentiles_and_mean(influxdb):
     for endpoint, intervals in per_endpoint.items():
         for i, buckets in enumerate(intervals):
             ts = (hour + 600 * i) * 1000
-            for le, count in buckets.items():
-                points.append(("latency_buckets", {"service": "api", "endpoint": endpoint,
-                               "method": "GET", "le": "+Inf" if le == inf else repr(le)},
-                               {"count": float(count)}, ts))
+            points.append(("latency_buckets", {"service": "api", "endpoint": endpoint,
+                           "method": "GET"}, bucket_row(buckets), ts))
             points.append(("performance_metrics", {"service": "api", "endpoint": endpoint,
                            "method": "GET"},
                            {"requests": float(buckets[inf]), "errors": float(i),
@@ -146,7 +172,7 @@ def test_rollup_job_writes_exact_hourly_percentiles_and_mean(influxdb):
         finally:
             await client.close()
 
-    assert run(go()) == 3  # /a, /b and the service-wide row
+    assert run(go()) == 2 + 3  # two bucket rows; /a, /b and the service-wide row
     series = influxdb.query('SELECT "p95_ms", "response_time_ms", "error_rate_percent" FROM '
                             '"job"."hourly_30d"."performance_metrics" GROUP BY "endpoint"',
                             db="job")

@@ -89,11 +89,11 @@ def test_endpoint_rows_are_exact_from_summed_counts_and_buckets():
     # Cumulative sums over the 5 minutes: 121 of 200 within 0.5 s (a mean of per-interval
     # p95s would have shown far less than the true p95 here).
     cumulative = {0.1: 100.0, 0.5: 121.0, 1.0: 200.0, float("inf"): 200.0}
-    buckets = {"series": [
-        {"name": "latency_buckets", "columns": ["time", "count"],
-         "tags": {"service": "api", "endpoint": "/slow", "method": "GET", "le": le},
-         "values": [[0, count]]} for le, count in
-        (("0.1", 100.0), ("0.5", 121.0), ("1.0", 200.0), ("+Inf", 200.0))]}
+    buckets = {"series": [  # as InfluxDB sums the bucket fields: each bucket's own requests
+        {"name": "latency_buckets",
+         "columns": ["time", "sum_le_0.1", "sum_le_0.5", "sum_le_1.0", "sum_le_+Inf"],
+         "tags": {"service": "api", "endpoint": "/slow", "method": "GET"},
+         "values": [[0, 100.0, 21.0, 79.0, None]]}]}
     rows = endpoints([{}, {}, {}, {}, sums, buckets])["api"]
     assert len(rows) == 1  # no requests, no row
     row = rows[0]

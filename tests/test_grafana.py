@@ -321,10 +321,13 @@ def check_panel(influxdb, match, start_ms, end_ms, width, variables, checked, ti
             rows = raw.get((key, start), [])
             if got is None or not rows:
                 continue
-            if expression == 'sum("in_bucket")':
-                truth = requests_in_bucket(influxdb, where, float(key[0]), start, width)
-                assert got == pytest.approx(truth, rel=1e-9, abs=1e-9), (title, key, start)
-                checked["heatmap"] += 1
+            if expression == "sum(/^le_/)":  # the heatmap: one column per bucket
+                for name, value in values.items():
+                    if name.startswith("sum_le_"):
+                        truth = sum(r.get(name.removeprefix("sum_")) or 0.0 for r in rows)
+                        assert value == pytest.approx(truth, rel=1e-9, abs=1e-9), (
+                            title, name, start)
+                        checked["heatmap"] += 1
             elif (rate := RATE.fullmatch(expression)) is not None:
                 truth = sum(r.get(rate.group(1)) or 0 for r in rows) * 60 / width
                 assert got == pytest.approx(truth, rel=0.01, abs=1e-9), (title, key, start)
@@ -355,13 +358,19 @@ def true_percentile(influxdb, where, tag, key, start, width, q):
     from promflux.bridge.analyze.quantile import normalize, quantile
 
     bucket_where = where.replace(f" AND {ALL_ROW_SQL}", "").replace(f"{ALL_ROW_SQL} AND ", "")
-    rows = binned(influxdb, '"latency_buckets"', bucket_where, [tag, "le"] if tag else ["le"],
-                  width)
-    summed: dict[float, float] = {}
+    rows = binned(influxdb, '"latency_buckets"', bucket_where, [tag] if tag else [], width)
+    own: dict[float, float] = {}  # each bucket's own requests in the bin, summed
     for (tags, bin_start), records in rows.items():
         if bin_start == start and (not tag or tags[0] == key[0]):
-            le = float(tags[-1])
-            summed[le] = summed.get(le, 0.0) + sum(r["count"] or 0 for r in records)
+            for record in records:
+                for name, value in record.items():
+                    if name.startswith("le_") and value is not None:
+                        own[float(name[3:])] = own.get(float(name[3:]), 0.0) + value
+    summed, total = {}, 0.0
+    for le in sorted(own):
+        total += own[le]
+        summed[le] = total
+    summed[float("inf")] = total
     if not summed or summed.get(float("inf"), 0) <= 0:
         return None, 0.0
     value = quantile(q, normalize(summed.items()))
@@ -372,25 +381,6 @@ def true_percentile(influxdb, where, tag, key, start, width, q):
 
 
 ALL_ROW_SQL = "\"endpoint\" = '_all'"
-
-
-def requests_in_bucket(influxdb, where, le, start, width) -> float:
-    """Requests in the bucket ending at ``le`` within the bin, from the raw cumulative
-    counts: each scrape's count at ``le`` less its count at the bound below."""
-    scrapes: dict = {}
-    for (tags, bin_start), records in binned(influxdb, '"latency_buckets"', where,
-                                             ["endpoint", "method", "le"], width).items():
-        if bin_start != start:
-            continue
-        for record in records:
-            key = (tags[0], tags[1], record["time"])
-            scrapes.setdefault(key, {})[float(tags[2])] = record["count"] or 0.0
-    total = 0.0
-    for cumulative in scrapes.values():
-        if le in cumulative:
-            below = [b for b in cumulative if b < le]
-            total += cumulative[le] - (cumulative[max(below)] if below else 0.0)
-    return total
 
 
 FORBIDDEN = [

@@ -13,6 +13,7 @@ import httpx
 from promflux.bridge.analyze.quantile import normalize, quantile
 
 from .conftest import Server, free_port, scrape, scraped_after, wait_for
+from .influx import cumulative_buckets
 
 
 def p95_of_exposition(samples, job: str) -> float:
@@ -67,9 +68,9 @@ def test_worker_jobs_through_the_bridge(tmp_path, influxdb):
             assert rows[job]["failures"] == expected[job]["failure"]
             assert rows[job]["cancelled"] == expected[job]["cancelled"]
             buckets = influxdb.query(
-                'SELECT sum("count") FROM "job_buckets" WHERE "service" = \'worker\' AND '
-                f'"job" = \'{job}\' GROUP BY "le"', db="jobs")
-            stored_buckets = {float(s["tags"]["le"]): s["values"][0][1] for s in buckets}
+                'SELECT sum(/^le_/) FROM "job_buckets" WHERE "service" = \'worker\' AND '
+                f'"job" = \'{job}\'', db="jobs")
+            stored_buckets = cumulative_buckets(buckets)
             bridge_p95 = quantile(0.95, normalize(stored_buckets.items()))
             assert bridge_p95 is not None
             assert bridge_p95 * 1000.0 == p95_of_exposition(samples, job), job

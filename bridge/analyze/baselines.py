@@ -4,14 +4,14 @@ its answer. Pure, no I/O (``jobs.baselines`` runs the query).
 An endpoint's baseline is its traffic in the same hour of the day (UTC) over the last 7
 days, from the hourly roll-ups, when that holds enough requests; otherwise the hour just
 before the current window, from the raw points. Both are summed counts and summed
-cumulative buckets, so the baseline's p95 and error rate are exact.
+bucket rows, so the baseline's p95 and error rate are exact.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from . import schema
+from . import bucket_fields, schema
 from .overview import rows_of
 from .regression import Baseline
 from .window import Counts, endpoint_key
@@ -39,8 +39,8 @@ def query(now: float, window_s: float, raw_rp: str, hourly_rp: str) -> str:
 
 
 def _buckets(rp: str, where: str) -> str:
-    return (f'SELECT sum("count") AS "count" FROM "{rp}"."{schema.LATENCY_BUCKETS}" '
-            f'WHERE {where} {_GROUP}, "le"')
+    return bucket_fields.select(f'"{rp}"."{schema.LATENCY_BUCKETS}"', where,
+                                _GROUP.removeprefix("GROUP BY "))
 
 
 def _totals(rp: str, where: str) -> str:
@@ -79,13 +79,9 @@ def _counts(buckets: list[dict[str, Any]],
     for result in buckets:
         for series in result.get("series", []):
             tags = series.get("tags", {})
-            try:
-                le = float(tags.get("le", ""))
-            except ValueError:
-                continue
             counts = out.setdefault((tags.get("service", ""), endpoint_key(tags)), Counts())
             for row in rows_of(series):
-                counts.buckets[le] = counts.buckets.get(le, 0.0) + float(row.get("count") or 0)
+                bucket_fields.add_own(row, counts.buckets)
     for result in totals:
         for series in result.get("series", []):
             tags = series.get("tags", {})
@@ -93,4 +89,7 @@ def _counts(buckets: list[dict[str, Any]],
             for row in rows_of(series):
                 counts.requests += float(row.get("requests") or 0.0)
                 counts.errors += float(row.get("errors") or 0.0)
+    for counts in out.values():  # each bucket's own requests -> cumulative counts
+        if counts.buckets:
+            counts.buckets = bucket_fields.cumulate(counts.buckets)
     return out

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..ingest.exposition import Scrape, Series, SeriesCache
-from . import schema
+from . import bucket_fields, schema
 from .quantile import normalize, quantile
 from .rates import CounterTracker, error_rate_percent, per_minute
 from .window import Counts, Increments, endpoint_key, job_successes, resource_figures
@@ -101,12 +101,11 @@ class _Latency:
     ``reset`` at each scrape; tag dicts are built once and reused."""
 
     __slots__ = ("buckets", "total", "count", "errors", "client_errors", "by_status",
-                 "tags", "le_tags", "status_tags", "key")
+                 "tags", "status_tags", "key")
 
     def __init__(self, tags: dict[str, str] | None = None) -> None:
         self.tags = tags or {}
         self.key = endpoint_key(self.tags)  # its name in threshold states
-        self.le_tags: dict[float, dict[str, str]] = {}
         self.status_tags: dict[str, dict[str, str]] = {}
         self.reset()
 
@@ -117,12 +116,6 @@ class _Latency:
         self.errors = 0.0     # 5xx
         self.client_errors = 0.0  # 4xx
         self.by_status: dict[str, float] = {}
-
-    def le_tag(self, le: float) -> dict[str, str]:
-        tags = self.le_tags.get(le)
-        if tags is None:
-            tags = self.le_tags[le] = {**self.tags, "le": _le_text(le)}
-        return tags
 
     def status_tag(self, status: str) -> dict[str, str]:
         tags = self.status_tags.get(status)
@@ -140,10 +133,6 @@ def percentile_fields(buckets: dict[float, float], prefix: str = "") -> dict[str
         if value is not None and not math.isinf(value):
             out[prefix + name] = value * 1000.0
     return out
-
-
-def _le_text(le: float) -> str:
-    return "+Inf" if math.isinf(le) else repr(le)
 
 
 class TargetDeriver:
@@ -308,24 +297,13 @@ class TargetDeriver:
 
 def _bucket_points(group: _Latency, measurement: str, ts: int, points: list[Point],
                    wide_buckets: dict[float, float]) -> None:
-    """A group's bucket points (and its buckets added to ``wide_buckets``)."""
-    append = points.append
-    floor = -1.0  # the highest empty bucket: the lower bound of the first full one
-    below = 0.0  # the cumulative count at the bound below (for per-bucket counts)
-    for le, count in sorted(group.buckets.items()):  # (in C: cheaper than checking)
+    """A group's bucket row, one field per bucket (and its buckets added to
+    ``wide_buckets``)."""
+    for le, count in group.buckets.items():
         wide_buckets[le] = wide_buckets.get(le, 0.0) + count
-        if count > 0:
-            # "count" is cumulative (<= le: summed, it gives exact percentiles);
-            # "in_bucket" is this bucket's own share (for heatmaps).
-            append((measurement, group.le_tag(le), {"count": count, "in_bucket": count - below},
-                    ts))
-        elif le > floor:
-            floor = le
-        below = count
-    if floor >= 0.0 and group.count > 0:
-        # Zero increases are not written, but a roll-up needs this one bucket to
-        # interpolate from the right lower bound (not from 0).
-        append((measurement, group.le_tag(floor), {"count": 0.0, "in_bucket": 0.0}, ts))
+    row = bucket_fields.fields(group.buckets)
+    if row:
+        points.append((measurement, group.tags, row, ts))
 
 
 def latency_points(groups: list[_Latency], wide_tags: dict[str, str], seconds: float, ts: int,

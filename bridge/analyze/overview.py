@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import schema
+from . import bucket_fields, schema
 from .derive import percentile_fields
 
 # One request, three statements; epoch=ms. The "current" error rate and throughput are over
@@ -29,13 +29,13 @@ QUERY = (
     f'sum("client_errors") AS "client_errors", sum("requests_within_limit") AS "within" '
     f'FROM "{schema.PERFORMANCE}" WHERE "endpoint" != \'{schema.ALL}\' AND time > now() - 5m '
     f'GROUP BY "service", "endpoint", "method"; '
-    f'SELECT sum("count") AS "count" FROM "{schema.LATENCY_BUCKETS}" WHERE time > now() - 5m '
-    f'GROUP BY "service", "endpoint", "method", "le"; '
+    + bucket_fields.select(f'"{schema.LATENCY_BUCKETS}"', "time > now() - 5m",
+                           '"service", "endpoint", "method"') + "; "
     # Per job over the last 5 minutes, the same way; and its age as last seen (24 h back).
     f'SELECT sum("runs") AS "runs", sum("failures") AS "failures" FROM "{schema.JOBS}" '
     f'WHERE time > now() - 5m GROUP BY "service", "job"; '
-    f'SELECT sum("count") AS "count" FROM "{schema.JOB_BUCKETS}" WHERE time > now() - 5m '
-    f'GROUP BY "service", "job", "le"; '
+    + bucket_fields.select(f'"{schema.JOB_BUCKETS}"', "time > now() - 5m",
+                           '"service", "job"') + "; "
     f'SELECT last("seconds_since_success") AS "since", last("in_progress") AS "running" '
     f'FROM "{schema.JOBS}" WHERE time > now() - 24h GROUP BY "service", "job"; '
     # WebSocket messages and closes, and browser-side calls, over the last 5 minutes. Their
@@ -116,12 +116,7 @@ def endpoints(results: list[dict[str, Any]]) -> dict[str, list[EndpointFigures]]
     for series in results[5].get("series", []):
         tags = series.get("tags", {})
         key = (tags.get("service", ""), tags.get("endpoint", ""), tags.get("method", ""))
-        try:
-            le = float(tags.get("le", ""))
-        except ValueError:
-            continue
-        for row in rows_of(series):
-            buckets.setdefault(key, {})[le] = float(row.get("count") or 0.0)
+        buckets[key] = bucket_fields.cumulative(rows_of(series))
     out: dict[str, list[EndpointFigures]] = {}
     for series in results[4].get("series", []):
         tags = series.get("tags", {})
@@ -160,13 +155,8 @@ def jobs(results: list[dict[str, Any]]) -> dict[str, list[JobFigures]]:
     buckets: dict[tuple[str, str], dict[float, float]] = {}
     for series in results[7].get("series", []):
         tags = series.get("tags", {})
-        try:
-            le = float(tags.get("le", ""))
-        except ValueError:
-            continue
-        for row in rows_of(series):
-            key = (tags.get("service", ""), tags.get("job", ""))
-            buckets.setdefault(key, {})[le] = float(row.get("count") or 0.0)
+        buckets[(tags.get("service", ""), tags.get("job", ""))] = bucket_fields.cumulative(
+            rows_of(series))
     counts: dict[tuple[str, str], tuple[float, float]] = {}
     for series in results[6].get("series", []):
         tags = series.get("tags", {})

@@ -1,10 +1,9 @@
 """Exact percentiles over any time range, from the stored bucket increases. Pure.
 
-Each scrape stores, per endpoint and method, the increase of every cumulative
-``le`` bucket that received requests (plus the one empty bound below them). Summed over a
-range, per bound, they are the range's cumulative bucket counts, exactly: a bound missing
-from an interval had no requests at or below it then. Prometheus's histogram_quantile over
-those sums is the range's percentile: no averaging of per-interval percentiles.
+Each scrape stores, per endpoint and method, one row of bucket fields: the requests in
+each bucket (``bucket_fields``). Summed over a range, field by field, and accumulated,
+they are the range's cumulative bucket counts, exactly. Prometheus's histogram_quantile
+over those sums is the range's percentile: no averaging of per-interval percentiles.
 """
 
 from __future__ import annotations
@@ -16,9 +15,8 @@ from typing import Any
 
 from ..store.lineprotocol import stored
 from ..store.rollups import RAW
-from . import schema
+from . import bucket_fields, schema
 from .derive import percentile_fields
-from .quantile import parse_le
 
 
 class RangeError(ValueError):
@@ -57,24 +55,17 @@ def query(service: str, endpoint: str | None, method: str | None, start: float,
         where.append(f'"endpoint" = {literal(endpoint)}')
     if method:
         where.append(f'"method" = {literal(method)}')
-    return (f'SELECT sum("count") AS "count" FROM "{RAW}"."{schema.LATENCY_BUCKETS}" '
-            f'WHERE {" AND ".join(where)} AND time >= {int(start * 1e9)} '
-            f'AND time < {int(end * 1e9)} GROUP BY "le"')
+    return bucket_fields.select(
+        f'"{RAW}"."{schema.LATENCY_BUCKETS}"',
+        f'{" AND ".join(where)} AND time >= {int(start * 1e9)} AND time < {int(end * 1e9)}')
 
 
 def buckets_of(results: Iterable[dict[str, Any]]) -> dict[float, float]:
     """The query's answer -> {upper bound: summed cumulative count}."""
-    out: dict[float, float] = {}
-    for result in results:
-        for series in result.get("series", []):
-            try:
-                le = parse_le(series.get("tags", {}).get("le", ""))
-            except ValueError:
-                continue
-            for row in series.get("values", []):
-                if le == le and row[1] is not None:  # (NaN: not a bound)
-                    out[le] = out.get(le, 0.0) + float(row[1])
-    return out
+    return bucket_fields.cumulative(
+        dict(zip(series.get("columns", []), row, strict=False))
+        for result in results for series in result.get("series", [])
+        for row in series.get("values", []))
 
 
 def answer(buckets: dict[float, float]) -> dict[str, float | None]:

@@ -1,11 +1,13 @@
-"""Hourly and daily percentiles from summed buckets, written next to the CQ roll-ups.
+"""Hourly and daily bucket rows and percentiles, written next to the CQ roll-ups.
 
-The continuous queries sum ``latency_buckets`` and the counts; percentiles cannot be summed,
-so this job (run on the hour and the day by ``schedule`` in the bridge) sums the interval's
-bucket increases per endpoint, applies histogram_quantile, and writes p50/p90/p95/p99, the
-exact mean (sum/count) and the error rate (errors/requests) into the roll-up's
-``performance_metrics`` point: same tags, same timestamp, so InfluxDB merges the fields into
-the CQ's point.
+The continuous queries sum the counts. Bucket rows hold one field per bucket, which a CQ
+cannot sum under the same names (``sum(/^le_/)`` names its columns ``sum_le_...``), and
+percentiles cannot be summed at all. So this job (run on the hour and the day by
+``schedule`` in the bridge, and again by the healer when late points arrive) sums the
+period's bucket rows per series and writes them under their own names, applies
+histogram_quantile to each endpoint's sum, and writes p50/p90/p95/p99, the exact mean
+(sum/count) and the error rate (errors/requests) into the roll-up's ``performance_metrics``
+point: same tags, same timestamp, so InfluxDB merges the fields into the CQ's point.
 """
 
 from __future__ import annotations
@@ -13,29 +15,25 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ..analyze import schema
+from ..analyze import bucket_fields, schema
 from ..analyze.derive import Point, percentile_fields
 from ..store import rollups
 from ..store.influx import InfluxClient
 from ..store.lineprotocol import encode_points
 
 
-def percentile_points(bucket_rows: Iterable[tuple[dict[str, str], float]],
+def percentile_points(bucket_rows: Iterable[tuple[dict[str, str], dict[str, Any]]],
                       sum_rows: Iterable[tuple[dict[str, str], float, float, float]],
                       timestamp_ms: int) -> list[Point]:
-    """Points from summed buckets ({service, endpoint, method, le}, count) and summed
-    (tags, latency_sum_ms, requests, errors); the service-wide ``_all`` rows are added.
-    Pure."""
-    buckets: dict[tuple[str, str, str], dict[float, float]] = {}
-    for tags, count in bucket_rows:
-        try:
-            le = float(tags["le"])
-        except (KeyError, ValueError):
-            continue
+    """Points from summed bucket rows ({service, endpoint, method}, bucket fields) and
+    summed (tags, latency_sum_ms, requests, errors); the service-wide ``_all`` rows are
+    added. Pure."""
+    own: dict[tuple[str, str, str], dict[float, float]] = {}
+    for tags, row in bucket_rows:
         for key in ((tags.get("service", ""), tags.get("endpoint", ""), tags.get("method", "")),
                     (tags.get("service", ""), schema.ALL, schema.ALL)):
-            per_le = buckets.setdefault(key, {})
-            per_le[le] = per_le.get(le, 0.0) + count
+            bucket_fields.add_own(row, own.setdefault(key, {}))
+    buckets = {key: bucket_fields.cumulate(counts) for key, counts in own.items()}
     fields: dict[tuple[str, str, str], dict[str, float]] = {}
     for key, per_le in buckets.items():
         fields[key] = percentile_fields(per_le)
@@ -65,26 +63,47 @@ def _rows(results: list[dict[str, Any]]) -> list[tuple[dict[str, str], list[Any]
     return out
 
 
+def summed_rows(measurement: str, results: dict[str, Any], timestamp_ms: int
+                ) -> tuple[list[tuple[dict[str, str], dict[str, Any]]], list[Point]]:
+    """A period's summed bucket rows (``GROUP BY *``) -> (tags, row) pairs, and the points
+    that store them in the roll-up under the raw rows' field names. Pure."""
+    rows: list[tuple[dict[str, str], dict[str, Any]]] = []
+    points: list[Point] = []
+    for series in results.get("series", []):
+        tags = {k: v for k, v in series.get("tags", {}).items() if v}
+        for row in series.get("values", []):
+            record = dict(zip(series.get("columns", []), row, strict=False))
+            fields = {name.removeprefix("sum_"): float(value) for name, value in record.items()
+                      if name.startswith("sum_" + bucket_fields.PREFIX) and value is not None}
+            if fields:
+                rows.append((tags, record))
+                points.append((measurement, tags, fields, timestamp_ms))
+    return rows, points
+
+
 async def run_period(client: InfluxClient, start_s: int, length_s: int, target_rp: str,
                      source_rp: str = rollups.RAW) -> int:
-    """Compute and write the percentiles of one past hour or day; returns points written.
+    """Sum one past hour's or day's bucket rows and compute its percentiles, and write
+    them; returns points written.
 
-    Days read the hourly roll-up's summed buckets (exact, and kept 30 days where raw points
+    Days read the hourly roll-up's bucket rows (exact, and kept 30 days where raw points
     are kept 7), so a day can be backfilled as long as its hours are there."""
     db = rollups.quote(client.database)
     raw = rollups.quote(source_rp)
     where = f"time >= {start_s}s AND time < {start_s + length_s}s"
-    bucket_results = await client.query(
-        f'SELECT sum("count") FROM {db}.{raw}."latency_buckets" WHERE {where} '
-        f'GROUP BY "service", "endpoint", "method", "le"')
-    sum_results = await client.query(
+    results = await client.query("; ".join((
+        bucket_fields.select(f'{db}.{raw}."{schema.LATENCY_BUCKETS}"', where, "*"),
+        bucket_fields.select(f'{db}.{raw}."{schema.JOB_BUCKETS}"', where, "*"),
         f'SELECT sum("latency_sum_ms"), sum("requests"), sum("errors") FROM {db}.{raw}.'
-        f'"performance_metrics" WHERE {where} AND "endpoint" != \'{schema.ALL}\' '
-        f'GROUP BY "service", "endpoint", "method"')
-    bucket_rows = [(tags, row[1] or 0.0) for tags, row in _rows(bucket_results)]
+        f'"{schema.PERFORMANCE}" WHERE {where} AND "endpoint" != \'{schema.ALL}\' '
+        f'GROUP BY "service", "endpoint", "method"')))
+    results = list(results) + [{}] * 3
+    ts = start_s * 1000
+    latency_rows, points = summed_rows(schema.LATENCY_BUCKETS, results[0], ts)
+    points += summed_rows(schema.JOB_BUCKETS, results[1], ts)[1]
     sum_rows = [(tags, row[1] or 0.0, row[2] or 0.0, row[3] or 0.0)
-                for tags, row in _rows(sum_results)]
-    points = percentile_points(bucket_rows, sum_rows, start_s * 1000)
+                for tags, row in _rows([results[2]])]
+    points += percentile_points(latency_rows, sum_rows, ts)
     if points:
         await client.write(encode_points(points), rp=target_rp)
     return len(points)

@@ -41,6 +41,10 @@ async def run_schedule(client: InfluxClient, poll_seconds: float = 20.0) -> None
         jobs.add(task)
         task.add_done_callback(jobs.discard)
 
+    # The last hour and day once at start: bucket rows have no CQ, and a bridge that was
+    # down at the boundary would otherwise leave them unrolled (rolling up is idempotent).
+    spawn(3600, rollups.HOURLY)
+    spawn(86400, rollups.DAILY)
     # A few minutes after the boundary, once the last scrapes of the period are in.
     scheduler.every().hour.at(":05").do(spawn, 3600, rollups.HOURLY)
     scheduler.every().day.at("00:15").do(spawn, 86400, rollups.DAILY)

@@ -168,7 +168,12 @@ class InfluxClient:
                 if series.get("name") == self.database:
                     for name, query in series.get("values", []):
                         current_cqs[name] = query
-        for name, statement in rollups.continuous_queries(self.database).items():
+        wanted = rollups.continuous_queries(self.database)
+        for name in sorted(set(current_cqs) - set(wanted)):
+            if name.startswith("promflux_"):  # one of ours no longer made by a CQ
+                await self.query(f"DROP CONTINUOUS QUERY {rollups.quote(name)} ON {db}")
+                done.append(f"dropped continuous query {name}")
+        for name, statement in wanted.items():
             have = current_cqs.get(name)
             if have is not None and _same_cq(have, statement):
                 continue

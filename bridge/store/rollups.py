@@ -3,8 +3,9 @@ InfluxQL text only (``influx.InfluxClient.setup`` runs it).
 
 Every roll-up names its fields with AS (``mean(*)`` would rename them) and groups by
 ``*`` (or the tags would become fields). Counts and sums roll up as sums, so means and
-percentiles stay exact: hourly mean = sum(latency_sum_ms) / sum(requests); hourly
-percentiles come from the summed ``latency_buckets`` (docs/algorithms.md).
+percentiles stay exact: hourly mean = sum(latency_sum_ms) / sum(requests). Bucket rows
+(one field per bucket) are summed by the roll-up job instead, which keeps their field
+names, and hourly percentiles come from those sums (docs/algorithms.md).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ class Rollup:
 _FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "performance_metrics": (("requests", "errors", "client_errors", "latency_sum_ms",
                              "requests_within_limit"), (), ("requests_per_minute",)),
-    "latency_buckets": (("count", "in_bucket"), (), ()),
     "status_codes": (("requests",), (), ()),
     "exceptions": (("exceptions",), (), ()),
     "events": (("events",), (), ("events_per_minute",)),
@@ -39,7 +39,6 @@ _FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "client_requests": (("duration_count",), (), ("duration_per_minute",)),
     "jobs": (("runs", "failures", "cancelled", "duration_sum_ms"),
              ("in_progress", "seconds_since_success"), ("runs_per_minute",)),
-    "job_buckets": (("count", "in_bucket"), (), ()),
     "job_failures": (("failures",), (), ("failures_per_minute",)),
     "websocket_messages": (("handling_count",), (), ("handling_per_minute",)),
     "websocket_closes": (("closes",), (), ("closes_per_minute",)),

@@ -1,0 +1,98 @@
+"""Histogram buckets as InfluxDB fields: one row per histogram and interval, one field per
+bucket. Pure: the row's fields, the query that sums them, and reading the sums back.
+
+A field ``le_<bound>`` holds the interval's requests in that bucket alone (not cumulative),
+so sums over any time range and grouping stay exact, and a heatmap reads them as they are.
+A row holds every bucket from the highest empty one below the first non-empty bucket (it
+gives interpolation its lower bound) to the last non-empty one, zero buckets between them
+included (the same reason). Summed rows keep that property, so ``histogram_quantile`` over
+any sum equals the one over the exporter's own buckets. docs/schema.md shows the layout.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+PREFIX = "le_"
+_NAMES: dict[float, str] = {}
+_NAMES_MAX = 10_000  # distinct bounds cached; a hostile exporter cannot grow it further
+
+
+def field_name(le: float) -> str:
+    """The field of the bucket whose upper bound is ``le``: ``le_0.25``, ``le_+Inf``."""
+    name = _NAMES.get(le)
+    if name is None:
+        name = PREFIX + ("+Inf" if le == math.inf else repr(le))
+        if len(_NAMES) < _NAMES_MAX:
+            _NAMES[le] = name
+    return name
+
+
+def fields(buckets: Mapping[float, float]) -> dict[str, float]:
+    """Cumulative (bound -> count increase) -> the row's fields (empty if no requests)."""
+    out: dict[str, float] = {}
+    pending: list[float] = []  # zero buckets after a non-empty one: kept if one follows
+    previous: float | None = None
+    below = 0.0
+    for le, count in sorted(buckets.items()):
+        own = count - below
+        below = count
+        if own == 0.0:
+            if out:
+                pending.append(le)
+            else:
+                previous = le
+            continue
+        if not out and previous is not None:
+            out[field_name(previous)] = 0.0
+        for bound in pending:
+            out[field_name(bound)] = 0.0
+        pending.clear()
+        out[field_name(le)] = own
+    return out
+
+
+def add_own(row: Mapping[str, Any], into: dict[float, float]) -> dict[float, float]:
+    """Add a row's bucket fields into (bound -> requests in that bucket). Takes the stored
+    names and InfluxQL's ``sum_le_<bound>``; other columns and nulls are skipped."""
+    for name, value in row.items():
+        at = name.find(PREFIX)
+        if at < 0 or value is None:
+            continue
+        try:
+            le = float(name[at + len(PREFIX):])
+            count = float(value)
+        except (TypeError, ValueError):
+            continue
+        if le == le:  # (NaN is no bound)
+            into[le] = into.get(le, 0.0) + count
+    return into
+
+
+def cumulate(own: Mapping[float, float]) -> dict[float, float]:
+    """(bound -> requests in that bucket) -> cumulative (bound -> count), with ``+Inf``
+    (the total) always present: the input of ``histogram_quantile``."""
+    out: dict[float, float] = {}
+    total = 0.0
+    for le in sorted(own):
+        total += own[le]
+        out[le] = total
+    out[math.inf] = total
+    return out
+
+
+def cumulative(rows: Iterable[Mapping[str, Any]]) -> dict[float, float]:
+    """Rows of bucket fields, summed -> cumulative buckets."""
+    own: dict[float, float] = {}
+    for row in rows:
+        add_own(row, own)
+    return cumulate(own)
+
+
+def select(source: str, where: str, group: str = "") -> str:
+    """The statement summing the bucket fields of ``source`` (a quoted measurement,
+    optionally with its retention policy); the answer's columns are ``sum_le_<bound>``."""
+    return (f"SELECT sum(/^{PREFIX}/) FROM {source} WHERE {where}"
+            + (f" GROUP BY {group}" if group else ""))
