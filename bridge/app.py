@@ -183,7 +183,8 @@ class Bridge:
         assert self._session is not None
         tasks = [asyncio.create_task(self._start_up(), name="setup"),
                  asyncio.create_task(self.writer.run(), name="writer"),
-                 asyncio.create_task(run_schedule(self.client), name="schedule"),
+                 asyncio.create_task(run_schedule(self.client, self._started_up),
+                                     name="schedule"),
                  asyncio.create_task(self.healer.run(), name="heal"),
                  asyncio.create_task(self.notifier.run(), name="webhooks"),
                  asyncio.create_task(self.alertmanager.run(), name="alertmanager")]

@@ -31,8 +31,12 @@ async def roll_up_last(client: InfluxClient, length_s: int, target_rp: str) -> N
         log.warning("roll-up for %s failed: %s", target_rp, exc)
 
 
-async def run_schedule(client: InfluxClient, poll_seconds: float = 20.0) -> None:
-    """Run the hourly and daily jobs for ever (the ``schedule`` package, polled here)."""
+async def run_schedule(client: InfluxClient, ready: asyncio.Event | None = None,
+                       poll_seconds: float = 20.0) -> None:
+    """Run the hourly and daily jobs for ever (the ``schedule`` package, polled here), once
+    ``ready`` (the schema exists)."""
+    if ready is not None:
+        await ready.wait()
     scheduler = schedule.Scheduler()
     jobs: set[asyncio.Task[None]] = set()
 
