@@ -9,6 +9,8 @@ import logging
 import signal
 import sys
 from datetime import UTC
+from pathlib import Path
+from typing import Any
 
 from .config import BridgeConfig, ConfigError, load
 from .redact import redact
@@ -40,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"promflux-bridge: invalid configuration: {exc}", file=sys.stderr)
         return 2
     if args.check_config:
-        print(f"{args.config}: OK ({len(config.targets)} targets, InfluxDB "
+        print(f"{args.config}: OK ({len(config.targets)} static targets, "
+              f"{len(config.file_sd_configs) + len(config.http_sd_configs)} discovery "
+              f"sources, InfluxDB "
               f"{redact(config.influxdb.url)} database {config.influxdb.database})")
         return 0
     logging.basicConfig(level=config.log_level.upper(),
@@ -52,11 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     tune_gc()
 
     async def run() -> None:
-        bridge = Bridge(config)
+        bridge = Bridge(config, Path(args.config))
         task = asyncio.create_task(bridge.run())
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, task.cancel)
+        loop.add_signal_handler(signal.SIGHUP, _reload, bridge)
         try:
             await task
         except asyncio.CancelledError:
@@ -68,6 +73,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"promflux-bridge: invalid configuration: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _reload(bridge: Any) -> None:
+    """SIGHUP: read the configuration again (a refused one is logged by ``reload``)."""
+    try:
+        bridge.reload()
+    except ConfigError:
+        pass
 
 
 def _timestamp(text: str) -> int:

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -21,17 +22,18 @@ from prometheus_client import CollectorRegistry
 
 from .analyze.alerts import Evaluator, Key, State
 from .analyze.derive import Point
-from .analyze.resume import export_state, import_state
 from .analyze.window import Increments
-from .config import BridgeConfig, Target, rule_book
+from .config import BridgeConfig, ConfigError, Target, load, rule_book
 from .ingest.fetch import ssl_context
 from .ingest.loop import ScrapeMetrics, TargetScraper, TargetStatus
 from .jobs.baselines import BaselineJob
 from .jobs.heal import Healer
 from .jobs.schedule import run_schedule
 from .redact import redact
+from .reload import apply_config
 from .serve.alertmanager import AlertmanagerSender
 from .serve.http import BridgeHandlers
+from .serve.peer import PeerWatch
 from .serve.webhooks import Notifier
 from .store import rollups
 from .store.buffer import COUNTERS, DiskBuffer
@@ -39,6 +41,7 @@ from .store.counters import CounterStates
 from .store.influx import InfluxClient
 from .store.setup import create_schema, stored_states
 from .store.writer import Writer, WriterMetrics, tally
+from .targets import TargetManager
 
 log = logging.getLogger("promflux.bridge")
 
@@ -46,14 +49,17 @@ log = logging.getLogger("promflux.bridge")
 class Bridge:
     """Everything the bridge runs; ``run`` until cancelled."""
 
-    def __init__(self, config: BridgeConfig) -> None:
+    def __init__(self, config: BridgeConfig, config_path: Path | None = None) -> None:
         self.config = config
+        self.config_path = config_path  # what a reload reads again
+        self.reload_status: dict[str, Any] = {"ok": True, "at": None, "message": ""}
         self.registry = CollectorRegistry()
         influx = config.influxdb
         self.client = InfluxClient(
             influx.url, influx.database, username=influx.username,
             password=influx.password.resolve() if influx.password else None,
-            timeout=influx.timeout, ssl_context=ssl_context(influx.tls))
+            timeout=influx.timeout, ssl_context=ssl_context(influx.tls),
+            consistency=influx.consistency)
         self.buffer = DiskBuffer(config.buffer.path, config.buffer.max_bytes,
                                  rps=("", rollups.RAW))
         self.healer = Healer(self.client, config.retention.raw)
@@ -62,52 +68,60 @@ class Bridge:
         self.book = rule_book(config)
         self.thresholds = self.book.base
         self._active: dict[str, bool] = {}
-        for target in config.targets:  # a service is active when any of its targets is
-            self._active[target.service] = self._active.get(target.service, False) or target.active
-        scrape_metrics = ScrapeMetrics(self.registry)
-        limit_s = self.thresholds["p95_ms"].warning / 1000  # the p95 limit, as a bound
-        self.scrapers = [TargetScraper(t, config.scrape, scrape_metrics, self.handle_scrape,
-                                       limit_s, lambda: self.writer.backlogged)
-                         for t in config.targets]
-        self.counter_states = CounterStates(config.buffer.path / COUNTERS)
-        self._resume_counters()
-        self.schema_ready = False
+        self.scrape_metrics = ScrapeMetrics(self.registry)
         self.evaluator = Evaluator(self.book)
+        self.targets = TargetManager(config, self._make_scraper,
+                                     CounterStates(config.buffer.path / COUNTERS),
+                                     self._targets_changed)
+        self.schema_ready = False
         regression = config.thresholds.regression
         self.baselines = BaselineJob(self.client, influx.database, self.evaluator,
                                      max(self.book.lengths()),
                                      regression.min_baseline_requests, regression.refresh)
         self.notifier = Notifier(config.webhooks, self.registry)
         self.alertmanager = AlertmanagerSender(config.alertmanagers, self.registry)
+        self.peer = PeerWatch(config.ha)
         self.handlers = BridgeHandlers(self, influx.database, config.scrape.interval)
         self._started_up = asyncio.Event()
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
 
-    def _resume_counters(self) -> None:
-        """Counter values saved at the last clean shutdown: the first scrape counts what
-        each target served while the bridge was away."""
-        resumed = 0
-        for scraper in self.scrapers:
-            target = scraper.target
-            state = self.counter_states.take(target.service, target.url)
-            if state is not None and import_state(scraper.deriver, state, time.time(),
-                                                  time.perf_counter()):
-                resumed += 1
-        if resumed:
-            log.info("resumed the counter state of %d targets from the last shutdown",
-                     resumed)
+    def _make_scraper(self, target: Target) -> TargetScraper:
+        limit_s = self.thresholds["p95_ms"].warning / 1000  # the p95 limit, as a bound
+        return TargetScraper(target, self.config.scrape, self.scrape_metrics,
+                             self.handle_scrape, limit_s, lambda: self.writer.backlogged,
+                             align=self.config.ha is not None)
 
-    def _save_counters(self) -> None:
-        for scraper in self.scrapers:
-            state = export_state(scraper.deriver)
-            if state is not None:
-                try:
-                    self.counter_states.save(scraper.target.service, scraper.target.url,
-                                             state)
-                except OSError as exc:
-                    log.warning("could not save the counter state of %s: %s",
-                                scraper.target.service, exc)
+    def _targets_changed(self, removed: list[TargetScraper],
+                         scrapers: list[TargetScraper]) -> None:
+        """Removed targets are gone, not down: their states and windows leave with them."""
+        for scraper in removed:
+            self.evaluator.forget(scraper.target.service, scraper.target.url)
+        active: dict[str, bool] = {}
+        for scraper in scrapers:  # a service is active when any of its targets is
+            t = scraper.target
+            active[t.service] = active.get(t.service, False) or t.active
+        self._active = active
+
+    @property
+    def scrapers(self) -> list[TargetScraper]:
+        return self.targets.scrapers
+
+    def reload(self) -> list[str]:
+        """Read the configuration file again and apply it; returns what changed. Raises
+        ConfigError (the old configuration keeps running) when it is not valid."""
+        try:
+            if self.config_path is None:
+                raise ConfigError("this bridge was not started from a configuration file")
+            config = load(self.config_path)
+        except ConfigError as exc:
+            self.reload_status = {"ok": False, "at": time.time(), "message": str(exc)}
+            log.error("configuration reload refused, the old one keeps running: %s", exc)
+            raise
+        changes = apply_config(self, config)
+        self.reload_status = {"ok": True, "at": time.time(), "message": "; ".join(changes)}
+        log.info("configuration reloaded: %s", "; ".join(changes) or "nothing changed")
+        return changes
 
     # -- what the HTTP handlers read ----------------------------------------------------
 
@@ -124,7 +138,8 @@ class Bridge:
                 "targets_up": sum(t.up for t in statuses), "targets": len(statuses),
                 # batches not yet in InfluxDB: queued in memory or buffered on disk
                 "buffer_batches": self.writer.pending,
-                "last_write_error": self.writer.last_error}
+                "last_write_error": self.writer.last_error,
+                "discovery_problems": self.targets.problems, "reload": self.reload_status}
 
     # -- one scrape's points: thresholds, then the writer ---------------------------------
 
@@ -136,7 +151,8 @@ class Bridge:
         for change in self.evaluator.observe(target.service, target.url, found, now, up,
                                              active):
             points.append(change.point())
-            self.notifier.notify(change)
+            if self.peer.sends_webhooks:  # one replica of an HA pair
+                self.notifier.notify(change)
             self.alertmanager.notify(change)
             log.warning("%s %s %s: %s -> %s (%.1f)", change.service, change.endpoint,
                         change.metric, change.previous, change.level, change.value)
@@ -151,13 +167,15 @@ class Bridge:
 
     async def _start_up(self) -> None:
         """Schema first (writes wait for it), then the stored threshold states."""
-        await create_schema(self.client, self.config.retention)
+        influx = self.config.influxdb
+        if influx.manage_schema:
+            await create_schema(self.client, self.config.retention,
+                                influx.continuous_queries, influx.replication)
         self.schema_ready = True
         self.writer.set_ready()
         restored = 0
-        services = {t.service for t in self.config.targets}
-        for key, level, since, value in await stored_states(self.client,
-                                                            self.config.influxdb.database):
+        services = {s.target.service for s in self.scrapers}
+        for key, level, since, value in await stored_states(self.client, influx.database):
             if key[0] in services:  # a service since removed from the config is not shown
                 self.evaluator.restore(key, level, since, value)  # type: ignore[arg-type]
                 self.alertmanager.restore(key, level, since, value)
@@ -180,28 +198,32 @@ class Bridge:
     async def run(self) -> None:
         """Start everything and run until cancelled; then flush and close."""
         await self.start()
-        assert self._session is not None
+        session = self._session
+        assert session is not None
+        await self.targets.start(session, lambda s: asyncio.create_task(
+            s.run(session, self._started_up), name=f"scrape {s.target.service}"))
         tasks = [asyncio.create_task(self._start_up(), name="setup"),
                  asyncio.create_task(self.writer.run(), name="writer"),
-                 asyncio.create_task(run_schedule(self.client, self._started_up),
-                                     name="schedule"),
+                 asyncio.create_task(run_schedule(
+                     self.client, self._started_up,
+                     continuous_queries=self.config.influxdb.continuous_queries),
+                     name="schedule"),
+                 asyncio.create_task(self.peer.run(session), name="ha peer"),
                  asyncio.create_task(self.healer.run(), name="heal"),
                  asyncio.create_task(self.notifier.run(), name="webhooks"),
                  asyncio.create_task(self.alertmanager.run(), name="alertmanager")]
         if self.config.thresholds.regression.enabled:
             tasks.append(asyncio.create_task(self.baselines.run(self._started_up),
                                              name="baselines"))
-        tasks += [asyncio.create_task(s.run(self._session, self._started_up),
-                                      name=f"scrape {s.target.service}")
-                  for s in self.scrapers]
         try:
             await asyncio.gather(*tasks)
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await self.targets.stop()
             await self.writer.flush(timeout=5.0)  # what is not written stays on disk
-            self._save_counters()  # so they match what was counted
+            self.targets.save_counters()  # so they match what was counted
             log.info("stopped: %s", " ".join(
                 f"{k}={v:.0f}" for k, v in tally(self.writer).items()))
             await self.close()

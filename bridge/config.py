@@ -74,6 +74,27 @@ def _http_url(value: str) -> str:
     return value
 
 
+# Tags the schema itself writes: a target label of the same name would be ambiguous.
+RESERVED_TAGS = frozenset({
+    "service", "endpoint", "method", "status", "le", "url", "pid", "path", "queue", "kind",
+    "exception", "job", "code", "metric", "route"})
+
+
+def label_problem(name: str) -> str:
+    """Why ``name`` cannot be a target label stored as a tag ("" if it can)."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or name.startswith("__"):
+        return f"label {name!r}: must be a Prometheus label name not starting with __"
+    if name in RESERVED_TAGS:
+        return f"label {name!r} is a tag the bridge writes itself"
+    return ""
+
+
+def _preset(value: str) -> str:
+    if value not in PRESETS:
+        raise ValueError(f"unknown preset {value!r}; known: {', '.join(sorted(PRESETS))}")
+    return value
+
+
 Seconds = Annotated[float, BeforeValidator(_duration), Field(gt=0)]
 Bytes = Annotated[int, BeforeValidator(_size), Field(gt=0)]
 
@@ -134,6 +155,13 @@ class InfluxConfig(_Model):
     timeout: Seconds = 10.0
     batch_size: int = Field(default=10_000, gt=0, le=100_000)
     tls: TLS = TLS()
+    # False: no continuous queries; the bridge's roll-up job writes every hourly and daily
+    # row (for servers that run none: Enterprise clusters with CQs off, 2.x, Cloud).
+    continuous_queries: bool = True
+    # False: the database and retention policies exist already (2.x/Cloud DBRP mappings).
+    manage_schema: bool = True
+    consistency: Literal["any", "one", "quorum", "all"] | None = None  # Enterprise writes
+    replication: int = Field(default=1, ge=1, le=100)  # of the retention policies made
 
     @field_validator("url")
     @classmethod
@@ -174,18 +202,26 @@ class Target(_Model):
     basic_auth: BasicAuth | None = None
     bearer_token: Secret | None = None
     tls: TLS = TLS()
+    labels: dict[str, str] = {}  # extra tags on every point of the target (e.g. instance)
 
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         return _http_url(value)
 
+    @field_validator("labels")
+    @classmethod
+    def _tag_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            problem = label_problem(name)
+            if problem:
+                raise ValueError(problem)
+        return value
+
     @field_validator("preset")
     @classmethod
     def _known_preset(cls, value: str) -> str:
-        if value not in PRESETS:
-            raise ValueError(f"unknown preset {value!r}; known: {', '.join(sorted(PRESETS))}")
-        return value
+        return _preset(value)
 
     @model_validator(mode="after")
     def _one_auth(self) -> Target:
@@ -352,6 +388,66 @@ class BufferConfig(_Model):
     max_bytes: Bytes = 512 * 1024**2
 
 
+class DiscoveryDefaults(_Model):
+    """Settings for every target a discovery source finds."""
+
+    preset: str = "promflux"
+    active: bool = False
+    interval: Seconds | None = None
+    timeout: Seconds | None = None
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, value: str) -> str:
+        return _preset(value)
+
+
+class FileSD(DiscoveryDefaults):
+    """Prometheus's file_sd format: JSON or YAML lists of {targets, labels}."""
+
+    files: list[str] = Field(min_length=1)  # glob patterns
+    refresh_interval: Seconds = 5.0  # how often the files are checked for changes
+
+
+class HttpSD(DiscoveryDefaults):
+    """Prometheus's HTTP SD format, polled."""
+
+    url: str
+    refresh_interval: Seconds = 60.0
+    bearer_token: Secret | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return _http_url(value)
+
+
+class Shard(_Model):
+    """This replica scrapes the targets whose URL hashes to ``index`` (mod ``count``)."""
+
+    count: int = Field(default=1, ge=1)
+    index: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _in_range(self) -> Shard:
+        if self.index >= self.count:
+            raise ValueError(f"index must be below count ({self.count})")
+        return self
+
+
+class HighAvailability(_Model):
+    """One of two replicas scraping the same targets: points land on interval boundaries
+    (the twin's overwrite them), and webhooks go out from one replica only."""
+
+    peer: str  # the other replica's base URL (its /healthz)
+    primary: bool  # the primary sends webhooks; the other only while the primary is down
+
+    @field_validator("peer")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return _http_url(value).rstrip("/")
+
+
 class Retention(_Model):
     raw: Seconds = 7 * 86400.0
     hourly: Seconds = 30 * 86400.0
@@ -361,7 +457,11 @@ class Retention(_Model):
 class BridgeConfig(_Model):
     influxdb: InfluxConfig = InfluxConfig()
     scrape: ScrapeConfig = ScrapeConfig()
-    targets: list[Target] = Field(min_length=1)
+    targets: list[Target] = []
+    file_sd_configs: list[FileSD] = []
+    http_sd_configs: list[HttpSD] = []
+    shard: Shard = Shard()
+    ha: HighAvailability | None = None
     buffer: BufferConfig = BufferConfig()
     retention: Retention = Retention()
     thresholds: Thresholds = Thresholds()
@@ -372,6 +472,8 @@ class BridgeConfig(_Model):
 
     @model_validator(mode="after")
     def _unique_services(self) -> BridgeConfig:
+        if not (self.targets or self.file_sd_configs or self.http_sd_configs):
+            raise ValueError("give targets, file_sd_configs or http_sd_configs")
         seen: set[tuple[str, str]] = set()
         for target in self.targets:
             key = (target.service, target.url)

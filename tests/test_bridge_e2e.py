@@ -115,7 +115,7 @@ def test_invalid_config_exits_2_with_the_key(tmp_path):
     good.write_text("targets:\n  - service: a\n    url: http://127.0.0.1:1/metrics\n")
     result = subprocess.run([sys.executable, "-m", "promflux.bridge", "--config", str(good),
                              "--check-config"], capture_output=True, text=True)
-    assert result.returncode == 0 and "OK (1 targets" in result.stdout
+    assert result.returncode == 0 and "OK (1 static targets, 0 discovery sources" in result.stdout
 
 
 def test_percentiles_over_any_range_are_exact_from_the_buckets(tmp_path, influxdb):

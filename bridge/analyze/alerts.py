@@ -152,6 +152,19 @@ class Evaluator:
                                       j.rule.bound(state.level), now, j.baseline))
         return changes
 
+    def forget(self, service: str, target: str) -> None:
+        """A target taken out of the configuration: gone, not down. The last target of a
+        service takes the service's windows and states with it."""
+        targets = self.up.get(service)
+        if targets is not None:
+            targets.pop(target, None)
+            if targets:
+                return
+        self.up.pop(service, None)
+        self.windows.pop(service, None)
+        for key in [k for k in self.states if k[0] == service]:
+            del self.states[key]
+
     def _judge(self, service: str, window: ServiceWindow, now: float,
                active: bool) -> Iterator[Judgement]:
         rule_of = self.book.rule

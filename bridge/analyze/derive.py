@@ -139,8 +139,11 @@ class TargetDeriver:
     """Derived points for one target, scrape after scrape."""
 
     def __init__(self, service: str, preset: schema.Preset | str = "promflux",
-                 max_series: int = 200_000, latency_limit_s: float = 0.5) -> None:
+                 max_series: int = 200_000, latency_limit_s: float = 0.5,
+                 labels: dict[str, str] | None = None) -> None:
         self.service = service
+        # The target's own tags on every point (e.g. instance), after the service.
+        self.base_tags = {"service": service, **(labels or {})}
         self.latency_limit_s = latency_limit_s  # requests_within_limit counts up to it
         self.preset = schema.PRESETS[preset] if isinstance(preset, str) else preset
         self.cache = SeriesCache()
@@ -159,14 +162,14 @@ class TargetDeriver:
     def _job_group(self, job: str) -> _Latency:
         group = self._jobs.get(job)
         if group is None:
-            group = self._jobs[job] = _Latency({"service": self.service, "job": job})
+            group = self._jobs[job] = _Latency({**self.base_tags, "job": job})
         return group
 
     def _group(self, endpoint: str, method: str) -> _Latency:
         group = self._groups.get((endpoint, method))
         if group is None:
             group = self._groups[endpoint, method] = _Latency(
-                {"service": self.service, "endpoint": endpoint, "method": method})
+                {**self.base_tags, "endpoint": endpoint, "method": method})
         return group
 
     @property
@@ -234,7 +237,7 @@ class TargetDeriver:
                           jobs=self.last_jobs, job_success=job_successes(points))
 
     def _tags(self, extra: Iterable[tuple[str, str]]) -> dict[str, str]:
-        tags = {"service": self.service}
+        tags = dict(self.base_tags)
         tags.update(extra)
         return tags
 

@@ -79,8 +79,11 @@ class TargetScraper:
 
     def __init__(self, target: Target, config: ScrapeConfig, metrics: ScrapeMetrics,
                  sink: Sink, latency_limit_s: float = 0.5,
-                 hold: Callable[[], bool] = lambda: False) -> None:
+                 hold: Callable[[], bool] = lambda: False, align: bool = False) -> None:
         self.target = target
+        # Points stamped with their slot's time, not the scrape's: a twin replica scraping
+        # the same target stamps the same, and InfluxDB keeps one point, not two.
+        self.align = align
         # True while the points cannot be stored as fast as they come: a scrape put off
         # loses nothing of a counter (the next one's increases cover the gap), where points
         # dropped from a full write queue would be lost.
@@ -90,18 +93,28 @@ class TargetScraper:
         self.sink = sink
         self.status = TargetStatus(target.service, redact(target.url))
         self.deriver = TargetDeriver(target.service, target.preset, config.max_samples,
-                                     latency_limit_s)
+                                     latency_limit_s, target.labels)
         self.auth = AuthCache(target)
 
     @property
     def interval(self) -> float:
         return self.target.interval or self.config.interval
 
+    def stamp(self, wall: float) -> float:
+        """The points' time for a scrape started at ``wall``: itself, or aligned, the
+        nearest time of the target's slot (its offset within the interval)."""
+        if not self.align:
+            return wall
+        interval = self.interval
+        offset = start_offset(self.target, interval)
+        return offset + round((wall - offset) / interval) * interval
+
     async def scrape_once(self, session: aiohttp.ClientSession) -> list[Point]:
         """Scrape now and hand the points (health included) to the sink; returns them."""
         target, status, config = self.target, self.status, self.config
         started_wall = time.time()
         started = time.perf_counter()  # monotonic: intervals and durations
+        stamp = self.stamp(started_wall)
         self.metrics.scrapes.labels(target.service).inc()
         status.scrapes += 1
         points: list[Point] = []
@@ -111,7 +124,7 @@ class TargetScraper:
                                   config.max_body_bytes, self.auth)
             scraped = parse(fetched.text, self.deriver.cache, fetched.openmetrics,
                             config.max_samples)
-            points = self.deriver.derive(scraped, started_wall, started)
+            points = self.deriver.derive(scraped, stamp, started)
             status.samples = len(scraped.samples)
         except (ScrapeError, ExpositionError) as exc:
             error = str(exc)
@@ -121,10 +134,11 @@ class TargetScraper:
         elapsed = time.perf_counter() - started
         self._record(error, started_wall, elapsed)
         samples = float(status.samples if not error else 0)
-        points.append((schema.SCRAPES, {"service": target.service, "url": status.url},
+        points.append((schema.SCRAPES, {"service": target.service, "url": status.url,
+                                        **target.labels},
                        {"up": 1.0 if not error else 0.0, "duration_ms": elapsed * 1000,
                         "samples": samples, "last_error": error[:500]},
-                       int(started_wall * 1000)))
+                       int(stamp * 1000)))
         await self.sink(target, points, started_wall, not error,
                         None if error else self.deriver.window_increments(target.url, points))
         return points
@@ -152,7 +166,9 @@ class TargetScraper:
             await asyncio.wait_for(ready.wait(), timeout=interval)
         except TimeoutError:
             pass
-        await asyncio.sleep(start_offset(self.target, interval))
+        # The first scrape at the target's offset within the wall-clock interval: stable
+        # across restarts, and the same on every replica.
+        await asyncio.sleep((start_offset(self.target, interval) - time.time()) % interval)
         next_at = loop.time()
         while True:
             if self.hold():

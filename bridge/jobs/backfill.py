@@ -1,5 +1,6 @@
 """Backfill: the roll-ups, percentiles and trends of a past time range, as the continuous
 queries and the scheduled jobs would have made them (continuous queries never backfill).
+The same functions roll up every period when the server runs no continuous queries.
 
     python -m promflux.bridge --config bridge.yml --backfill 2026-11-01T00:00:00Z [TO]
 
@@ -14,25 +15,35 @@ import logging
 from ..analyze.trends import DAY, HOUR
 from ..store import rollups
 from ..store.influx import InfluxClient
-from .rollup import run_period
+from ..store.lineprotocol import encode_points
+from .rollup import result_points, run_period
 from .trends import run_trends
 
 log = logging.getLogger("promflux.bridge.backfill")
 
 
+async def _copy(client: InfluxClient, which: tuple[rollups.Rollup, ...], source: str,
+                target: str, interval: str, where: str) -> None:
+    """The continuous queries' roll-ups of one period, done by the bridge: each as a plain
+    SELECT whose rows it writes (no SELECT ... INTO, which 2.x and Cloud do not run)."""
+    results = await client.query("; ".join(
+        rollups.select_rows(client.database, r, source, interval, where) for r in which),
+        epoch="ms")
+    points = [p for rollup, result in zip(which, results, strict=False)
+              for p in result_points(rollup.measurement, result)]
+    if points:
+        await client.write(encode_points(points), rp=target)
+
+
 async def rollup_hour(client: InfluxClient, start: int) -> None:
     where = f"time >= {start}s AND time < {start + HOUR}s"
-    for rollup in rollups.HOURLY_ROLLUPS:
-        await client.query(rollups.select_into(client.database, rollup, rollups.RAW,
-                                               rollups.HOURLY, "1h", where))
+    await _copy(client, rollups.HOURLY_ROLLUPS, rollups.RAW, rollups.HOURLY, "1h", where)
     await run_period(client, start, HOUR, rollups.HOURLY)
 
 
 async def rollup_day(client: InfluxClient, start: int) -> None:
     where = f"time >= {start}s AND time < {start + DAY}s"
-    for rollup in rollups.DAILY_ROLLUPS:
-        await client.query(rollups.select_into(client.database, rollup, rollups.HOURLY,
-                                               rollups.DAILY, "1d", where))
+    await _copy(client, rollups.DAILY_ROLLUPS, rollups.HOURLY, rollups.DAILY, "1d", where)
     await run_period(client, start, DAY, rollups.DAILY, source_rp=rollups.HOURLY)
 
 

@@ -81,6 +81,21 @@ def summed_rows(measurement: str, results: dict[str, Any], timestamp_ms: int
     return rows, points
 
 
+def result_points(measurement: str, result: dict[str, Any]) -> list[Point]:
+    """A roll-up SELECT's answer (``GROUP BY time(...), *``, epoch ms) -> the points that
+    store it: its series' tags (empty ones left out), its non-null fields. Pure."""
+    points: list[Point] = []
+    for series in result.get("series", []):
+        tags = {k: v for k, v in series.get("tags", {}).items() if v}
+        columns = series.get("columns", [])
+        for row in series.get("values", []):
+            fields = {c: v for c, v in zip(columns[1:], row[1:], strict=False)
+                      if v is not None and not isinstance(v, bool)}
+            if fields and isinstance(row[0], int):
+                points.append((measurement, tags, fields, row[0]))
+    return points
+
+
 async def run_period(client: InfluxClient, start_s: int, length_s: int, target_rp: str,
                      source_rp: str = rollups.RAW) -> int:
     """Sum one past hour's or day's bucket rows and compute its percentiles, and write

@@ -10,29 +10,37 @@ import schedule
 
 from ..store import rollups
 from ..store.influx import InfluxClient, InfluxError
+from .backfill import rollup_day, rollup_hour
 from .rollup import run_period
 from .trends import run_trends
 
 log = logging.getLogger("promflux.bridge")
 
 
-async def roll_up_last(client: InfluxClient, length_s: int, target_rp: str) -> None:
-    """Percentiles of the last complete hour or day (see ``rollup``), then its trends."""
+async def roll_up_last(client: InfluxClient, length_s: int, target_rp: str,
+                       continuous_queries: bool = True) -> None:
+    """Percentiles of the last complete hour or day (see ``rollup``), then its trends;
+    without continuous queries, every roll-up row of it first."""
     now = int(time.time())
     start = now - now % length_s - length_s
     daily = target_rp == rollups.DAILY
     try:
-        written = await run_period(client, start, length_s, target_rp,
-                                   source_rp=rollups.HOURLY if daily else rollups.RAW)
+        if continuous_queries:
+            written = await run_period(client, start, length_s, target_rp,
+                                       source_rp=rollups.HOURLY if daily else rollups.RAW)
+            detail = f"{written} percentile points"
+        else:
+            await (rollup_day if daily else rollup_hour)(client, start)
+            detail = "every roll-up row (no continuous queries)"
         trends = await run_trends(client, start, "day" if daily else "hour")
-        log.info("roll-up for %s from %d: %d percentile points, %d trend points",
-                 target_rp, start, written, trends)
+        log.info("roll-up for %s from %d: %s, %d trend points", target_rp, start, detail,
+                 trends)
     except InfluxError as exc:
         log.warning("roll-up for %s failed: %s", target_rp, exc)
 
 
 async def run_schedule(client: InfluxClient, ready: asyncio.Event | None = None,
-                       poll_seconds: float = 20.0) -> None:
+                       poll_seconds: float = 20.0, continuous_queries: bool = True) -> None:
     """Run the hourly and daily jobs for ever (the ``schedule`` package, polled here), once
     ``ready`` (the schema exists)."""
     if ready is not None:
@@ -41,7 +49,8 @@ async def run_schedule(client: InfluxClient, ready: asyncio.Event | None = None,
     jobs: set[asyncio.Task[None]] = set()
 
     def spawn(length_s: int, target_rp: str) -> None:
-        task = asyncio.create_task(roll_up_last(client, length_s, target_rp))
+        task = asyncio.create_task(roll_up_last(client, length_s, target_rp,
+                                                continuous_queries))
         jobs.add(task)
         task.add_done_callback(jobs.discard)
 

@@ -22,6 +22,7 @@ from ..analyze import overview, range_percentiles
 from ..analyze.alerts import Key, State
 from ..analyze.rules import RuleBook
 from ..analyze.thresholds import REGRESSIONS, Threshold, worst
+from ..config import ConfigError
 from ..ingest.loop import TargetStatus
 from ..store.influx import InfluxClient, InfluxError
 from . import status_page
@@ -56,6 +57,8 @@ class BridgeView(Protocol):
 
     def health(self) -> dict[str, Any]: ...
 
+    def reload(self) -> list[str]: ...
+
 
 class BridgeHandlers:
     """The bridge's aiohttp routes."""
@@ -76,7 +79,17 @@ class BridgeHandlers:
         app.router.add_get("/api/targets", self.api_targets)
         app.router.add_get("/api/status", self.api_status)
         app.router.add_get("/api/percentiles", self.api_percentiles)
+        app.router.add_post("/-/reload", self.reload)
         return app
+
+    async def reload(self, request: web.Request) -> web.Response:
+        """Read the configuration file again (as SIGHUP does): 200 with what changed, or
+        400 with why the new one was refused (the old one keeps running)."""
+        try:
+            changes = self.bridge.reload()
+        except ConfigError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response({"changes": changes})
 
     async def index(self, request: web.Request) -> web.Response:
         """The status page; ``?part=main`` is its refreshed content alone."""

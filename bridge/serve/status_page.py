@@ -204,6 +204,19 @@ def sparkline(points: Sequence[tuple[int, float]], width: int = 240, height: int
             f"</svg>")
 
 
+def _config_problems(health: dict[str, Any]) -> list[str]:
+    """A refused reload and what discovery could not read, as alerts on the page."""
+    out = []
+    reload = health.get("reload") or {}
+    if not reload.get("ok", True):
+        out.append('<p class="error" id="reload-error" role="alert">Configuration reload '
+                   f'refused (the previous one keeps running): {escape(reload["message"])}</p>')
+    for problem in health.get("discovery_problems") or ():
+        out.append(f'<p class="error discovery-error" role="alert">Discovery: '
+                   f"{escape(problem)}</p>")
+    return out
+
+
 def render_main(targets: Sequence[TargetRow], figures: dict[str, ServiceFigures],
                 states: Sequence[StateRow] = (), health: dict[str, Any] | None = None,
                 thresholds: dict[str, Threshold] | None = None,
@@ -223,6 +236,7 @@ def render_main(targets: Sequence[TargetRow], figures: dict[str, ServiceFigures]
     parts.append("</p>")
     if influx_error:
         parts.append(f'<p class="error" role="alert">InfluxDB: {escape(influx_error)}</p>')
+    parts += _config_problems(health or {})
     parts.append('<h2>Targets</h2><table id="targets"><thead><tr><th>Service</th><th>URL</th>'
                  "<th>State</th><th>Last scrape</th><th>Duration</th><th>Samples</th>"
                  "<th>Last error</th></tr></thead><tbody>")

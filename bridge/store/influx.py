@@ -62,9 +62,11 @@ class InfluxClient:
 
     def __init__(self, url: str, database: str, *, username: str | None = None,
                  password: str | None = None, timeout: float = 10.0,
-                 ssl_context: ssl.SSLContext | bool | None = None) -> None:
+                 ssl_context: ssl.SSLContext | bool | None = None,
+                 consistency: str | None = None) -> None:
         self.url = url.rstrip("/")
         self.database = database
+        self.consistency = consistency  # InfluxDB Enterprise: any, one, quorum or all
         self._headers = {}
         if username is not None:
             token = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
@@ -90,6 +92,8 @@ class InfluxClient:
         params = {"db": self.database, "precision": "ms"}
         if rp:
             params["rp"] = rp
+        if self.consistency:
+            params["consistency"] = self.consistency
         session = await self._http()
         try:
             async with session.post(self.url + "/write", params=params, data=body,
@@ -137,11 +141,14 @@ class InfluxClient:
                 raise InfluxError(f"query error: {result['error']}", retryable=False)
         return results
 
-    async def setup(self, raw: float, hourly: float, daily: float) -> list[str]:
+    async def setup(self, raw: float, hourly: float, daily: float,
+                    continuous_queries: bool = True, replication: int = 1) -> list[str]:
         """Create the database, retention policies and continuous queries if missing.
 
-        Idempotent and never touches data: a policy with another duration is altered, a
-        CQ with another definition is dropped and created again. Returns what it did.
+        Idempotent and never touches data: a policy with another duration or replication
+        is altered, a CQ with another definition is dropped and created again, and one of
+        ours that is no longer wanted (all of them with ``continuous_queries`` off) is
+        dropped. Returns what it did.
         """
         done = []
         db = rollups.quote(self.database)
@@ -156,11 +163,14 @@ class InfluxClient:
         for name, seconds, default in rollups.policies(raw, hourly, daily):
             current = existing.get(name)
             if current is None:
-                await self.query(rollups.create_policy(self.database, name, seconds, default))
+                await self.query(rollups.create_policy(self.database, name, seconds, default,
+                                                       replication))
                 done.append(f"created retention policy {name}")
             elif _seconds(current["duration"]) != int(seconds) or bool(
-                    current.get("default")) != default:
-                await self.query(rollups.alter_policy(self.database, name, seconds, default))
+                    current.get("default")) != default or int(
+                    current.get("replicaN") or 1) != replication:
+                await self.query(rollups.alter_policy(self.database, name, seconds, default,
+                                                      replication))
                 done.append(f"altered retention policy {name}")
         current_cqs = {}
         for result in await self.query("SHOW CONTINUOUS QUERIES"):
@@ -168,7 +178,7 @@ class InfluxClient:
                 if series.get("name") == self.database:
                     for name, query in series.get("values", []):
                         current_cqs[name] = query
-        wanted = rollups.continuous_queries(self.database)
+        wanted = rollups.continuous_queries(self.database) if continuous_queries else {}
         for name in sorted(set(current_cqs) - set(wanted)):
             if name.startswith("promflux_"):  # one of ours no longer made by a CQ
                 await self.query(f"DROP CONTINUOUS QUERY {rollups.quote(name)} ON {db}")

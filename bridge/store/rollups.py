@@ -78,14 +78,26 @@ def policies(raw: float, hourly: float, daily: float) -> list[tuple[str, float, 
     return [(RAW, raw, True), (HOURLY, hourly, False), (DAILY, daily, False)]
 
 
-def create_policy(database: str, name: str, seconds: float, default: bool) -> str:
+def create_policy(database: str, name: str, seconds: float, default: bool,
+                  replication: int = 1) -> str:
     return (f"CREATE RETENTION POLICY {quote(name)} ON {quote(database)} "
-            f"DURATION {_duration(seconds)} REPLICATION 1{' DEFAULT' if default else ''}")
+            f"DURATION {_duration(seconds)} REPLICATION {int(replication)}"
+            f"{' DEFAULT' if default else ''}")
 
 
-def alter_policy(database: str, name: str, seconds: float, default: bool) -> str:
+def alter_policy(database: str, name: str, seconds: float, default: bool,
+                 replication: int = 1) -> str:
     return (f"ALTER RETENTION POLICY {quote(name)} ON {quote(database)} "
-            f"DURATION {_duration(seconds)}{' DEFAULT' if default else ''}")
+            f"DURATION {_duration(seconds)} REPLICATION {int(replication)}"
+            f"{' DEFAULT' if default else ''}")
+
+
+def select_rows(database: str, rollup: Rollup, source_rp: str, interval: str,
+                where: str) -> str:
+    """The roll-up as a plain SELECT whose rows the bridge writes itself: for servers
+    without continuous queries or SELECT ... INTO (2.x and Cloud's 1.x API)."""
+    return (f"SELECT {rollup.select} FROM {quote(database)}.{quote(source_rp)}."
+            f"{quote(rollup.measurement)} WHERE {where} GROUP BY time({interval}), *")
 
 
 def select_into(database: str, rollup: Rollup, source_rp: str, target_rp: str,

@@ -17,12 +17,14 @@ log = logging.getLogger("promflux.bridge")
 StoredState = tuple[tuple[str, str, str], str, float, float | None]
 
 
-async def create_schema(client: InfluxClient, retention: Retention) -> None:
+async def create_schema(client: InfluxClient, retention: Retention,
+                        continuous_queries: bool = True, replication: int = 1) -> None:
     """Database, retention policies and continuous queries; retried while InfluxDB is away."""
     backoff = Backoff(1.0, 30.0)
     while True:
         try:
-            for line in await client.setup(retention.raw, retention.hourly, retention.daily):
+            for line in await client.setup(retention.raw, retention.hourly, retention.daily,
+                                           continuous_queries, replication):
                 log.info("InfluxDB: %s", line)
             return
         except InfluxError as exc:

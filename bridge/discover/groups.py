@@ -1,0 +1,109 @@
+"""Target groups in Prometheus's discovery format -> targets. Pure, no I/O.
+
+A group is ``{"targets": ["host:port", ...], "labels": {...}}``, the format of
+Prometheus's file_sd and http_sd. The label ``service`` names the service (required);
+``__scheme__`` (default http) and ``__metrics_path__`` (default /metrics) complete the URL;
+``instance`` defaults to the address, as in Prometheus, so replicas of one service stay
+distinct series; other labels starting with ``__`` are dropped (meta labels); the rest
+become tags on every point of the target.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from ..config import DiscoveryDefaults, Target, label_problem
+
+MAX_TARGETS = 100_000  # per source: more is a broken inventory, not a fleet
+
+
+class GroupError(ValueError):
+    """A discovery document that cannot be read; the message says where and why."""
+
+
+def parse(text: str, yaml_ok: bool) -> list[Any]:
+    """A document's groups (JSON, or YAML for files): the list, unchecked inside."""
+    try:
+        data = yaml.safe_load(text) if yaml_ok else json.loads(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise GroupError(f"not valid {'YAML' if yaml_ok else 'JSON'}: {exc}") from None
+    if data is None and yaml_ok:
+        return []  # an empty file: no targets
+    if not isinstance(data, list):
+        raise GroupError("must be a list of {targets: [...], labels: {...}} groups")
+    return data
+
+
+def targets_of(groups: Iterable[Any], defaults: DiscoveryDefaults,
+               where: str) -> tuple[list[Target], list[str]]:
+    """Valid targets of the groups, and a problem per group that was skipped."""
+    targets: list[Target] = []
+    problems: list[str] = []
+    for number, group in enumerate(groups):
+        try:
+            targets += _group(group, defaults)
+        except GroupError as exc:
+            problems.append(f"{where}: group {number}: {exc}")
+        if len(targets) > MAX_TARGETS:
+            raise GroupError(f"{where}: more than {MAX_TARGETS} targets")
+    return targets, problems
+
+
+def _group(group: Any, defaults: DiscoveryDefaults) -> list[Target]:
+    if not isinstance(group, dict) or not isinstance(group.get("targets", []), list):
+        raise GroupError("must be a mapping with a list of targets")
+    labels = group.get("labels") or {}
+    if not isinstance(labels, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
+        raise GroupError("labels must map names to strings")
+    labels = dict(labels)
+    service = labels.pop("service", "")
+    if not service:
+        raise GroupError("no service label")
+    scheme = labels.pop("__scheme__", "http")
+    path = labels.pop("__metrics_path__", "/metrics")
+    if scheme not in ("http", "https") or not path.startswith("/"):
+        raise GroupError(f"cannot make a URL of scheme {scheme!r} and path {path!r}")
+    tags = {k: v for k, v in labels.items() if not k.startswith("__")}
+    for name in tags:
+        if problem := label_problem(name):
+            raise GroupError(problem)
+    out = []
+    for address in group.get("targets", []):
+        if not isinstance(address, str) or not address or any(c in address for c in "/ ?#@"):
+            raise GroupError(f"not a host:port address: {address!r}")
+        try:
+            out.append(Target(
+                service=service, url=f"{scheme}://{address}{path}", preset=defaults.preset,
+                active=defaults.active, interval=defaults.interval, timeout=defaults.timeout,
+                labels={"instance": address, **tags}))
+        except ValidationError as exc:
+            raise GroupError(f"{address}: {exc.errors()[0]['msg']}") from None
+    return out
+
+
+def shard_of(url: str, count: int) -> int:
+    """The shard a target belongs to: Prometheus's hashmod (the low 8 bytes of the MD5 of
+    the value, big-endian, modulo ``count``), over the target's URL."""
+    digest = hashlib.md5(url.encode(), usedforsecurity=False).digest()
+    return int.from_bytes(digest[8:], "big") % count
+
+
+def merge(sources: Iterable[Iterable[Target]], count: int, index: int) -> list[Target]:
+    """Every source's targets, the first of each (service, URL) kept, this shard only."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for targets in sources:
+        for target in targets:
+            key = (target.service, target.url)
+            if key in seen or (count > 1 and shard_of(target.url, count) != index):
+                continue
+            seen.add(key)
+            out.append(target)
+    return out
