@@ -12,7 +12,7 @@ import logging
 import time
 import zlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -46,6 +46,7 @@ class TargetStatus:
     scrapes: int = 0
     failures: int = 0
     deferred: int = 0
+    labels: dict[str, str] = field(default_factory=dict)  # the target's own tags
 
 
 class ScrapeMetrics:
@@ -91,7 +92,7 @@ class TargetScraper:
         self.config = config
         self.metrics = metrics
         self.sink = sink
-        self.status = TargetStatus(target.service, redact(target.url))
+        self.status = TargetStatus(target.service, redact(target.url), labels=target.labels)
         self.deriver = TargetDeriver(target.service, target.preset, config.max_samples,
                                      latency_limit_s, target.labels)
         self.auth = AuthCache(target)
