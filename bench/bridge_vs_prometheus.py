@@ -49,13 +49,13 @@ from tests.influx import InfluxServer  # noqa: E402
 _GROWS = re.compile(r"_(bucket|count|sum|total)(\{|\s)")
 
 
-def page_template() -> list[tuple[str, float, bool]]:
+def page_template(routes: int = 50) -> list[tuple[str, float, bool]]:
     """The page as (text before the value, value, grows) per line."""
     from prometheus_client import CollectorRegistry
     from promflux.exporter.recorder import Recorder
 
     rec = Recorder("api", registry=CollectorRegistry(), resources=True)
-    for r in range(50):
+    for r in range(routes):
         combos = [("GET", "200")] + ([("GET", "404")] if r % 2 == 0 else [])
         combos += [("POST", "201")] if r == 0 else []
         for method, status in combos:
@@ -91,9 +91,9 @@ def render(template: list[tuple[str, float, bool]], second: int) -> str:
 class Pages(threading.Thread):
     """Rewrites the served page every second (atomically: nginx never reads half a page)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, routes: int = 50) -> None:
         super().__init__(daemon=True)
-        self.root, self.template = root, page_template()
+        self.root, self.template = root, page_template(routes)
         self.samples = sum(1 for head, _, _ in self.template if head and head[0] != "#")
         self.stop = threading.Event()
         self.write(0)
@@ -140,9 +140,9 @@ def start_nginx(d: Path) -> tuple[subprocess.Popen[bytes], int]:
 
 
 def bridge_config(d: Path, name: str, influx: str, port: int, targets: int,
-                  listen: int = 0) -> Path:
+                  listen: int = 0, interval: float = 1.0) -> Path:
     lines = [f"influxdb:\n  url: {influx}\n  database: {name}",
-             "scrape:\n  interval: 1s\n  timeout: 1s",
+             f"scrape:\n  interval: {interval:g}s\n  timeout: {min(interval, 10):g}s",
              f"buffer:\n  path: {d}/{name}-buffer", f"listen: 127.0.0.1:{listen or free_port()}",
              "targets:"]
     lines += [f"  - service: svc{t}\n    url: http://127.0.0.1:{port}/t{t}/metrics"
