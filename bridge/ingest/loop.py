@@ -167,11 +167,12 @@ class TargetScraper:
             await asyncio.wait_for(ready.wait(), timeout=interval)
         except TimeoutError:
             pass
-        # The first scrape at the target's offset within the wall-clock interval: stable
-        # across restarts, and the same on every replica.
-        await asyncio.sleep((start_offset(self.target, interval) - time.time()) % interval)
-        next_at = loop.time()
+        # Every scrape at the target's offset within the wall-clock interval: stable across
+        # restarts and the same on every replica. The slot is fixed before sleeping, so a
+        # busy loop at start-up delays one scrape, not the phase of all the later ones.
+        next_at = loop.time() + (start_offset(self.target, interval) - time.time()) % interval
         while True:
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
             if self.hold():
                 self.status.deferred += 1
                 self.metrics.deferred.labels(self.target.service).inc()
@@ -181,4 +182,3 @@ class TargetScraper:
             now = loop.time()
             if next_at < now:  # skip the missed slots
                 next_at += ((now - next_at) // interval + 1) * interval
-            await asyncio.sleep(next_at - now)
