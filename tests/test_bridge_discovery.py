@@ -115,3 +115,19 @@ def test_a_config_needs_a_source_and_valid_shards_and_labels(tmp_path):
     assert "http_sd_configs.0.url" in config("http_sd_configs:\n  - url: inventory\n")
     assert "influxdb.consistency" in config(
         "targets: [{service: a, url: 'http://h:1/m'}]\ninfluxdb: {consistency: most}\n")
+
+
+def test_two_urls_of_one_service_are_told_apart_by_instance():
+    from promflux.bridge.config import Target
+
+    def target(service: str, url: str, **labels: str) -> Target:
+        return Target(service=service, url=url, labels=labels)
+
+    got = merge([[target("api", "http://a:1/metrics"), target("api", "http://b:1/metrics"),
+                  target("api", "http://b:1/other"), target("solo", "http://c:1/metrics"),
+                  target("named", "http://d:1/m", instance="d1"),
+                  target("named", "http://d:2/m")]], 1, 0)
+    assert [(t.service, t.labels) for t in got] == [
+        ("api", {"instance": "a:1"}), ("api", {"instance": "b:1/metrics"}),
+        ("api", {"instance": "b:1/other"}), ("solo", {}),
+        ("named", {"instance": "d1"}), ("named", {"instance": "d:2"})]

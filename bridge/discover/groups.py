@@ -14,6 +14,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import ValidationError
@@ -96,14 +97,39 @@ def shard_of(url: str, count: int) -> int:
 
 
 def merge(sources: Iterable[Iterable[Target]], count: int, index: int) -> list[Target]:
-    """Every source's targets, the first of each (service, URL) kept, this shard only."""
+    """Every source's targets, the first of each (service, URL) kept, told apart
+    (``distinct``), this shard only."""
     seen: set[tuple[str, str]] = set()
-    out = []
+    every = []
     for targets in sources:
         for target in targets:
             key = (target.service, target.url)
-            if key in seen or (count > 1 and shard_of(target.url, count) != index):
-                continue
-            seen.add(key)
-            out.append(target)
-    return out
+            if key not in seen:
+                seen.add(key)
+                every.append(target)
+    return [t for t in distinct(every) if count <= 1 or shard_of(t.url, count) == index]
+
+
+def distinct(targets: list[Target]) -> list[Target]:
+    """Targets of one service kept apart in storage: where a service has several targets,
+    each without an ``instance`` label gets one, its host:port (with its path where the
+    host:port is shared), so two URLs of a service are never silently merged."""
+    by_service: dict[str, list[Target]] = {}
+    for target in targets:
+        by_service.setdefault(target.service, []).append(target)
+    named: dict[tuple[str, str], str] = {}
+    for service, group in by_service.items():
+        if len(group) < 2:
+            continue
+        addresses = [urlsplit(t.url).hostname or "" for t in group]
+        hosts = [f"{a}:{urlsplit(t.url).port}" if urlsplit(t.url).port else a
+                 for a, t in zip(addresses, group, strict=True)]
+        for host, target in zip(hosts, group, strict=True):
+            if "instance" not in target.labels:
+                shared = hosts.count(host) > 1
+                named[(service, target.url)] = host + (urlsplit(target.url).path
+                                                       if shared else "")
+    if not named:
+        return targets
+    return [t.model_copy(update={"labels": {**t.labels, "instance": named[key]}})
+            if (key := (t.service, t.url)) in named else t for t in targets]
