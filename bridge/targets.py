@@ -32,6 +32,7 @@ class TargetManager:
         self.set = ScraperSet(self._make)
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
+        self._resumed = 0  # counter states taken up in the current update
         self.use(config)
 
     def use(self, config: BridgeConfig) -> None:
@@ -57,7 +58,7 @@ class TargetManager:
         state = self.counter_states.take(target.service, target.url)
         if state is not None and import_state(scraper.deriver, state, time.time(),
                                               time.perf_counter()):
-            log.info("resumed the counter state of %s (%s)", target.service, target.url)
+            self._resumed += 1
         return scraper
 
     def update(self) -> None:
@@ -65,7 +66,11 @@ class TargetManager:
         found: list[list[Target]] = [s.targets for s in self.files]
         found += [s.targets for s in self.https]
         wanted = merge([self.config.targets, *found], shard.count, shard.index)
+        self._resumed = 0
         added, removed = self.set.reconcile(wanted)
+        if self._resumed:
+            log.info("resumed the counter state of %d targets from the last shutdown",
+                     self._resumed)
         if added or removed:
             log.info("targets: %d added, %d removed, %d in all", len(added), len(removed),
                      len(self.set.scrapers))
