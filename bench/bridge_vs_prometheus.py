@@ -2,7 +2,7 @@
 (docs/performance.md).
 
     .venv/bin/python bench/bridge_vs_prometheus.py [--targets 50] [--seconds 40]
-        [--rounds 1] [--against REVISION] [--profile stacks.txt]
+        [--rounds 1] [--against REVISION] [--mypyc] [--profile stacks.txt]
 
 Every target serves the same realistic page (a 50-route service from the exporter itself:
 76 latency series and the resource gauges, about 2,140 samples), from Debian's nginx, so
@@ -271,6 +271,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--against", help="a git revision whose bridge runs in alternate rounds")
     parser.add_argument("--profile", help="write py-spy's collapsed stacks of the bridge here")
+    parser.add_argument("--mypyc", action="store_true",
+                        help="also run this tree's bridge with its hot modules compiled")
     args = parser.parse_args()
     d = Path(tempfile.mkdtemp(prefix="bench-vs-prom-"))
     influx = InfluxServer()
@@ -282,6 +284,10 @@ def main() -> None:
         from bench.bridge_instructions import export
 
         sides.append((args.against, export(args.against)))
+    if args.mypyc:
+        from bench.compiled import compiled_copy
+
+        sides.append(("this tree, compiled by mypyc", compiled_copy()))
     try:
         rss_one = {label: bridge_rss_one_target(d, influx.url, port, root)
                    for label, root in sides}
