@@ -1,7 +1,7 @@
 """Bridge instructions per scraped sample (valgrind --tool=callgrind), this tree against a git
 revision: parse + derive + encode, repeatable where timings on this VM are not.
 
-    .venv/bin/python bench/bridge_instructions.py [--against d00f3e9]
+    .venv/bin/python bench/bridge_instructions.py [--against d00f3e9 | --mypyc]
 
 The expositions (bench/bridge_throughput.py's busy target, 4,721 samples) are made once and
 saved; a worker reads them, takes the baseline scrape, then runs N scrapes. Runs with N = 1 and
@@ -27,8 +27,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def stages(root: Path) -> tuple:
-    """TargetDeriver, parse and LineEncoder of the tree at ``root``, in either layout."""
-    if (root / "promflux").is_dir():  # the namespace layout: bridge/ is promflux.bridge
+    """TargetDeriver, parse and LineEncoder of the tree at ``root``, in either layout, or of
+    a compiled copy (``bench/compiled.py``: ``root`` is its promflux folder)."""
+    if root.name == "promflux" and (root / "bridge").is_dir():
+        import promflux
+
+        promflux.__path__.insert(0, str(root))
+        sys.path.append(str(root.parent))  # the shared mypyc runtime
+        from promflux.bridge.analyze.derive import TargetDeriver
+        from promflux.bridge.ingest.exposition import parse
+        from promflux.bridge.store.lineprotocol import LineEncoder
+    elif (root / "promflux").is_dir():  # the namespace layout: bridge/ is promflux.bridge
         import promflux
 
         promflux.__path__.append(str(root))
@@ -85,6 +94,8 @@ def export(revision: str, package: str = "bridge") -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--against", default="d00f3e9")
+    parser.add_argument("--mypyc", action="store_true",
+                        help="this tree against itself with its hot modules compiled")
     parser.add_argument("--work", nargs=2, metavar=("TEXTS", "SCRAPES"))
     args = parser.parse_args()
     if args.work:
@@ -99,7 +110,13 @@ def main() -> None:
     texts_path.write_text(json.dumps(texts))
     print(f"1 target x {samples} samples; instructions per scraped sample "
           "(parse + derive + encode)")
-    for label, root in ((args.against, export(args.against)), ("this tree", ROOT)):
+    if args.mypyc:
+        from compiled import compiled_copy
+
+        sides = [("this tree", ROOT), ("mypyc", compiled_copy())]
+    else:
+        sides = [(args.against, export(args.against)), ("this tree", ROOT)]
+    for label, root in sides:
         one = instructions(root, str(texts_path), 1)
         three = instructions(root, str(texts_path), 3)
         print(f"  {label:12s} {(three - one) / (2 * samples):8.0f}")

@@ -186,7 +186,9 @@ def bridge_argv(config: Path, root: Path | None) -> list[str]:
     """The bridge's command line: this tree's, or an exported revision's (``root``)."""
     if root is None:
         return [sys.executable, "-m", "promflux.bridge", "--config", str(config)]
-    return [sys.executable, "-c", "import sys, promflux; promflux.__path__.insert(0, sys.argv[1]);"
+    # (The folder above ``root`` holds a compiled copy's shared mypyc runtime, if any.)
+    return [sys.executable, "-c", "import sys, os, promflux; promflux.__path__.insert(0, "
+            "sys.argv[1]); sys.path.append(os.path.dirname(sys.argv[1]));"
             " from promflux.bridge.__main__ import main; sys.exit(main(sys.argv[2:]))",
             str(root), "--config", str(config)]
 
