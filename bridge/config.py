@@ -530,7 +530,7 @@ def expand(value: Any, environ: dict[str, str], where: str = "") -> Any:
 MAX_VALUES = 100_000  # a real configuration has a few hundred
 
 
-def _expanded_size(data: Any, limit: int) -> int:
+def expanded_size(data: Any, limit: int) -> int:
     """How many values ``data`` holds once YAML aliases are expanded (a small file can
     stand for billions: each alias repeats all it points to). Counted once per distinct
     node, so the count itself takes linear time; stops early past ``limit``."""
@@ -566,7 +566,7 @@ def load(path: str | Path, environ: dict[str, str] | None = None) -> BridgeConfi
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if data is None:
         data = {}
-    if _expanded_size(data, MAX_VALUES) > MAX_VALUES:
+    if expanded_size(data, MAX_VALUES) > MAX_VALUES:
         raise ConfigError(f"{path}: expands to more than {MAX_VALUES} values "
                           "(YAML aliases repeated inside each other?)")
     if not isinstance(data, dict):

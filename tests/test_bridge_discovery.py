@@ -131,3 +131,14 @@ def test_two_urls_of_one_service_are_told_apart_by_instance():
         ("api", {"instance": "a:1"}), ("api", {"instance": "b:1/metrics"}),
         ("api", {"instance": "b:1/other"}), ("solo", {}),
         ("named", {"instance": "d1"}), ("named", {"instance": "d:2"})]
+
+
+def test_hostile_documents_are_refused_quickly():
+    laughs = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
+        f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
+        f"*{chr(97 + i)}, *{chr(97 + i)}]\n" for i in range(9))
+    with pytest.raises(GroupError, match="expands to more than"):
+        parse(laughs, yaml_ok=True)
+    with pytest.raises(GroupError, match="nested too deeply|not valid JSON"):
+        parse("[" * 100_000 + "]" * 100_000, yaml_ok=False)

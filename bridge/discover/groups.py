@@ -19,9 +19,10 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import ValidationError
 
-from ..config import DiscoveryDefaults, Target, label_problem
+from ..config import DiscoveryDefaults, Target, expanded_size, label_problem
 
 MAX_TARGETS = 100_000  # per source: more is a broken inventory, not a fleet
+MAX_VALUES = 20 * MAX_TARGETS  # values in one document, aliases expanded
 
 
 class GroupError(ValueError):
@@ -32,7 +33,14 @@ def parse(text: str, yaml_ok: bool) -> list[Any]:
     """A document's groups (JSON, or YAML for files): the list, unchecked inside."""
     try:
         data = yaml.safe_load(text) if yaml_ok else json.loads(text)
+        # YAML aliases can make a small file stand for billions of values.
+        if yaml_ok and expanded_size(data, MAX_VALUES) > MAX_VALUES:
+            raise GroupError(f"expands to more than {MAX_VALUES} values (YAML aliases?)")
+    except RecursionError:
+        raise GroupError("nested too deeply") from None
     except (ValueError, yaml.YAMLError) as exc:
+        if isinstance(exc, GroupError):
+            raise
         raise GroupError(f"not valid {'YAML' if yaml_ok else 'JSON'}: {exc}") from None
     if data is None and yaml_ok:
         return []  # an empty file: no targets
