@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -181,3 +182,26 @@ def influxdb() -> Iterator[Any]:
     server = InfluxServer()
     yield server
     server.close()
+
+
+@pytest.fixture()
+def alertmanager(tmp_path):
+    binary = shutil.which("prometheus-alertmanager")
+    if binary is None:
+        pytest.fail("prometheus-alertmanager not found: `make test` installs it")
+    from .webhook_receiver import Receiver
+
+    receiver = Receiver()
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(
+        "route:\n  receiver: hook\n  group_by: [service, endpoint, metric]\n"
+        "  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\n"
+        f"receivers:\n  - name: hook\n    webhook_configs:\n      - url: {receiver.url}\n"
+        "        send_resolved: true\n")
+    port = free_port()
+    server = Server([binary, f"--config.file={config}", f"--storage.path={tmp_path}/am",
+                     f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
+                    port, ready_path="/-/ready")
+    server.receiver = receiver  # type: ignore[attr-defined]
+    yield server
+    server.stop()

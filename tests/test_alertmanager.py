@@ -3,38 +3,15 @@ active, resolve when the problem ends, and Alertmanager routes them to its recei
 
 from __future__ import annotations
 
-import shutil
 import sys
 
 import httpx
-import pytest
 
 from .conftest import Server, free_port, uvicorn_server, wait_for
 from .test_detection import Load
 from .webhook_receiver import Receiver
 
 ENDPOINT = "GET /items/{item_id}"
-
-
-@pytest.fixture()
-def alertmanager(tmp_path):
-    binary = shutil.which("prometheus-alertmanager")
-    if binary is None:
-        pytest.fail("prometheus-alertmanager not found: `make test` installs it")
-    receiver = Receiver()
-    config = tmp_path / "alertmanager.yml"
-    config.write_text(
-        "route:\n  receiver: hook\n  group_by: [service, endpoint, metric]\n"
-        "  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\n"
-        f"receivers:\n  - name: hook\n    webhook_configs:\n      - url: {receiver.url}\n"
-        "        send_resolved: true\n")
-    port = free_port()
-    server = Server([binary, f"--config.file={config}", f"--storage.path={tmp_path}/am",
-                     f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
-                    port, ready_path="/-/ready")
-    server.receiver = receiver  # type: ignore[attr-defined]
-    yield server
-    server.stop()
 
 
 def p95_alerts(alertmanager: Server) -> list[dict]:

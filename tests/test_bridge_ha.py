@@ -48,8 +48,22 @@ def ambiguous(adds: list[tuple[float, int]], scrapes: list[float]) -> int:
     return sum(k for at, k in adds if any(a < at < b for a, b in pairs))
 
 
+def am_alerts(alertmanager: Server) -> list[dict]:
+    """Alertmanager's active alerts about the flaky target being down."""
+    return [a for a in httpx.get(alertmanager.url + "/api/v2/alerts").json()
+            if a["labels"].get("service") == "flaky" and a["labels"].get("metric") == "up"
+            and a["status"]["state"] == "active"]
+
+
+def am_sent(bridge: Server) -> float:
+    for line in httpx.get(bridge.url + "/metrics").text.splitlines():
+        if line.startswith("promflux_bridge_alertmanager_sent_total"):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
 def test_ha_pair_stores_once_survives_a_kill_and_sends_webhooks_once(
-        tmp_path, influxdb, fleet):
+        tmp_path, influxdb, fleet, alertmanager):
     hook = Receiver()
     ports = [free_port(), free_port()]
     bridges: list[Server] = []
@@ -62,6 +76,7 @@ def test_ha_pair_stores_once_survives_a_kill_and_sends_webhooks_once(
             f"listen: 127.0.0.1:{ports[index]}\n"
             f"ha: {{peer: 'http://127.0.0.1:{ports[1 - index]}', primary: {index == 0}}}\n"
             f"webhooks: [{{url: '{hook.url}'}}]\n"
+            f"alertmanagers: [{{url: '{alertmanager.url}', resend_interval: 1s}}]\n"
             "thresholds: {for: 0s, resolve: 0s, down_for: 0s}\n"
             f"targets:\n  - {{service: counted, url: '{fleet.url}/t/0/metrics'}}\n"
             f"  - {{service: flaky, url: '{fleet.url}/t/1/metrics'}}\n")
@@ -85,6 +100,14 @@ def test_ha_pair_stores_once_survives_a_kill_and_sends_webhooks_once(
         httpx.post(f"{fleet.url}/t/1/fail", params={"on": "1"})
         wait_for(lambda: deliveries("critical"), lambda d: len(d) >= 1)
         wait_for(lambda: level(secondary), lambda lv: lv == "critical")
+        # Both replicas post the alert to Alertmanager; it holds one, and notifies once.
+        wait_for(lambda: (am_sent(primary), am_sent(secondary)), lambda n: min(n) >= 2)
+        assert len(am_alerts(alertmanager)) == 1
+        firing = wait_for(lambda: [a for body in alertmanager.receiver.delivered
+                                   for a in body["alerts"] if a["labels"].get("service")
+                                   == "flaky" and body["status"] == "firing"],
+                          lambda a: len(a) >= 1)
+        assert len(firing) == 1
         httpx.post(f"{fleet.url}/t/1/fail", params={"on": "0"})
         wait_for(lambda: deliveries("ok"), lambda d: len(d) >= 1)
         wait_for(lambda: level(secondary), lambda lv: lv == "ok")
