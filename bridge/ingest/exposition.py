@@ -141,7 +141,7 @@ def parse_labels(text: str) -> tuple[tuple[str, str], ...]:
 
 # One copy of each (name, value) pair and string across series and targets: the 26 lines
 # of a histogram share all labels but `le`, and every target shares the `le` values.
-# Memory per tracked series is the issue here, not speed (this runs once per new series).
+# Memory per tracked series is what matters here, not speed (this runs once per new series).
 _PAIRS: dict[tuple[str, str], tuple[str, str]] = {}
 _MAX_PAIRS = 1_000_000
 
