@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import argparse
 import math
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -33,17 +31,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bridge_vs_prometheus import (  # noqa: E402
-    Pages,
     bridge_argv,
     bridge_config,
+    bridge_rss_one_target,
     cpu_seconds,
     own_counters,
     rss_mib,
     scrapes,
-    start_nginx,
+    served_fleet,
 )
 from bench.exporter_overhead import free_port, wait_port  # noqa: E402
-from tests.influx import InfluxServer  # noqa: E402
 
 
 def slot_lags(times: dict[str, list[float]], port: int, interval: float, start: float,
@@ -67,17 +64,6 @@ def slot_lags(times: dict[str, list[float]], port: int, interval: float, start: 
     return lags, missed
 
 
-def rss_one_target(d: Path, influx: str, port: int, interval: float) -> float:
-    proc = subprocess.Popen(bridge_argv(bridge_config(d, "one", influx, port, 1,
-                                                      interval=interval), None), cwd=ROOT)
-    try:
-        time.sleep(3 * interval + 5)  # a few scrapes: caches and windows at steady size
-        return rss_mib(proc.pid)
-    finally:
-        proc.terminate()
-        proc.wait(20)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--targets", type=int, default=1000)
@@ -86,13 +72,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=120.0)
     parser.add_argument("--warmup", type=float, default=45.0)
     args = parser.parse_args()
-    d = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
-    influx = InfluxServer()
-    nginx, port = start_nginx(d)
-    pages = Pages(d / "www", args.routes)
-    pages.start()
-    try:
-        rss_one = rss_one_target(d, influx.url, port, args.interval)
+    with served_fleet("bench-fleet-", args.routes) as (d, influx, port, pages):
+        rss_one = bridge_rss_one_target(d, influx.url, port, None, args.interval)
         listen = free_port()
         config = bridge_config(d, "fleet", influx.url, port, args.targets, listen,
                                args.interval)
@@ -116,12 +97,6 @@ def main() -> None:
         finally:
             bridge.terminate()
             bridge.wait(60)
-    finally:
-        pages.stop.set()
-        nginx.terminate()
-        nginx.wait(20)
-        influx.close()
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def report(args: argparse.Namespace, samples: int, seen: dict[str, list[float]], port: int,

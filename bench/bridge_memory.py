@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import shutil
 import sys
-import tempfile
 import tracemalloc
 from pathlib import Path
 
@@ -27,8 +25,7 @@ sys.path.insert(0, str(ROOT))
 from promflux.bridge.app import Bridge  # noqa: E402
 from promflux.bridge.config import load  # noqa: E402
 
-from bench.bridge_vs_prometheus import Pages, bridge_config, start_nginx  # noqa: E402
-from tests.influx import InfluxServer  # noqa: E402
+from bench.bridge_vs_prometheus import bridge_config, served_fleet  # noqa: E402
 
 
 async def measure(config: Path, targets: int, samples: int, top: int) -> None:
@@ -61,20 +58,9 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=32)
     args = parser.parse_args()
     logging.disable(logging.CRITICAL)
-    d = Path(tempfile.mkdtemp(prefix="bench-memory-"))
-    influx = InfluxServer()
-    nginx, port = start_nginx(d)
-    pages = Pages(d / "www")
-    pages.start()
-    try:
+    with served_fleet("bench-memory-") as (d, influx, port, pages):
         asyncio.run(measure(bridge_config(d, "memory", influx.url, port, args.targets),
                             args.targets, pages.samples, args.top))
-    finally:
-        pages.stop.set()
-        nginx.terminate()
-        nginx.wait(20)
-        influx.close()
-        shutil.rmtree(d, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -193,12 +195,34 @@ def bridge_argv(config: Path, root: Path | None) -> list[str]:
             str(root), "--config", str(config)]
 
 
-def bridge_rss_one_target(d: Path, influx: str, port: int, root: Path | None) -> float:
-    """RSS of a bridge scraping one target, settled: the fixed cost to subtract."""
-    proc = subprocess.Popen(bridge_argv(bridge_config(d, "one", influx, port, 1), root),
-                            cwd=ROOT)
+@contextmanager
+def served_fleet(prefix: str, routes: int = 50) -> Iterator[tuple[Path, InfluxServer, int,
+                                                                 Pages]]:
+    """A scratch folder, a real influxd, nginx serving the growing page on a port, and the
+    page writer: (folder, influxd, port, pages), all stopped and removed afterwards."""
+    d = Path(tempfile.mkdtemp(prefix=prefix))
+    influx = InfluxServer()
+    nginx, port = start_nginx(d)
+    pages = Pages(d / "www", routes)
+    pages.start()
     try:
-        time.sleep(12)  # a dozen scrapes: windows and caches at their steady size
+        yield d, influx, port, pages
+    finally:
+        pages.stop.set()
+        nginx.terminate()
+        nginx.wait(20)
+        influx.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def bridge_rss_one_target(d: Path, influx: str, port: int, root: Path | None,
+                          interval: float = 1.0) -> float:
+    """RSS of a bridge scraping one target, settled: the fixed cost to subtract."""
+    proc = subprocess.Popen(bridge_argv(bridge_config(d, "one", influx, port, 1,
+                                                      interval=interval), root), cwd=ROOT)
+    try:
+        # a dozen scrapes at 1 s (a few at longer intervals): caches at their steady size
+        time.sleep(max(12.0, 3 * interval + 5))
         return rss_mib(proc.pid)
     finally:
         proc.terminate()
@@ -276,11 +300,6 @@ def main() -> None:
     parser.add_argument("--mypyc", action="store_true",
                         help="also run this tree's bridge with its hot modules compiled")
     args = parser.parse_args()
-    d = Path(tempfile.mkdtemp(prefix="bench-vs-prom-"))
-    influx = InfluxServer()
-    nginx, port = start_nginx(d)
-    pages = Pages(d / "www")
-    pages.start()
     sides: list[tuple[str, Path | None]] = [("this tree", None)]
     if args.against:
         from bench.bridge_instructions import export
@@ -290,19 +309,13 @@ def main() -> None:
         from bench.compiled import compiled_copy
 
         sides.append(("this tree, compiled by mypyc", compiled_copy()))
-    try:
+    with served_fleet("bench-vs-prom-") as (d, influx, port, pages):
         rss_one = {label: bridge_rss_one_target(d, influx.url, port, root)
                    for label, root in sides}
         for round_ in range(args.rounds):
             for label, root in sides:  # interleaved: drift hits both sides alike
                 print(f"-- round {round_ + 1}, bridge of {label}")
                 measure(args, d, influx, port, pages, root, rss_one[label])
-    finally:
-        pages.stop.set()
-        nginx.terminate()
-        nginx.wait(20)
-        influx.close()
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def report(args: argparse.Namespace, samples: int, seen: dict[str, dict[str, list[float]]],
