@@ -33,23 +33,28 @@ class TargetManager:
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
         self._resumed = 0  # counter states taken up in the current update
-        self.use(config)
+        self.config = config
+        self._build_sources()
+        self.update()
 
     def use(self, config: BridgeConfig) -> None:
-        """Take (new) settings: the sources are rebuilt if theirs changed, then the set is
-        updated. Files are read now, HTTP sources at their first poll."""
-        old = getattr(self, "config", None)
-        self.config = config
-        if old is None or (old.file_sd_configs, old.http_sd_configs) != (
-                config.file_sd_configs, config.http_sd_configs):
+        """Take new settings: the sources are rebuilt if theirs changed, then the set is
+        updated."""
+        old, self.config = self.config, config
+        if (old.file_sd_configs, old.http_sd_configs) != (config.file_sd_configs,
+                                                          config.http_sd_configs):
             self._stop_sources()
-            self.files = [FileSource(c) for c in config.file_sd_configs]
-            self.https = [HttpSource(c) for c in config.http_sd_configs]
-            for source in self.files:
-                source.refresh()
+            self._build_sources()
             if self._session is not None:
                 self._start_sources(self._session)
         self.update()
+
+    def _build_sources(self) -> None:
+        """Sources for the settings; files are read now, HTTP sources at their first poll."""
+        self.files = [FileSource(c) for c in self.config.file_sd_configs]
+        self.https = [HttpSource(c) for c in self.config.http_sd_configs]
+        for source in self.files:
+            source.refresh()
 
     def _make(self, target: Target) -> TargetScraper:
         """A scraper, with the counter state saved for it at the last clean shutdown (its

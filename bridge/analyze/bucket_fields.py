@@ -30,13 +30,17 @@ def field_name(le: float) -> str:
     return name
 
 
-def fields(buckets: Mapping[float, float]) -> dict[str, float]:
-    """Cumulative (bound -> count increase) -> the row's fields (empty if no requests)."""
+def fields(buckets: Mapping[float, float],
+           into: dict[float, float] | None = None) -> dict[str, float]:
+    """Cumulative (bound -> count increase) -> the row's fields (empty if no requests).
+    ``into``, if given, has the buckets added to it on the way (a service's sum)."""
     out: dict[str, float] = {}
     pending: list[float] = []  # zero buckets after a non-empty one: kept if one follows
     previous: float | None = None
     below = 0.0
     for le, count in sorted(buckets.items()):
+        if into is not None:
+            into[le] = into.get(le, 0.0) + count
         own = count - below
         below = count
         if own == 0.0:

@@ -302,9 +302,7 @@ def _bucket_points(group: _Latency, measurement: str, ts: int, points: list[Poin
                    wide_buckets: dict[float, float]) -> None:
     """A group's bucket row, one field per bucket (and its buckets added to
     ``wide_buckets``)."""
-    for le, count in group.buckets.items():
-        wide_buckets[le] = wide_buckets.get(le, 0.0) + count
-    row = bucket_fields.fields(group.buckets)
+    row = bucket_fields.fields(group.buckets, wide_buckets)
     if row:
         points.append((measurement, group.tags, row, ts))
 
