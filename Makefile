@@ -22,8 +22,8 @@ lint: venv
 
 # Debian's influxdb (1.6.7) for the bridge tests, openssl for the TLS test certificates,
 # chromium for the browser tests, docker-compose to validate docker-compose.yml, npm for the
-# dashboards' type check against @grafana/schema, prometheus-alertmanager for alert delivery;
-# installed only when missing.
+# dashboards' type check against @grafana/schema, prometheus-alertmanager for alert delivery,
+# prometheus for promtool (the parser's reference); installed only when missing.
 system-deps:
 	@missing=""; \
 	command -v influxd >/dev/null 2>&1 || missing="$$missing influxdb"; \
@@ -33,6 +33,7 @@ system-deps:
 	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
 	command -v prometheus-alertmanager >/dev/null 2>&1 || \
 		missing="$$missing prometheus-alertmanager"; \
+	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	if [ -n "$$missing" ]; then \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; fi
 

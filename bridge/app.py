@@ -24,6 +24,7 @@ from .analyze.alerts import Evaluator, Key, State
 from .analyze.derive import Point
 from .analyze.window import Increments
 from .config import BridgeConfig, ConfigError, Target, load, rule_book
+from .health import problems
 from .ingest.fetch import ssl_context
 from .ingest.loop import ScrapeMetrics, TargetScraper, TargetStatus
 from .jobs.baselines import BaselineJob
@@ -134,7 +135,12 @@ class Bridge:
 
     def health(self) -> dict[str, Any]:
         statuses = self.statuses
-        return {"status": "ok", "schema_ready": self.schema_ready,
+        failing = self.writer.failing_since
+        reasons = problems(None if failing is None else time.perf_counter() - failing,
+                           self.config.influxdb.unhealthy_after, self.writer.last_error,
+                           [t.up if t.scrapes else None for t in statuses])
+        return {"status": "degraded" if reasons else "ok", "problems": reasons,
+                "schema_ready": self.schema_ready,
                 "targets_up": sum(t.up for t in statuses), "targets": len(statuses),
                 # batches not yet in InfluxDB: queued in memory or buffered on disk
                 "buffer_batches": self.writer.pending,

@@ -162,6 +162,8 @@ class InfluxConfig(_Model):
     manage_schema: bool = True
     consistency: Literal["any", "one", "quorum", "all"] | None = None  # Enterprise writes
     replication: int = Field(default=1, ge=1, le=100)  # of the retention policies made
+    # Writes failing (InfluxDB down, or refusing them) this long make /healthz "degraded".
+    unhealthy_after: Seconds = 60.0
 
     @field_validator("url")
     @classmethod

@@ -4,12 +4,16 @@ hourly roll-ups when there is enough of it, else the hour before the window, exa
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
-from promflux.bridge.analyze import baselines
+from hypothesis import given
+from hypothesis import strategies as st
+from promflux.bridge.analyze import baselines, bucket_fields
 from promflux.bridge.analyze.alerts import Evaluator
 from promflux.bridge.analyze.rules import RuleBook
 from promflux.bridge.analyze.thresholds import DEFAULTS
+from promflux.bridge.analyze.window import Counts
 from promflux.bridge.config import Retention
 from promflux.bridge.jobs.baselines import BaselineJob
 from promflux.bridge.store import rollups
@@ -66,3 +70,37 @@ def test_baselines_come_from_the_same_hour_of_the_week_else_the_previous_hour(in
     assert new.source == baselines.PREVIOUS_HOUR and new.counts.requests == 120
     service = found[("api", "_all")]  # the service's own week: every endpoint in it
     assert service.source == baselines.SAME_HOUR and service.counts.requests == 2140
+
+
+BOUNDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, float("inf")]
+
+
+@st.composite
+def endpoint_buckets(draw: st.DrawFn) -> list[int]:
+    """One endpoint's own bucket counts, non-zero only in a band of bounds (a fast
+    endpoint's row stops where a slow one's starts)."""
+    start = draw(st.integers(0, len(BOUNDS) - 1))
+    stop = draw(st.integers(start + 1, len(BOUNDS)))
+    return [draw(st.integers(0, 50)) if start <= i < stop else 0 for i in range(len(BOUNDS))]
+
+
+@given(st.lists(endpoint_buckets(), min_size=1, max_size=5))
+def test_the_service_baseline_is_its_endpoints_buckets_summed(own_per_endpoint):
+    """Each endpoint's stored row covers only its own range of bounds; the service's
+    baseline must equal histogram_quantile over the exporters' buckets summed."""
+    series = []
+    for i, own in enumerate(own_per_endpoint):
+        cumulative = dict(zip(BOUNDS, itertools.accumulate(own), strict=True))
+        row = bucket_fields.fields(cumulative)
+        columns = ["time", *("sum_" + name for name in row)]
+        series.append({"tags": {"service": "api", "endpoint": f"/e{i}", "method": "GET"},
+                       "columns": columns, "values": [[0, *row.values()]]})
+    found = baselines.reduce([{"series": series}], min_requests=1e9)
+    summed = [sum(col) for col in zip(*own_per_endpoint, strict=True)]
+    truth = Counts(sum(summed), 0.0, 0.0,
+                   dict(zip(BOUNDS, itertools.accumulate(summed), strict=True)))
+    if not sum(summed):
+        return
+    service = found["api", "_all"].counts
+    for q in (0.5, 0.9, 0.95, 0.99):
+        assert service.percentile_ms(q) == truth.percentile_ms(q)

@@ -57,11 +57,16 @@ def reduce(results: list[dict[str, Any]],
     same_hour = _counts(results[2:2 + DAYS], results[2 + DAYS:2 + 2 * DAYS])
     # Each service is a key of its own too (its endpoints summed), chosen the same way: the
     # service's own history, whatever its endpoints' choices.
+    # Summed while the buckets hold each bucket's own requests: endpoints' rows cover
+    # different bounds, and cumulative counts only add where every endpoint has the bound.
     for found in (previous, same_hour):
         services: dict[str, Counts] = {}
         for (service, _), counts in found.items():
             services.setdefault(service, Counts()).add(counts)
         found.update({(service, schema.ALL): total for service, total in services.items()})
+        for counts in found.values():  # each bucket's own requests -> cumulative counts
+            if counts.buckets:
+                counts.buckets = bucket_fields.cumulate(counts.buckets)
     out: dict[tuple[str, str], Baseline] = {}
     for key in set(previous) | set(same_hour):
         weekly = same_hour.get(key)
@@ -74,7 +79,8 @@ def reduce(results: list[dict[str, Any]],
 
 def _counts(buckets: list[dict[str, Any]],
             totals: list[dict[str, Any]]) -> dict[tuple[str, str], Counts]:
-    """Summed over the statements' answers, per (service, endpoint key)."""
+    """Summed over the statements' answers, per (service, endpoint key); the buckets hold
+    each bucket's own requests."""
     out: dict[tuple[str, str], Counts] = {}
     for result in buckets:
         for series in result.get("series", []):
@@ -89,7 +95,4 @@ def _counts(buckets: list[dict[str, Any]],
             for row in rows_of(series):
                 counts.requests += float(row.get("requests") or 0.0)
                 counts.errors += float(row.get("errors") or 0.0)
-    for counts in out.values():  # each bucket's own requests -> cumulative counts
-        if counts.buckets:
-            counts.buckets = bucket_fields.cumulate(counts.buckets)
     return out

@@ -30,19 +30,37 @@ def field_name(le: float) -> str:
     return name
 
 
+class NotCumulative(ValueError):
+    """Bucket counts that fall as the bound rises: not a Prometheus histogram."""
+
+
+# A fall no larger than this share of the count is float rounding (Prometheus allows
+# 1e-12 when it computes a quantile; sums of increases round a little more).
+_TOLERANCE = 1e-9
+
+
 def fields(buckets: Mapping[float, float],
            into: dict[float, float] | None = None) -> dict[str, float]:
     """Cumulative (bound -> count increase) -> the row's fields (empty if no requests).
-    ``into``, if given, has the buckets added to it on the way (a service's sum)."""
+    ``into``, if given, has the buckets added to it on the way (a service's sum).
+
+    Raises NotCumulative, leaving ``into`` as it was, when a bucket holds fewer than the
+    one below it by more than rounding: its own count would be negative.
+    """
     out: dict[str, float] = {}
     pending: list[float] = []  # zero buckets after a non-empty one: kept if one follows
     previous: float | None = None
     below = 0.0
-    for le, count in sorted(buckets.items()):
-        if into is not None:
-            into[le] = into.get(le, 0.0) + count
+    ordered = sorted(buckets.items())
+    for le, count in ordered:
         own = count - below
-        below = count
+        if own < 0.0:
+            if -own > _TOLERANCE * below:
+                raise NotCumulative(
+                    f"bucket le={le!r} holds {count!r}, fewer than {below!r} below it")
+            own = 0.0  # rounding: as Prometheus does, the count is raised to the one below
+        else:
+            below = count
         if own == 0.0:
             if out:
                 pending.append(le)
@@ -55,7 +73,19 @@ def fields(buckets: Mapping[float, float],
             out[field_name(bound)] = 0.0
         pending.clear()
         out[field_name(le)] = own
+    if into is not None:
+        for le, count in ordered:
+            into[le] = into.get(le, 0.0) + count
     return out
+
+
+def is_cumulative(buckets: Mapping[float, float]) -> bool:
+    """Whether (bound -> count) never falls as the bound rises, but for rounding."""
+    try:
+        fields(buckets)
+    except NotCumulative:
+        return False
+    return True
 
 
 def add_own(row: Mapping[str, Any], into: dict[float, float]) -> dict[float, float]:

@@ -101,7 +101,7 @@ class _Latency:
     ``reset`` at each scrape; tag dicts are built once and reused."""
 
     __slots__ = ("buckets", "total", "count", "errors", "client_errors", "by_status",
-                 "tags", "status_tags", "key")
+                 "tags", "status_tags", "key", "refused")
 
     def __init__(self, tags: dict[str, str] | None = None) -> None:
         self.tags = tags or {}
@@ -116,6 +116,7 @@ class _Latency:
         self.errors = 0.0     # 5xx
         self.client_errors = 0.0  # 4xx
         self.by_status: dict[str, float] = {}
+        self.refused = ""  # why this interval's buckets were refused, if they were
 
     def status_tag(self, status: str) -> dict[str, str]:
         tags = self.status_tags.get(status)
@@ -158,6 +159,9 @@ class TargetDeriver:
         self.last_seconds: float | None = None  # the last scrape's interval (None: baseline)
         self.last_counts: dict[str, Counts] = {}  # the last interval's, per endpoint key
         self.last_total: Counts | None = None  # and every endpoint together
+        self.duplicates = 0  # repeated series dropped from answers, as Prometheus does
+        self.refused_histograms = 0  # interval buckets refused as not cumulative
+        self.warning = ""  # the last scrape's refusals, for the target's status
 
     def _job_group(self, job: str) -> _Latency:
         group = self._jobs.get(job)
@@ -184,9 +188,11 @@ class TargetDeriver:
         stretches or reverses one."""
         roles = self._roles
         preset = self.preset
+        self.warning = ""
         gauges: list[tuple[tuple[Any, ...], float]] = []
         cumulative: dict[Series, float] = {}
         start_time = None
+        counted = 0
         for series, value in scrape.samples:
             try:
                 role = roles[series]
@@ -197,10 +203,13 @@ class TargetDeriver:
             kind = role[0]
             if kind >= _CUMULATIVE_FROM:
                 cumulative[series] = value
+                counted += 1
             elif kind == _GAUGE:
                 gauges.append((role, value))
             else:
                 start_time = value
+        if counted != len(cumulative):  # a series repeated in the answer
+            cumulative = self._first_values(scrape)
         if len(roles) > 2 * len(scrape.samples) + 1024:
             self._roles = {s: roles[s] for s, _ in scrape.samples if s in roles}
             kept = {id(r[1]): r[1] for r in self._roles.values()
@@ -226,6 +235,23 @@ class TargetDeriver:
             return points  # the first scrape is a baseline
         self.last_seconds = seconds
         return points + self._counter_points(increases, seconds, ts)
+
+    def _first_values(self, scrape: Scrape) -> dict[Series, float]:
+        """The counters of an answer that repeats series, as Prometheus takes them: the
+        first sample of each series; the repeats are dropped and counted."""
+        roles = self._roles
+        first: dict[Series, float] = {}
+        repeats = 0
+        for series, value in scrape.samples:
+            role = roles[series]
+            if role is not None and role[0] >= _CUMULATIVE_FROM:
+                if series in first:
+                    repeats += 1
+                else:
+                    first[series] = value
+        self.duplicates += repeats
+        self.warning = f"{repeats} repeated series dropped (the first sample of each kept)"
+        return first
 
     def window_increments(self, target: str, points: list[Point]) -> Increments | None:
         """What the last scrape adds to the threshold windows (None after a baseline): the
@@ -291,6 +317,12 @@ class TargetDeriver:
             ts, self.latency_limit_s, self.last_counts)
         job_rows, self.last_jobs = job_points(self._jobs.values(), seconds, ts)
         points += job_rows
+        refused = [g for g in (*groups, *self._jobs.values()) if g.refused]
+        if refused:
+            self.refused_histograms += len(refused)
+            self.warning = (f"{len(refused)} histogram(s) refused for this interval, "
+                            f"e.g. {refused[0].tags.get('job') or refused[0].key}: "
+                            f"{refused[0].refused}")
         for (measurement, tags), fields in cpu_rows.items():
             # Same series and time as the gauges' point: InfluxDB merges the fields.
             points.append((measurement, self._tags(tags), fields, ts))
@@ -301,8 +333,14 @@ class TargetDeriver:
 def _bucket_points(group: _Latency, measurement: str, ts: int, points: list[Point],
                    wide_buckets: dict[float, float]) -> None:
     """A group's bucket row, one field per bucket (and its buckets added to
-    ``wide_buckets``)."""
-    row = bucket_fields.fields(group.buckets, wide_buckets)
+    ``wide_buckets``). Buckets that are not cumulative are refused for the interval: no
+    row and no percentiles (never a negative count); ``group.refused`` says why."""
+    try:
+        row = bucket_fields.fields(group.buckets, wide_buckets)
+    except bucket_fields.NotCumulative as error:
+        group.refused = str(error)
+        group.buckets = {}
+        return
     if row:
         points.append((measurement, group.tags, row, ts))
 
@@ -394,7 +432,8 @@ def _other_points(counters: dict[tuple[str, tuple[tuple[str, str], ...]], dict[s
                   f"{prefix}_per_minute": per_minute(hist.count, seconds) or 0.0}
         if hist.count > 0:
             fields[f"{prefix}_mean_ms"] = hist.total / hist.count * 1000.0
-            fields.update(percentile_fields(hist.buckets, prefix + "_"))
+            if bucket_fields.is_cumulative(hist.buckets):
+                fields.update(percentile_fields(hist.buckets, prefix + "_"))
         points.append((measurement, tags_of(tags), fields, ts))
     return points
 

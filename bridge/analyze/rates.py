@@ -12,6 +12,9 @@ from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 _INF = float("inf")
+# A decrease no larger than this share of the value is float rounding, not a restart:
+# doubles carry about 1e-16 relative precision, and sums of many such steps stay far below.
+NOISE = 1e-9
 
 
 class CounterTracker(Generic[K]):
@@ -94,6 +97,12 @@ class CounterTracker(Generic[K]):
                 increases[key] = value  # a series first seen now counts from zero
             elif value >= old:
                 increases[key] = value - old  # (back after an absence)
+            elif old - value <= NOISE * old:
+                # A float counter read twice within one clock tick (CPU seconds) can step
+                # back by a rounding error: no increase, and the higher value is kept so
+                # the step is not counted again.
+                increases[key] = 0.0
+                new[key] = old
             else:  # this counter went down: its process restarted
                 increases[key] = value
                 went_down = True

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import sys
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -42,12 +43,15 @@ class _Malformed(Exception):
     line = ""
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
 class Series:
     """A parsed series: metric name and labels (sorted (name, value) pairs).
 
-    Compared and hashed by identity: the per-target cache hands out the same object for
-    the same series every scrape, and identity hashing keeps per-sample dict work cheap.
+    Compared and hashed by identity, which keeps per-sample dict work cheap;
+    ``intern_series`` makes identity mean the label set: while a Series object is alive,
+    every parse of the same name and labels, in any order and through any cache, returns
+    that object. So state keyed by Series survives a pruned cache (a new object would
+    count from zero). Build them with ``intern_series``, never directly.
     """
 
     name: str
@@ -146,6 +150,21 @@ _PAIRS: dict[tuple[str, str], tuple[str, str]] = {}
 _MAX_PAIRS = 1_000_000
 
 
+# (name, labels) -> its one live Series. Weak: an entry lives exactly as long as some
+# state (a cache, a counter tracker, a role table) still holds the series.
+_CANONICAL: weakref.WeakValueDictionary[tuple[str, tuple[tuple[str, str], ...]], Series] = (
+    weakref.WeakValueDictionary())
+
+
+def intern_series(name: str, labels: tuple[tuple[str, str], ...] = _NO_LABELS) -> Series:
+    """The one Series for ``name`` and ``labels`` (sorted pairs)."""
+    key = (name, labels)
+    found = _CANONICAL.get(key)
+    if found is None:
+        found = _CANONICAL[key] = Series(name, labels)
+    return found
+
+
 def _parse_series(key: str) -> Series:
     brace = key.find("{")
     if brace == -1:
@@ -157,7 +176,7 @@ def _parse_series(key: str) -> Series:
         labels = parse_labels(key[brace + 1:-1])
     if not _METRIC_NAME.match(name):
         raise _Malformed(f"invalid metric name {name!r}")
-    return Series(name, labels)
+    return intern_series(sys.intern(name), labels)
 
 
 def series_of(key: str) -> Series:
@@ -201,14 +220,25 @@ def parse(text: str, cache: SeriesCache | None = None, openmetrics: bool = False
     samples = scrape.samples
     append = samples.append
     lines = text.split("\n")
+    ascii_text = text.isascii()  # (else each value is checked: float() reads "١" as 1)
     try:
         # In chunks, counting samples after each: a body far over the limit stops early,
         # at no cost per sample.
+        ended = False
         for start in range(0, len(lines), _CHUNK):
-            if _parse_lines(lines[start:start + _CHUNK], known, types, append, openmetrics):
-                break  # "# EOF"
+            if _parse_lines(lines[start:start + _CHUNK], known, types, append, openmetrics,
+                            ascii_text):
+                ended = True  # "# EOF"
+                break
             if max_samples is not None and len(samples) > max_samples:
                 raise ExpositionError(start + _CHUNK, f"more than {max_samples} samples", "")
+        # An answer cut short (a dropped connection, a proxy's limit) may end inside a
+        # value, turning 1234 into 12: refused whole, as Prometheus and promtool do.
+        if openmetrics and not ended:
+            raise ExpositionError(len(lines), "cut short: no '# EOF' line at the end", "")
+        if lines[-1] and not openmetrics:
+            raise ExpositionError(len(lines), "cut short: the last line has no newline",
+                                  lines[-1])
         if max_samples is not None and len(samples) > max_samples:
             raise ExpositionError(len(lines), f"more than {max_samples} samples", "")
     except _Malformed as error:
@@ -228,7 +258,8 @@ _CHUNK = 16384
 
 
 def _parse_lines(lines: list[str], known: dict[str, Series], types: dict[str, str],
-                 append: Callable[[tuple[Series, float]], None], openmetrics: bool) -> bool:
+                 append: Callable[[tuple[Series, float]], None], openmetrics: bool,
+                 ascii_text: bool = True) -> bool:
     """Parse ``lines`` into samples; True when an OpenMetrics ``# EOF`` ended the text."""
     line = ""
     try:
@@ -247,10 +278,14 @@ def _parse_lines(lines: list[str], known: dict[str, Series], types: dict[str, st
             else:
                 key, rest = line[:close + 1], line[close + 1:]
             series = known.get(key)
-            if series is None:
-                if line[0] in " \t":
-                    raise _Malformed("line starts with white space")
-                series = known[key] = _parse_series(key)
+            if series is None:  # a series not seen before, or a line out of the usual
+                key, rest = _odd_line(line, key, rest, openmetrics)
+                if not key:
+                    continue  # a comment, indented
+                series = known.get(key) or known.setdefault(key, _parse_series(key))
+            if "_" in rest or not (ascii_text or rest.isascii()):
+                # Python reads "1_000" as 1000 and other scripts' digits; Prometheus does not
+                raise _Malformed(f"invalid value {rest.strip()!r}")
             try:
                 append((series, float(rest)))  # " 1.5": float() skips the blanks
             except ValueError:
@@ -259,6 +294,34 @@ def _parse_lines(lines: list[str], known: dict[str, Series], types: dict[str, st
         error.line = line
         raise
     return False
+
+
+def _odd_line(line: str, key: str, rest: str, openmetrics: bool) -> tuple[str, str]:
+    """(key, rest) of a line the fast split may have cut wrong; ("", "") for a comment.
+
+    The text format separates tokens by blanks or tabs and allows blanks before a comment
+    (as Prometheus does); OpenMetrics allows neither, so there such a line is an error.
+    """
+    if not line or line[0] in " \t":
+        stripped = line.lstrip(" \t")
+        if openmetrics or not stripped:
+            raise _Malformed("line starts with white space")
+        if stripped[0] == "#":
+            return "", ""
+        # A sample line indented: Prometheus's text parsers skip the blanks.
+        close = stripped.rfind("}")
+        if close == -1:
+            key, _, rest = stripped.partition(" ")
+        else:
+            key, rest = stripped[:close + 1], stripped[close + 1:]
+        return _odd_line(stripped, key, rest, openmetrics)
+    if "\t" in key and "{" not in key and not openmetrics:  # "name<TAB>value"
+        key, _, tail = line.partition("\t")
+        cut = key.find(" ")
+        if cut != -1:
+            key, tail = key[:cut], key[cut:] + "\t" + tail
+        return key, tail
+    return key, rest
 
 
 def _type_line(line: str, types: dict[str, str]) -> None:

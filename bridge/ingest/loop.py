@@ -46,6 +46,7 @@ class TargetStatus:
     scrapes: int = 0
     failures: int = 0
     deferred: int = 0
+    warning: str = ""  # what the last good scrape refused or dropped, if anything
     labels: dict[str, str] = field(default_factory=dict)  # the target's own tags
 
 
@@ -125,8 +126,13 @@ class TargetScraper:
                                   config.max_body_bytes, self.auth)
             scraped = parse(fetched.text, self.deriver.cache, fetched.openmetrics,
                             config.max_samples)
+            if not scraped.samples:
+                # An empty page (a proxy's blank 200, a service still starting) is no
+                # scrape: nothing is stored, and the next good one counts the gap.
+                raise ScrapeError("the answer holds no samples (an empty page)")
             points = self.deriver.derive(scraped, stamp, started)
             status.samples = len(scraped.samples)
+            status.warning = self.deriver.warning
         except (ScrapeError, ExpositionError) as exc:
             error = str(exc)
         except Exception as exc:  # a bug must not stop the loop

@@ -182,7 +182,9 @@ class BridgeHandlers:
                             headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})
 
     async def healthz(self, request: web.Request) -> web.Response:
-        return web.json_response(self.bridge.health())
+        """200 when healthy, 503 when degraded (the body says why either way)."""
+        health = self.bridge.health()
+        return web.json_response(health, status=200 if health["status"] == "ok" else 503)
 
     async def api_targets(self, request: web.Request) -> web.Response:
         rows: list[dict[str, Any]] = [

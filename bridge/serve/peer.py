@@ -33,7 +33,8 @@ class PeerWatch:
         try:
             async with session.get(self.config.peer + "/healthz",
                                    timeout=aiohttp.ClientTimeout(total=2)) as response:
-                ok = response.status == 200
+                # 503 is a degraded bridge, still running and sending its notifications.
+                ok = response.status in (200, 503)
         except (aiohttp.ClientError, TimeoutError, OSError):
             ok = False
         self._missed = 0 if ok else self._missed + 1

@@ -121,6 +121,7 @@ class Writer:
         # Held until set-up has created the database: a write before that gets a final 404.
         self.ready = False
         self.last_error = ""
+        self.failing_since: float | None = None  # monotonic: writes fail since then
         self._outage = False
         self._update_gauges()
 
@@ -240,6 +241,8 @@ class Writer:
             result = await self.client.write(body, rp=rp or None)
         except InfluxError as exc:
             self.last_error = str(exc)
+            if self.failing_since is None:
+                self.failing_since = perf_counter()
             if exc.retryable:
                 self.metrics.errors.labels("retryable").inc()
                 if not self._outage:
@@ -251,6 +254,7 @@ class Writer:
             return await self._split(rp, body, exc)
         finally:
             self.metrics.duration.observe(perf_counter() - started)
+        self.failing_since = None
         if self._outage:
             self._outage = False
             log.info("InfluxDB takes writes again: writing what waited on disk")
