@@ -208,3 +208,35 @@ def test_a_restored_state_is_not_judged_before_the_window_has_filled_again():
             state = evaluator.states[("api", ROUTE, "error_rate_percent")]
             assert state.level == "critical" and state.value == 0.0
     assert changes == [("ok", 60.0)]  # judged once the window is full: resolved once
+
+
+def test_an_endpoint_whose_traffic_stops_shows_no_data_and_its_state_resolves():
+    """A slow endpoint goes warning; then its traffic stops. Once its window is empty the
+    figure is "no data" (None) and the state resolves (a change with no value)."""
+    registry = CollectorRegistry()
+    histogram = ExporterMetrics("api", registry).request_duration
+    deriver = TargetDeriver("api")
+    evaluator = Evaluator(RuleBook(DEFAULTS))
+    changes = []
+    for step in range(200):  # 5 s scrapes: 1,000 s
+        now = step * 5.0
+        if 0 < step <= 80:  # 400 s of 20 requests a scrape, all at 0.7 s: p95 warning
+            for _ in range(20):
+                histogram.labels("api", "/slow", "GET", "200").observe(0.7)
+        points = deriver.derive(parse(generate_latest(registry).decode(), deriver.cache),
+                                now, now)
+        changes += evaluator.observe("api", "t1", deriver.window_increments("t1", points),
+                                     now, True, True)
+        if step == 80:
+            state = evaluator.states["api", "GET /slow", "p95_ms"]
+            assert state.level != "ok" and state.value is not None
+    state = evaluator.states["api", "GET /slow", "p95_ms"]
+    assert state.level == "ok" and state.value is None
+    resolved = [c for c in changes if c.metric == "p95_ms" and c.endpoint == "GET /slow"
+                and c.resolved]
+    assert len(resolved) == 1 and resolved[0].no_data
+    assert resolved[0].as_json()["value"] is None
+    # Resolved when the window emptied, not at once: 400 s + the window (300 s) at most,
+    # plus the resolve time.
+    rule = DEFAULTS["p95_ms"]
+    assert 400 < resolved[0].at <= 400 + rule.window_seconds + rule.resolve_seconds + 5

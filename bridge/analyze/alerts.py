@@ -24,6 +24,9 @@ from .thresholds import JOB_PREFIX, REGRESSIONS, SEVERITY, Level, Threshold
 from .window import Counts, Increments, ServiceWindow
 
 Key = tuple[str, str, str]  # service, endpoint ("_all" for service-wide), metric
+# The figures judged from an endpoint's request counts.
+_COUNT_METRICS = frozenset({"p95_ms", "error_rate_percent", "client_error_rate_percent",
+                            "p95_regression", "error_rate_regression"})
 
 
 @dataclass(frozen=True)
@@ -44,9 +47,15 @@ class Change:
     def resolved(self) -> bool:
         return self.level == "ok"
 
+    @property
+    def no_data(self) -> bool:
+        """Resolved because the window holds no requests: there is no figure."""
+        return self.value != self.value
+
     def as_json(self) -> dict[str, object]:
         return {"service": self.service, "endpoint": self.endpoint, "metric": self.metric,
-                "level": self.level, "previous": self.previous, "value": self.value,
+                "level": self.level, "previous": self.previous,
+                "value": None if self.no_data else self.value,
                 "threshold": self.threshold, "at": self.at, "resolved": self.resolved,
                 "baseline": self.baseline}
 
@@ -190,7 +199,12 @@ class Evaluator:
                                 rule.level(rate) if full else None, rule)
         # A service whose histogram has no endpoint label has "_all" as its one endpoint.
         longest = window.run(max(window.runs))
-        for endpoint in [schema.ALL, *(e for e in longest.endpoints if e != schema.ALL)]:
+        # Endpoints with traffic in the longest window, and those with a state to resolve.
+        endpoints = dict.fromkeys(e for e in longest.endpoints if e != schema.ALL)
+        endpoints.update(dict.fromkeys(
+            k[1] for k in self.states if k[0] == service and k[1] != schema.ALL
+            and k[2] in _COUNT_METRICS))
+        for endpoint in [schema.ALL, *endpoints]:
             yield from self._judge_counts(service, endpoint, window, now)
         yield from self._judge_jobs(service, window, now)
 
@@ -206,10 +220,19 @@ class Evaluator:
             if rule is not None and counts is not None and counts.requests > 0:
                 yield self._ratio(service, key, "job_failure_percent", rule, counts, window,
                                   now)
+            elif rule is not None:
+                yield from self._no_data(service, key, "job_failure_percent", rule)
             stale = self.book.rule(service, key, "job_stale_seconds")
             if stale is not None:
                 age = now - window.job_success.get(job, seen)
                 yield Judgement(key, "job_stale_seconds", age, stale.level(age), stale)
+
+    def _no_data(self, service: str, endpoint: str, metric: str,
+                 rule: Threshold) -> Iterator[Judgement]:
+        """An empty window: the figure has no value, and a state that exists is judged ok
+        (it resolves after the rule's resolve time; the change carries no value)."""
+        if (service, endpoint, metric) in self.states:
+            yield Judgement(endpoint, metric, None, "ok", rule)
 
     def _ratio(self, service: str, endpoint: str, metric: str, rule: Threshold,
                counts: Counts, window: ServiceWindow, now: float) -> Judgement:
@@ -238,16 +261,20 @@ class Evaluator:
 
         for metric in ("p95_ms", "error_rate_percent", "client_error_rate_percent"):
             rule = self.book.rule(service, endpoint, metric)
-            if rule is None or (c := counts(rule.window_seconds)) is None or c.requests <= 0:
+            if rule is None:
+                continue
+            if (c := counts(rule.window_seconds)) is None or c.requests <= 0:
+                yield from self._no_data(service, endpoint, metric, rule)
                 continue
             yield self._ratio(service, endpoint, metric, rule, c, window, now)
         base = self.baselines.get((service, endpoint))
-        if base is None:
-            return
         for metric, check in (("p95_regression", regression.latency),
                               ("error_rate_regression", regression.errors)):
             rule = self.book.rule(service, endpoint, metric)
-            if rule is None or (c := counts(rule.window_seconds)) is None or c.requests <= 0:
+            if rule is None:
+                continue
+            if base is None or (c := counts(rule.window_seconds)) is None or c.requests <= 0:
+                yield from self._no_data(service, endpoint, metric, rule)
                 continue
             verdict = check(c, base, rule)
             judged = window.full(rule.window_seconds, now)

@@ -43,7 +43,7 @@ def _time(seconds: float) -> str:
 
 
 def describe(change: Change) -> dict[str, str]:
-    text = {"value": f"{change.value:.6g}"}
+    text = {"value": "no data" if change.no_data else f"{change.value:.6g}"}
     if change.threshold is not None:
         text["limit"] = f"{change.threshold:.6g}"
     if change.baseline is not None:
