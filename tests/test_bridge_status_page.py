@@ -116,3 +116,45 @@ def test_requests_per_minute_is_summed_requests_over_the_time_they_cover():
         [NOW_MS, 10.0, 12.0, 1.0, 0.0]])]}
     figures = reduce([performance, {}, {}])["api"]
     assert figures.requests_per_minute == 31 * 60 / 35
+
+
+def _figure_html(html: str, name: str, service: str) -> str:
+    sections = [part for part in html.split("<section")[1:]
+                if f'data-service="{service}"' in part.split(">", 1)[0]]
+    section = sections[0]
+    start = section.index(f'data-figure="{name}"')
+    return section[start:section.index("</div>", start)]
+
+
+def test_figures_of_a_down_or_removed_service_are_grey_with_their_age():
+    perf = ["p95_ms", "requests_per_minute", "requests", "errors"]
+    res = ["cpu_percent", "memory_mb", "memory_percent"]
+    old = NOW_MS - 1_800_000  # 30 min before now
+    results = [
+        {"series": [series("gone", perf, [[old - 15_000, 70.0, 40.0, 10.0, 0.0],
+                                          [old, 73.75, 4.0, 1.0, 0.0]]),
+                    series("api", perf, [[NOW_MS - 20_000, 50.0, 12.0, 4.0, 0.0],
+                                         [NOW_MS, None, 0.0, 0.0, 0.0]])]},
+        {"series": [series("gone", res, [[old, 35.0, 120.0, 20.0]], pid="1"),
+                    series("down", res, [[old, 90.0, 300.0, 85.0]], pid="1"),
+                    series("api", res, [[NOW_MS, 10.0, 50.0, 5.0]], pid="1")]},
+        {"series": [series("api", ["last"], [[NOW_MS, 40.0]])]}]
+    figures = reduce(results)
+    targets = [TargetRow("api", "http://a/metrics", True, NOW_MS / 1000, 3.0, 10, ""),
+               TargetRow("down", "http://d/metrics", False, NOW_MS / 1000, 3.0, 0, "refused")]
+    html = render_main(targets, figures, now=NOW_MS / 1000, fresh_s=60.0)
+    # A removed service: grey, with when its figures were written, and why.
+    gone_cpu = _figure_html(html, "cpu_percent", "gone")
+    assert 'data-level="none"' in gone_cpu and "as of 30 min ago" in gone_cpu
+    assert "no longer a target · last data 30 min ago" in html
+    # A service that is down: its old 90 % CPU is not shown in colour as "now".
+    down_cpu = _figure_html(html, "cpu_percent", "down")
+    assert 'data-stale="true"' in down_cpu and "#c62828" not in down_cpu
+    assert "down · last data 30 min ago" in html
+    # A current service: coloured, no age; the last scrape had no requests, so no p95
+    # (not an older scrape's); its requests/min covers 40 s (two rows) and says so.
+    api_cpu = _figure_html(html, "cpu_percent", "api")
+    assert "data-stale" not in api_cpu and 'data-level="ok"' in api_cpu
+    assert figures["api"].p95_ms is None
+    rpm = _figure_html(html, "requests_per_minute", "api")
+    assert "requests/min, last 40 s" in rpm and "6.0" in rpm

@@ -66,6 +66,12 @@ class ServiceFigures:
     disk_percent: float | None = None
     p95_series: list[tuple[int, float]] = field(default_factory=list)
     rpm_series: list[tuple[int, float]] = field(default_factory=list)
+    # When each kind of figure was last written (ms), so a page can tell current from stale,
+    # and the time the requests-per-minute figure covers (at most RECENT_MS).
+    requests_ms: int | None = None
+    resources_ms: int | None = None
+    disk_ms: int | None = None
+    rpm_span_ms: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -240,7 +246,6 @@ def reduce(results: list[dict[str, Any]]) -> dict[str, ServiceFigures]:
         for row in rows:
             if row["p95_ms"] is not None:
                 figures.p95_series.append((row["time"], row["p95_ms"]))
-                figures.p95_ms = row["p95_ms"]
             if row["requests_per_minute"] is not None:
                 figures.rpm_series.append((row["time"], row["requests_per_minute"]))
             if previous is not None:
@@ -254,6 +259,10 @@ def reduce(results: list[dict[str, Any]]) -> dict[str, ServiceFigures]:
                 # A row's interval is its count over its rate; a row without requests
                 # covers the time since the previous row.
                 covered_ms += 60_000.0 * count / rate if count and rate else gap
+        # The last scrape's p95: none when it had no requests (not an older scrape's).
+        figures.p95_ms = rows[-1]["p95_ms"]
+        figures.requests_ms = int(rows[-1]["time"])
+        figures.rpm_span_ms = min(covered_ms, float(RECENT_MS))
         if covered_ms > 0:  # summed requests over the time they cover
             figures.requests_per_minute = 60_000.0 * requests / covered_ms
         if requests > 0:  # summed numerators over summed denominators
@@ -270,6 +279,7 @@ def reduce(results: list[dict[str, Any]]) -> dict[str, ServiceFigures]:
         # Only the processes of the newest scrape (one scrape writes every pid at the same
         # time): a restarted process's old pid is not summed in.
         newest = max(r["time"] for r in by_pid.values())
+        figures.resources_ms = int(newest)
         current = [r for r in by_pid.values() if r["time"] == newest]
         for name in ("cpu_percent", "memory_mb", "memory_percent"):
             values = [r[name] for r in current if r.get(name) is not None]
@@ -278,5 +288,7 @@ def reduce(results: list[dict[str, Any]]) -> dict[str, ServiceFigures]:
     for series in disk.get("series", []):
         rows = rows_of(series)
         if rows:
-            of(series).disk_percent = rows[-1].get("last")
+            figures = of(series)
+            figures.disk_percent = rows[-1].get("last")
+            figures.disk_ms = int(rows[-1]["time"])
     return out

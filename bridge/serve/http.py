@@ -119,7 +119,8 @@ class BridgeHandlers:
         main = status_page.render_main(targets, figures, states, health=bridge.health(),
                                        thresholds=bridge.thresholds,
                                        influx_error=influx_error, changes=changes,
-                                       endpoints=endpoints, jobs=jobs, counts=counts)
+                                       endpoints=endpoints, jobs=jobs, counts=counts,
+                                       fresh_s=max(3 * self.refresh_s, 30.0))
         if request.query.get("part") == "main":
             return web.Response(text=main, content_type="text/html")
         return web.Response(text=status_page.render_page(main, self.refresh_s),

@@ -14,6 +14,7 @@ from html import escape
 from typing import Any
 
 from ..analyze.overview import (
+    RECENT_MS,
     CountRow,
     EndpointFigures,
     JobFigures,
@@ -70,12 +71,29 @@ def _level(name: str, value: float | None, thresholds: dict[str, Threshold]) -> 
 
 
 def _figure(name: str, label: str, value: float | None, unit: str,
-            thresholds: dict[str, Threshold], digits: int = 1) -> str:
-    level = _level(name, value, thresholds)
-    return (f'<div class="figure" data-figure="{name}" data-level="{level}">'
+            thresholds: dict[str, Threshold], digits: int = 1, stale: str = "") -> str:
+    """One figure; ``stale`` ("3 min ago"): not current, shown grey with its age."""
+    level = "none" if stale else _level(name, value, thresholds)
+    age = f'<span class="age">as of {stale}</span>' if stale and value is not None else ""
+    marker = ' data-stale="true"' if stale else ""
+    return (f'<div class="figure" data-figure="{name}" data-level="{level}"{marker}>'
             f'<span class="label">{label}</span>'
             f'<span class="value" style="color:{_COLOURS[level]}">'
-            f'{_number(value, unit, digits)}</span></div>')
+            f'{_number(value, unit, digits)}</span>{age}</div>')
+
+
+def _stale(at_ms: int | None, now: float, fresh_s: float) -> str:
+    """"" while a figure written at ``at_ms`` is current, else its age."""
+    if at_ms is None or now - at_ms / 1000 <= fresh_s:
+        return ""
+    return _age(at_ms / 1000, now)
+
+
+def _span(ms: float) -> str:
+    """The time a windowed figure covers, for its label: "5 min", "40 s"."""
+    if ms >= 0.95 * RECENT_MS:
+        return f"{RECENT_MS // 60_000} min"
+    return f"last {ms / 1000:.0f} s" if ms < 120_000 else f"last {ms / 60_000:.0f} min"
 
 
 def _endpoints_table(rows: Sequence[EndpointFigures], thresholds: dict[str, Threshold],
@@ -127,14 +145,28 @@ def _counts_table(rows: Sequence[CountRow], caption: str, label: str, p95: bool)
             f"{head}</tr></thead><tbody>{body}</tbody></table>")
 
 
-def _http_figures(f: ServiceFigures, thresholds: dict[str, Threshold]) -> str:
-    return (_figure("p95_ms", "p95, last scrape", f.p95_ms, " ms", thresholds)
-            + _figure("requests_per_minute", "requests/min, 5 min", f.requests_per_minute, "",
-                      thresholds)
-            + _figure("error_rate_percent", "5xx errors, 5 min", f.error_rate_percent, " %",
-                      thresholds, 2)
-            + _figure("client_error_rate_percent", "4xx answers, 5 min",
-                      f.client_error_rate_percent, " %", thresholds, 2))
+def _http_figures(f: ServiceFigures, thresholds: dict[str, Threshold], stale: str) -> str:
+    span = _span(f.rpm_span_ms)
+    return (_figure("p95_ms", "p95, last scrape", f.p95_ms, " ms", thresholds, stale=stale)
+            + _figure("requests_per_minute", f"requests/min, {span}", f.requests_per_minute,
+                      "", thresholds, stale=stale)
+            + _figure("error_rate_percent", f"5xx errors, {span}", f.error_rate_percent,
+                      " %", thresholds, 2, stale=stale)
+            + _figure("client_error_rate_percent", f"4xx answers, {span}",
+                      f.client_error_rate_percent, " %", thresholds, 2, stale=stale))
+
+
+def _service_note(service: str, targets: Sequence[TargetRow], f: ServiceFigures,
+                  now: float) -> str:
+    """Why a service's figures are not current: it is down, or no longer a target."""
+    mine = [t for t in targets if t.service == service]
+    if mine and any(t.up or t.last_scrape is None for t in mine):
+        return ""
+    seen = max((m for m in (f.requests_ms, f.resources_ms, f.disk_ms) if m is not None),
+               default=None)
+    last = "no data stored" if seen is None else f"last data {_age(seen / 1000, now)}"
+    why = "down" if mine else "no longer a target"
+    return f'<p class="stale-note" data-stale="true">{why} · {last}</p>'
 
 
 def _charts(service: str, f: ServiceFigures, p95_limit: float | None, end_ms: int) -> str:
@@ -224,8 +256,10 @@ def render_main(targets: Sequence[TargetRow], figures: dict[str, ServiceFigures]
                 changes: Sequence[StateChange] = (),
                 endpoints: dict[str, list[EndpointFigures]] | None = None,
                 jobs: dict[str, list[JobFigures]] | None = None,
-                counts: dict[str, dict[str, list[CountRow]]] | None = None) -> str:
-    """The page's ``<main>`` content (also served alone for the refresh)."""
+                counts: dict[str, dict[str, list[CountRow]]] | None = None,
+                fresh_s: float = 60.0) -> str:
+    """The page's ``<main>`` content (also served alone for the refresh). A figure older
+    than ``fresh_s`` is shown grey with its age, never as current."""
     now = time.time() if now is None else now
     thresholds = DEFAULTS if thresholds is None else thresholds
     end_ms = int(now * 1000)
@@ -274,15 +308,23 @@ def render_main(targets: Sequence[TargetRow], figures: dict[str, ServiceFigures]
         http = (any(v is not None for v in (f.p95_ms, f.requests_per_minute,
                                             f.error_rate_percent))
                 or bool(f.rpm_series or f.p95_series or (endpoints or {}).get(service)))
+        note = _service_note(service, targets, f, now)
+        resources = _stale(f.resources_ms, now, fresh_s)
+        disk = _stale(f.disk_ms, now, fresh_s)
         parts.append(
-            f'<section class="service" data-service="{escape(service)}">'
-            f"<h3>{escape(service)}</h3><div class=\"figures\">"
-            + (_http_figures(f, thresholds) if http else "")
-            + _figure("cpu_percent", "CPU of limit, now", f.cpu_percent, " %", thresholds)
-            + _figure("memory_mb", "memory used, now", f.memory_mb, " MB", {}, 0)
+            f'<section class="service{" stale" if note else ""}" '
+            f'data-service="{escape(service)}">'
+            f"<h3>{escape(service)}</h3>{note}<div class=\"figures\">"
+            + (_http_figures(f, thresholds, _stale(f.requests_ms, now, fresh_s))
+               if http else "")
+            + _figure("cpu_percent", "CPU of limit, now", f.cpu_percent, " %", thresholds,
+                      stale=resources)
+            + _figure("memory_mb", "memory used, now", f.memory_mb, " MB", {}, 0,
+                      stale=resources)
             + _figure("memory_percent", "memory of limit, now", f.memory_percent, " %",
-                      thresholds)
-            + _figure("disk_percent", "disk used, now", f.disk_percent, " %", thresholds)
+                      thresholds, stale=resources)
+            + _figure("disk_percent", "disk used, now", f.disk_percent, " %", thresholds,
+                      stale=disk)
             + "</div>"
             + (_charts(service, f, p95_limit, end_ms) if http else "")
             + _endpoints_table((endpoints or {}).get(service, []), thresholds, p95_limit)
@@ -300,6 +342,7 @@ padding:.5rem 1rem;margin:.7rem 0}.figures{display:flex;flex-wrap:wrap;gap:1.2re
 .figure{display:flex;flex-direction:column}.label{color:#6e7781;font-size:12px}
 .value{font-size:20px;font-weight:600}.charts{display:flex;gap:1.5rem;margin-top:.5rem}
 .spark{background:#f6f8fa;border-radius:3px}.meta{color:#6e7781}figure{margin:0}figcaption{color:#6e7781;font-size:12px}.error{color:#c62828}.last-error{max-width:28rem;color:#c62828}
+.stale{background:#f6f8fa;color:#6e7781}.stale-note,.age{color:#6e7781;font-size:12px}
 """
 
 
