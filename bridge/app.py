@@ -91,7 +91,8 @@ class Bridge:
         limit_s = self.thresholds["p95_ms"].warning / 1000  # the p95 limit, as a bound
         return TargetScraper(target, self.config.scrape, self.scrape_metrics,
                              self.handle_scrape, limit_s, lambda: self.writer.backlogged,
-                             align=self.config.ha is not None)
+                             align=self.config.ha is not None,
+                             twin_covers=lambda: self.peer.twin_covers)
 
     def _targets_changed(self, removed: list[TargetScraper],
                          scrapers: list[TargetScraper]) -> None:

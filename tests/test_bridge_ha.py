@@ -147,3 +147,57 @@ def test_ha_pair_stores_once_survives_a_kill_and_sends_webhooks_once(
         for bridge in bridges:
             bridge.stop()
     assert "Traceback" not in secondary.output()
+
+
+@pytest.mark.parametrize("frozen", [0, 1])  # the primary, then the secondary
+def test_a_frozen_replica_never_writes_its_stall_over_its_twins_slot(tmp_path, influxdb,
+                                                                       fleet, frozen):
+    """SIGSTOP one replica for about 6 slots while requests keep coming, then SIGCONT:
+    its first scrape after the stall spans the slots the twin stored; written into one
+    slot it would overwrite the twin's point with all of them. Stored total = truth."""
+    db = f"frozen{frozen}"
+    ports = [free_port(), free_port()]
+    bridges: list[Server] = []
+    for index in (0, 1):
+        config = tmp_path / f"bridge{index}.yml"
+        config.write_text(
+            f"influxdb: {{url: {influxdb.url}, database: {db}}}\n"
+            "scrape: {interval: 1s, timeout: 1s}\n"
+            f"buffer: {{path: {tmp_path / f'buffer{index}'}}}\n"
+            f"listen: 127.0.0.1:{ports[index]}\n"
+            f"ha: {{peer: 'http://127.0.0.1:{ports[1 - index]}', primary: {index == 0}}}\n"
+            f"targets:\n  - {{service: counted, url: '{fleet.url}/t/0/metrics'}}\n")
+        bridges.append(Server([sys.executable, "-m", "promflux.bridge", "--config",
+                               str(config)], ports[index], ready_path="/healthz"))
+    stalled = bridges[frozen]
+    try:
+        seen = len(scrape_times(fleet, 0))
+        wait_for(lambda: scrape_times(fleet, 0), lambda t: len(t) >= seen + 6)
+        adds = [(add_between_slots(fleet, 0, 10), 10)]
+        adds.append((add_between_slots(fleet, 0, 10, adds[-1][0]), 10))
+        stalled.proc.send_signal(signal.SIGSTOP)
+        try:
+            for _ in range(6):
+                adds.append((add_between_slots(fleet, 0, 10, adds[-1][0]), 10))
+        finally:
+            stalled.proc.send_signal(signal.SIGCONT)
+        for _ in range(4):
+            adds.append((add_between_slots(fleet, 0, 10, adds[-1][0]), 10))
+        last_add = adds[-1][0]
+        wait_for(lambda: scrape_times(fleet, 0), lambda t: sum(x > last_add for x in t) >= 4)
+
+        def stored() -> list[list]:
+            series = influxdb.query(
+                'SELECT "requests" FROM "performance_metrics" WHERE "service" = \'counted\' '
+                "AND \"endpoint\" != '_all'", db=db)
+            return series[0]["values"] if series else []
+
+        truth = sum(k for _, k in adds)
+        slack = ambiguous(adds, scrape_times(fleet, 0))
+        rows = wait_for(stored, lambda r: abs(sum(v for _, v in r) - truth) <= slack)
+        assert abs(sum(v for _, v in rows) - truth) <= slack, (rows, truth, slack)
+        # No slot holds a stall's worth (two adds at most: a slot both replicas scraped late).
+        assert max(v for _, v in rows) <= 20 + slack
+    finally:
+        for bridge in bridges:
+            bridge.stop()

@@ -182,10 +182,11 @@ class TargetDeriver:
         return self.tracker.restarts
 
     def derive(self, scrape: Scrape, timestamp: float,
-               monotonic: float | None = None) -> list[Point]:
+               monotonic: float | None = None, count: bool = True) -> list[Point]:
         """Points for one scrape taken at ``timestamp`` (wall-clock seconds, the points'
         time). Intervals come from ``monotonic`` when given, so a clock step never shrinks,
-        stretches or reverses one."""
+        stretches or reverses one. ``count=False``: the interval's increases are stored
+        elsewhere (an HA twin): this scrape is a new baseline, its gauges the only points."""
         roles = self._roles
         preset = self.preset
         self.warning = ""
@@ -230,7 +231,7 @@ class TargetDeriver:
             timestamp if monotonic is None else monotonic, cumulative, restarted)
         self.last_wall = timestamp
         self.last_counts, self.last_total, self.last_jobs = {}, None, {}
-        if seconds is None or seconds <= 0:
+        if seconds is None or seconds <= 0 or not count:
             self.last_seconds = None
             return points  # the first scrape is a baseline
         self.last_seconds = seconds

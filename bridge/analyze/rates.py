@@ -40,6 +40,11 @@ class CounterTracker(Generic[K]):
         self.max_absent = max_absent  # bounds memory when a target churns through series
         self.restarts = 0
 
+    @property
+    def time(self) -> float | None:
+        """When the last update was (monotonic seconds; None before the first)."""
+        return self._time
+
     def __len__(self) -> int:
         """Series tracked, absent ones included."""
         return len(self._last) + len(self._absent)

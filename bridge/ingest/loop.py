@@ -81,8 +81,13 @@ class TargetScraper:
 
     def __init__(self, target: Target, config: ScrapeConfig, metrics: ScrapeMetrics,
                  sink: Sink, latency_limit_s: float = 0.5,
-                 hold: Callable[[], bool] = lambda: False, align: bool = False) -> None:
+                 hold: Callable[[], bool] = lambda: False, align: bool = False,
+                 twin_covers: Callable[[], bool] = lambda: False) -> None:
         self.target = target
+        # An HA replica's twin stores the same slots: after a stall (a frozen process, a
+        # put-off scrape) the slots this replica missed are the twin's, and one point
+        # holding all of them would overwrite the twin's point of a single slot.
+        self.twin_covers = twin_covers
         # Points stamped with their slot's time, not the scrape's: a twin replica scraping
         # the same target stamps the same, and InfluxDB keeps one point, not two.
         self.align = align
@@ -130,7 +135,10 @@ class TargetScraper:
                 # An empty page (a proxy's blank 200, a service still starting) is no
                 # scrape: nothing is stored, and the next good one counts the gap.
                 raise ScrapeError("the answer holds no samples (an empty page)")
-            points = self.deriver.derive(scraped, stamp, started)
+            last = self.deriver.tracker.time
+            missed = (self.align and last is not None
+                      and started - last > 1.5 * self.interval and self.twin_covers())
+            points = self.deriver.derive(scraped, stamp, started, count=not missed)
             status.samples = len(scraped.samples)
             status.warning = self.deriver.warning
         except (ScrapeError, ExpositionError) as exc:

@@ -1,6 +1,7 @@
-"""Which replica of an HA pair sends the generic webhooks: the primary always, the other
-one only while the primary's /healthz does not answer. (Alertmanager deduplicates the
-identical alerts both replicas send, so those go out from both.)"""
+"""The other replica of an HA pair, watched through its /healthz: the primary always sends
+the generic webhooks, the other one only while the primary does not answer. (Alertmanager
+deduplicates the identical alerts both replicas send, so those go out from both.) Both
+watch, so a replica that was stalled knows whether its twin stored the slots it missed."""
 
 from __future__ import annotations
 
@@ -40,13 +41,22 @@ class PeerWatch:
         self._missed = 0 if ok else self._missed + 1
         up = self._missed < self.misses
         if up != self.peer_up:
-            log.warning("HA peer %s is %s: this replica %s webhooks",
-                        redact(self.config.peer), "back" if up else "down",
-                        "stops sending" if up else "now sends")
+            if self.config.primary:
+                log.warning("HA peer %s is %s", redact(self.config.peer),
+                            "back" if up else "down")
+            else:
+                log.warning("HA peer %s is %s: this replica %s webhooks",
+                            redact(self.config.peer), "back" if up else "down",
+                            "stops sending" if up else "now sends")
             self.peer_up = up
 
+    @property
+    def twin_covers(self) -> bool:
+        """Whether the twin is taken to have stored the slots this replica missed."""
+        return self.config is not None and self.peer_up
+
     async def run(self, session: aiohttp.ClientSession) -> None:
-        if self.config is None or self.config.primary:
+        if self.config is None:
             return
         while True:
             await self.check(session)
