@@ -15,7 +15,9 @@ point instead.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sys
 from bisect import bisect_left
 from typing import Any
 
@@ -136,14 +138,45 @@ def _hook_handle_error() -> None:
         try:
             return original(self, request, status, exc, message)
         except ConnectionError:
-            # The response had started (a WebSocket, a stream): aiohttp drops the request
-            # without logging it. It is no longer in progress (and is not timed).
-            if inst is not None and inst.errors.pop(id(request), (0, None))[0]:
-                inst.started[0] -= 1
+            # The response had started (a stream): aiohttp drops the request without
+            # logging it. Recorded here: 499 when the client went away, else 500.
+            if inst is not None:
+                _broken_stream(inst, request)
             raise
 
     handle_error._promflux = True  # type: ignore[attr-defined]
     RequestHandler.handle_error = handle_error  # type: ignore[method-assign]
+
+
+def _broken_stream(inst: Any, request: Any) -> None:
+    """Record a request whose started response broke (handle_error could not answer it)."""
+    try:
+        status = inst.errors.pop(id(request), (0, None))[0]
+        if not status:
+            return  # a WebSocket's, recorded as its close
+        start = _handling_started()
+        if start is None:  # (an aiohttp that keeps no start time: left out, not in progress)
+            inst.started[0] -= 1
+            return
+        inst.record(request, status, asyncio.get_running_loop().time() - start)
+    except Exception as error:
+        inst.recorder.internal_error("request", error)
+
+
+def _handling_started() -> float | None:
+    """When aiohttp began handling the failing request, on its loop's clock: the
+    ``start_time`` its request method holds (aiohttp 3.8 to 3.14) and passes to the
+    access logger for every other request. Read from that frame only on this error path;
+    None when no such frame is found."""
+    frame = sys._getframe(1)
+    for _ in range(6):
+        frame = frame.f_back  # type: ignore[assignment]
+        if frame is None:
+            return None
+        if frame.f_code.co_name == "_handle_request":
+            start = frame.f_locals.get("start_time")
+            return start if isinstance(start, float) else None
+    return None
 
 
 def _access_logged(request: Any) -> Any:

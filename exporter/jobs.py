@@ -6,7 +6,8 @@ exception, counted by exception type; ``cancelled`` for a cancellation or interp
 which is no failure of the job), the runs in progress, and the time of the last success.
 Job kinds and exception types are bounded per service (a name built from data would
 otherwise create series without end); past the bound they are counted as ``_other``.
-Thread-safe: prometheus_client's metrics take their own locks, and a run is not a hot path.
+Thread-safe: a run's updates are made under one lock, which a scrape takes to collect them
+together (a run is not a hot path).
 """
 
 from __future__ import annotations
@@ -40,21 +41,25 @@ class JobRecorder:
         return self._kinds(name)
 
     def started(self, kind: str) -> None:
-        self.metrics.jobs_in_progress.labels(self.service, kind).inc()
+        metrics = self.metrics
+        with metrics.job_lock:
+            metrics.jobs_in_progress.labels(self.service, kind).inc()
 
     def finished(self, kind: str, seconds: float, exc: BaseException | None) -> None:
         metrics, service = self.metrics, self.service
-        metrics.jobs_in_progress.labels(service, kind).dec()
-        if exc is None:
-            outcome = "success"
-            metrics.job_last_success.labels(service, kind).set(self.clock())
-        elif isinstance(exc, Exception):
-            outcome = "failure"
-            exception = self._exceptions(exception_name(exc))
-            metrics.job_failures.labels(service, kind, exception).inc()
-        else:  # CancelledError, KeyboardInterrupt, SystemExit: stopped, not failed
-            outcome = "cancelled"
-        metrics.job_duration.labels(service, kind, outcome).observe(seconds)
+        exception = (self._exceptions(exception_name(exc))
+                     if isinstance(exc, Exception) else "")
+        with metrics.job_lock:  # one step for a scrape (see ExporterMetrics._jobs)
+            metrics.jobs_in_progress.labels(service, kind).dec()
+            if exc is None:
+                outcome = "success"
+                metrics.job_last_success.labels(service, kind).set(self.clock())
+            elif exception:
+                outcome = "failure"
+                metrics.job_failures.labels(service, kind, exception).inc()
+            else:  # CancelledError, KeyboardInterrupt, SystemExit: stopped, not failed
+                outcome = "cancelled"
+            metrics.job_duration.labels(service, kind, outcome).observe(seconds)
 
 
 class JobRun(Timer):

@@ -7,10 +7,14 @@ services apart even when their targets share a host.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterable
 from typing import NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 from promflux.labels import UNMATCHED
 
@@ -63,6 +67,21 @@ class RouteInfo(NamedTuple):
     methods: frozenset[str]
     status: int = 200  # the route's success status (FastAPI's status_code=...)
     websocket: bool = False
+
+
+class _Together(Collector):
+    """Families collected as one snapshot: under the lock their writers take."""
+
+    def __init__(self, lock: threading.Lock, parts: list[MetricWrapperBase]) -> None:
+        self.lock = lock
+        self.parts = parts
+
+    def describe(self) -> list[Metric]:
+        return [family for part in self.parts for family in part.describe()]
+
+    def collect(self) -> list[Metric]:
+        with self.lock:
+            return [family for part in self.parts for family in part.collect()]
 
 
 class ExporterMetrics:
@@ -131,20 +150,28 @@ class ExporterMetrics:
             [*labels, "exception"], registry=registry)
 
     def _jobs(self, registry: CollectorRegistry | None) -> None:
+        # A run's outcome touches several families (in progress, duration, failures, last
+        # success); ``job_lock`` makes that one step for a scrape, which collects the four
+        # together under it (a scrape never sees a failure without its run).
+        self.job_lock = threading.Lock()
         self.job_duration = Histogram(
             "job_duration_seconds",
             "Background job runs, by job kind and outcome (success, failure, cancelled).",
-            ["service", "job", "outcome"], buckets=JOB_BUCKETS, registry=registry)
+            ["service", "job", "outcome"], buckets=JOB_BUCKETS, registry=None)
         self.job_failures = Counter(
             "job_failures", "Failed job runs, by the exception that ended them.",
-            ["service", "job", "exception"], registry=registry)
+            ["service", "job", "exception"], registry=None)
         self.jobs_in_progress = Gauge(
             "jobs_in_progress", "Job runs started and not yet finished.", ["service", "job"],
-            registry=registry, multiprocess_mode="livesum")
+            registry=None, multiprocess_mode="livesum")
         self.job_last_success = Gauge(
             "job_last_success_timestamp_seconds",
             "When a run of the job last succeeded (Unix time).", ["service", "job"],
-            registry=registry, multiprocess_mode="max")
+            registry=None, multiprocess_mode="max")
+        if registry is not None:
+            registry.register(_Together(self.job_lock, [
+                self.jobs_in_progress, self.job_duration, self.job_failures,
+                self.job_last_success]))
 
     def _work(self, registry: CollectorRegistry | None) -> None:
         self.events = Counter(

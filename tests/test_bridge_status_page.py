@@ -54,7 +54,8 @@ def test_render_colours_breaches_and_escapes_everything_a_target_sends():
     hostile = '<script>alert("x")</script>'
     targets = [TargetRow(hostile, "http://h/metrics?a=<b>", False, None, None, 0,
                          "</td><img src=x onerror=alert(1)>")]
-    figures = {hostile: ServiceFigures(p95_ms=750.0, error_rate_percent=12.0, cpu_percent=50.0)}
+    figures = {hostile: ServiceFigures(p95_ms=750.0, p95_at_ms=NOW_MS, error_rate_percent=12.0,
+                                       cpu_percent=50.0)}
     html = render_main(targets, figures, [StateRow(hostile, "/x", "p95_ms", "warning", 750.0,
                                                   NOW_MS / 1000)], now=NOW_MS / 1000)
     assert "<script>" not in html and "<img" not in html
@@ -151,10 +152,14 @@ def test_figures_of_a_down_or_removed_service_are_grey_with_their_age():
     down_cpu = _figure_html(html, "cpu_percent", "down")
     assert 'data-stale="true"' in down_cpu and "#c62828" not in down_cpu
     assert "down · last data 30 min ago" in html
-    # A current service: coloured, no age; the last scrape had no requests, so no p95
-    # (not an older scrape's); its requests/min covers 40 s (two rows) and says so.
+    # A current service: coloured, no age; its p95 is the last scrape with requests (20 s
+    # ago); its requests/min covers 40 s (two rows) and says so.
     api_cpu = _figure_html(html, "cpu_percent", "api")
     assert "data-stale" not in api_cpu and 'data-level="ok"' in api_cpu
-    assert figures["api"].p95_ms is None
+    assert "50.0 ms" in _figure_html(html, "p95_ms", "api")
+    # The removed service's p95 is from 30 minutes ago: not shown as a current figure.
+    assert "73.8" not in _figure_html(html, "p95_ms", "gone")
+    later = render_main(targets, figures, now=NOW_MS / 1000 + 120, fresh_s=60.0)
+    assert "50.0" not in _figure_html(later, "p95_ms", "api")  # 140 s without requests
     rpm = _figure_html(html, "requests_per_minute", "api")
     assert "requests/min, last 40 s" in rpm and "6.0" in rpm

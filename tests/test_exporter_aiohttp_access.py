@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+import struct
 import threading
 from typing import Any
 
@@ -41,9 +43,18 @@ def make_app() -> web.Application:
         await response.write(b"first part")
         raise RuntimeError("the data source failed half-way")
 
+    async def slow_stream(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        for _ in range(200):  # 10 s in all: the client resets long before the end
+            await response.write(b"x" * 65536)
+            await asyncio.sleep(0.05)
+        return response
+
     app = web.Application()
     app.router.add_get("/ok", ok)
     app.router.add_get("/stream", broken_stream)
+    app.router.add_get("/slow-stream", slow_stream)
     instrument(app, service="access", registry=CollectorRegistry())
     return app
 
@@ -114,6 +125,10 @@ def test_a_response_that_fails_after_it_started_is_an_exception_not_left_in_prog
                            lambda s: s.get("http_exceptions_total", route="/stream") >= 1)
         assert samples.value("http_exceptions_total", route="/stream", method="GET",
                              exception="RuntimeError") == 1
+        # Counted as a request, with the status of a failed response, and timed.
+        assert samples.value(COUNT, route="/stream", method="GET", status="500") == 1
+        assert samples.value("http_request_duration_seconds_sum", route="/stream",
+                             method="GET", status="500") > 0
         assert samples.value("http_requests_in_progress") == 0
         after = get_ok(server, 1)
         assert after.value(COUNT, route="/ok", method="GET", status="200") == 1
@@ -129,5 +144,26 @@ def test_a_server_that_cancels_handlers_is_timed_once_per_request():
         samples = get_ok(server, 2)
         assert samples.value(COUNT, route="/ok", method="GET", status="200") == 2
         assert samples.value("http_requests_in_progress") == 0
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("runner", [{"access_log": None}, {"handler_cancellation": True}])
+def test_a_stream_the_client_resets_is_one_request_with_499(runner):
+    """Both ways of recording (the access logger, the wrapped entry point) agree."""
+    server = ThreadServer(make_app(), **runner)
+    try:
+        with socket.create_connection(("127.0.0.1", server.port)) as client:
+            client.sendall(b"GET /slow-stream HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert b"200 OK" in client.recv(4096)
+            # A reset (RST), as a browser tab closed mid-download sends.
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        samples = wait_for(lambda: scrape(server.url),
+                           lambda s: s.get(COUNT, route="/slow-stream", status="499") >= 1)
+        assert samples.value(COUNT, route="/slow-stream", method="GET", status="499") == 1
+        assert samples.get("http_exceptions_total", route="/slow-stream") == 0
+        wait_for(lambda: scrape(server.url),
+                 lambda s: s.value("http_requests_in_progress") == 0)
+        assert scrape(server.url).value("http_requests_in_progress") == 0
     finally:
         server.stop()

@@ -147,3 +147,49 @@ def test_a_scrape_while_the_loop_is_busy_answers_and_loses_nothing():
         assert after == 50
     finally:
         metrics.server.stop()
+
+
+def test_a_scrape_never_sees_a_failure_without_its_run():
+    """Jobs failing in 4 threads while 4 threads scrape: in every answer, each job's
+    failures (by exception) add up to its failed runs."""
+    import concurrent.futures
+    import threading
+
+    metrics = start_metrics_server("torn", port=0, addr="127.0.0.1",
+                                   registry=CollectorRegistry())
+    url = f"http://127.0.0.1:{metrics.server.port}"
+    stop = threading.Event()
+
+    def fail_forever(kind: str) -> None:
+        while not stop.is_set():
+            try:
+                with metrics.job(kind):
+                    raise ValueError("bad input")
+            except ValueError:
+                pass
+
+    def check(_: int) -> int:
+        torn = 0
+        with httpx.Client() as client:
+            for _ in range(15):
+                samples = Samples(client.get(url + "/metrics").text)
+                for kind in ("a", "b"):
+                    failures = samples.get("job_failures_total", job=kind,
+                                           exception="ValueError")
+                    runs = samples.get("job_duration_seconds_count", job=kind,
+                                       outcome="failure")
+                    torn += failures != runs
+        return torn
+
+    workers = [threading.Thread(target=fail_forever, args=(k,)) for k in "abab"]
+    for thread in workers:
+        thread.start()
+    try:
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            torn = sum(pool.map(check, range(4)))
+    finally:
+        stop.set()
+        for thread in workers:
+            thread.join()
+        metrics.server.stop()
+    assert torn == 0

@@ -69,6 +69,7 @@ class ServiceFigures:
     # When each kind of figure was last written (ms), so a page can tell current from stale,
     # and the time the requests-per-minute figure covers (at most RECENT_MS).
     requests_ms: int | None = None
+    p95_at_ms: int | None = None  # the scrape p95_ms is of (the last one with requests)
     resources_ms: int | None = None
     disk_ms: int | None = None
     rpm_span_ms: float = 0.0
@@ -246,6 +247,7 @@ def reduce(results: list[dict[str, Any]]) -> dict[str, ServiceFigures]:
         for row in rows:
             if row["p95_ms"] is not None:
                 figures.p95_series.append((row["time"], row["p95_ms"]))
+                figures.p95_ms, figures.p95_at_ms = row["p95_ms"], int(row["time"])
             if row["requests_per_minute"] is not None:
                 figures.rpm_series.append((row["time"], row["requests_per_minute"]))
             if previous is not None:
@@ -259,8 +261,6 @@ def reduce(results: list[dict[str, Any]]) -> dict[str, ServiceFigures]:
                 # A row's interval is its count over its rate; a row without requests
                 # covers the time since the previous row.
                 covered_ms += 60_000.0 * count / rate if count and rate else gap
-        # The last scrape's p95: none when it had no requests (not an older scrape's).
-        figures.p95_ms = rows[-1]["p95_ms"]
         figures.requests_ms = int(rows[-1]["time"])
         figures.rpm_span_ms = min(covered_ms, float(RECENT_MS))
         if covered_ms > 0:  # summed requests over the time they cover

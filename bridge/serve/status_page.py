@@ -145,9 +145,13 @@ def _counts_table(rows: Sequence[CountRow], caption: str, label: str, p95: bool)
             f"{head}</tr></thead><tbody>{body}</tbody></table>")
 
 
-def _http_figures(f: ServiceFigures, thresholds: dict[str, Threshold], stale: str) -> str:
+def _http_figures(f: ServiceFigures, thresholds: dict[str, Threshold], stale: str,
+                  now: float, fresh_s: float) -> str:
     span = _span(f.rpm_span_ms)
-    return (_figure("p95_ms", "p95, last scrape", f.p95_ms, " ms", thresholds, stale=stale)
+    # The last scrape with requests, while it is recent: never minutes after traffic stopped.
+    recent = f.p95_at_ms is not None and now - f.p95_at_ms / 1000 <= fresh_s
+    return (_figure("p95_ms", "p95, last scrape with requests", f.p95_ms if recent else None,
+                    " ms", thresholds, stale=stale)
             + _figure("requests_per_minute", f"requests/min, {span}", f.requests_per_minute,
                       "", thresholds, stale=stale)
             + _figure("error_rate_percent", f"5xx errors, {span}", f.error_rate_percent,
@@ -262,7 +266,6 @@ def render_main(targets: Sequence[TargetRow], figures: dict[str, ServiceFigures]
     than ``fresh_s`` is shown grey with its age, never as current."""
     now = time.time() if now is None else now
     thresholds = DEFAULTS if thresholds is None else thresholds
-    end_ms = int(now * 1000)
     parts = [f'<p class="meta">Updated {time.strftime("%H:%M:%S", time.gmtime(now))} UTC']
     if health:
         parts.append(f" · InfluxDB schema {'ready' if health.get('schema_ready') else 'not ready'}"
@@ -302,36 +305,45 @@ def render_main(targets: Sequence[TargetRow], figures: dict[str, ServiceFigures]
     services = [t.service for t in targets]
     services += sorted(s for s in figures if s not in services)
     for service in dict.fromkeys(services):
-        f = figures.get(service, ServiceFigures())
-        p95_limit = thresholds["p95_ms"].warning if "p95_ms" in thresholds else None
-        # A worker (no HTTP routes) shows its resources and jobs, not empty request cards.
-        http = (any(v is not None for v in (f.p95_ms, f.requests_per_minute,
-                                            f.error_rate_percent))
-                or bool(f.rpm_series or f.p95_series or (endpoints or {}).get(service)))
-        note = _service_note(service, targets, f, now)
-        resources = _stale(f.resources_ms, now, fresh_s)
-        disk = _stale(f.disk_ms, now, fresh_s)
-        parts.append(
-            f'<section class="service{" stale" if note else ""}" '
-            f'data-service="{escape(service)}">'
-            f"<h3>{escape(service)}</h3>{note}<div class=\"figures\">"
-            + (_http_figures(f, thresholds, _stale(f.requests_ms, now, fresh_s))
-               if http else "")
-            + _figure("cpu_percent", "CPU of limit, now", f.cpu_percent, " %", thresholds,
-                      stale=resources)
-            + _figure("memory_mb", "memory used, now", f.memory_mb, " MB", {}, 0,
-                      stale=resources)
-            + _figure("memory_percent", "memory of limit, now", f.memory_percent, " %",
-                      thresholds, stale=resources)
-            + _figure("disk_percent", "disk used, now", f.disk_percent, " %", thresholds,
-                      stale=disk)
-            + "</div>"
-            + (_charts(service, f, p95_limit, end_ms) if http else "")
-            + _endpoints_table((endpoints or {}).get(service, []), thresholds, p95_limit)
-            + _jobs_table((jobs or {}).get(service, []), thresholds)
-            + _other_tables(service, counts or {})
-            + "</section>")
+        parts.append(_service_section(service, figures.get(service, ServiceFigures()),
+                                      targets, thresholds, now, fresh_s, endpoints or {},
+                                      jobs or {}, counts or {}))
     return "".join(parts)
+
+
+def _service_section(service: str, f: ServiceFigures, targets: Sequence[TargetRow],
+                     thresholds: dict[str, Threshold], now: float, fresh_s: float,
+                     endpoints: dict[str, list[EndpointFigures]],
+                     jobs: dict[str, list[JobFigures]],
+                     counts: dict[str, dict[str, list[CountRow]]]) -> str:
+    """One service's card: its figures (grey when not current), charts and tables."""
+    p95_limit = thresholds["p95_ms"].warning if "p95_ms" in thresholds else None
+    # A worker (no HTTP routes) shows its resources and jobs, not empty request cards.
+    http = (any(v is not None for v in (f.p95_ms, f.requests_per_minute,
+                                        f.error_rate_percent))
+            or bool(f.rpm_series or f.p95_series or endpoints.get(service)))
+    note = _service_note(service, targets, f, now)
+    resources = _stale(f.resources_ms, now, fresh_s)
+    disk = _stale(f.disk_ms, now, fresh_s)
+    return (
+        f'<section class="service{" stale" if note else ""}" '
+        f'data-service="{escape(service)}">'
+        f"<h3>{escape(service)}</h3>{note}<div class=\"figures\">"
+        + (_http_figures(f, thresholds, _stale(f.requests_ms, now, fresh_s), now, fresh_s)
+           if http else "")
+        + _figure("cpu_percent", "CPU of limit, now", f.cpu_percent, " %", thresholds,
+                  stale=resources)
+        + _figure("memory_mb", "memory used, now", f.memory_mb, " MB", {}, 0, stale=resources)
+        + _figure("memory_percent", "memory of limit, now", f.memory_percent, " %",
+                  thresholds, stale=resources)
+        + _figure("disk_percent", "disk used, now", f.disk_percent, " %", thresholds,
+                  stale=disk)
+        + "</div>"
+        + (_charts(service, f, p95_limit, int(now * 1000)) if http else "")
+        + _endpoints_table(endpoints.get(service, []), thresholds, p95_limit)
+        + _jobs_table(jobs.get(service, []), thresholds)
+        + _other_tables(service, counts)
+        + "</section>")
 
 
 _STYLE = """
