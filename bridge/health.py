@@ -3,7 +3,7 @@
 "ok" while points reach InfluxDB and some target answers; "degraded" with the reasons
 when writes have failed for longer than the configured time, or every target that has
 been scraped failed its last scrape. /healthz answers 503 when degraded, so compose and
-Kubernetes probes see it (docs/operations.md).
+Kubernetes probes see it (README, "Health").
 """
 
 from __future__ import annotations
