@@ -35,6 +35,21 @@ def _served(target: Server) -> dict[str, int]:
     return httpx.get(target.url + "/served").json()
 
 
+def _bridge(tmp_path, influx: InfluxServer, db: str, targets: dict[str, str],
+            extra: str = "", influx_extra: str = "") -> Server:
+    """A real bridge scraping ``targets`` (service -> base URL) every second."""
+    port = free_port()
+    config = tmp_path / "bridge.yml"
+    config.write_text(
+        f"influxdb:\n  url: {influx.url}\n  database: {db}\n{influx_extra}"
+        f"scrape:\n  interval: 1s\n  timeout: 1s\nbuffer:\n  path: {tmp_path / 'buf'}\n"
+        f"listen: 127.0.0.1:{port}\n{extra}targets:\n"
+        + "".join(f"  - service: {name}\n    url: {url}/metrics\n"
+                  for name, url in targets.items()))
+    return Server([sys.executable, "-m", "promflux.bridge", "--config", str(config)], port,
+                  ready_path="/healthz")
+
+
 def test_bad_answers_store_exactly_the_true_increases(tmp_path, influxdb, fault_target):
     target = fault_target
     bridge = start_bridge(tmp_path, influxdb, [("fault", target.url)], "bad_answers")
@@ -80,16 +95,8 @@ def test_healthz_says_degraded_while_influxdb_is_down_or_no_target_is_up(tmp_pat
                                                                          fault_target):
     influx = InfluxServer()
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    port = free_port()
-    config = tmp_path / "bridge.yml"
-    config.write_text(
-        f"influxdb:\n  url: {influx.url}\n  database: health\n  unhealthy_after: 1s\n"
-        f"scrape:\n  interval: 1s\n  timeout: 1s\nbuffer:\n  path: {tmp_path / 'buf'}\n"
-        f"listen: 127.0.0.1:{port}\ntargets:\n"
-        f"  - service: fault\n    url: {fault_target.url}/metrics\n"
-        f"  - service: gone\n    url: {dead}/metrics\n")
-    bridge = Server([sys.executable, "-m", "promflux.bridge", "--config", str(config)], port,
-                    ready_path="/healthz")
+    bridge = _bridge(tmp_path, influx, "health", {"fault": fault_target.url, "gone": dead},
+                     influx_extra="  unhealthy_after: 1s\n")
     try:
         # One target up, one down: healthy.
         code, health = wait_for(lambda: _health(bridge),
@@ -109,3 +116,64 @@ def test_healthz_says_degraded_while_influxdb_is_down_or_no_target_is_up(tmp_pat
     finally:
         bridge.stop()
         influx.close()
+
+
+def test_a_histogram_that_is_not_cumulative_is_refused_never_stored_negative(tmp_path,
+                                                                             influxdb):
+    flat = aiohttp_server("tests.apps.misbehaving:app",
+                          env={"MISBEHAVING_SHAPE": "flat", "MISBEHAVING_ROUTES": "3"})
+    bridge = _bridge(tmp_path, influxdb, "flat", {"flat": flat.url})
+    try:
+        wait_for(lambda: bridge_targets(bridge.url),
+                 lambda t: t.get("flat", {}).get("up", False), timeout=30)
+        for slow in ("", "1"):
+            truth = httpx.post(flat.url + f"/advance?n=7&slow={slow}").json()["total"]
+            scraped_after(bridge.url, time.time(), ["flat"])
+        status = wait_for(lambda: bridge_targets(bridge.url)["flat"],
+                          lambda t: "refused" in t["warning"], timeout=30)
+        assert "not cumulative" not in status["last_error"] and status["up"]
+        assert "fewer than" in status["warning"]
+        stored = wait_for(
+            lambda: influxdb.query('SELECT sum("requests") FROM "raw_7d"."performance_metrics"'
+                                   ' WHERE "service" = \'flat\' AND "endpoint" != \'_all\'',
+                                   db="flat"),
+            lambda s: bool(s) and s[0]["values"][0][1] == truth, timeout=30)
+        assert stored[0]["values"][0][1] == truth == 3 * 14  # counts come from _count
+        rows = influxdb.query('SELECT * FROM "raw_7d"."latency_buckets" WHERE '
+                              '"service" = \'flat\'', db="flat")
+        assert rows == []  # no bucket row at all: never a negative own count
+        p95 = influxdb.query('SELECT count("p95_ms") FROM "raw_7d"."performance_metrics" '
+                             'WHERE "service" = \'flat\'', db="flat")
+        assert p95 == []  # and no percentile made from them
+    finally:
+        bridge.stop()
+        flat.stop()
+
+
+def test_an_endpoint_whose_traffic_stops_resolves_with_no_data(tmp_path, influxdb,
+                                                               fault_target):
+    target = fault_target
+    bridge = _bridge(tmp_path, influxdb, "idle", {"fault": target.url},
+                     "thresholds: {window: 4s, for: 0s, resolve: 0s, alpha: 1}\n")
+
+    def p95_state() -> dict:
+        states = httpx.get(bridge.url + "/api/status").json()["services"]["fault"]["states"]
+        return next((s for s in states if s["endpoint"] == "GET /r0"
+                     and s["metric"] == "p95_ms"), {})
+
+    try:
+        wait_for(lambda: bridge_targets(bridge.url),
+                 lambda t: t.get("fault", {}).get("up", False), timeout=30)
+        # Slow requests on /r0 for a few seconds: its p95 (0.75 s bucket) is over 500 ms.
+        deadline = time.monotonic() + 30
+        while p95_state().get("level", "ok") == "ok" and time.monotonic() < deadline:
+            httpx.post(target.url + "/advance?n=5&slow=1")
+            time.sleep(0.3)
+        state = p95_state()
+        assert state["level"] in ("warning", "critical") and state["value"] > 500
+        # Traffic stops: once the 4 s window is empty the figure is no data, and the
+        # state resolves (not left at its last value for ever).
+        state = wait_for(p95_state, lambda s: s.get("level") == "ok", timeout=30)
+        assert state["value"] is None
+    finally:
+        bridge.stop()

@@ -48,6 +48,25 @@ def ambiguous(adds: list[tuple[float, int]], scrapes: list[float]) -> int:
     return sum(k for at, k in adds if any(a < at < b for a, b in pairs))
 
 
+def start_pair(tmp_path, influxdb, db: str, rest: str) -> list[Server]:
+    """A primary and a secondary, each the other's peer, scraping every second; ``rest``
+    is the rest of their configuration (targets, notifications)."""
+    ports = [free_port(), free_port()]
+    bridges: list[Server] = []
+    for index in (0, 1):
+        config = tmp_path / f"bridge{index}.yml"
+        config.write_text(
+            f"influxdb: {{url: {influxdb.url}, database: {db}}}\n"
+            "scrape: {interval: 1s, timeout: 1s}\n"
+            f"buffer: {{path: {tmp_path / f'buffer{index}'}}}\n"
+            f"listen: 127.0.0.1:{ports[index]}\n"
+            f"ha: {{peer: 'http://127.0.0.1:{ports[1 - index]}', primary: {index == 0}}}\n"
+            + rest)
+        bridges.append(Server([sys.executable, "-m", "promflux.bridge", "--config",
+                               str(config)], ports[index], ready_path="/healthz"))
+    return bridges
+
+
 def am_alerts(alertmanager: Server) -> list[dict]:
     """Alertmanager's active alerts about the flaky target being down."""
     return [a for a in httpx.get(alertmanager.url + "/api/v2/alerts").json()
@@ -65,23 +84,13 @@ def am_sent(bridge: Server) -> float:
 def test_ha_pair_stores_once_survives_a_kill_and_sends_webhooks_once(
         tmp_path, influxdb, fleet, alertmanager):
     hook = Receiver()
-    ports = [free_port(), free_port()]
-    bridges: list[Server] = []
-    for index in (0, 1):
-        config = tmp_path / f"bridge{index}.yml"
-        config.write_text(
-            f"influxdb: {{url: {influxdb.url}, database: pair}}\n"
-            "scrape: {interval: 1s, timeout: 1s}\n"
-            f"buffer: {{path: {tmp_path / f'buffer{index}'}}}\n"
-            f"listen: 127.0.0.1:{ports[index]}\n"
-            f"ha: {{peer: 'http://127.0.0.1:{ports[1 - index]}', primary: {index == 0}}}\n"
-            f"webhooks: [{{url: '{hook.url}'}}]\n"
-            f"alertmanagers: [{{url: '{alertmanager.url}', resend_interval: 1s}}]\n"
-            "thresholds: {for: 0s, resolve: 0s, down_for: 0s}\n"
-            f"targets:\n  - {{service: counted, url: '{fleet.url}/t/0/metrics'}}\n"
-            f"  - {{service: flaky, url: '{fleet.url}/t/1/metrics'}}\n")
-        bridges.append(Server([sys.executable, "-m", "promflux.bridge", "--config",
-                               str(config)], ports[index], ready_path="/healthz"))
+    bridges = start_pair(
+        tmp_path, influxdb, "pair",
+        f"webhooks: [{{url: '{hook.url}'}}]\n"
+        f"alertmanagers: [{{url: '{alertmanager.url}', resend_interval: 1s}}]\n"
+        "thresholds: {for: 0s, resolve: 0s, down_for: 0s}\n"
+        f"targets:\n  - {{service: counted, url: '{fleet.url}/t/0/metrics'}}\n"
+        f"  - {{service: flaky, url: '{fleet.url}/t/1/metrics'}}\n")
     primary, secondary = bridges
 
     def deliveries(level: str) -> list[dict]:
@@ -156,19 +165,8 @@ def test_a_frozen_replica_never_writes_its_stall_over_its_twins_slot(tmp_path, i
     its first scrape after the stall spans the slots the twin stored; written into one
     slot it would overwrite the twin's point with all of them. Stored total = truth."""
     db = f"frozen{frozen}"
-    ports = [free_port(), free_port()]
-    bridges: list[Server] = []
-    for index in (0, 1):
-        config = tmp_path / f"bridge{index}.yml"
-        config.write_text(
-            f"influxdb: {{url: {influxdb.url}, database: {db}}}\n"
-            "scrape: {interval: 1s, timeout: 1s}\n"
-            f"buffer: {{path: {tmp_path / f'buffer{index}'}}}\n"
-            f"listen: 127.0.0.1:{ports[index]}\n"
-            f"ha: {{peer: 'http://127.0.0.1:{ports[1 - index]}', primary: {index == 0}}}\n"
-            f"targets:\n  - {{service: counted, url: '{fleet.url}/t/0/metrics'}}\n")
-        bridges.append(Server([sys.executable, "-m", "promflux.bridge", "--config",
-                               str(config)], ports[index], ready_path="/healthz"))
+    bridges = start_pair(tmp_path, influxdb, db,
+                         f"targets:\n  - {{service: counted, url: '{fleet.url}/t/0/metrics'}}\n")
     stalled = bridges[frozen]
     try:
         seen = len(scrape_times(fleet, 0))

@@ -1,9 +1,10 @@
 """A target whose counts the test sets, and whose next answer misbehaves on request.
 
-``POST /advance?n=20`` adds n requests to every route (all in the first bucket) and
-returns the true total; ``POST /next?mode=html`` makes the next /metrics answer one of the
-ordinary faults below; ``GET /served`` says how many answers of each mode were sent, so a
-test waits on the bridge having seen one rather than sleeping.
+``POST /advance?n=20`` adds n requests to every route (all in the first bucket; with
+``slow=1``, route 0's in the 0.75 s bucket) and returns the true total;
+``POST /next?mode=html`` makes the next /metrics answer one of the ordinary faults below;
+``GET /served`` says how many answers of each mode were sent, so a test waits on the
+bridge having seen one rather than sleeping.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from collections import Counter
 from aiohttp import web
 
 ROUTES = int(os.environ.get("MISBEHAVING_ROUTES", "100"))
+# "flat": each bucket holds only its own requests (not cumulative), as a broken exporter's do.
+SHAPE = os.environ.get("MISBEHAVING_SHAPE", "cumulative")
 BOUNDS = ["0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1.0", "2.5", "5.0",
           "+Inf"]
 HTML = ("<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n"
@@ -23,6 +26,7 @@ HTML = ("<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n"
 class _State:
     def __init__(self) -> None:
         self.count = 0  # requests per route so far
+        self.slow = 0  # of them, in the 0.75 s bucket (over the 500 ms p95 limit)
         self.cpu = 1234.567891  # a float counter, in CPU seconds
         self.modes: list[str] = []
         self.served: Counter[str] = Counter()
@@ -33,7 +37,7 @@ def page(state: _State, reorder: bool = False, repeat: bool = False,
     """The exposition: ``ROUTES`` routes of the request histogram, a CPU counter."""
     lines = ["# HELP http_request_duration_seconds Request latency.",
              "# TYPE http_request_duration_seconds histogram"]
-    n = state.count
+    n, slow = state.count, state.slow
     for r in range(ROUTES):
         pairs = [("method", "GET"), ("route", f"/r{r}"), ("service", "fault"),
                  ("status", "200")]
@@ -41,10 +45,15 @@ def page(state: _State, reorder: bool = False, repeat: bool = False,
             pairs.reverse()
         labels = ",".join(f'{k}="{v}"' for k, v in pairs)
         body = []
-        for le in BOUNDS:
+        for i, le in enumerate(BOUNDS):
             le_pair = f'le="{le}"'
             inner = f"{le_pair},{labels}" if reorder else f"{labels},{le_pair}"
-            body.append(f"http_request_duration_seconds_bucket{{{inner}}} {n}")
+            fast = n - slow if r == 0 else n  # only route 0 has slow requests
+            if SHAPE == "flat":
+                value = fast if i == 0 else (n - fast if le == "1.0" else 0)
+            else:
+                value = fast if i < BOUNDS.index("1.0") else n
+            body.append(f"http_request_duration_seconds_bucket{{{inner}}} {value}")
         body.append(f"http_request_duration_seconds_count{{{labels}}} {n}")
         body.append(f"http_request_duration_seconds_sum{{{labels}}} {n * 0.004}")
         lines += body
@@ -79,7 +88,10 @@ async def metrics(request: web.Request) -> web.Response:
 
 async def advance(request: web.Request) -> web.Response:
     state: _State = request.app["state"]
-    state.count += int(request.query.get("n", "1"))
+    added = int(request.query.get("n", "1"))
+    state.count += added
+    if request.query.get("slow"):
+        state.slow += added
     return web.json_response({"per_route": state.count, "total": state.count * ROUTES})
 
 
