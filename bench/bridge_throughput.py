@@ -39,11 +39,14 @@ def exposition(seed: int, step: int) -> str:
                         registry=registry)
     events = Counter("events_processed", "d", ["service", "kind"], registry=registry)
     cpu = Gauge("service_cpu_percent", "d", ["service", "pid"], registry=registry)
-    for route in range(60):
-        for status in ("200", "404", "500"):
-            child = latency.labels("svc", f"/api/v1/things/{route}/{{id}}", "GET", status)
-            for _ in range(step * 3 + rng.randint(0, 3)):
-                child.observe(rng.random() * 0.6)
+    # The page at ``step`` holds every request of the steps before it too: counters only
+    # grow, and each bucket's increase is at least the one's below it, as on a real target.
+    for _ in range(step + 1):
+        for route in range(60):
+            for status in ("200", "404", "500"):
+                child = latency.labels("svc", f"/api/v1/things/{route}/{{id}}", "GET", status)
+                for _ in range(3 + rng.randint(0, 3)):
+                    child.observe(rng.random() * 0.6)
     for kind in range(20):
         events.labels("svc", f"kind{kind}").inc(step * 10 + kind)
     cpu.labels("svc", "1").set(rng.random() * 100)

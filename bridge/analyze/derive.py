@@ -193,23 +193,25 @@ class TargetDeriver:
         gauges: list[tuple[tuple[Any, ...], float]] = []
         cumulative: dict[Series, float] = {}
         start_time = None
-        counted = 0
+        others = 0  # samples that are not counters (few: counting them is cheaper)
         for series, value in scrape.samples:
             try:
                 role = roles[series]
             except KeyError:
                 role = roles[series] = classify(series, preset, self._group, self._job_group)
             if role is None:
+                others += 1
                 continue
             kind = role[0]
             if kind >= _CUMULATIVE_FROM:
                 cumulative[series] = value
-                counted += 1
             elif kind == _GAUGE:
                 gauges.append((role, value))
+                others += 1
             else:
                 start_time = value
-        if counted != len(cumulative):  # a series repeated in the answer
+                others += 1
+        if len(scrape.samples) - others != len(cumulative):  # a series repeated
             cumulative = self._first_values(scrape)
         if len(roles) > 2 * len(scrape.samples) + 1024:
             self._roles = {s: roles[s] for s, _ in scrape.samples if s in roles}
