@@ -11,6 +11,8 @@ import shutil
 import subprocess
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import generate_latest as text_latest
 from prometheus_client.openmetrics.exposition import generate_latest as om_latest
@@ -135,3 +137,15 @@ def test_mutated_real_pages_give_samples_or_a_parse_error_never_a_crash():
         except ExpositionError:
             outcomes["refused"] += 1
     assert outcomes["parsed"] > 100 and outcomes["refused"] > 100, outcomes
+
+
+@settings(max_examples=500)
+@given(st.text(alphabet=st.sampled_from(list('ab_:{}="\\,# \t\n.+-eE019é\u0661\r')),
+               max_size=80), st.booleans())
+def test_any_text_gives_samples_or_a_parse_error(text, openmetrics):
+    try:
+        scrape = parse(text, openmetrics=openmetrics)
+    except ExpositionError:
+        return
+    for series, value in scrape.samples:  # what is accepted is well formed
+        assert series.name and isinstance(value, float)
