@@ -92,7 +92,11 @@ class Bridge:
         return TargetScraper(target, self.config.scrape, self.scrape_metrics,
                              self.handle_scrape, limit_s, lambda: self.writer.backlogged,
                              align=self.config.ha is not None,
-                             twin_covers=lambda: self.peer.twin_covers)
+                             twin_covers=self._twin_covers if self.config.ha else None)
+
+    async def _twin_covers(self, service: str, url: str, since: float, until: float) -> bool:
+        assert self._session is not None
+        return await self.peer.covers(self._session, service, url, since, until)
 
     def _targets_changed(self, removed: list[TargetScraper],
                          scrapers: list[TargetScraper]) -> None:

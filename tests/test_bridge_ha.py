@@ -163,7 +163,8 @@ def test_a_frozen_replica_never_writes_its_stall_over_its_twins_slot(tmp_path, i
                                                                        fleet, frozen):
     """SIGSTOP one replica for about 6 slots while requests keep coming, then SIGCONT:
     its first scrape after the stall spans the slots the twin stored; written into one
-    slot it would overwrite the twin's point with all of them. Stored total = truth."""
+    slot it would overwrite the twin's point with all of them, and the interval after it
+    begins off the slot grid. Stored total = truth; the twin's coverage is what decides."""
     db = f"frozen{frozen}"
     bridges = start_pair(tmp_path, influxdb, db,
                          f"targets:\n  - {{service: counted, url: '{fleet.url}/t/0/metrics'}}\n")

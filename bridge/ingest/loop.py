@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 import zlib
 from collections.abc import Awaitable, Callable
@@ -30,6 +31,8 @@ log = logging.getLogger("promflux.bridge")
 # (target, points, scrape start as wall-clock seconds, whether the scrape worked)
 # (target, points, scrape time, up, what the scrape adds to the threshold windows)
 Sink = Callable[[Target, list[Point], float, bool, Increments | None], Awaitable[None]]
+# (service, url as shown, since, until) -> whether an HA twin stored every interval between
+TwinCovers = Callable[[str, str, float, float], Awaitable[bool]]
 
 
 @dataclass
@@ -47,6 +50,8 @@ class TargetStatus:
     failures: int = 0
     deferred: int = 0
     warning: str = ""  # what the last good scrape refused or dropped, if anything
+    covered_since: float | None = None  # every interval stored since (a slot's time)
+    covered_until: float | None = None  # up to this slot (the last one stored)
     labels: dict[str, str] = field(default_factory=dict)  # the target's own tags
 
 
@@ -82,12 +87,13 @@ class TargetScraper:
     def __init__(self, target: Target, config: ScrapeConfig, metrics: ScrapeMetrics,
                  sink: Sink, latency_limit_s: float = 0.5,
                  hold: Callable[[], bool] = lambda: False, align: bool = False,
-                 twin_covers: Callable[[], bool] = lambda: False) -> None:
+                 twin_covers: TwinCovers | None = None) -> None:
         self.target = target
         # An HA replica's twin stores the same slots: after a stall (a frozen process, a
-        # put-off scrape) the slots this replica missed are the twin's, and one point
+        # put-off scrape) the slots this replica missed may be the twin's, and one point
         # holding all of them would overwrite the twin's point of a single slot.
         self.twin_covers = twin_covers
+        self._resync = False  # the next interval is the twin's too (see _twin_stored)
         # Points stamped with their slot's time, not the scrape's: a twin replica scraping
         # the same target stamps the same, and InfluxDB keeps one point, not two.
         self.align = align
@@ -108,13 +114,17 @@ class TargetScraper:
         return self.target.interval or self.config.interval
 
     def stamp(self, wall: float) -> float:
-        """The points' time for a scrape started at ``wall``: itself, or aligned, the
-        nearest time of the target's slot (its offset within the interval)."""
+        """The points' time for a scrape started at ``wall``: itself, or aligned, the time
+        of the target's slot (its offset within the interval) that the scrape belongs to:
+        the last one begun, or the next if it is under a quarter interval away (a timer
+        that fires a little early). A scrape late by more than half an interval (after a
+        stall) keeps its own slot rather than taking the next one from the scrape due there.
+        """
         if not self.align:
             return wall
         interval = self.interval
         offset = start_offset(self.target, interval)
-        return offset + round((wall - offset) / interval) * interval
+        return offset + math.floor((wall - offset) / interval + 0.25) * interval
 
     async def scrape_once(self, session: aiohttp.ClientSession) -> list[Point]:
         """Scrape now and hand the points (health included) to the sink; returns them."""
@@ -135,10 +145,14 @@ class TargetScraper:
                 # An empty page (a proxy's blank 200, a service still starting) is no
                 # scrape: nothing is stored, and the next good one counts the gap.
                 raise ScrapeError("the answer holds no samples (an empty page)")
-            last = self.deriver.tracker.time
-            missed = (self.align and last is not None
-                      and started - last > 1.5 * self.interval and self.twin_covers())
-            points = self.deriver.derive(scraped, stamp, started, count=not missed)
+            since = self.deriver.last_wall
+            points = self.deriver.derive(scraped, stamp, started,
+                                         count=not await self._twin_stored(started, stamp))
+            if self.deriver.last_seconds is None:  # a baseline: counts stored from here
+                status.covered_since = stamp
+            elif status.covered_since is None:  # counting on from a saved state
+                status.covered_since = since
+            status.covered_until = stamp
             status.samples = len(scraped.samples)
             status.warning = self.deriver.warning
         except (ScrapeError, ExpositionError) as exc:
@@ -157,6 +171,21 @@ class TargetScraper:
         await self.sink(target, points, started_wall, not error,
                         None if error else self.deriver.window_increments(target.url, points))
         return points
+
+    async def _twin_stored(self, started: float, stamp: float) -> bool:
+        """Whether the interval ending now spans missed slots that the HA twin stored
+        (through the slot before this one, at least). After such a gap the next interval
+        is left to the twin too: it begins at the late scrape, not at a slot, so its point
+        would hold less than the twin's point of the same slot, and could overwrite it."""
+        last, since = self.deriver.tracker.time, self.deriver.last_wall
+        resync, self._resync = self._resync, False
+        if (self.twin_covers is None or last is None or since is None
+                or (started - last <= 1.5 * self.interval and not resync)):
+            return False
+        stored = await self.twin_covers(self.target.service, self.status.url, since,
+                                        stamp - self.interval)
+        self._resync = stored and not resync
+        return stored
 
     def _record(self, error: str, started_wall: float, elapsed: float) -> None:
         status, service = self.status, self.target.service
@@ -190,6 +219,8 @@ class TargetScraper:
             if self.hold():
                 self.status.deferred += 1
                 self.metrics.deferred.labels(self.target.service).inc()
+            elif self.align and self.status.covered_until == self.stamp(time.time()):
+                pass  # a late scrape took this slot already (one point per slot)
             else:
                 await self.scrape_once(session)
             next_at += interval

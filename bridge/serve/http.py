@@ -79,6 +79,7 @@ class BridgeHandlers:
         app.router.add_get("/api/targets", self.api_targets)
         app.router.add_get("/api/status", self.api_status)
         app.router.add_get("/api/percentiles", self.api_percentiles)
+        app.router.add_get("/api/coverage", self.api_coverage)
         app.router.add_post("/-/reload", self.reload)
         return app
 
@@ -186,6 +187,16 @@ class BridgeHandlers:
         """200 when healthy, 503 when degraded (the body says why either way)."""
         health = self.bridge.health()
         return web.json_response(health, status=200 if health["status"] == "ok" else 503)
+
+    async def api_coverage(self, request: web.Request) -> web.Response:
+        """Since when this replica has stored every interval of one target (its HA twin
+        asks after a stall): ``?service=&url=`` (the url as /api/targets shows it)."""
+        service, url = request.query.get("service"), request.query.get("url")
+        for t in self.bridge.statuses:
+            if t.service == service and t.url == url:
+                return web.json_response({"covered_since": t.covered_since,
+                                          "covered_until": t.covered_until})
+        return web.json_response({"error": "no such target"}, status=404)
 
     async def api_targets(self, request: web.Request) -> web.Response:
         rows: list[dict[str, Any]] = [
