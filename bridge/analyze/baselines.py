@@ -56,9 +56,9 @@ def reduce(results: list[dict[str, Any]],
     previous = _counts([results[0]], [results[1]])
     same_hour = _counts(results[2:2 + DAYS], results[2 + DAYS:2 + 2 * DAYS])
     # Each service is a key of its own too (its endpoints summed), chosen the same way: the
-    # service's own history, whatever its endpoints' choices.
-    # Summed while the buckets hold each bucket's own requests: endpoints' rows cover
-    # different bounds, and cumulative counts only add where every endpoint has the bound.
+    # service's own history, whatever its endpoints' choices. Summed while the buckets hold
+    # each bucket's own requests: endpoints' rows cover different bounds, and cumulative
+    # counts only add where every endpoint has the bound.
     for found in (previous, same_hour):
         services: dict[str, Counts] = {}
         for (service, _), counts in found.items():

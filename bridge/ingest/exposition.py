@@ -272,7 +272,7 @@ def _parse_lines(lines: list[str], known: dict[str, Series], types: dict[str, st
                 continue
             if openmetrics and " # " in line:
                 line = _split_openmetrics_exemplar(line)
-            close = line.rfind("}")
+            close = line.rfind("}")  # (``_split``, inlined: this runs once per sample)
             if close == -1:
                 key, _, rest = line.partition(" ")
             else:
@@ -282,7 +282,9 @@ def _parse_lines(lines: list[str], known: dict[str, Series], types: dict[str, st
                 key, rest = _odd_line(line, key, rest, openmetrics)
                 if not key:
                     continue  # a comment, indented
-                series = known.get(key) or known.setdefault(key, _parse_series(key))
+                series = known.get(key)
+                if series is None:
+                    series = known[key] = _parse_series(key)
             if "_" in rest or not (ascii_text or rest.isascii()):
                 # Python reads "1_000" as 1000 and other scripts' digits; Prometheus does not
                 raise _Malformed(f"invalid value {rest.strip()!r}")
@@ -294,6 +296,16 @@ def _parse_lines(lines: list[str], known: dict[str, Series], types: dict[str, st
         error.line = line
         raise
     return False
+
+
+def _split(line: str) -> tuple[str, str]:
+    """A sample line as (series text, value and timestamp), split at the closing brace,
+    or at the first blank when there are no labels."""
+    close = line.rfind("}")
+    if close == -1:
+        key, _, rest = line.partition(" ")
+        return key, rest
+    return line[:close + 1], line[close + 1:]
 
 
 def _odd_line(line: str, key: str, rest: str, openmetrics: bool) -> tuple[str, str]:
@@ -309,12 +321,7 @@ def _odd_line(line: str, key: str, rest: str, openmetrics: bool) -> tuple[str, s
         if stripped[0] == "#":
             return "", ""
         # A sample line indented: Prometheus's text parsers skip the blanks.
-        close = stripped.rfind("}")
-        if close == -1:
-            key, _, rest = stripped.partition(" ")
-        else:
-            key, rest = stripped[:close + 1], stripped[close + 1:]
-        return _odd_line(stripped, key, rest, openmetrics)
+        return _odd_line(stripped, *_split(stripped), openmetrics)
     if "\t" in key and "{" not in key and not openmetrics:  # "name<TAB>value"
         key, _, tail = line.partition("\t")
         cut = key.find(" ")

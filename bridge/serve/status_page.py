@@ -145,9 +145,9 @@ def _counts_table(rows: Sequence[CountRow], caption: str, label: str, p95: bool)
             f"{head}</tr></thead><tbody>{body}</tbody></table>")
 
 
-def _http_figures(f: ServiceFigures, thresholds: dict[str, Threshold], stale: str,
-                  now: float, fresh_s: float) -> str:
-    span = _span(f.rpm_span_ms)
+def _http_figures(f: ServiceFigures, thresholds: dict[str, Threshold], now: float,
+                  fresh_s: float) -> str:
+    span, stale = _span(f.rpm_span_ms), _stale(f.requests_ms, now, fresh_s)
     # The last scrape with requests, while it is recent: never minutes after traffic stopped.
     recent = f.p95_at_ms is not None and now - f.p95_at_ms / 1000 <= fresh_s
     return (_figure("p95_ms", "p95, last scrape with requests", f.p95_ms if recent else None,
@@ -329,8 +329,7 @@ def _service_section(service: str, f: ServiceFigures, targets: Sequence[TargetRo
         f'<section class="service{" stale" if note else ""}" '
         f'data-service="{escape(service)}">'
         f"<h3>{escape(service)}</h3>{note}<div class=\"figures\">"
-        + (_http_figures(f, thresholds, _stale(f.requests_ms, now, fresh_s), now, fresh_s)
-           if http else "")
+        + (_http_figures(f, thresholds, now, fresh_s) if http else "")
         + _figure("cpu_percent", "CPU of limit, now", f.cpu_percent, " %", thresholds,
                   stale=resources)
         + _figure("memory_mb", "memory used, now", f.memory_mb, " MB", {}, 0, stale=resources)
