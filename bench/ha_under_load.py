@@ -4,8 +4,8 @@ total against the served one, per target (docs/scaling.md).
     .venv/bin/python bench/ha_under_load.py [--seconds 90] [--hogs 2]
 
 Three targets of the test fleet, both replicas scraping every second, a real influxd, and
-``--hogs`` busy loops (``yes``) to make scrapes late. The difference is what a pair cannot
-make exact: requests that land between the two replicas' scrapes of one slot.
+``--hogs`` busy loops (``yes``) to make scrapes late. The standby writes only what the
+primary did not store, so while both run, every stored point is the primary's.
 """
 
 from __future__ import annotations
@@ -28,6 +28,14 @@ from tests.influx import InfluxServer  # noqa: E402
 from tests.test_bridge_ha import start_pair  # noqa: E402
 
 TARGETS = 3
+
+
+def written(bridge) -> float:
+    """Points the replica wrote to InfluxDB (the standby: only those its twin did not)."""
+    for line in httpx.get(bridge.url + "/metrics").text.splitlines():
+        if line.startswith("promflux_bridge_points_written_total"):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
 
 
 def main() -> None:
@@ -58,6 +66,8 @@ def main() -> None:
                 "AND \"endpoint\" != '_all'", db="ha_load")
             stored = found[0]["values"][0][1] if found else 0
             print(f"s{n}: served {served[n]}, stored {stored} ({stored - served[n]:+d})")
+        for name, bridge in zip(("primary", "standby"), bridges, strict=True):
+            print(f"{name}: {written(bridge):.0f} points written")
     finally:
         for hog in hogs:
             hog.kill()

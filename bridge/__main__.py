@@ -95,8 +95,9 @@ def _timestamp(text: str) -> int:
 def _backfill(config: BridgeConfig, times: list[str]) -> int:
     import time
 
+    from .app import influx_client
     from .jobs.backfill import backfill
-    from .store.influx import InfluxClient, InfluxError
+    from .store.influx import InfluxError
 
     if len(times) > 2:
         print("promflux-bridge: --backfill takes FROM and an optional TO", file=sys.stderr)
@@ -113,9 +114,8 @@ def _backfill(config: BridgeConfig, times: list[str]) -> int:
     influx = config.influxdb
 
     async def run() -> tuple[int, int]:
-        client = InfluxClient(influx.url, influx.database, username=influx.username,
-                              password=influx.password.resolve() if influx.password else None,
-                              timeout=max(influx.timeout, 60.0))
+        # the configured TLS and consistency; a longer timeout (a whole range per query)
+        client = influx_client(influx, timeout=max(influx.timeout, 60.0))
         try:
             return await backfill(client, start, end)
         finally:

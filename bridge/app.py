@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from prometheus_client import CollectorRegistry
 from .analyze.alerts import Evaluator, Key, State
 from .analyze.derive import Point
 from .analyze.window import Increments
-from .config import BridgeConfig, ConfigError, Target, load, rule_book
+from .config import BridgeConfig, ConfigError, InfluxConfig, Target, load, rule_book
 from .health import problems
 from .ingest.fetch import ssl_context
 from .ingest.loop import ScrapeMetrics, TargetScraper, TargetStatus
@@ -40,11 +41,20 @@ from .store import rollups
 from .store.buffer import COUNTERS, DiskBuffer
 from .store.counters import CounterStates
 from .store.influx import InfluxClient
+from .store.pair import PairStore
 from .store.setup import create_schema, stored_states
 from .store.writer import Writer, WriterMetrics, tally
 from .targets import TargetManager
 
 log = logging.getLogger("promflux.bridge")
+
+
+def influx_client(influx: InfluxConfig, timeout: float | None = None) -> InfluxClient:
+    """The one way to reach the configured InfluxDB (the bridge and its command line)."""
+    return InfluxClient(influx.url, influx.database, username=influx.username,
+                        password=influx.password.resolve() if influx.password else None,
+                        timeout=timeout or influx.timeout,
+                        ssl_context=ssl_context(influx.tls), consistency=influx.consistency)
 
 
 class Bridge:
@@ -56,16 +66,17 @@ class Bridge:
         self.reload_status: dict[str, Any] = {"ok": True, "at": None, "message": ""}
         self.registry = CollectorRegistry()
         influx = config.influxdb
-        self.client = InfluxClient(
-            influx.url, influx.database, username=influx.username,
-            password=influx.password.resolve() if influx.password else None,
-            timeout=influx.timeout, ssl_context=ssl_context(influx.tls),
-            consistency=influx.consistency)
+        self.client = influx_client(influx)
         self.buffer = DiskBuffer(config.buffer.path, config.buffer.max_bytes,
                                  rps=("", rollups.RAW))
         self.healer = Healer(self.client, config.retention.raw)
         self.writer = Writer(self.client, self.buffer, WriterMetrics(self.registry),
                              batch_size=influx.batch_size, on_written=self.healer.written)
+        self._session: aiohttp.ClientSession | None = None
+        self.peer = PeerWatch(config.ha)
+        self._twin_covers = partial(self.peer.covers, lambda: self._session)
+        self.pair = PairStore(self.writer, "single" if config.ha is None
+                              else "primary" if config.ha.primary else "standby")
         self.book = rule_book(config)
         self.thresholds = self.book.base
         self._active: dict[str, bool] = {}
@@ -81,10 +92,8 @@ class Bridge:
                                      regression.min_baseline_requests, regression.refresh)
         self.notifier = Notifier(config.webhooks, self.registry)
         self.alertmanager = AlertmanagerSender(config.alertmanagers, self.registry)
-        self.peer = PeerWatch(config.ha)
         self.handlers = BridgeHandlers(self, influx.database, config.scrape.interval)
         self._started_up = asyncio.Event()
-        self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
 
     def _make_scraper(self, target: Target) -> TargetScraper:
@@ -94,15 +103,12 @@ class Bridge:
                              align=self.config.ha is not None,
                              twin_covers=self._twin_covers if self.config.ha else None)
 
-    async def _twin_covers(self, service: str, url: str, since: float, until: float) -> bool:
-        assert self._session is not None
-        return await self.peer.covers(self._session, service, url, since, until)
-
     def _targets_changed(self, removed: list[TargetScraper],
                          scrapers: list[TargetScraper]) -> None:
         """Removed targets are gone, not down: their states and windows leave with them."""
         for scraper in removed:
             self.evaluator.forget(scraper.target.service, scraper.target.url)
+            self.pair.forget((scraper.target.service, scraper.status.url))
         active: dict[str, bool] = {}
         for scraper in scrapers:  # a service is active when any of its targets is
             t = scraper.target
@@ -140,24 +146,25 @@ class Bridge:
 
     def health(self) -> dict[str, Any]:
         statuses = self.statuses
-        failing = self.writer.failing_since
+        failing = self.writer.health.failing_since
         reasons = problems(None if failing is None else time.perf_counter() - failing,
-                           self.config.influxdb.unhealthy_after, self.writer.last_error,
+                           self.config.influxdb.unhealthy_after,
+                           self.writer.health.last_error,
                            [t.up if t.scrapes else None for t in statuses])
         return {"status": "degraded" if reasons else "ok", "problems": reasons,
                 "schema_ready": self.schema_ready,
                 "targets_up": sum(t.up for t in statuses), "targets": len(statuses),
                 # batches not yet in InfluxDB: queued in memory or buffered on disk
                 "buffer_batches": self.writer.pending,
-                "last_write_error": self.writer.last_error,
+                "last_write_error": self.writer.health.last_error,
                 "discovery_problems": self.targets.problems, "reload": self.reload_status}
 
     # -- one scrape's points: thresholds, then the writer ---------------------------------
 
     async def handle_scrape(self, target: Target, points: list[Point], now: float,
-                            up: bool, found: Increments | None) -> None:
+                            stamp: float, up: bool, found: Increments | None) -> None:
         """Judge the service's windows with this scrape in (changes are stored, logged and
-        posted), then write."""
+        posted), then write (an HA standby: hold until the primary has stored the slot)."""
         active = self._active.get(target.service, False)
         for change in self.evaluator.observe(target.service, target.url, found, now, up,
                                              active):
@@ -167,7 +174,8 @@ class Bridge:
             self.alertmanager.notify(change)
             log.warning("%s %s %s: %s -> %s (%.1f)", change.service, change.endpoint,
                         change.metric, change.previous, change.level, change.value)
-        self.writer.submit(points, rollups.RAW)  # queued: the loop never waits on I/O
+        # queued: the loop never waits on I/O
+        self.pair.store((target.service, redact(target.url)), stamp, up, points)
 
     async def scrape_once(self, index: int) -> list[Point]:
         """Scrape target ``index`` now (benches and tests; the loops do this on their own)."""
@@ -219,7 +227,8 @@ class Bridge:
                      self.client, self._started_up,
                      continuous_queries=self.config.influxdb.continuous_queries),
                      name="schedule"),
-                 asyncio.create_task(self.peer.run(session), name="ha peer"),
+                 asyncio.create_task(self.peer.run(session, self.pair.settle),
+                                     name="ha peer"),
                  asyncio.create_task(self.healer.run(), name="heal"),
                  asyncio.create_task(self.notifier.run(), name="webhooks"),
                  asyncio.create_task(self.alertmanager.run(), name="alertmanager")]

@@ -44,7 +44,7 @@ def test_scrapes_are_put_off_while_held_and_the_next_one_stores_the_whole_increa
         await web.TCPSite(runner, "127.0.0.1", port).start()
         stored: list[float] = []
 
-        async def sink(target, points, when, up, increments) -> None:
+        async def sink(target, points, when, stamp, up, increments) -> None:
             stored.extend(f["events"] for m, _, f, _ in points if m == schema.EVENTS)
 
         held = [False]

@@ -200,3 +200,45 @@ def test_a_frozen_replica_never_writes_its_stall_over_its_twins_slot(tmp_path, i
     finally:
         for bridge in bridges:
             bridge.stop()
+
+
+def written(bridge: Server) -> float:
+    for line in httpx.get(bridge.url + "/metrics").text.splitlines():
+        if line.startswith("promflux_bridge_points_written_total"):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_a_pair_stores_the_exact_count_when_its_twins_never_agree(tmp_path, influxdb, fleet):
+    """Every slot, requests come between the twins' two scrapes (the fleet adds them right
+    after a slot's first scrape), so the replicas' points for each slot always differ. Had
+    both written, InfluxDB would hold whichever came last, a mix; the standby holds its
+    points back until the primary has stored the slot, so the total is exact."""
+    bridges = start_pair(tmp_path, influxdb, "steady",
+                         f"targets:\n  - {{service: counted, url: '{fleet.url}/t/2/metrics'}}\n")
+    primary, standby = bridges
+    try:
+        wait_for(lambda: httpx.get(standby.url + "/api/coverage").json(),
+                 lambda c: c["role"] == "standby" and c["targets"][0]["covered_until"])
+        seen = len(scrape_times(fleet, 2))
+        wait_for(lambda: scrape_times(fleet, 2), lambda t: len(t) >= seen + 4)  # both, 2 slots
+        before = written(standby)
+        started = time.time()
+        httpx.post(f"{fleet.url}/t/2/race", params={"count": 7})
+        wait_for(lambda: scrape_times(fleet, 2), lambda t: sum(x > started for x in t) >= 12)
+        served = int(httpx.post(f"{fleet.url}/t/2/race", params={"count": 0}).text)
+        stopped = time.time()
+        wait_for(lambda: scrape_times(fleet, 2), lambda t: sum(x > stopped for x in t) >= 4)
+
+        def stored() -> float:
+            rows = influxdb.query(
+                'SELECT sum("requests") FROM "performance_metrics" WHERE "service" = '
+                "'counted' AND \"endpoint\" != '_all'", db="steady")
+            return rows[0]["values"][0][1] if rows else 0
+
+        assert served >= 35
+        assert wait_for(stored, lambda n: n == served) == served
+        assert written(standby) == before  # every point was the primary's
+    finally:
+        for bridge in bridges:
+            bridge.stop()

@@ -159,3 +159,33 @@ def test_batches_that_wait_are_joined_into_fewer_writes_up_to_batch_size(influxd
     written, stored, writes = asyncio.run(go())
     assert (written, stored) == (600, 600)
     assert writes == 3  # 200 + 200 + 200 lines: a third batch would go over 250
+
+
+def test_settled_never_runs_ahead_of_what_influxdb_holds(influxdb, tmp_path):
+    # An HA primary tells its standby which slots are stored from ``settled``: it must never
+    # name a submission InfluxDB does not hold, through the disk buffer and split batches.
+    async def go():
+        h = Harness(influxdb, "w_settled", tmp_path, batch_size=10)
+        h.writer.buffer.push("", h.writer._encoder.encode(points(5, 10_000)))  # a last run's
+        seen: list[tuple[int, int]] = []
+        async with h:
+            numbers = [h.writer.submit(points(25, i * 25)) for i in range(4)]  # not ready: disk
+            await asyncio.sleep(0.1)
+            assert h.writer.settled == 0
+            h.writer.set_ready()
+            await until(lambda: h.writer.settled == 4)
+            after_disk = h.count()
+            expected = {}
+            for i in range(4, 40):  # straight from memory, three batches each
+                expected[h.writer.submit(points(25, i * 25))] = 25 * (i + 1)
+            while h.writer.settled < max(expected):
+                settled = h.writer.settled
+                if settled in expected and (not seen or seen[-1][0] != expected[settled]):
+                    seen.append((expected[settled], h.count()))
+                await asyncio.sleep(0)
+            return numbers, after_disk, seen, h.count()
+
+    numbers, after_disk, seen, stored = asyncio.run(go())
+    assert numbers == [1, 2, 3, 4] and after_disk == 4 * 25 + 5
+    assert len(seen) > 10 and all(held + 5 <= then for held, then in seen), seen
+    assert stored == 40 * 25 + 5

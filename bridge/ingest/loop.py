@@ -28,9 +28,10 @@ from .fetch import AuthCache, ScrapeError, fetch
 
 log = logging.getLogger("promflux.bridge")
 
-# (target, points, scrape start as wall-clock seconds, whether the scrape worked)
-# (target, points, scrape time, up, what the scrape adds to the threshold windows)
-Sink = Callable[[Target, list[Point], float, bool, Increments | None], Awaitable[None]]
+# (target, points, scrape start as wall-clock seconds, the points' time (the slot's when
+# aligned), whether the scrape worked, what it adds to the threshold windows)
+Sink = Callable[[Target, list[Point], float, float, bool, Increments | None],
+                Awaitable[None]]
 # (service, url as shown, since, until) -> whether an HA twin stored every interval between
 TwinCovers = Callable[[str, str, float, float], Awaitable[bool]]
 
@@ -168,7 +169,7 @@ class TargetScraper:
                        {"up": 1.0 if not error else 0.0, "duration_ms": elapsed * 1000,
                         "samples": samples, "last_error": error[:500]},
                        int(stamp * 1000)))
-        await self.sink(target, points, started_wall, not error,
+        await self.sink(target, points, started_wall, stamp, not error,
                         None if error else self.deriver.window_increments(target.url, points))
         return points
 

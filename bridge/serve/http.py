@@ -25,6 +25,7 @@ from ..analyze.thresholds import REGRESSIONS, Threshold, worst
 from ..config import ConfigError
 from ..ingest.loop import TargetStatus
 from ..store.influx import InfluxClient, InfluxError
+from ..store.pair import PairStore
 from . import status_page
 from .client_timings import ClientTimings
 
@@ -49,6 +50,7 @@ class BridgeView(Protocol):
     client: InfluxClient
     thresholds: dict[str, Threshold]
     book: RuleBook
+    pair: PairStore
 
     @property
     def statuses(self) -> Sequence[TargetStatus]: ...
@@ -58,6 +60,7 @@ class BridgeView(Protocol):
     def health(self) -> dict[str, Any]: ...
 
     def reload(self) -> list[str]: ...
+
 
 
 class BridgeHandlers:
@@ -189,13 +192,21 @@ class BridgeHandlers:
         return web.json_response(health, status=200 if health["status"] == "ok" else 503)
 
     async def api_coverage(self, request: web.Request) -> web.Response:
-        """Since when this replica has stored every interval of one target (its HA twin
-        asks after a stall): ``?service=&url=`` (the url as /api/targets shows it)."""
+        """Since which slot, up to which, this replica has stored every interval of its
+        targets (its HA twin asks): all of them, or one with ``?service=&url=`` (the url as
+        /api/targets shows it)."""
         service, url = request.query.get("service"), request.query.get("url")
+        rows = []
         for t in self.bridge.statuses:
-            if t.service == service and t.url == url:
-                return web.json_response({"covered_since": t.covered_since,
-                                          "covered_until": t.covered_until})
+            if service is None or (t.service == service and t.url == url):
+                since, until = self.bridge.pair.coverage(
+                    (t.service, t.url), (t.covered_since, t.covered_until))
+                rows.append({"service": t.service, "url": t.url, "covered_since": since,
+                             "covered_until": until})
+        if service is None:
+            return web.json_response({"role": self.bridge.pair.role, "targets": rows})
+        if rows:
+            return web.json_response(rows[0])
         return web.json_response({"error": "no such target"}, status=404)
 
     async def api_targets(self, request: web.Request) -> web.Response:

@@ -74,6 +74,7 @@ class WriterMetrics:
 class Batch:  # mutable: what is left of it after a write that stopped half-way
     rp: str
     body: bytes
+    last: int = 0  # the last submission (``Writer.submit``'s number) it holds a part of
 
 
 def coalesce(queue: deque[Batch], batch_size: int) -> Batch:
@@ -93,11 +94,39 @@ def coalesce(queue: deque[Batch], batch_size: int) -> Batch:
         lines += more
     if len(bodies) == 1:
         return first
+    last = 0
     for _ in bodies:
-        queue.popleft()
-    joined = Batch(first.rp, b"".join(bodies))  # each body ends with a newline
+        last = queue.popleft().last
+    joined = Batch(first.rp, b"".join(bodies), last)  # each body ends with a newline
     queue.appendleft(joined)
     return joined
+
+
+class WriteHealth:
+    """Whether InfluxDB takes writes, since when not, and why (for /healthz and the log:
+    one warning when an outage begins, one line when it ends)."""
+
+    def __init__(self) -> None:
+        self.last_error = ""
+        self.failing_since: float | None = None  # monotonic: writes fail since then
+        self._outage = False
+
+    def failed(self, exc: InfluxError) -> None:
+        self.last_error = str(exc)
+        if self.failing_since is None:
+            self.failing_since = perf_counter()
+        if exc.retryable and not self._outage:
+            self._outage = True
+            log.warning("InfluxDB does not take writes (%s): keeping batches on disk and "
+                        "retrying with backoff", exc)
+
+    def worked(self, partial: bool) -> None:
+        self.failing_since = None
+        if self._outage:
+            self._outage = False
+            log.info("InfluxDB takes writes again: writing what waited on disk")
+        if not partial:
+            self.last_error = ""
 
 
 class Writer:
@@ -120,13 +149,16 @@ class Writer:
         self._wake = asyncio.Event()
         # Held until set-up has created the database: a write before that gets a final 404.
         self.ready = False
-        self.last_error = ""
-        self.failing_since: float | None = None  # monotonic: writes fail since then
-        self._outage = False
+        self.health = WriteHealth()
+        self._submitted = 0
+        self.settled = 0  # the last submission of which nothing waits (stored or dropped)
         self._update_gauges()
 
-    def submit(self, points: Sequence[Point], rp: str = "") -> None:
-        """Queue points for writing (encoded now, in batches of ``batch_size``)."""
+    def submit(self, points: Sequence[Point], rp: str = "") -> int | None:
+        """Queue points for writing (encoded now, in batches of ``batch_size``). Returns
+        their number (stored once ``settled`` reaches it); None when none were queued."""
+        self._submitted += 1
+        queued = False
         for start in range(0, len(points), self.batch_size):
             body = self._encoder.encode(points[start:start + self.batch_size])
             if not body:
@@ -138,10 +170,17 @@ class Writer:
                 self.metrics.drop(body.count(b"\n"), "queue_full",
                                   f"write queue over {self.max_queue_bytes} bytes")
                 continue
-            self._queue.append(Batch(rp, body))
+            self._queue.append(Batch(rp, body, self._submitted))
             self._queued_bytes += len(body)
+            queued = True
         self.metrics.queued_bytes.set(self._queued_bytes)
         self._wake.set()
+        return self._submitted if queued else None
+
+    def _settle(self) -> None:
+        # Numbers are not kept on disk: nothing counts as settled while the disk holds any.
+        if not len(self.buffer):
+            self.settled = self._queue[0].last - 1 if self._queue else self._submitted
 
     def set_ready(self) -> None:
         """The database exists: start writing, buffered batches first."""
@@ -184,6 +223,7 @@ class Writer:
                 await self._spill()  # keep it (and what follows) on disk, in order
                 return False
             self._unqueue()
+            self._settle()
             return True
         await self._spill()  # behind what already waits on disk: order is kept
         if not self.ready:
@@ -198,6 +238,7 @@ class Writer:
             return False
         await asyncio.to_thread(self.buffer.remove, entry)
         self._update_gauges()
+        self._settle()
         return True
 
     async def _pause(self, seconds: float) -> None:
@@ -240,32 +281,21 @@ class Writer:
         try:
             result = await self.client.write(body, rp=rp or None)
         except InfluxError as exc:
-            self.last_error = str(exc)
-            if self.failing_since is None:
-                self.failing_since = perf_counter()
+            self.health.failed(exc)
             if exc.retryable:
                 self.metrics.errors.labels("retryable").inc()
-                if not self._outage:
-                    self._outage = True
-                    log.warning("InfluxDB does not take writes (%s): keeping batches on "
-                                "disk and retrying with backoff", exc)
                 return body
             self.metrics.errors.labels("refused_batch").inc()
             return await self._split(rp, body, exc)
         finally:
             self.metrics.duration.observe(perf_counter() - started)
-        self.failing_since = None
-        if self._outage:
-            self._outage = False
-            log.info("InfluxDB takes writes again: writing what waited on disk")
+        self.health.worked(result.partial)
         lines = body.count(b"\n")
         if result.partial:
             self.metrics.errors.labels("partial").inc()
             dropped = min(result.dropped_points, lines)
             self.metrics.drop(dropped, "rejected_by_influxdb", result.dropped_message)
             lines -= dropped
-        else:
-            self.last_error = ""
         self.metrics.points.inc(lines)
         if self.on_written is not None:
             self.on_written(body)
