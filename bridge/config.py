@@ -438,11 +438,12 @@ class Shard(_Model):
 
 
 class HighAvailability(_Model):
-    """One of two replicas scraping the same targets: points land on interval boundaries
-    (the twin's overwrite them), and webhooks go out from one replica only."""
+    """One of two replicas scraping the same targets: points land on the slots of the
+    interval; the primary writes them and the standby only what the primary did not
+    store, and webhooks go out from one replica only."""
 
-    peer: str  # the other replica's base URL (its /healthz)
-    primary: bool  # the primary sends webhooks; the other only while the primary is down
+    peer: str  # the other replica's base URL (its /api/coverage)
+    primary: bool  # the primary writes and sends webhooks; the standby while it is down
 
     @field_validator("peer")
     @classmethod
