@@ -85,6 +85,11 @@ def instrument(
     ``/openapi.json``, the OAuth2 redirect) are not endpoints of the service's API and
     are not recorded; ``False`` records them like any route.
     """
+    if _instrumented(app):
+        raise RuntimeError(
+            "this application is already instrumented: call instrument() once per "
+            "application and keep the Metrics it returned (an app factory makes a new "
+            "application each time, which is fine)")
     if exclude_docs:
         exclude_paths = (*exclude_paths, *_docs_paths(app))
     recorder = Recorder(
@@ -113,6 +118,15 @@ def instrument(
             f"not {type(app).__name__}"
         )
     return Metrics(recorder)
+
+
+def _instrumented(app: object) -> bool:
+    """Whether ``instrument`` ran on ``app`` already (its mark on either framework)."""
+    if _is_aiohttp(app):
+        from .aiohttp_access import INSTRUMENTATION
+
+        return INSTRUMENTATION in app  # type: ignore[operator]
+    return getattr(getattr(app, "build_middleware_stack", None), "promflux", False) is True
 
 
 def _is_aiohttp(app: object) -> bool:

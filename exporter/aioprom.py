@@ -1,25 +1,23 @@
 """Shows metrics of an aioprometheus registry on the same /metrics.
 
-A service already instrumented with aioprometheus keeps its metrics; this collector
-translates them into prometheus_client families at scrape time.
+A service already instrumented with aioprometheus keeps its metrics. At scrape time the
+registry is rendered with aioprometheus's own public renderer and read back with
+prometheus_client's parser, so every metric type (counters, gauges, summaries, histograms,
+const labels) comes through whatever shape aioprometheus keeps them in. A registry that
+cannot be rendered is left out of the page (logged once), never failing the page.
 """
 
 from __future__ import annotations
 
-import math
+import logging
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-    SummaryMetricFamily,
-)
+from prometheus_client.core import Metric
+from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
-from prometheus_client.samples import Sample
-from prometheus_client.utils import floatToGoString
+
+log = logging.getLogger("promflux.exporter")
 
 
 class AioprometheusCollector(Collector):
@@ -31,58 +29,20 @@ class AioprometheusCollector(Collector):
 
             registry = REGISTRY
         self._registry = registry
+        self._failed = False
 
     def collect(self) -> Iterator[Metric]:
         """Yield one family per aioprometheus collector."""
-        for collector in list(self._registry.get_all()):
-            family = _family(collector)
-            if family is not None:
-                yield family
+        try:
+            from aioprometheus.renderer import render
 
-
-def _labels(collector: Any, labels: dict[str, Any]) -> dict[str, str]:
-    merged = {**(collector.const_labels or {}), **(labels or {})}
-    return {str(k): str(v) for k, v in merged.items()}
-
-
-def _family(collector: Any) -> Metric | None:
-    kind = getattr(getattr(collector, "kind", None), "name", "")
-    name, doc = collector.name, collector.doc or collector.name
-    samples = collector.get_all()
-    if kind == "counter":
-        fam: Metric = CounterMetricFamily(name.removesuffix("_total"), doc)
-        for labels, value in samples:
-            fam.samples.append(_sample(fam.name + "_total", _labels(collector, labels),
-                                       float(value)))
-        return fam
-    if kind == "gauge":
-        fam = GaugeMetricFamily(name, doc)
-        for labels, value in samples:
-            fam.samples.append(_sample(name, _labels(collector, labels), float(value)))
-        return fam
-    if kind == "histogram":
-        fam = HistogramMetricFamily(name, doc)
-        for labels, hist in samples:
-            base = _labels(collector, labels)
-            for bound, count in hist.buckets.items():
-                le = "+Inf" if math.isinf(bound) else floatToGoString(bound)
-                fam.samples.append(_sample(name + "_bucket", {**base, "le": le}, float(count)))
-            fam.samples.append(_sample(name + "_count", base, float(hist.observations)))
-            fam.samples.append(_sample(name + "_sum", base, float(hist.sum)))
-        return fam
-    if kind == "summary":
-        fam = SummaryMetricFamily(name, doc)
-        for labels, estimator in samples:
-            base = _labels(collector, labels)
-            for invariant in estimator._invariants:
-                q = invariant._quantile
-                fam.samples.append(_sample(
-                    name, {**base, "quantile": floatToGoString(q)}, float(estimator.query(q))))
-            fam.samples.append(_sample(name + "_count", base, float(estimator._observations)))
-            fam.samples.append(_sample(name + "_sum", base, float(estimator._sum)))
-        return fam
-    return None
-
-
-def _sample(name: str, labels: dict[str, str], value: float) -> Sample:
-    return Sample(name, labels, value, None, None)
+            body, _ = render(self._registry, [])  # no Accept header: the text format
+            text = body.decode("utf-8") if isinstance(body, bytes) else str(body)
+            families = list(text_string_to_metric_families(text))
+        except Exception as exc:  # an aioprometheus release that renders otherwise
+            if not self._failed:
+                self._failed = True
+                log.warning("promflux: the aioprometheus registry's metrics are left out of "
+                            "/metrics: %s: %s (logged once)", type(exc).__name__, exc)
+            return
+        yield from families

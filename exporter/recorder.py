@@ -19,14 +19,9 @@ from . import client_timings
 from .accumulator import HistogramAccumulator
 from .exposition import MetricsAuth, render
 from .fast_histogram import FastHistogram
-from .metrics import (
-    LATENCY_BUCKETS,
-    QUEUE_WAIT_BUCKETS,
-    ExporterMetrics,
-    RouteInfo,
-    check_buckets,
-)
-from .resources import ResourceCollector, multiprocess_worker_pids
+from .metrics import LATENCY_BUCKETS, QUEUE_WAIT_BUCKETS, RouteInfo, check_buckets
+from .resources import multiprocess_worker_pids
+from .sharing import join, shared_metrics, show_aioprometheus, show_resources
 
 log = logging.getLogger("promflux.exporter")
 
@@ -46,6 +41,24 @@ def exception_name(exc: BaseException) -> str:
     cls = type(exc)
     module = cls.__module__
     return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
+def exposition(registry: CollectorRegistry, directory: str | None
+               ) -> tuple[CollectorRegistry, Callable[[], list[int]] | None]:
+    """What /metrics shows: in multiprocess mode the merged files of all workers (and a
+    function listing their pids) plus this process's scrape-time collectors; otherwise
+    the given registry."""
+    if not directory:
+        return registry, None
+    from prometheus_client import multiprocess
+
+    merged = CollectorRegistry()
+    multiprocess.MultiProcessCollector(merged)
+
+    def worker_pids() -> list[int]:
+        return multiprocess_worker_pids(directory)
+
+    return merged, worker_pids
 
 
 class Recorder:
@@ -87,8 +100,8 @@ class Recorder:
         self.multiprocess_dir = multiprocess_dir()
         bounds = check_buckets(buckets)
         # Single-process: the request family renders itself (docs/performance.md).
-        self.metrics = ExporterMetrics(service, registry, bounds,
-                                       fast=not self.multiprocess_dir)
+        self.shared = shared_metrics(registry, service, bounds, fast=not self.multiprocess_dir)
+        self.metrics = self.shared.metrics
         self.requests = HistogramAccumulator(self.metrics.request_duration, bounds, (service,))
         self.queue_waits = HistogramAccumulator(
             self.metrics.queue_wait, QUEUE_WAIT_BUCKETS, (service,)
@@ -99,28 +112,12 @@ class Recorder:
         self._flush_handle: asyncio.TimerHandle | None = None
         self.loop: asyncio.AbstractEventLoop | None = None  # where the accumulators live
 
-        # What /metrics shows: in multiprocess mode the merged files of all workers plus
-        # this process's scrape-time collectors; otherwise the given registry.
-        if self.multiprocess_dir:
-            from prometheus_client import multiprocess
-
-            self.exposition_registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(self.exposition_registry)
-            directory = self.multiprocess_dir
-
-            def worker_pids() -> list[int]:
-                return multiprocess_worker_pids(directory)
-
-            pids: Callable[[], list[int]] | None = worker_pids
-        else:
-            self.exposition_registry = registry if registry is not None else CollectorRegistry()
-            pids = None
+        self.exposition_registry, pids = exposition(registry, self.multiprocess_dir)
         if resources:
-            self.exposition_registry.register(ResourceCollector(service, disk_path, pids))
+            show_resources(self.exposition_registry, service, disk_path, pids)
         if aioprometheus_registry is not None:
-            from .aioprom import AioprometheusCollector
-
-            self.exposition_registry.register(AioprometheusCollector(aioprometheus_registry))
+            show_aioprometheus(self.exposition_registry, aioprometheus_registry)
+        join(self.shared, service, self)
 
     def internal_error(self, where: str, exc: BaseException) -> None:
         """Log an error inside metrics collection once per place, and count every one."""
@@ -189,7 +186,9 @@ class Recorder:
         self.requests.flush(on_error)
         self.queue_waits.flush(on_error)
         try:
-            self.metrics.requests_in_progress.labels(self.service).set(max(self.in_progress, 0))
+            # every application of this service in the process (usually one)
+            together = sum(max(r.in_progress, 0) for r in self.shared.recorders[self.service])
+            self.metrics.requests_in_progress.labels(self.service).set(together)
         except Exception as exc:
             on_error(exc)
         for name, callback in list(self.size_callbacks.items()):
@@ -197,6 +196,15 @@ class Recorder:
                 self.metrics.queue_size.labels(self.service, name).set(float(callback()))
             except Exception as exc:
                 self.internal_error(f"size_callback:{name}", exc)
+
+    def flush_shared(self) -> None:
+        """Flush, and every other application's recorder on this registry whose counts
+        live on this loop (the page shows them all)."""
+        loop = asyncio.get_running_loop()
+        for group in list(self.shared.recorders.values()):
+            for recorder in list(group):
+                if recorder is self or recorder.loop in (None, loop):
+                    recorder.flush()
 
     def start_periodic_flush(self) -> None:
         """In multiprocess mode, flush every second so other workers' scrapes see our counts."""
@@ -237,7 +245,7 @@ class Recorder:
                 ("WWW-Authenticate", self.auth.challenge()),
                 ("Content-Length", str(len(body))),
             ]
-        self.flush()  # on the loop: the accumulators are loop-only
+        self.flush_shared()  # on the loop: the accumulators are loop-only
         family = self.metrics.request_duration  # its text too: a few ms, consistent counts
         fast = family.render() if isinstance(family, FastHistogram) else None
         loop = asyncio.get_running_loop()

@@ -51,8 +51,9 @@ class ResourceCollector(Collector):
         process_factory: Callable[[int], Any] = psutil.Process,
         limits: Limits | None = None,
     ) -> None:
-        self._service = service
-        self._disk_path = disk_path
+        # service -> the filesystem shown as its disk: several applications of one
+        # process (each instrumented) show the same process under each service name.
+        self.services = {service: disk_path}
         self._pids = pids or (lambda: [os.getpid()])
         self._process_factory = process_factory
         self._limits = limits or Limits()
@@ -79,33 +80,35 @@ class ResourceCollector(Collector):
         memory_limit, cpu_quota = self.limits()
         limit_bytes = float(memory_limit or psutil.virtual_memory().total)
         cores = min(cpu_quota or host_cores(), host_cores())
-        yield from self._processes_families(limit_bytes)
+        services = list(self.services)
+        yield from self._processes_families(limit_bytes, services)
         yield _gauge("service_memory_limit_megabytes",
                      "Memory the service may use: its cgroup limit, else the host's memory.",
-                     self._service, limit_bytes / _MB)
+                     services, limit_bytes / _MB)
         yield _gauge("service_cpu_limit_cores",
                      "CPU cores the service may use: its cgroup quota, else the host's.",
-                     self._service, cores)
+                     services, cores)
         disk = GaugeMetricFamily(
             "service_disk_usage_percent", "Used space of a filesystem, percent.",
             labels=["service", "path"],
         )
-        try:
-            disk.add_metric([self._service, self._disk_path],
-                            psutil.disk_usage(self._disk_path).percent)
-        except OSError:
-            pass  # a missing path shows as an absent series, not an error page
+        for service, path in self.services.items():
+            try:
+                disk.add_metric([service, path], psutil.disk_usage(path).percent)
+            except OSError:
+                pass  # a missing path shows as an absent series, not an error page
         yield disk
         times = psutil.cpu_times()
         busy = sum(times) - times.idle - getattr(times, "iowait", 0.0)
         yield _counter("system_cpu_busy_seconds",
-                       "Host CPU time spent busy, all cores, seconds.", self._service, busy)
-        yield _gauge("system_cpu_cores", "Host CPU cores.", self._service,
+                       "Host CPU time spent busy, all cores, seconds.", services, busy)
+        yield _gauge("system_cpu_cores", "Host CPU cores.", services,
                      float(psutil.cpu_count() or 1))
         yield _gauge("system_memory_percent", "Host memory in use, percent.",
-                     self._service, psutil.virtual_memory().percent)
+                     services, psutil.virtual_memory().percent)
 
-    def _processes_families(self, limit_bytes: float) -> Iterator[Metric]:
+    def _processes_families(self, limit_bytes: float, services: list[str]
+                            ) -> Iterator[Metric]:
         labels = ["service", "pid"]
         cpu = CounterMetricFamily(
             "service_cpu_seconds", "Process CPU time, user and system, seconds.",
@@ -133,24 +136,26 @@ class ResourceCollector(Collector):
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 continue
             alive.add(pid)
-            label_values = [self._service, str(pid)]
             families: tuple[CounterMetricFamily | GaugeMetricFamily, ...] = (
                 cpu, rss, mem_pct, threads, fds)
-            for family, value in zip(families, values, strict=True):
-                family.add_metric(label_values, float(value))
+            for service in services:
+                for family, value in zip(families, values, strict=True):
+                    family.add_metric([service, str(pid)], float(value))
         for pid in list(self._processes):
             if pid not in alive:
                 del self._processes[pid]
         yield from (cpu, rss, mem_pct, threads, fds)
 
 
-def _gauge(name: str, doc: str, service: str, value: float) -> GaugeMetricFamily:
+def _gauge(name: str, doc: str, services: list[str], value: float) -> GaugeMetricFamily:
     family = GaugeMetricFamily(name, doc, labels=["service"])
-    family.add_metric([service], float(value))
+    for service in services:
+        family.add_metric([service], float(value))
     return family
 
 
-def _counter(name: str, doc: str, service: str, value: float) -> CounterMetricFamily:
+def _counter(name: str, doc: str, services: list[str], value: float) -> CounterMetricFamily:
     family = CounterMetricFamily(name, doc, labels=["service"])
-    family.add_metric([service], float(value))
+    for service in services:
+        family.add_metric([service], float(value))
     return family

@@ -214,4 +214,5 @@ def instrument_starlette(app: Any, recorder: Recorder) -> None:
         return PromfluxMiddleware(stack, recorder, resolver)
 
     # Starlette builds the stack on the first call; an instance attribute wraps that build.
+    build_middleware_stack.promflux = True  # type: ignore[attr-defined]
     app.build_middleware_stack = build_middleware_stack
