@@ -22,6 +22,7 @@ from .fast_histogram import FastHistogram
 from .metrics import LATENCY_BUCKETS, QUEUE_WAIT_BUCKETS, RouteInfo, check_buckets
 from .resources import multiprocess_worker_pids
 from .sharing import join, shared_metrics, show_aioprometheus, show_resources
+from .siblings import advice, sibling_workers
 
 log = logging.getLogger("promflux.exporter")
 
@@ -41,6 +42,17 @@ def exception_name(exc: BaseException) -> str:
     cls = type(exc)
     module = cls.__module__
     return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
+_told_siblings: list[bool] = []
+
+
+def _tell_siblings() -> None:
+    """At the first scrape (the workers have all started by then), once per process."""
+    _told_siblings.append(True)
+    found = sibling_workers()
+    if found:
+        log.warning(advice(found))
 
 
 def exposition(registry: CollectorRegistry, directory: str | None
@@ -232,6 +244,8 @@ class Recorder:
         family = self.metrics.request_duration
         if fast is None and isinstance(family, FastHistogram):
             fast = family.render()
+        if not self.multiprocess_dir and not _told_siblings:
+            _tell_siblings()
         return render(self.exposition_registry, accept, accept_encoding, fast)
 
     async def scrape(

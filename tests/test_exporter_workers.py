@@ -71,3 +71,23 @@ def test_gunicorn_with_uvicorn_workers(tmp_path):
         assert len(samples.label_values("service_threads", "pid")) == 2
     finally:
         server.stop()
+
+
+def test_several_workers_without_the_shared_directory_are_told_once():
+    server = uvicorn_server("tests.apps.fastapi_app:app", "--workers", "2")
+    try:
+        for _ in range(3):
+            assert httpx.get(server.url + "/metrics",
+                             headers={"Connection": "close"}).status_code == 200
+        out = wait_for(server.output, lambda o: "PROMETHEUS_MULTIPROC_DIR is not set" in o)
+        assert "uvicorn runs 2 worker processes" in out
+        # Once per worker process at most, and nothing else went wrong.
+        assert out.count("PROMETHEUS_MULTIPROC_DIR is not set") <= 2
+        assert "Traceback" not in out
+    finally:
+        server.stop()
+
+
+def test_one_worker_is_not_warned_about(fastapi_service):
+    assert httpx.get(fastapi_service.url + "/metrics").status_code == 200
+    assert "PROMETHEUS_MULTIPROC_DIR" not in fastapi_service.output()
