@@ -20,7 +20,6 @@ from prometheus_client.registry import Collector
 
 from .cgroups import Limits, host_cores
 
-_MB = 1024.0 * 1024.0
 _PID_IN_FILENAME = re.compile(r"_(\d+)\.db$")
 
 
@@ -82,9 +81,9 @@ class ResourceCollector(Collector):
         cores = min(cpu_quota or host_cores(), host_cores())
         services = list(self.services)
         yield from self._processes_families(limit_bytes, services)
-        yield _gauge("service_memory_limit_megabytes",
+        yield _gauge("service_memory_limit_bytes",
                      "Memory the service may use: its cgroup limit, else the host's memory.",
-                     services, limit_bytes / _MB)
+                     services, limit_bytes)
         yield _gauge("service_cpu_limit_cores",
                      "CPU cores the service may use: its cgroup quota, else the host's.",
                      services, cores)
@@ -114,7 +113,7 @@ class ResourceCollector(Collector):
             "service_cpu_seconds", "Process CPU time, user and system, seconds.",
             labels=labels)
         rss = GaugeMetricFamily(
-            "service_memory_rss_megabytes", "Process resident memory in MiB.", labels=labels)
+            "service_memory_rss_bytes", "Process resident memory in bytes.", labels=labels)
         mem_pct = GaugeMetricFamily(
             "service_memory_percent",
             "Process resident memory, percent of the service's memory limit.", labels=labels)
@@ -129,7 +128,7 @@ class ResourceCollector(Collector):
                     times = proc.cpu_times()
                     rss_bytes = proc.memory_info().rss
                     values = (
-                        times.user + times.system, rss_bytes / _MB,
+                        times.user + times.system, rss_bytes,
                         100.0 * rss_bytes / limit_bytes, proc.num_threads(),
                         proc.num_fds() if hasattr(proc, "num_fds") else proc.num_handles(),
                     )

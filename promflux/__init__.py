@@ -9,4 +9,4 @@ The distribution installs three packages under this namespace, so that a service
   route labels, the browser-timings batch format), so neither imports the other.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

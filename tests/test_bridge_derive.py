@@ -30,7 +30,7 @@ def exposition(counts: dict[tuple[str, str, str], list[int]], total: float = 0.0
     lines.append(f'events_processed_total{{kind="update",service="api"}} {events}')
     lines.append(f'service_cpu_seconds_total{{pid="7",service="api"}} {cpu}')
     lines.append('service_cpu_limit_cores{service="api"} 2')
-    lines.append(f'service_memory_rss_megabytes{{pid="7",service="api"}} {rss}')
+    lines.append(f'service_memory_rss_bytes{{pid="7",service="api"}} {rss * 2**20}')
     return "\n".join(lines) + "\n"
 
 
@@ -210,3 +210,13 @@ def test_the_share_within_the_limit_decides_exactly_whether_p95_meets_it(increme
     p95 = quantile(0.95, normalize(cumulative.items()))
     share = within(cumulative, 0.5) / cumulative[float("inf")]
     assert (share >= 0.95) == (p95 <= 0.5)
+
+
+def test_memory_in_bytes_and_in_the_megabytes_of_older_exporters_store_the_same_mib():
+    for name, value in (("service_memory_rss_bytes", 50 * 2**20),
+                        ("service_memory_rss_megabytes", 50),
+                        ("service_memory_limit_bytes", 2**30),
+                        ("service_memory_limit_megabytes", 1024)):
+        points = run(TargetDeriver("api"), f'{name}{{pid="7",service="api"}} {value}\n', 1.0)
+        fields = [f for m, _, f, _ in points if m in ("resources", "system")]
+        assert fields in ([{"memory_mb": 50.0}], [{"memory_limit_mb": 1024.0}]), (name, fields)

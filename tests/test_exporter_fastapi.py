@@ -181,14 +181,14 @@ def test_websocket_session(fastapi_service):
 
 def test_resources_are_reported(fastapi_service):
     samples = scrape(fastapi_service.url)
-    assert samples.value("service_memory_rss_megabytes", service="admin-api") > 10
+    assert samples.value("service_memory_rss_bytes", service="admin-api") > 10 * 2**20
     assert samples.value("service_threads", service="admin-api") >= 1
     assert samples.value("service_open_fds", service="admin-api") >= 3
     assert 0 < samples.value("service_disk_usage_percent", path="/") <= 100
     assert 0 < samples.value("system_memory_percent") <= 100
     assert samples.value("service_cpu_seconds_total", service="admin-api") > 0
     assert samples.value("service_cpu_limit_cores", service="admin-api") > 0
-    assert samples.value("service_memory_limit_megabytes", service="admin-api") > 0
+    assert samples.value("service_memory_limit_bytes", service="admin-api") > 0
     assert samples.value("system_cpu_busy_seconds_total", service="admin-api") > 0
     assert samples.value("http_requests_in_progress", service="admin-api") == 0
 

@@ -35,7 +35,7 @@ def test_two_uvicorn_workers_sum_requests_and_report_each_process(tmp_path):
         assert samples.value(DURATION + "_count", route="/items/{item_id}", method="GET",
                              status="200") == 60
         assert samples.value("events_processed_total", kind="switch_toggled") == 10
-        pids = samples.label_values("service_memory_rss_megabytes", "pid")
+        pids = samples.label_values("service_memory_rss_bytes", "pid")
         assert len(pids) == 2, pids
         assert pids == samples.label_values("service_cpu_seconds_total", "pid")
         assert samples.value("http_requests_in_progress") == 0

@@ -111,7 +111,7 @@ def test_memory_percent_is_of_the_containers_limit(memory_cgroup):
     try:
         samples = scrape(server.url)
         pid = int(next(iter(samples.label_values("service_memory_percent", "pid"))))
-        assert samples.value("service_memory_limit_megabytes") == 256
+        assert samples.value("service_memory_limit_bytes") == 256 * 2**20
         expected = 100 * rss_mb(pid) / 256
         shown = samples.value("service_memory_percent", pid=str(pid))
         assert shown > 80 and abs(shown - expected) < 3, (shown, expected)  # over the line

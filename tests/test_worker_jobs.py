@@ -62,7 +62,7 @@ def test_the_worker_reports_its_own_process_resources(worker):
     samples = scrape(worker.url)
     pid = str(worker.proc.pid)
     assert samples.value("service_cpu_seconds_total", pid=pid, service="worker") > 0
-    assert samples.value("service_memory_rss_megabytes", pid=pid) > 5
+    assert samples.value("service_memory_rss_bytes", pid=pid) > 5 * 2**20
     assert samples.value("service_threads", pid=pid) >= 2  # main + the metrics server
     assert samples.value("service_open_fds", pid=pid) > 0
     assert samples.find("service_disk_usage_percent")

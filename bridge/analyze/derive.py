@@ -75,7 +75,8 @@ def classify(series: Series, preset: schema.Preset,
     gauge = schema.GAUGES.get(name)
     if gauge is not None:
         measurement, field_name, mapping = gauge
-        return (_GAUGE, measurement, schema.tags_of(series, mapping), field_name)
+        return (_GAUGE, measurement, schema.tags_of(series, mapping), field_name,
+                schema.GAUGE_SCALES.get(name, 1.0))
     cpu = schema.CPU_COUNTERS.get(name)
     if cpu is not None:
         measurement, field_name, mapping, cores = cpu
@@ -444,10 +445,10 @@ def _other_points(counters: dict[tuple[str, tuple[tuple[str, str], ...]], dict[s
 def _gauge_points(gauges: list[tuple[tuple[Any, ...], float]], ts: int,
                   tags_of: Callable[[Iterable[tuple[str, str]]], dict[str, str]]) -> list[Point]:
     rows: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, float]] = {}
-    for (_, measurement, tags, field_name), value in gauges:
+    for (_, measurement, tags, field_name, scale), value in gauges:
         if math.isnan(value) or math.isinf(value):
             continue
-        rows.setdefault((measurement, tags), {})[field_name] = value
+        rows.setdefault((measurement, tags), {})[field_name] = value * scale
         if field_name == "last_success":  # a job's age, as of this scrape
             rows[measurement, tags]["seconds_since_success"] = max(0.0, ts / 1000.0 - value)
     return [(m, tags_of(tags), fields, ts) for (m, tags), fields in rows.items()]

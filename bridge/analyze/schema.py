@@ -74,13 +74,15 @@ PRESETS: dict[str, Preset] = {
 
 # Gauge metric -> (measurement, field, labels kept as tags as {label: tag}).
 GAUGES: dict[str, tuple[str, str, dict[str, str]]] = {
-    "service_memory_rss_megabytes": (RESOURCES, "memory_mb", {"pid": "pid"}),
+    "service_memory_rss_bytes": (RESOURCES, "memory_mb", {"pid": "pid"}),
+    "service_memory_rss_megabytes": (RESOURCES, "memory_mb", {"pid": "pid"}),  # exporters before 0.3
     "service_memory_percent": (RESOURCES, "memory_percent", {"pid": "pid"}),
     "service_threads": (RESOURCES, "threads", {"pid": "pid"}),
     "service_open_fds": (RESOURCES, "open_fds", {"pid": "pid"}),
     "service_disk_usage_percent": (DISK, "used_percent", {"path": "path"}),
     "system_memory_percent": (SYSTEM, "memory_percent", {}),
-    "service_memory_limit_megabytes": (SYSTEM, "memory_limit_mb", {}),
+    "service_memory_limit_bytes": (SYSTEM, "memory_limit_mb", {}),
+    "service_memory_limit_megabytes": (SYSTEM, "memory_limit_mb", {}),  # exporters before 0.3
     "service_cpu_limit_cores": (SYSTEM, "cpu_limit_cores", {}),
     "system_cpu_cores": (SYSTEM, "cores", {}),
     "queue_size": (QUEUES, "size", {"queue": "queue"}),
@@ -90,6 +92,11 @@ GAUGES: dict[str, tuple[str, str, dict[str, str]]] = {
     # also gives "seconds_since_success", at the scrape's time
     "job_last_success_timestamp_seconds": (JOBS, "last_success", {"job": "job"}),
 }
+
+# What a gauge's value is multiplied by for its field (the fields keep MiB, whatever
+# unit the exporter's version sends).
+GAUGE_SCALES: dict[str, float] = {"service_memory_rss_bytes": 1 / 2**20,
+                                  "service_memory_limit_bytes": 1 / 2**20}
 
 # Counter metric -> (measurement, field prefix, labels kept as tags). Each gives
 # "<prefix>" (the increase) and "<prefix>_per_minute".
