@@ -9,9 +9,9 @@ export PIP_NO_INPUT := 1
 OLD_PINS := fastapi==0.100.0 starlette==0.27.0 aiohttp==3.9.0 yarl==1.9.4 prometheus-client==0.17.0 \
 	uvicorn==0.22.0 websockets "httpx<0.28" aioprometheus==23.3.0 pytest pytest-timeout hypothesis
 
-.PHONY: test lint system-deps venv venv-old bench demo clean
+.PHONY: test lint canary system-deps venv venv-old bench demo clean
 
-test: system-deps venv venv-old lint
+test: system-deps venv venv-old lint canary
 	$(OLD)/bin/python -m pytest -q -m compat tests/test_exporter_*.py; rc=$$?; [ $$rc -eq 5 ] || [ $$rc -eq 0 ] || exit $$rc
 	$(VENV)/bin/python -m pytest -q tests; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
 
@@ -36,6 +36,13 @@ system-deps:
 	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	if [ -n "$$missing" ]; then \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; fi
+
+# The upgrade canary: the main suite runs on the newest releases of the libraries whose
+# internals the exporter uses (resolved now, not pinned); the compat run keeps the oldest.
+CANARY := fastapi starlette aiohttp prometheus-client aioprometheus
+canary: venv
+	$(VENV)/bin/pip install -q --upgrade $(CANARY)
+	@$(VENV)/bin/python -c "import importlib.metadata as m; print('newest releases under test:', ', '.join(p + ' ' + m.version(p) for p in '$(CANARY)'.split()))"
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml

@@ -126,7 +126,8 @@ def _instrumented(app: object) -> bool:
         from .aiohttp_access import INSTRUMENTATION
 
         return INSTRUMENTATION in app  # type: ignore[operator]
-    return getattr(getattr(app, "build_middleware_stack", None), "promflux", False) is True
+    return (getattr(getattr(app, "build_middleware_stack", None), "promflux", False) is True
+            or getattr(app, "promflux_instrumented", False) is True)
 
 
 def _is_aiohttp(app: object) -> bool:

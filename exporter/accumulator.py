@@ -17,6 +17,7 @@ from typing import Any
 
 from prometheus_client import Histogram
 
+from .compat import prometheus_client as client_values
 from .fast_histogram import FastHistogram
 
 
@@ -31,7 +32,7 @@ class HistogramAccumulator:
     """Collects observations per label key; ``flush`` adds them to a Histogram."""
 
     __slots__ = ("_bounds", "_nbuckets", "_series", "_histogram", "_prefix", "_children",
-                 "completed")
+                 "_own", "completed")
 
     def __init__(
         self, histogram: Histogram | FastHistogram, bounds: Sequence[float],
@@ -43,6 +44,7 @@ class HistogramAccumulator:
         self._histogram = histogram
         self._prefix = tuple(label_prefix)
         self._children: dict[Hashable, Any] = {}
+        self._own = isinstance(histogram, FastHistogram)  # our children: plain values
         self.completed = 0  # observations flushed so far
 
     @property
@@ -79,7 +81,8 @@ class HistogramAccumulator:
         for key in [k for k in self._children if match(k)]:
             series = self._series.get(key)
             child = self._children[key]
-            if (series is None or not any(series[1:])) and child._sum.get() == 0:
+            total = child._sum.get() if self._own else client_values.sum_of(child)
+            if (series is None or not any(series[1:])) and total == 0:
                 del self._children[key]
                 self._series.pop(key, None)
                 self._histogram.remove(*(self._prefix + tuple(str(v) for v in key)))  # type: ignore[attr-defined]
@@ -92,13 +95,14 @@ class HistogramAccumulator:
             self.completed += sum(series[1:])
             try:
                 child = self._child(key)
-                # prometheus_client has no "observe n times"; its per-bucket values are
-                # the same objects that observe() increments (and mmap in multiprocess mode).
-                for i in range(self._nbuckets):
-                    n = series[1 + i]
-                    if n:
-                        child._buckets[i].inc(n)
-                child._sum.inc(series[0])
+                if self._own:
+                    for i in range(self._nbuckets):
+                        n = series[1 + i]
+                        if n:
+                            child._buckets[i].inc(n)
+                    child._sum.inc(series[0])
+                else:  # prometheus_client's (compat: its values, else observe())
+                    client_values.add_counts(child, self._bounds, series[1:], series[0])
             except Exception as exc:  # a bad label must not stop the others
                 if on_error is not None:
                     on_error(exc)

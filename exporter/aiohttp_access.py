@@ -3,8 +3,9 @@
 aiohttp calls its access logger once per request with the request, the response and the
 time since it began handling it. Recording there costs about 2 % of a no-op request, where
 wrapping the application's entry point costs 4-5 % (docs/performance.md). The logger
-class is a server setting, so it is put on the server the application makes
-(``Application._make_handler``), chaining to the user's own logger.
+class is a server setting, so it is put on the server the application makes, chaining to
+the user's own logger. The aiohttp internals this needs are checked first
+(``compat.aiohttp``); without them the caller takes another path.
 
 What a logger does not see comes from elsewhere, at no cost per good request: requests
 started are aiohttp's own per-server count; an unhandled exception's type (and a client
@@ -17,15 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 from bisect import bisect_left
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.log import access_logger
 from aiohttp.web_log import AccessLogger
-from aiohttp.web_protocol import RequestHandler
+
+from .compat import aiohttp as hooks
 
 _MAX_ERRORS = 10_000
 INSTRUMENTATION = web.AppKey("promflux.instrumentation", object) if hasattr(
@@ -40,7 +42,8 @@ def logger_class(inst: Any, chained: type[AbstractAccessLogger] | None
 
     def log(self: Any, request: Any, response: Any, time: float) -> None:
         try:  # (free in CPython 3.11 when nothing raises)
-            # (_status: the status property's call is a tenth of this method's cost.)
+            # (_status: the status property's call is a tenth of this method's cost;
+            # compat.aiohttp checked both fields exist before this logger was installed.)
             series = cache.get((request.match_info.route, request.method, response._status))
             # A response whose end was never sent: the client went away (a 499).
             if series is None or not response._eof_sent:
@@ -81,8 +84,7 @@ def logged(inst: Any, request: Any, response: Any, elapsed: float) -> None:
     try:
         error = inst.errors.pop(id(request), None)
         # A request aiohttp could not parse was answered before any routing.
-        if (getattr(request, "_match_info", None) is None
-                or request.path in inst.recorder.skip_paths):
+        if _match_info(request) is None or request.path in inst.recorder.skip_paths:
             inst.started[0] -= 1  # counted as started by aiohttp; never recorded
             return
         if isinstance(response, web.WebSocketResponse):
@@ -98,17 +100,25 @@ def logged(inst: Any, request: Any, response: Any, elapsed: float) -> None:
         inst.recorder.internal_error("request", exc)
 
 
+def _match_info(request: Any) -> Any:
+    try:
+        return request.match_info  # (a request aiohttp could not parse has none)
+    except (AttributeError, AssertionError):
+        return None
+
+
 def install(app: web.Application, inst: Any) -> bool:
     """Record ``app``'s requests from the access logger of every server it makes; False
-    when this aiohttp has no such entry point (the caller wraps the entry point)."""
-    make = getattr(app, "_make_handler", None)
-    if make is None or not callable(make):
+    when this aiohttp lacks what that needs (the caller takes another path)."""
+    make = hooks.server_maker(app)
+    if make is None:
         return False
 
     def make_handler(*args: Any, **kwargs: Any) -> Any:
         server = make(*args, **kwargs)
-        settings = getattr(server, "_kwargs", None)
-        if not isinstance(settings, dict) or getattr(server, "handler_cancellation", False):
+        settings = hooks.server_settings(server)
+        if settings is None or getattr(server, "handler_cancellation", False):
+            # (request_handler: the server's public attribute)
             server.request_handler = inst.timed(server.request_handler)
             return server
         user_log = settings.get("access_log", access_logger)
@@ -118,19 +128,16 @@ def install(app: web.Application, inst: Any) -> bool:
         inst.servers.append(server)
         return server
 
-    object.__setattr__(app, "_make_handler", make_handler)
-    _hook_handle_error()
+    hooks.replace_server_maker(app, make_handler)
+    hooks.hook_handle_error(_handle_error)
     return True
 
 
-def _hook_handle_error() -> None:
+def _handle_error(original: Callable[..., Any]) -> Callable[..., Any]:
     """Learn of unhandled exceptions (their type; a client gone is a 499, not an error)
-    from ``RequestHandler.handle_error``, once per process; it runs on errors only."""
-    original = RequestHandler.handle_error
-    if getattr(original, "_promflux", False):
-        return
+    from aiohttp's error handler, which runs on errors only."""
 
-    def handle_error(self: RequestHandler, request: Any, status: int = 500,
+    def handle_error(self: Any, request: Any, status: int = 500,
                      exc: BaseException | None = None, message: str | None = None) -> Any:
         inst = None
         if exc is not None and (inst := _access_logged(request)) is not None:
@@ -144,8 +151,7 @@ def _hook_handle_error() -> None:
                 _broken_stream(inst, request)
             raise
 
-    handle_error._promflux = True  # type: ignore[attr-defined]
-    RequestHandler.handle_error = handle_error  # type: ignore[method-assign]
+    return handle_error
 
 
 def _broken_stream(inst: Any, request: Any) -> None:
@@ -154,29 +160,13 @@ def _broken_stream(inst: Any, request: Any) -> None:
         status = inst.errors.pop(id(request), (0, None))[0]
         if not status:
             return  # a WebSocket's, recorded as its close
-        start = _handling_started()
+        start = hooks.handling_started()
         if start is None:  # (an aiohttp that keeps no start time: left out, not in progress)
             inst.started[0] -= 1
             return
         inst.record(request, status, asyncio.get_running_loop().time() - start)
     except Exception as error:
         inst.recorder.internal_error("request", error)
-
-
-def _handling_started() -> float | None:
-    """When aiohttp began handling the failing request, on its loop's clock: the
-    ``start_time`` its request method holds (aiohttp 3.8 to 3.14) and passes to the
-    access logger for every other request. Read from that frame only on this error path;
-    None when no such frame is found."""
-    frame = sys._getframe(1)
-    for _ in range(6):
-        frame = frame.f_back  # type: ignore[assignment]
-        if frame is None:
-            return None
-        if frame.f_code.co_name == "_handle_request":
-            start = frame.f_locals.get("start_time")
-            return start if isinstance(start, float) else None
-    return None
 
 
 def _access_logged(request: Any) -> Any:

@@ -24,6 +24,7 @@ from promflux.labels import UNMATCHED, normalize_method
 
 from . import aiohttp_access, client_timings
 from .accumulator import add
+from .compat import aiohttp as hooks
 from .metrics import RouteInfo
 from .recorder import Recorder, exception_name
 from .ws_messages import closed, current_route
@@ -66,28 +67,16 @@ def _hook_websocket_prepare() -> None:
 _INSTRUMENTATION = aiohttp_access.INSTRUMENTATION
 
 
-def _hook_add_subapp() -> None:
+def _on_add_subapp(resource_factory: Any, subapp: web.Application) -> None:
     """An instrumented application added as a sub-app: aiohttp never calls a sub-app's
     request entry point (the root's serves it), so time it with a middleware instead,
-    inserted just before ``add_subapp`` freezes it. Once per process; other applications
-    are left alone."""
-    cls = web.Application
-    if getattr(cls._add_subapp, "_promflux", False):
-        return
-    original = cls._add_subapp
-
-    def _add_subapp(self: web.Application, resource_factory: Any,
-                    subapp: web.Application) -> Any:
-        instrumentation = subapp.get(_INSTRUMENTATION)
-        if isinstance(instrumentation, AiohttpInstrumentation) and not subapp.frozen:
-            # add_subapp passes its prefix first; add_domain a domain rule (no prefix).
-            args = getattr(resource_factory, "args", ())
-            prefix = args[0] if args and isinstance(args[0], str) else ""
-            instrumentation.use_middleware(subapp, prefix.rstrip("/"))
-        return original(self, resource_factory, subapp)
-
-    _add_subapp._promflux = True  # type: ignore[attr-defined]
-    cls._add_subapp = _add_subapp  # type: ignore[method-assign]
+    inserted just before ``add_subapp`` freezes it. Other applications are left alone."""
+    instrumentation = subapp.get(_INSTRUMENTATION)
+    if isinstance(instrumentation, AiohttpInstrumentation) and not subapp.frozen:
+        # add_subapp passes its prefix first; add_domain a domain rule (no prefix).
+        args = getattr(resource_factory, "args", ())
+        prefix = args[0] if args and isinstance(args[0], str) else ""
+        instrumentation.use_middleware(subapp, prefix.rstrip("/"))
 
 
 def _route_of(request: web.Request) -> str:
@@ -159,6 +148,20 @@ def _count_messages(recorder: Recorder, request: web.Request, ws: Any) -> list[i
     return first_close
 
 
+def _fast_path(inst: AiohttpInstrumentation, app: web.Application) -> bool:
+    """Record from the access logger, else wrap the application's request entry point
+    (what aiohttp's server calls for every request): one coroutine, where any middleware
+    makes aiohttp build and call its middleware chain (docs/performance.md). False when
+    neither fits this aiohttp."""
+    if aiohttp_access.install(app, inst):
+        return True
+    handle = hooks.entry_point(app)
+    if handle is None:
+        return False
+    hooks.replace_entry_point(app, inst.timed(handle))
+    return True
+
+
 class AiohttpInstrumentation:
     """Times every request, serves /metrics and the browser-timing endpoints, and follows
     WebSockets on one aiohttp application.
@@ -186,6 +189,7 @@ class AiohttpInstrumentation:
         self.websockets: dict[int, tuple[str, float, list[int]]] = {}
         self._middleware = False
         self.websocket_routes: set[str] = set()
+        self.own_handlers: set[Any] = set()  # the exporter's endpoints on the app
 
     def use_middleware(self, app: web.Application, prefix: str = "") -> None:
         """Time requests with an outermost middleware (sub-apps, or no entry point).
@@ -196,27 +200,25 @@ class AiohttpInstrumentation:
         if self._middleware:
             return
         self._middleware = True
-        timed = self.timed
+        timed, own = self.timed, self.own_handlers
 
         @web.middleware
         async def promflux_middleware(request: web.Request,
                                       handler: Handler) -> web.StreamResponse:
+            if request.match_info.handler in own:  # /metrics, under a sub-app's prefix too
+                return await handler(request)
             return await timed(handler)(request)
 
         app.middlewares.insert(0, promflux_middleware)  # outermost: sees all the others
 
     def install(self, app: web.Application, use_middleware: bool = False) -> None:
         recorder = self.recorder
-        handle = getattr(app, "_handle", None)
         app[_INSTRUMENTATION] = self
-        _hook_add_subapp()
-        if use_middleware or not inspect.iscoroutinefunction(handle):
+        # Without the sub-app hook, any instrumented application may become a sub-app:
+        # the middleware then times each one, root or not.
+        if (use_middleware or not hooks.hook_add_subapp(_on_add_subapp)
+                or not _fast_path(self, app)):
             self.use_middleware(app)
-        elif not aiohttp_access.install(app, self):
-            # The application's request entry point (what aiohttp's server calls for every
-            # request): wrapping it costs one coroutine, where any middleware makes aiohttp
-            # build and call its middleware chain (docs/performance.md).
-            object.__setattr__(app, "_handle", self.timed(handle))
         AiohttpEndpoints(recorder, self).add_to(app)
         app[_WEBSOCKET_HOOK] = self.websocket_opened
         _hook_websocket_prepare()
@@ -362,6 +364,9 @@ class AiohttpEndpoints:
 
     def add_to(self, app: web.Application) -> None:
         recorder = self.recorder
+        self.instrumentation.own_handlers.update((
+            self.metrics_handler, self.client_timings_handler, self.preflight_handler,
+            self.script_handler))
         app.router.add_get(recorder.metrics_path, self.metrics_handler)
         app.router.add_post(recorder.client_timings_path, self.client_timings_handler)
         app.router.add_route("OPTIONS", recorder.client_timings_path, self.preflight_handler)

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from .compat.starlette import route_context
 from .metrics import UNMATCHED, RouteInfo
 
 _PARAM = re.compile(r"\{[^}]*\}")
@@ -189,11 +190,9 @@ class RouteResolver:
             template = self._by_path(scope, obj, template)
         if is_mount and status == 404:
             return UNMATCHED
-        fastapi_scope = scope.get("fastapi")
-        if fastapi_scope:
-            ctx = fastapi_scope.get("effective_route_context")
-            if ctx is not None and getattr(ctx, "original_route", None) is route:
-                template = ctx.path_format
+        ctx = route_context(scope)
+        if ctx is not None and getattr(ctx, "original_route", None) is route:
+            template = getattr(ctx, "path_format", template)
         root_path = scope.get("root_path", "")
         if len(root_path) > len(entry_root_path):
             return self._mount_prefix(root_path[len(entry_root_path):]) + template

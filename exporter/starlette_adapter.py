@@ -23,6 +23,8 @@ from promflux.labels import normalize_method
 
 from .accumulator import add
 from .asgi_websocket import WebSocketRecorder
+from .compat import starlette as hooks
+from .compat.starlette import route_context
 from .endpoints import MetricsEndpoints
 from .recorder import Recorder, exception_name
 from .routes import RouteResolver
@@ -147,7 +149,7 @@ class PromfluxMiddleware:
             # (The hot path in __call__ repeats the common case inline.)
             route = scope.get("route") or scope.get("endpoint")
             if "fastapi" in scope:  # un-copied included routers: the context is per prefix
-                route = scope["fastapi"].get("effective_route_context") or route
+                route = route_context(scope) or route
             series = self._cache.get((id(route), scope["method"], status))
             if series is None:
                 series = self._miss(scope, root_path or "", route, status)
@@ -203,14 +205,17 @@ def instrument_starlette(app: Any, recorder: Recorder) -> None:
     if getattr(app, "middleware_stack", None) is not None:
         raise RuntimeError("instrument() must be called before the application starts")
     resolver = RouteResolver(app)
-    build = app.build_middleware_stack
+    build = hooks.stack_builder(app)
+    if build is None:  # the public path: inside Starlette's error layer
+        app.add_middleware(PromfluxMiddleware, recorder=recorder, resolver=resolver)
+        app.promflux_instrumented = True
+        return
 
     def build_middleware_stack() -> Any:
         stack = build()
-        from starlette.middleware.errors import ServerErrorMiddleware
-
-        if type(stack) is ServerErrorMiddleware and hasattr(stack, "handler"):
-            return PromfluxMiddleware(stack.app, recorder, resolver, errors=stack)
+        errors = hooks.error_middleware(stack)
+        if errors is not None:
+            return PromfluxMiddleware(errors.app, recorder, resolver, errors=errors)
         return PromfluxMiddleware(stack, recorder, resolver)
 
     # Starlette builds the stack on the first call; an instance attribute wraps that build.

@@ -75,14 +75,15 @@ PRESETS: dict[str, Preset] = {
 # Gauge metric -> (measurement, field, labels kept as tags as {label: tag}).
 GAUGES: dict[str, tuple[str, str, dict[str, str]]] = {
     "service_memory_rss_bytes": (RESOURCES, "memory_mb", {"pid": "pid"}),
-    "service_memory_rss_megabytes": (RESOURCES, "memory_mb", {"pid": "pid"}),  # exporters before 0.3
+    # (the megabytes names: from exporters before 0.3)
+    "service_memory_rss_megabytes": (RESOURCES, "memory_mb", {"pid": "pid"}),
     "service_memory_percent": (RESOURCES, "memory_percent", {"pid": "pid"}),
     "service_threads": (RESOURCES, "threads", {"pid": "pid"}),
     "service_open_fds": (RESOURCES, "open_fds", {"pid": "pid"}),
     "service_disk_usage_percent": (DISK, "used_percent", {"path": "path"}),
     "system_memory_percent": (SYSTEM, "memory_percent", {}),
     "service_memory_limit_bytes": (SYSTEM, "memory_limit_mb", {}),
-    "service_memory_limit_megabytes": (SYSTEM, "memory_limit_mb", {}),  # exporters before 0.3
+    "service_memory_limit_megabytes": (SYSTEM, "memory_limit_mb", {}),
     "service_cpu_limit_cores": (SYSTEM, "cpu_limit_cores", {}),
     "system_cpu_cores": (SYSTEM, "cores", {}),
     "queue_size": (QUEUES, "size", {"queue": "queue"}),

@@ -334,11 +334,16 @@ class Writer:
 def tally(writer: Writer) -> dict[str, float]:
     """Points handed in, written, dropped (by reason) and waiting on disk, this process."""
     metrics = writer.metrics
-    out = {"submitted": metrics.submitted._value.get(),
-           "written": metrics.points._value.get(),
+    out = {"submitted": _total(metrics.submitted), "written": _total(metrics.points),
            "buffered_points": float(writer.buffer.points)}
     for family in metrics.dropped.collect():
         for sample in family.samples:
             if sample.name.endswith("_total"):
                 out["dropped_" + sample.labels["reason"]] = sample.value
     return out
+
+
+def _total(counter: Counter) -> float:
+    """An unlabelled counter's value, through prometheus_client's public collect()."""
+    return sum(sample.value for family in counter.collect() for sample in family.samples
+               if sample.name.endswith("_total"))

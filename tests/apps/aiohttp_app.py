@@ -9,6 +9,10 @@ from aiohttp import WSMsgType, web
 
 from promflux import exporter
 
+from . import changed_internals
+
+changed_internals.apply()
+
 
 class SensorError(Exception):
     pass

@@ -8,6 +8,10 @@ from fastapi import APIRouter, BackgroundTasks, FastAPI, Request, WebSocket, Web
 
 from promflux import exporter
 
+from . import changed_internals
+
+changed_internals.apply()
+
 
 class DeviceOfflineError(Exception):
     pass
