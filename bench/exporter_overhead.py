@@ -54,10 +54,11 @@ def callgrind_total(argv: list[str], stop: object = None,
     return int(match.group(1))
 
 
-def asgi_instructions(variant: str, n1: int = 300, n2: int = 1300) -> float:
+def asgi_instructions(variant: str, n1: int = 300, n2: int = 1300,
+                      env: dict[str, str] | None = None) -> float:
     script = str(ROOT / "bench" / "drive_asgi.py")
-    a = callgrind_total([PY, script, variant, str(n1)])
-    b = callgrind_total([PY, script, variant, str(n2)])
+    a = callgrind_total([PY, script, variant, str(n1)], env=env)
+    b = callgrind_total([PY, script, variant, str(n2)], env=env)
     return (b - a) / (n2 - n1)
 
 
@@ -84,14 +85,15 @@ def aiohttp_server_argv(variant: str, port: int) -> list[str]:
             " access_log=None, print=None)"]
 
 
-def server_instructions(kind: str, variant: str, n1: int = 500, n2: int = 4500) -> float:
+def server_instructions(kind: str, variant: str, n1: int = 500, n2: int = 4500,
+                        env: dict[str, str] | None = None) -> float:
     """Instructions per request in a server process (aiohttp, or FastAPI under uvicorn)."""
     argv_of = aiohttp_server_argv if kind == "aiohttp" else uvicorn_argv
 
     def run(n: int) -> int:
         def stop(cmd: list[str]) -> None:
             port = int(cmd[-1].split("port=")[1].split(",")[0])
-            proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL,
+            proc = subprocess.Popen(cmd, env=env or ENV, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
             wait_port(port)
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)

@@ -121,9 +121,15 @@ def install(app: web.Application, inst: Any) -> bool:
             # (request_handler: the server's public attribute)
             server.request_handler = inst.timed(server.request_handler)
             return server
-        user_log = settings.get("access_log", access_logger)
-        chained = settings.get("access_log_class", AccessLogger) if user_log else None
-        settings["access_log_class"] = logger_class(inst, chained)
+        try:
+            user_log = settings.get("access_log", access_logger)
+            chained = settings.get("access_log_class", AccessLogger) if user_log else None
+            logger = logger_class(inst, chained)
+        except Exception as error:  # a logger class of another shape: time the handler
+            inst.recorder.internal_error("access_log", error)
+            server.request_handler = inst.timed(server.request_handler)
+            return server
+        settings["access_log_class"] = logger
         settings["access_log"] = user_log or logging.getLogger("aiohttp.access")
         inst.servers.append(server)
         return server
@@ -141,7 +147,10 @@ def _handle_error(original: Callable[..., Any]) -> Callable[..., Any]:
                      exc: BaseException | None = None, message: str | None = None) -> Any:
         inst = None
         if exc is not None and (inst := _access_logged(request)) is not None:
-            _note_error(inst, request, status, exc)
+            try:
+                _note_error(inst, request, status, exc)
+            except Exception as error:  # never in the way of aiohttp's own answer
+                inst.recorder.internal_error("exception", error)
         try:
             return original(self, request, status, exc, message)
         except ConnectionError:

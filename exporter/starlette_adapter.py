@@ -100,12 +100,14 @@ class PromfluxMiddleware:
             elif status > 0 and not message.get("more_body"):
                 elapsed = perf_counter() - start
                 route = scope.get("route")
-                if route is None or "fastapi" in scope:
-                    # No route (a 404; older Starlette keeps only the endpoint), or an
-                    # un-copied included router: keyed in _done, without an exception.
+                if "fastapi" in scope or (route is None and "endpoint" in scope):
+                    # An un-copied included router, or older Starlette (only the
+                    # endpoint): keyed in _done, without an exception.
                     self._done(scope, root_path, status, elapsed)
                 else:
-                    try:  # the common case inline: this route, method and status seen before
+                    # The common case inline: this route (None: nothing matched, a 404),
+                    # method and status seen before.
+                    try:
                         series = self._cache[id(route), scope["method"], status]
                         series[0] += elapsed
                         series[1 + bisect_left(self._bounds, elapsed)] += 1
