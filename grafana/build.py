@@ -154,11 +154,12 @@ def dashboard(uid: str, title: str, panels: list[dict[str, Any]], templating: di
 
 
 def by_tag(title: str, select: str, measurement: str, where: str, tag: str, unit: str,
-           limit: str | None = None, rp: str = "") -> dict[str, Any]:
-    """One series per value of ``tag``: ``select`` (e.g. 'sum("requests")') per interval."""
+           limit: str | None = None, rp: str = "", bin_: str = "$__interval"
+           ) -> dict[str, Any]:
+    """One series per value of ``tag``: ``select`` (e.g. 'sum("requests")') per bin."""
     source = f'"{rp}"."{measurement}"' if rp else f'"{measurement}"'
     return timeseries(title, [target(
-        f'SELECT {select} FROM {source} WHERE {where} GROUP BY time($__interval), '
+        f'SELECT {select} FROM {source} WHERE {where} GROUP BY time({bin_}), '
         f'"{tag}" fill(none)', alias=f"$tag_{tag}")], unit, limit)
 
 
@@ -389,12 +390,15 @@ def trends() -> dict[str, Any]:
             "ms", "p95", "Each roll-up period's exact p95 per endpoint: where a regression "
             "starts."))
     hours = f"{SERVICE} AND {ALL_ROW} AND \"period\" = 'hour' AND $timeFilter"
-    for title, field in (("Week over week: p95 change", "p95_change_week_percent"),
-                         ("Week over week: throughput change", "requests_change_week_percent"),
+    # One trend row per hour, drawn as it is: a percent change is a ratio, and a mean of
+    # hourly changes is not the change of any period (never averaged over wider bins).
+    for title, field in (("Week over week: p95 change (per hour)", "p95_change_week_percent"),
+                         ("Week over week: throughput change (per hour)",
+                          "requests_change_week_percent"),
                          ("p95 against the 7-day baseline for the same hour",
                           "p95_change_baseline_percent")):
-        layout.add(by_tag(title, f'mean("{field}")', "performance_trends", hours, "service",
-                          "percent", rp="daily_90d"))
+        layout.add(by_tag(title, f'last("{field}")', "performance_trends", hours, "service",
+                          "percent", rp="daily_90d", bin_="1h"))
     layout.add(timeseries("p95 slope (ms per day, least squares)", [target(
         'SELECT last("p95_ms_slope_7d_per_day") AS "7 d", last("p95_ms_slope_30d_per_day") '
         'AS "30 d" FROM "daily_90d"."performance_trends" WHERE '

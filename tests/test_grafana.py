@@ -388,6 +388,8 @@ FORBIDDEN = [
      "a per-minute rate summed or averaged (rates are summed counts over the bin's minutes)"),
     (re.compile(r'(?:sum|mean|median)\("p\d+_ms"\)'), "a percentile summed or averaged"),
     (re.compile(r'(?:sum|mean)\("\w*rate_percent"\)'), "a ratio summed or averaged"),
+    (re.compile(r'(?:sum|mean|median)\("\w*_change_\w*"\)'),
+     "a change (a ratio of two periods) summed or averaged"),
 ]
 
 
