@@ -365,11 +365,14 @@ def trends() -> dict[str, Any]:
     for rp, label, width, bin_ in (("hourly_30d", "hourly", "now-30d", "1h"),
                                    ("daily_90d", "daily", "now-90d", "1d")):
         minutes = 60 if bin_ == "1h" else 1440
+        # The trend rows hold each period's p95 of all its requests, every instance's
+        # buckets summed (a roll-up row is one instance's): one row per bin, as it is.
+        period = "hour" if bin_ == "1h" else "day"
         layout.add(timeseries(f"p95 ({label}, exact from summed buckets)", [target(
-            f'SELECT max("p95_ms") AS "p95", max("p99_ms") AS "p99" FROM "{rp}".'
-            f'"performance_metrics" WHERE {SERVICE} AND {ALL_ROW} AND $timeFilter GROUP BY '
-            f'time($__interval), "service" fill(none)', alias="$tag_service $col")], "ms",
-            "p95", f"From the {rp} retention policy; set the range up to {width}."))
+            f'SELECT last("p95_ms") AS "p95" FROM "daily_90d"."performance_trends" WHERE '
+            f"{SERVICE} AND {ALL_ROW} AND \"period\" = '{period}' AND $timeFilter GROUP BY "
+            f'time({bin_}), "service" fill(none)', alias="$tag_service $col")], "ms",
+            "p95", f"Every instance together, per {period}; set the range up to {width}."))
         # One roll-up row per bin: the bin is the roll-up's period, so the mean rate is
         # the period's summed requests over its minutes.
         layout.add(timeseries(f"Requests per minute ({label}: mean and peak)", [target(
@@ -384,9 +387,10 @@ def trends() -> dict[str, Any]:
                    f'$timeFilter GROUP BY time({bin_}), "service" fill(none)',
                    alias="$tag_service $col")], "percent", "error"))
         layout.add(timeseries(f"p95 by endpoint ({label}, exact from summed buckets)", [
-            target(f'SELECT max("p95_ms") FROM "{rp}"."performance_metrics" WHERE {SERVICE} '
-                   f"AND \"endpoint\" != '_all' AND $timeFilter GROUP BY time({bin_}), "
-                   '"endpoint", "method" fill(none)', alias="$tag_method $tag_endpoint")],
+            target(f'SELECT last("p95_ms") FROM "daily_90d"."performance_trends" WHERE '
+                   f"{SERVICE} AND \"endpoint\" != '_all' AND \"period\" = '{period}' AND "
+                   f'$timeFilter GROUP BY time({bin_}), "endpoint", "method" fill(none)',
+                   alias="$tag_method $tag_endpoint")],
             "ms", "p95", "Each roll-up period's exact p95 per endpoint: where a regression "
             "starts."))
     hours = f"{SERVICE} AND {ALL_ROW} AND \"period\" = 'hour' AND $timeFilter"

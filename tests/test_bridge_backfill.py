@@ -169,3 +169,59 @@ def test_late_points_heal_the_rollups_of_their_hour_and_day(influxdb, tmp_path):
     assert healed[0] == pytest.approx((200, p95, 0.0))
     assert healed[1] == pytest.approx((200, p95, 0.0))
     assert "rolled up 1 hours again after late points" in bridge.output()
+
+
+def test_rollup_rows_of_several_instances_agree_with_their_own_counts(influxdb, tmp_path):
+    """Two instances of one service, each with its own latency and errors: every hourly
+    row's ratios and percentiles are those of its own counts (instance tag and all), and
+    the service's trend is of both instances together."""
+    now = int(time.time())
+    hour = now - now % 3600 - 2 * 3600
+    points, truth = [], {}
+    for instance, value, errors in (("a", 0.07, 5), ("b", 0.3, 45)):
+        registry = CollectorRegistry()
+        hist = Histogram("http_request_duration_seconds", "x",
+                         ["service", "route", "method", "status"], buckets=BUCKETS,
+                         registry=registry)
+        deriver = TargetDeriver("svc", labels={"instance": instance})
+        deriver.derive(parse(generate_latest(registry).decode(), deriver.cache), hour - 60)
+        for quarter in range(4):
+            for i in range(25):
+                hist.labels("svc", "/x", "GET", "500" if quarter * 25 + i < errors
+                            else "200").observe(value)
+            points += deriver.derive(parse(generate_latest(registry).decode(), deriver.cache),
+                                     hour + 900 * quarter + 899)
+        truth[instance] = (100, errors, value)
+    create_database(influxdb, "instances")
+    assert influxdb.write("instances", encode_points(points)).status_code == 204
+    config = tmp_path / "bridge.yml"
+    config.write_text(f"influxdb:\n  url: {influxdb.url}\n  database: instances\ntargets:\n"
+                      "  - service: svc\n    url: http://127.0.0.1:1/metrics\n")
+    start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(hour))
+    done = subprocess.run([sys.executable, "-m", "promflux.bridge", "--config", str(config),
+                           "--backfill", start], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+
+    found = influxdb.query(
+        'SELECT "requests", "errors", "error_rate_percent", "p95_ms" FROM "hourly_30d".'
+        f'"performance_metrics" WHERE time = {hour}s GROUP BY *', db="instances")
+    rows = {(s["tags"].get("instance"), s["tags"]["endpoint"]): s["values"][0][1:]
+            for s in found}
+    for instance, (requests, errors, value) in truth.items():
+        for endpoint in ("/x", "_all"):
+            got = rows[instance, endpoint]
+            assert got[:2] == [requests, errors], (instance, endpoint, got)
+            assert got[2] == pytest.approx(100 * errors / requests)  # its own counts
+            lower = max(b for b in (0.0, *BUCKETS) if b < value)
+            assert lower * 1000 < got[3] <= min(b for b in BUCKETS if b > value) * 1000
+    assert not [key for key in rows if key[0] is None]  # no row without its instance
+
+    trend = influxdb.query('SELECT "requests", "error_rate_percent", "p95_ms" FROM '
+                           '"daily_90d"."performance_trends" WHERE "endpoint" = \'_all\' AND '
+                           f"\"period\" = 'hour' AND time = {hour}s", db="instances")
+    requests, error_rate, p95 = trend[0]["values"][0][1:]
+    assert (requests, error_rate) == (200, pytest.approx(25.0))
+    # Both instances together: half the requests at 0.07 s, half at 0.3 s: the p95 lies in
+    # (0.2, 0.4], 90 % of the way through the 0.3 s requests' bucket.
+    assert p95 == pytest.approx(1000 * (0.2 + 0.2 * 0.9))

@@ -148,9 +148,14 @@ def filled(influxdb, tmp_path_factory):
     history = {"hourly_30d": [hour - 7 * 86400, hour - 2 * 86400, hour - 86400],
                "daily_90d": [day - 2 * 86400, day - 86400]}
     for rp, starts in history.items():
-        lines = [f"performance_metrics,endpoint=_all,method=_all,service={s} p95_ms={60 + i},"
-                 f"requests=1200,requests_per_minute=20,errors=6 {start * 1000}"
-                 for i, start in enumerate(starts) for s in ("admin-api", "ingest")]
+        # An endpoint's row and its bucket row, and the job's service-wide row: 1,200
+        # requests at or under 0.1 s, 6 of them errors.
+        lines = [line for start in starts for s in ("admin-api", "ingest") for line in (
+            f"performance_metrics,endpoint=/x,method=GET,service={s} requests=1200,"
+            f"requests_per_minute=20,errors=6 {start * 1000}",
+            f"latency_buckets,endpoint=/x,method=GET,service={s} le_0.1=1200 {start * 1000}",
+            f"performance_metrics,endpoint=_all,method=_all,service={s} p95_ms=95,"
+            f"requests=1200,requests_per_minute=20,errors=6 {start * 1000}")]
         written = httpx.post(influxdb.url + "/write", params={"db": "grafana", "rp": rp,
                                                               "precision": "ms"},
                              content="\n".join(lines).encode())

@@ -21,26 +21,34 @@ from ..store import rollups
 from ..store.influx import InfluxClient
 from ..store.lineprotocol import encode_points
 
+Key = tuple[tuple[str, str], ...]  # a row's tags, sorted
+
+
+def _keys(tags: dict[str, str]) -> tuple[Key, Key]:
+    """The row's own tags, and those of its service-wide row (the same instance and
+    labels, endpoint and method ``_all``)."""
+    own = {k: v for k, v in tags.items() if v}
+    service_wide = {**own, "endpoint": schema.ALL, "method": schema.ALL}
+    return tuple(sorted(own.items())), tuple(sorted(service_wide.items()))
+
 
 def percentile_points(bucket_rows: Iterable[tuple[dict[str, str], dict[str, Any]]],
                       sum_rows: Iterable[tuple[dict[str, str], float, float, float]],
                       timestamp_ms: int) -> list[Point]:
-    """Points from summed bucket rows ({service, endpoint, method}, bucket fields) and
-    summed (tags, latency_sum_ms, requests, errors); the service-wide ``_all`` rows are
-    added. Pure."""
-    own: dict[tuple[str, str, str], dict[float, float]] = {}
+    """Points from summed bucket rows (tags, bucket fields) and summed (tags,
+    latency_sum_ms, requests, errors); the service-wide ``_all`` rows are added. Each
+    point keeps all of its rows' tags (an ``instance``, discovery labels), so its
+    percentiles and ratios are those of the counts the roll-up stores under the same tags.
+    Pure."""
+    own: dict[Key, dict[float, float]] = {}
     for tags, row in bucket_rows:
-        for key in ((tags.get("service", ""), tags.get("endpoint", ""), tags.get("method", "")),
-                    (tags.get("service", ""), schema.ALL, schema.ALL)):
+        for key in _keys(tags):
             bucket_fields.add_own(row, own.setdefault(key, {}))
-    buckets = {key: bucket_fields.cumulate(counts) for key, counts in own.items()}
-    fields: dict[tuple[str, str, str], dict[str, float]] = {}
-    for key, per_le in buckets.items():
-        fields[key] = percentile_fields(per_le)
-    totals: dict[tuple[str, str, str], list[float]] = {}
+    fields: dict[Key, dict[str, float]] = {
+        key: percentile_fields(bucket_fields.cumulate(counts)) for key, counts in own.items()}
+    totals: dict[Key, list[float]] = {}
     for tags, latency_sum, requests, errors in sum_rows:
-        for key in ((tags.get("service", ""), tags.get("endpoint", ""), tags.get("method", "")),
-                    (tags.get("service", ""), schema.ALL, schema.ALL)):
+        for key in _keys(tags):
             total = totals.setdefault(key, [0.0, 0.0, 0.0])
             total[0] += latency_sum
             total[1] += requests
@@ -50,8 +58,8 @@ def percentile_points(bucket_rows: Iterable[tuple[dict[str, str], dict[str, Any]
             row = fields.setdefault(key, {})
             row["response_time_ms"] = latency_sum / requests
             row["error_rate_percent"] = 100.0 * errors / requests
-    return [(schema.PERFORMANCE, {"service": s, "endpoint": e, "method": m}, f, timestamp_ms)
-            for (s, e, m), f in fields.items() if f and s]
+    return [(schema.PERFORMANCE, dict(key), f, timestamp_ms)
+            for key, f in fields.items() if f and dict(key).get("service")]
 
 
 def _rows(results: list[dict[str, Any]]) -> list[tuple[dict[str, str], list[Any]]]:
@@ -111,7 +119,7 @@ async def run_period(client: InfluxClient, start_s: int, length_s: int, target_r
         bucket_fields.select(f'{db}.{raw}."{schema.JOB_BUCKETS}"', where, "*"),
         f'SELECT sum("latency_sum_ms"), sum("requests"), sum("errors") FROM {db}.{raw}.'
         f'"{schema.PERFORMANCE}" WHERE {where} AND "endpoint" != \'{schema.ALL}\' '
-        f'GROUP BY "service", "endpoint", "method"')))
+        "GROUP BY *")))
     results = list(results) + [{}] * 3
     ts = start_s * 1000
     latency_rows, points = summed_rows(schema.LATENCY_BUCKETS, results[0], ts)

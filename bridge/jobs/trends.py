@@ -1,36 +1,86 @@
-"""Computes ``performance_trends`` points from the roll-ups (see ``trends``) and writes them."""
+"""Computes ``performance_trends`` points from the roll-ups (see ``trends``) and writes them.
+
+A service may have several instances, each with its own roll-up rows. A trend is of the
+service (and of each endpoint) as a whole: per period, its requests and errors are summed
+over the instances, and its p95 is taken from their summed bucket rows, never from one
+instance's row nor from a mean of theirs.
+"""
 
 from __future__ import annotations
 
-from ..analyze import schema
+from typing import Any
+
+from ..analyze import bucket_fields, schema
 from ..analyze.trends import DAY, PERIODS, Period, trend_fields
 from ..store import rollups
 from ..store.influx import InfluxClient
 from ..store.lineprotocol import encode_points
+from .rollup import percentile_points
 
 TRENDS_RP = rollups.DAILY  # 90 days
+Series = tuple[str, str, str]  # service, endpoint, method
+
+
+def periods(counts: dict[str, Any], buckets: dict[str, Any], length_s: int
+            ) -> dict[Series, dict[int, Period]]:
+    """Per series (``_all`` included), its periods: summed requests and errors, and the
+    p95 of the summed buckets, from answers grouped by time and series (epoch s). Pure."""
+    by_time: dict[int, tuple[list[Any], list[Any]]] = {}
+    for series in buckets.get("series", []):
+        tags, columns = series.get("tags", {}), series.get("columns", [])
+        for row in series.get("values", []):
+            by_time.setdefault(int(row[0]), ([], []))[0].append(
+                (tags, dict(zip(columns, row, strict=False))))
+    for series in counts.get("series", []):
+        tags = series.get("tags", {})
+        for t, requests, errors in series.get("values", []):
+            by_time.setdefault(int(t), ([], []))[1].append(
+                (tags, 0.0, requests or 0.0, errors or 0.0))
+    out: dict[Series, dict[int, Period]] = {}
+    for t, (bucket_rows, sum_rows) in by_time.items():
+        p95: dict[Series, float] = {}
+        for _, tags, fields, _ in percentile_points(bucket_rows, [], t * 1000):
+            value = fields.get("p95_ms")
+            if isinstance(value, float):
+                p95[tags.get("service", ""), tags.get("endpoint", ""),
+                    tags.get("method", "")] = value
+        totals: dict[Series, list[float]] = {}
+        for tags, _, requests, errors in sum_rows:
+            service = tags.get("service", "")
+            for key in ((service, tags.get("endpoint", ""), tags.get("method", "")),
+                        (service, schema.ALL, schema.ALL)):
+                total = totals.setdefault(key, [0.0, 0.0])
+                total[0] += requests
+                total[1] += errors
+        for key, (requests, errors) in totals.items():
+            if requests > 0:
+                out.setdefault(key, {})[t] = Period(t, p95.get(key), requests,
+                                                    requests * 60.0 / length_s, errors)
+    return out
 
 
 async def run_trends(client: InfluxClient, start_s: int, period: str) -> int:
     """Trend points for the hour or day starting at ``start_s``; returns points written."""
     source = rollups.HOURLY if period == "hour" else rollups.DAILY
-    db = rollups.quote(client.database)
-    results = await client.query(
-        f'SELECT "p95_ms", "requests", "requests_per_minute", "errors" FROM {db}.'
-        f'{rollups.quote(source)}.{rollups.quote(schema.PERFORMANCE)} WHERE time >= '
-        f'{start_s - 30 * DAY}s AND time < {start_s + PERIODS[period]}s '
-        f'GROUP BY "service", "endpoint", "method"', epoch="s")
+    length = PERIODS[period]
+    db, rp = rollups.quote(client.database), rollups.quote(source)
+    where = f"time >= {start_s - 30 * DAY}s AND time < {start_s + length}s"
+    group = f'time({length}s), "service", "endpoint", "method"'
+    results = list(await client.query("; ".join((
+        f'SELECT sum("requests"), sum("errors") FROM {db}.{rp}.'
+        f'{rollups.quote(schema.PERFORMANCE)} WHERE {where} AND "endpoint" != '
+        f"'{schema.ALL}' GROUP BY {group} fill(none)",
+        bucket_fields.select(f"{db}.{rp}.{rollups.quote(schema.LATENCY_BUCKETS)}", where,
+                             group + " fill(none)"))), epoch="s")) + [{}, {}]
     points = []
-    for result in results:
-        for series in result.get("series", []):
-            history = {int(t): Period(int(t), p95, requests or 0.0, rpm, errors or 0.0)
-                       for t, p95, requests, rpm, errors in series.get("values", [])}
-            current = history.get(start_s)
-            if current is None:
-                continue
-            tags = {**series.get("tags", {}), "period": period}
-            points.append((schema.TRENDS, tags, trend_fields(current, history, period),
-                           start_s * 1000))
+    for (service, endpoint, method), history in periods(results[0], results[1],
+                                                         length).items():
+        current = history.get(start_s)
+        if current is None:
+            continue
+        tags = {"service": service, "endpoint": endpoint, "method": method, "period": period}
+        points.append((schema.TRENDS, tags, trend_fields(current, history, period),
+                       start_s * 1000))
     if points:
         await client.write(encode_points(points), rp=TRENDS_RP)
     return len(points)
