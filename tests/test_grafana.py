@@ -83,6 +83,11 @@ def test_provisioning_files_refer_to_the_dashboards_and_the_environment():
     ds = source["datasources"][0]
     assert ds["type"] == "influxdb" and ds["url"] == "${PROMFLUX_INFLUXDB_URL}"
     assert ds["jsonData"]["dbName"] == "${PROMFLUX_INFLUXDB_DATABASE}"
+    # Grafana's smallest bin is the bridge's scrape interval, the one value both are given.
+    assert ds["jsonData"]["timeInterval"] == "${SCRAPE_INTERVAL}"
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    assert compose["grafana"]["environment"]["SCRAPE_INTERVAL"] == compose["bridge"][
+        "environment"]["SCRAPE_INTERVAL"] == "${SCRAPE_INTERVAL:-15s}"
     provider = yaml.safe_load((ROOT / "grafana/provisioning/dashboards/promflux.yml").read_text())
     assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
 
