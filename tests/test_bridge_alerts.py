@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 from promflux.bridge.analyze import regression
-from promflux.bridge.analyze.alerts import Evaluator, State
+from promflux.bridge.analyze.alerts import Evaluator, State, large_breach
 from promflux.bridge.analyze.derive import TargetDeriver
 from promflux.bridge.analyze.quantile import quantile
 from promflux.bridge.analyze.regression import Baseline
@@ -240,3 +240,53 @@ def test_an_endpoint_whose_traffic_stops_shows_no_data_and_its_state_resolves():
     # plus the resolve time.
     rule = DEFAULTS["p95_ms"]
     assert 400 < resolved[0].at <= 400 + rule.window_seconds + rule.resolve_seconds + 5
+
+
+def _error_run(evaluator: Evaluator, start: float, seconds: float, share: float,
+               rng: random.Random) -> list:
+    """5 s scrapes of 10 requests each, each failing with probability ``share``; the changes
+    with their times."""
+    changes = []
+    for k in range(int(seconds // 5)):
+        errors = float(sum(rng.random() < share for _ in range(10)))
+        counts = Counts(10.0, errors, 0.0, {0.05: 10.0, math.inf: 10.0})
+        now = start + 5.0 * (k + 1)
+        changes += [(now, c) for c in evaluator.observe("svc", "t", Increments(
+            "t", 5.0, {ROUTE: counts}), now) if c.endpoint == ROUTE]
+    return changes
+
+
+def test_a_large_burst_is_critical_at_once_and_a_small_breach_waits_for_its_window():
+    """30 % errors (six times the 5 % limit) show in the two-minute short window and are
+    critical without waiting for the five-minute window and ``for``; steady 2 % errors
+    change nothing."""
+    rng = random.Random(4)
+    quiet = Evaluator(RuleBook(DEFAULTS))
+    assert _error_run(quiet, 0.0, 1800.0, 0.02, rng) == []
+
+    burst = Evaluator(RuleBook(DEFAULTS))
+    _error_run(burst, 0.0, 600.0, 0.02, rng)
+    changes = _error_run(burst, 600.0, 240.0, 0.30, rng)
+    first_at, first = changes[0]
+    assert first.metric == "error_rate_percent" and first.level == "critical"
+    assert first_at - 600.0 <= 120.0, changes
+    # Without the short window: the five-minute window reaches 10 % after about 80 s of
+    # the burst, then critical must hold for the rule's minute.
+    slow = Evaluator(RuleBook({k: dataclasses.replace(v, fast_window_seconds=0.0)
+                               for k, v in DEFAULTS.items()}))
+    rng = random.Random(4)
+    _error_run(slow, 0.0, 1800.0, 0.02, rng)
+    _error_run(slow, 1800.0, 600.0, 0.02, rng)
+    later = _error_run(slow, 2400.0, 240.0, 0.30, rng)
+    assert later and later[0][0] - 2400.0 > first_at - 600.0
+
+    # What counts as large, over 240 requests: critical, at least twice the warning limit
+    # and significant; for p95, over twice its limit.
+    rule, p95 = DEFAULTS["error_rate_percent"], DEFAULTS["p95_ms"]
+    assert large_breach("error_rate_percent", rule, Counts(240, 36)) == 15.0
+    assert large_breach("error_rate_percent", rule, Counts(240, 22)) is None  # 9 %
+    assert large_breach("error_rate_percent", rule, Counts(20, 3)) is None  # not significant
+    slow = {0.5: 100.0, 1.0: 120.0, 2.5: 240.0, math.inf: 240.0}
+    assert large_breach("p95_ms", p95, Counts(240, 0, 0, slow)) > 1000.0
+    assert large_breach("p95_ms", p95, Counts(240, 0, 0, {0.5: 100.0, 1.0: 235.0,
+                                                          math.inf: 240.0})) is None

@@ -24,6 +24,12 @@ from .thresholds import JOB_PREFIX, REGRESSIONS, SEVERITY, Level, Threshold
 from .window import Counts, Increments, ServiceWindow
 
 Key = tuple[str, str, str]  # service, endpoint ("_all" for service-wide), metric
+# The short window already needs the critical level: its significance test may be this many
+# times looser than the rule's (docs/alerts.md, "Large breaches at once").
+FAST_ALPHA = 10.0
+# ... and a large breach: at least this many times the warning limit (10 % errors, a p95 of
+# 1,000 ms with the seed's limits), whatever the critical level is set to.
+FAST_FACTOR = 2.0
 # The figures judged from an endpoint's request counts.
 _COUNT_METRICS = frozenset({"p95_ms", "error_rate_percent", "client_error_rate_percent",
                             "p95_regression", "error_rate_regression"})
@@ -79,8 +85,10 @@ class State:
     pending_since: float = 0.0
     rule: Threshold | None = None  # the limits that applied when last judged
 
-    def step(self, level: Level, now: float, rule: Threshold) -> Level | None:
-        """Feed the level judged now; returns the previous level when the state changes."""
+    def step(self, level: Level, now: float, rule: Threshold, at_once: bool = False
+             ) -> Level | None:
+        """Feed the level judged now; returns the previous level when the state changes.
+        ``at_once``: a worse level takes effect now (a large breach in the short window)."""
         if level == self.level:
             self.pending = None
             return None
@@ -88,7 +96,8 @@ class State:
         if self.pending is None or (SEVERITY[self.pending] > SEVERITY[self.level]) != worse:
             self.pending_since = now  # a new excursion, in this direction
         self.pending = level
-        if now - self.pending_since < (rule.for_seconds if worse else rule.resolve_seconds):
+        hold = (0.0 if at_once else rule.for_seconds) if worse else rule.resolve_seconds
+        if now - self.pending_since < hold:
             return None
         previous = self.level
         self.level, self.since, self.pending = level, now, None
@@ -103,6 +112,7 @@ class Judgement:
     level: Level | None  # None: not judged now (too few requests, window not yet full)
     rule: Threshold
     baseline: float | None = None
+    at_once: bool = False  # a critical breach in the short window: no ``for``
 
 
 def ratio_level(metric: str, rule: Threshold, counts: Counts,
@@ -125,6 +135,29 @@ def ratio_level(metric: str, rule: Threshold, counts: Counts,
         bad = counts.client_errors if client else counts.errors
         share = bound / 100.0
     return value, level, significant(bad, counts.requests, share, rule.alpha)
+
+
+def large_breach(metric: str, rule: Threshold, counts: Counts) -> float | None:
+    """The figure over a short window when it is a large breach: critical, at least
+    ``FAST_FACTOR`` times the warning limit, and significant at ``FAST_ALPHA`` times the
+    rule's alpha; else None. The cheap checks come first (this runs every scrape)."""
+    bar = max(FAST_FACTOR * rule.warning, rule.critical)
+    requests = counts.requests
+    if metric == "p95_ms":
+        within = counts.buckets.get(bar / 1000.0)  # (a bucket bound: no sorting needed)
+        if within is not None and requests - within <= 0.05 * requests:
+            return None
+        if counts.slower_than(bar / 1000.0) <= 0.05 * requests:  # the p95 is not over it
+            return None
+        value = counts.percentile_ms(0.95)
+        bad, share = counts.slower_than(rule.warning / 1000.0), 0.05
+    else:
+        bad = counts.client_errors if metric == "client_error_rate_percent" else counts.errors
+        value, share = 100.0 * bad / requests, rule.warning / 100.0
+    if value is None or value < bar:
+        return None
+    return value if significant(bad, requests, share, min(1.0, rule.alpha * FAST_ALPHA)) \
+        else None
 
 
 @dataclass
@@ -154,7 +187,7 @@ class Evaluator:
             state.value, state.baseline, state.rule = j.value, j.baseline, j.rule
             if j.level is None:
                 continue
-            previous = state.step(j.level, now, j.rule)
+            previous = state.step(j.level, now, j.rule, j.at_once)
             if previous is not None:
                 changes.append(Change(service, j.endpoint, j.metric, state.level, previous,
                                       j.value if j.value is not None else float("nan"),
@@ -235,15 +268,22 @@ class Evaluator:
             yield Judgement(endpoint, metric, None, "ok", rule)
 
     def _ratio(self, service: str, endpoint: str, metric: str, rule: Threshold,
-               counts: Counts, window: ServiceWindow, now: float) -> Judgement:
+               counts: Counts, window: ServiceWindow, now: float,
+               short: Counts | None = None) -> Judgement:
         """A ratio figure (p95, an error rate, a job's failures) over the window: judged
-        with enough requests in a full window; leaving ok only on a significant breach."""
+        with enough requests in a full window; leaving ok only on a significant breach.
+        ``short``: the counts of the rule's short window, where a large, significant
+        critical breach is critical at once."""
         state = self.states.get((service, endpoint, metric))
         leaving_ok = state is None or state.level == "ok"
         value, level, evident = ratio_level(metric, rule, counts, test=leaving_ok)
         if leaving_ok and not evident:
             level = "ok"  # not enough evidence to leave ok
         judged = counts.requests >= rule.min_requests and window.full(rule.window_seconds, now)
+        if (short is not None and level != "critical" and short.requests >= rule.min_requests
+                and (fast := large_breach(metric, rule, short)) is not None
+                and window.full(rule.fast_window_seconds, now)):
+            return Judgement(endpoint, metric, fast, "critical", rule, at_once=True)
         return Judgement(endpoint, metric, value, level if judged else None, rule)
 
     def _judge_counts(self, service: str, endpoint: str, window: ServiceWindow,
@@ -266,7 +306,9 @@ class Evaluator:
             if (c := counts(rule.window_seconds)) is None or c.requests <= 0:
                 yield from self._no_data(service, endpoint, metric, rule)
                 continue
-            yield self._ratio(service, endpoint, metric, rule, c, window, now)
+            short = (counts(rule.fast_window_seconds)
+                     if 0 < rule.fast_window_seconds < rule.window_seconds else None)
+            yield self._ratio(service, endpoint, metric, rule, c, window, now, short)
         base = self.baselines.get((service, endpoint))
         for metric, check in (("p95_regression", regression.latency),
                               ("error_rate_regression", regression.errors)):

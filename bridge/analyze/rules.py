@@ -70,6 +70,7 @@ class RuleBook:
     def lengths(self) -> set[float]:
         """Every window length a rule can ask for."""
         out = {t.window_seconds for t in self.base.values()}
+        out |= {t.fast_window_seconds for t in self.base.values() if t.fast_window_seconds}
         for override in self.overrides:
             for changes in override.limits.values():
                 if changes and "window_seconds" in changes:

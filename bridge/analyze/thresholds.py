@@ -23,6 +23,7 @@ SEVERITY: dict[str, int] = {"ok": 0, "regression": 1, "warning": 1, "critical": 
 WINDOW_S = 300.0
 FOR_S = 60.0
 RESOLVE_S = 180.0
+FAST_S = 120.0  # the short window of the ratio figures (two fifths of the default window)
 ALPHA = 0.0001
 REGRESSIONS = ("p95_regression", "error_rate_regression")
 
@@ -41,6 +42,9 @@ class Threshold:
     resolve_seconds: float = 0.0  # a better level must last this long
     min_requests: float = 0.0  # per window, for ratio figures
     alpha: float = ALPHA  # significance a ratio breach needs (1.0: none)
+    # Ratio figures: a critical breach this window shows (significant as above) is
+    # critical at once, without ``for_seconds``: a burst is reported while it lasts. 0: off.
+    fast_window_seconds: float = 0.0
     # Regression rules only: how far above the baseline, at least, counts.
     ratio: float = 1.5
     min_increase: float = 0.0  # percentage points (error rate)
@@ -74,7 +78,8 @@ def _limit(metric: str, warning: float, critical: float, above: bool = True,
            active_only: bool = False, min_requests: float = 0.0) -> Threshold:
     return Threshold(metric, warning, critical, above=above, for_seconds=FOR_S,
                      active_only=active_only, resolve_seconds=RESOLVE_S,
-                     min_requests=min_requests)
+                     min_requests=min_requests,
+                     fast_window_seconds=FAST_S if min_requests else 0.0)
 
 
 DEFAULTS: dict[str, Threshold] = {
