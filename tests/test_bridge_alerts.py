@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 from promflux.bridge.analyze import regression
-from promflux.bridge.analyze.alerts import Evaluator, State, large_breach
+from promflux.bridge.analyze.alerts import Evaluator, State, large_breach, under_limit
 from promflux.bridge.analyze.derive import TargetDeriver
 from promflux.bridge.analyze.quantile import quantile
 from promflux.bridge.analyze.regression import Baseline
@@ -290,3 +290,26 @@ def test_a_large_burst_is_critical_at_once_and_a_small_breach_waits_for_its_wind
     assert large_breach("p95_ms", p95, Counts(240, 0, 0, slow)) > 1000.0
     assert large_breach("p95_ms", p95, Counts(240, 0, 0, {0.5: 100.0, 1.0: 235.0,
                                                           math.inf: 240.0})) is None
+
+
+@given(st.lists(st.integers(min_value=0, max_value=50), min_size=len(LATENCY_BUCKETS) + 1,
+                max_size=len(LATENCY_BUCKETS) + 1),
+       st.integers(min_value=0, max_value=30))
+def test_under_limit_agrees_with_the_figure(own, errors):
+    """The short window's cheap "back under the limit" check says what the figure says."""
+    bounds = sorted(LATENCY_BUCKETS) + [math.inf]
+    cumulative, total = {}, 0.0
+    for bound, n in zip(bounds, own, strict=True):
+        total += n
+        cumulative[bound] = total
+    counts = Counts(total, min(errors, total), 0.0, cumulative)
+    for metric in ("p95_ms", "error_rate_percent"):
+        rule = DEFAULTS[metric]
+        if total == 0:
+            continue
+        figure = (counts.percentile_ms(0.95) if metric == "p95_ms"
+                  else counts.error_rate_percent())
+        if figure is not None and figure == rule.warning:
+            continue  # exactly at the limit: either answer is a tie
+        assert under_limit(metric, rule, counts) == (rule.level(figure) == "ok"), (
+            metric, figure, cumulative)

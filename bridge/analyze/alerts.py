@@ -137,6 +137,18 @@ def ratio_level(metric: str, rule: Threshold, counts: Counts,
     return value, level, significant(bad, counts.requests, share, rule.alpha)
 
 
+def under_limit(metric: str, rule: Threshold, counts: Counts) -> bool:
+    """Whether the figure over ``counts`` is under the warning limit (level ok). For p95 the
+    count at the limit, when it is a bucket bound, decides without sorting the buckets."""
+    if metric != "p95_ms":
+        bad = counts.client_errors if metric == "client_error_rate_percent" else counts.errors
+        return 100.0 * bad < rule.warning * counts.requests
+    within = counts.buckets.get(rule.warning / 1000.0)
+    if within is not None:
+        return within > 0.95 * counts.requests  # the 95th percentile's rank lies below it
+    return rule.level(counts.percentile_ms(0.95)) == "ok"
+
+
 def large_breach(metric: str, rule: Threshold, counts: Counts) -> float | None:
     """The figure over a short window when it is a large breach: critical, at least
     ``FAST_FACTOR`` times the warning limit, and significant at ``FAST_ALPHA`` times the
@@ -280,10 +292,12 @@ class Evaluator:
         if leaving_ok and not evident:
             level = "ok"  # not enough evidence to leave ok
         judged = counts.requests >= rule.min_requests and window.full(rule.window_seconds, now)
-        if (short is not None and level != "critical" and short.requests >= rule.min_requests
-                and (fast := large_breach(metric, rule, short)) is not None
+        if (short is not None and short.requests >= rule.min_requests
                 and window.full(rule.fast_window_seconds, now)):
-            return Judgement(endpoint, metric, fast, "critical", rule, at_once=True)
+            if level != "critical" and (fast := large_breach(metric, rule, short)) is not None:
+                return Judgement(endpoint, metric, fast, "critical", rule, at_once=True)
+            if not leaving_ok and under_limit(metric, rule, short):
+                level = "ok"  # a bad state lasts while the short window still shows it
         return Judgement(endpoint, metric, value, level if judged else None, rule)
 
     def _judge_counts(self, service: str, endpoint: str, window: ServiceWindow,
