@@ -25,17 +25,9 @@ sys.path.insert(0, str(ROOT))
 
 from tests.conftest import aiohttp_server  # noqa: E402
 from tests.influx import InfluxServer  # noqa: E402
-from tests.test_bridge_ha import start_pair  # noqa: E402
+from tests.test_bridge_ha import start_pair, written  # noqa: E402
 
 TARGETS = 3
-
-
-def written(bridge) -> float:
-    """Points the replica wrote to InfluxDB (the standby: only those its twin did not)."""
-    for line in httpx.get(bridge.url + "/metrics").text.splitlines():
-        if line.startswith("promflux_bridge_points_written_total"):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ sees it: ``instrument`` returns the small ``Metrics`` handle (``handle``) instea
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 from collections.abc import Callable, Iterable
@@ -44,12 +45,9 @@ def exception_name(exc: BaseException) -> str:
     return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
 
 
-_told_siblings: list[bool] = []
-
-
+@functools.cache
 def _tell_siblings() -> None:
     """At the first scrape (the workers have all started by then), once per process."""
-    _told_siblings.append(True)
     found = sibling_workers()
     if found:
         log.warning(advice(found))
@@ -244,7 +242,7 @@ class Recorder:
         family = self.metrics.request_duration
         if fast is None and isinstance(family, FastHistogram):
             fast = family.render()
-        if not self.multiprocess_dir and not _told_siblings:
+        if not self.multiprocess_dir:
             _tell_siblings()
         return render(self.exposition_registry, accept, accept_encoding, fast)
 

@@ -38,6 +38,17 @@ def create_database(influxdb, name: str) -> None:
                        f'REPLICATION 1{" DEFAULT" if rp == "raw_7d" else ""}')
 
 
+def backfill(influxdb, tmp_path, database: str, start_s: int) -> subprocess.CompletedProcess:
+    """The backfill command (a process) from ``start_s`` on, for ``database``."""
+    config = tmp_path / "bridge.yml"
+    config.write_text(f"influxdb:\n  url: {influxdb.url}\n  database: {database}\ntargets:\n"
+                      "  - service: svc\n    url: http://127.0.0.1:1/metrics\n")
+    start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start_s))
+    return subprocess.run([sys.executable, "-m", "promflux.bridge", "--config", str(config),
+                           "--backfill", start], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+
+
 def test_backfill_makes_exact_rollups_and_trends(influxdb, tmp_path):
     now = int(time.time())
     first_hour = now - now % 3600 - 3 * 3600  # three complete past hours
@@ -59,13 +70,7 @@ def test_backfill_makes_exact_rollups_and_trends(influxdb, tmp_path):
     create_database(influxdb, "backfill")
     assert influxdb.write("backfill", encode_points(points)).status_code == 204
 
-    config = tmp_path / "bridge.yml"
-    config.write_text(f"influxdb:\n  url: {influxdb.url}\n  database: backfill\ntargets:\n"
-                      "  - service: svc\n    url: http://127.0.0.1:1/metrics\n")
-    start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(first_hour))
-    done = subprocess.run([sys.executable, "-m", "promflux.bridge", "--config", str(config),
-                           "--backfill", start], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
+    done = backfill(influxdb, tmp_path, "backfill", first_hour)
     assert done.returncode == 0, done.stderr
     assert "backfilled 4 hours" in done.stdout  # three past hours and the current one
 
@@ -194,13 +199,7 @@ def test_rollup_rows_of_several_instances_agree_with_their_own_counts(influxdb, 
         truth[instance] = (100, errors, value)
     create_database(influxdb, "instances")
     assert influxdb.write("instances", encode_points(points)).status_code == 204
-    config = tmp_path / "bridge.yml"
-    config.write_text(f"influxdb:\n  url: {influxdb.url}\n  database: instances\ntargets:\n"
-                      "  - service: svc\n    url: http://127.0.0.1:1/metrics\n")
-    start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(hour))
-    done = subprocess.run([sys.executable, "-m", "promflux.bridge", "--config", str(config),
-                           "--backfill", start], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
+    done = backfill(influxdb, tmp_path, "instances", hour)
     assert done.returncode == 0, done.stderr
 
     found = influxdb.query(

@@ -74,11 +74,21 @@ def am_alerts(alertmanager: Server) -> list[dict]:
             and a["status"]["state"] == "active"]
 
 
+def bridge_metric(bridge: Server, name: str) -> float:
+    """A counter of the bridge's own /metrics, summed over its labels (0 before it first
+    counts)."""
+    return sum(float(line.rsplit(" ", 1)[1])
+               for line in httpx.get(bridge.url + "/metrics").text.splitlines()
+               if line.startswith(name) and line[len(name):len(name) + 1] in (" ", "{"))
+
+
 def am_sent(bridge: Server) -> float:
-    for line in httpx.get(bridge.url + "/metrics").text.splitlines():
-        if line.startswith("promflux_bridge_alertmanager_sent_total"):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
+    return bridge_metric(bridge, "promflux_bridge_alertmanager_sent_total")
+
+
+def written(bridge: Server) -> float:
+    """Points the replica wrote to InfluxDB (the standby: only those its twin did not)."""
+    return bridge_metric(bridge, "promflux_bridge_points_written_total")
 
 
 def test_ha_pair_stores_once_survives_a_kill_and_sends_webhooks_once(
@@ -201,12 +211,6 @@ def test_a_frozen_replica_never_writes_its_stall_over_its_twins_slot(tmp_path, i
         for bridge in bridges:
             bridge.stop()
 
-
-def written(bridge: Server) -> float:
-    for line in httpx.get(bridge.url + "/metrics").text.splitlines():
-        if line.startswith("promflux_bridge_points_written_total"):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 def test_a_pair_stores_the_exact_count_when_its_twins_never_agree(tmp_path, influxdb, fleet):

@@ -115,6 +115,11 @@ class Judgement:
     at_once: bool = False  # a critical breach in the short window: no ``for``
 
 
+def _failed(metric: str, counts: Counts) -> float:
+    """The requests an error-rate figure counts against (4xx for the client one)."""
+    return counts.client_errors if metric == "client_error_rate_percent" else counts.errors
+
+
 def ratio_level(metric: str, rule: Threshold, counts: Counts,
                 test: bool = True) -> tuple[float | None, Level, bool]:
     """The figure, its level, and whether a breach of the warning limit is significant
@@ -132,8 +137,7 @@ def ratio_level(metric: str, rule: Threshold, counts: Counts,
     if metric == "p95_ms":
         bad, share = counts.slower_than(bound / 1000.0), 0.05
     else:
-        bad = counts.client_errors if client else counts.errors
-        share = bound / 100.0
+        bad, share = _failed(metric, counts), bound / 100.0
     return value, level, significant(bad, counts.requests, share, rule.alpha)
 
 
@@ -141,8 +145,7 @@ def under_limit(metric: str, rule: Threshold, counts: Counts) -> bool:
     """Whether the figure over ``counts`` is under the warning limit (level ok). For p95 the
     count at the limit, when it is a bucket bound, decides without sorting the buckets."""
     if metric != "p95_ms":
-        bad = counts.client_errors if metric == "client_error_rate_percent" else counts.errors
-        return 100.0 * bad < rule.warning * counts.requests
+        return 100.0 * _failed(metric, counts) < rule.warning * counts.requests
     within = counts.buckets.get(rule.warning / 1000.0)
     if within is not None:
         return within > 0.95 * counts.requests  # the 95th percentile's rank lies below it
@@ -164,7 +167,7 @@ def large_breach(metric: str, rule: Threshold, counts: Counts) -> float | None:
         value = counts.percentile_ms(0.95)
         bad, share = counts.slower_than(rule.warning / 1000.0), 0.05
     else:
-        bad = counts.client_errors if metric == "client_error_rate_percent" else counts.errors
+        bad = _failed(metric, counts)
         value, share = 100.0 * bad / requests, rule.warning / 100.0
     if value is None or value < bar:
         return None

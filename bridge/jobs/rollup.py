@@ -32,6 +32,20 @@ def _keys(tags: dict[str, str]) -> tuple[Key, Key]:
     return tuple(sorted(own.items())), tuple(sorted(service_wide.items()))
 
 
+def summed(sum_rows: Iterable[tuple[dict[str, str], float, float, float]]
+           ) -> dict[Key, list[float]]:
+    """(latency_sum_ms, requests, errors) summed per row's own tags and per its
+    service-wide row. Pure."""
+    totals: dict[Key, list[float]] = {}
+    for tags, latency_sum, requests, errors in sum_rows:
+        for key in _keys(tags):
+            total = totals.setdefault(key, [0.0, 0.0, 0.0])
+            total[0] += latency_sum
+            total[1] += requests
+            total[2] += errors
+    return totals
+
+
 def percentile_points(bucket_rows: Iterable[tuple[dict[str, str], dict[str, Any]]],
                       sum_rows: Iterable[tuple[dict[str, str], float, float, float]],
                       timestamp_ms: int) -> list[Point]:
@@ -46,14 +60,7 @@ def percentile_points(bucket_rows: Iterable[tuple[dict[str, str], dict[str, Any]
             bucket_fields.add_own(row, own.setdefault(key, {}))
     fields: dict[Key, dict[str, float]] = {
         key: percentile_fields(bucket_fields.cumulate(counts)) for key, counts in own.items()}
-    totals: dict[Key, list[float]] = {}
-    for tags, latency_sum, requests, errors in sum_rows:
-        for key in _keys(tags):
-            total = totals.setdefault(key, [0.0, 0.0, 0.0])
-            total[0] += latency_sum
-            total[1] += requests
-            total[2] += errors
-    for key, (latency_sum, requests, errors) in totals.items():
+    for key, (latency_sum, requests, errors) in summed(sum_rows).items():
         if requests > 0:
             row = fields.setdefault(key, {})
             row["response_time_ms"] = latency_sum / requests

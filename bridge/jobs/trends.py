@@ -15,7 +15,7 @@ from ..analyze.trends import DAY, PERIODS, Period, trend_fields
 from ..store import rollups
 from ..store.influx import InfluxClient
 from ..store.lineprotocol import encode_points
-from .rollup import percentile_points
+from .rollup import percentile_points, summed
 
 TRENDS_RP = rollups.DAILY  # 90 days
 Series = tuple[str, str, str]  # service, endpoint, method
@@ -38,24 +38,16 @@ def periods(counts: dict[str, Any], buckets: dict[str, Any], length_s: int
                 (tags, 0.0, requests or 0.0, errors or 0.0))
     out: dict[Series, dict[int, Period]] = {}
     for t, (bucket_rows, sum_rows) in by_time.items():
-        p95: dict[Series, float] = {}
-        for _, tags, fields, _ in percentile_points(bucket_rows, [], t * 1000):
-            value = fields.get("p95_ms")
-            if isinstance(value, float):
-                p95[tags.get("service", ""), tags.get("endpoint", ""),
-                    tags.get("method", "")] = value
-        totals: dict[Series, list[float]] = {}
-        for tags, _, requests, errors in sum_rows:
-            service = tags.get("service", "")
-            for key in ((service, tags.get("endpoint", ""), tags.get("method", "")),
-                        (service, schema.ALL, schema.ALL)):
-                total = totals.setdefault(key, [0.0, 0.0])
-                total[0] += requests
-                total[1] += errors
-        for key, (requests, errors) in totals.items():
+        p95 = {tuple(sorted(tags.items())): fields.get("p95_ms")
+               for _, tags, fields, _ in percentile_points(bucket_rows, [], t * 1000)}
+        for key, (_, requests, errors) in summed(sum_rows).items():
             if requests > 0:
-                out.setdefault(key, {})[t] = Period(t, p95.get(key), requests,
-                                                    requests * 60.0 / length_s, errors)
+                tags, value = dict(key), p95.get(key)
+                series = (tags.get("service", ""), tags.get("endpoint", ""),
+                          tags.get("method", ""))
+                out.setdefault(series, {})[t] = Period(
+                    t, value if isinstance(value, float) else None, requests,
+                    requests * 60.0 / length_s, errors)
     return out
 
 

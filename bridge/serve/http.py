@@ -62,7 +62,6 @@ class BridgeView(Protocol):
     def reload(self) -> list[str]: ...
 
 
-
 class BridgeHandlers:
     """The bridge's aiohttp routes."""
 

@@ -80,14 +80,13 @@ class Handover:
         this time); those the primary stored are dropped. ``primary_down``: it has not
         answered for a while, so nothing waits any longer."""
         out: list[Point] = []
+        known = coverage is not None
         for key, queue in self.held.items():
+            primary = coverage.get(key) if coverage is not None else None
             kept: deque[Held] = deque()
             for held in queue:
                 expired = primary_down or now - held.at >= self.deadline_s
-                known = coverage is not None
-                decided = verdict(held.since, held.stamp,
-                                  coverage.get(key) if coverage is not None else None,
-                                  known, expired)
+                decided = verdict(held.since, held.stamp, primary, known, expired)
                 if decided == "write":
                     out.extend(held.points)
                 elif decided == "wait":

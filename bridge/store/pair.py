@@ -18,7 +18,8 @@ class PairStore:
         self.writer = writer
         self.role = role  # "single", or in an HA pair "primary" or "standby"
         self.handover = Handover(deadline_s) if role == "standby" else None
-        self.slots = StoredSlots()
+        # Only a primary's twin asks which slots InfluxDB has taken.
+        self.slots = StoredSlots() if role == "primary" else None
 
     def store(self, key: Key, stamp: float, up: bool, points: list[Point]) -> None:
         """One scrape's points, stamped with its slot."""
@@ -26,8 +27,8 @@ class PairStore:
             self._write(self.handover.hold(key, stamp, up, points, time.monotonic()))
             return
         number = self.writer.submit(points, RAW)
-        if up and number is not None:  # a failed scrape stores no interval
-            self.slots.queued(key, number, stamp)
+        if self.slots is not None and up and number is not None:  # (a failed scrape
+            self.slots.queued(key, number, stamp)                 # stores no interval)
 
     def _write(self, points: list[Point]) -> None:
         if points:
@@ -37,8 +38,8 @@ class PairStore:
         """Since which slot, up to which, this replica has stored every interval of a
         target, or will: ``derived`` (what its scrapes counted) up to the last slot
         InfluxDB took; a standby's as derived, as it writes whatever the primary does not
-        store."""
-        if self.handover is not None:
+        store (a single bridge has no twin to ask: as derived too)."""
+        if self.slots is None:
             return derived
         return derived[0], self.slots.until(key, self.writer.settled)
 
@@ -54,4 +55,5 @@ class PairStore:
     def forget(self, key: Key) -> None:
         if self.handover is not None:
             self.handover.forget(key)
-        self.slots.forget(key)
+        if self.slots is not None:
+            self.slots.forget(key)
