@@ -1,7 +1,9 @@
 """What the framework hooks save, and what the public path costs: instructions per no-op
 request (valgrind --tool=callgrind) for bare, promflux with its hooks, and promflux with
 every hook turned off (PROMFLUX_NO_HOOKS=all, the path a changed framework release takes);
-FastAPI through ASGI for a matched route and for a 404, aiohttp in a server process.
+FastAPI through ASGI for a matched route and for a 404; aiohttp through its own server
+protocol over an in-memory transport (bench/drive_aiohttp.py: a server on loopback counts
+the event loop's polling, which varies between runs by more than the cost in question).
 Variants interleaved in each round (docs/performance.md).
 
     .venv/bin/python bench/hook_costs.py [--rounds 3] [--skip-aiohttp]
@@ -16,10 +18,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.exporter_overhead import ENV, asgi_instructions, server_instructions  # noqa: E402
+from bench.exporter_overhead import ENV, PY, asgi_instructions, callgrind_total  # noqa: E402
 
 SIDES = {"bare": ("bare", {}), "hooks": ("promflux", {}),
          "public": ("promflux", {"PROMFLUX_NO_HOOKS": "all"})}
+
+
+def aiohttp_instructions(variant: str, env: dict[str, str], n1: int = 300,
+                         n2: int = 1300) -> float:
+    script = str(Path(__file__).resolve().parent / "drive_aiohttp.py")
+    first = callgrind_total([PY, script, variant, str(n1)], env=env)
+    second = callgrind_total([PY, script, variant, str(n2)], env=env)
+    return (second - first) / (n2 - n1)
 
 
 def main() -> None:
@@ -36,8 +46,7 @@ def main() -> None:
             for side, (variant, extra) in SIDES.items():  # interleaved
                 env = {**ENV, **extra}
                 if path is None:
-                    counts[case, side].append(
-                        server_instructions("aiohttp", variant, 1000, 9000, env=env))
+                    counts[case, side].append(aiohttp_instructions(variant, env))
                 else:
                     counts[case, side].append(asgi_instructions(
                         variant, env={**env, "DRIVE_PATH": path}))

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from bisect import bisect_left
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +26,7 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.log import access_logger
 from aiohttp.web_log import AccessLogger
 
+from .accumulator import FOLD_AT
 from .compat import aiohttp as hooks
 
 _MAX_ERRORS = 10_000
@@ -38,29 +38,45 @@ def logger_class(inst: Any, chained: type[AbstractAccessLogger] | None
                  ) -> type[AbstractAccessLogger]:
     """An access-logger class that records into ``inst`` (an AiohttpInstrumentation),
     then hands the request to ``chained`` (the user's logger class) when that logs."""
-    cache, bounds = inst.cache, inst.recorder.requests.bounds
+    cache, fold = inst.cache, inst.recorder.requests.fold
+    fields = hooks.request_fields()
 
     def log(self: Any, request: Any, response: Any, time: float) -> None:
         try:  # (free in CPython 3.11 when nothing raises)
-            # (_status: the status property's call is a tenth of this method's cost;
-            # compat.aiohttp checked both fields exist before this logger was installed.)
-            series = cache.get((request.match_info.route, request.method, response._status))
-            # A response whose end was never sent: the client went away (a 499).
-            if series is None or not response._eof_sent:
-                logged(inst, request, response, time)
-            else:
-                series[0] += time
-                series[1 + bisect_left(bounds, time)] += 1
-        except Exception:  # a request aiohttp could not parse has no match_info
+            # (Fields, not properties: compat.aiohttp checked they exist before this logger
+            # was installed; each property call is a tenth of this method's cost. Cached
+            # routes have one method, so the route stands for it.)
+            series = cache[request._match_info._route, response._status]
+        except Exception:  # not cached yet; or a request aiohttp could not parse (no match)
+            series = None
+        # A response whose end was never sent: the client went away (a 499).
+        if series is None or not response._eof_sent:
             logged(inst, request, response, time)
+        else:
+            series.append(time)  # bucketed in batches: see accumulator
+            if len(series) >= FOLD_AT:
+                fold(series)
+
+    def log_public(self: Any, request: Any, response: Any, time: float) -> None:
+        try:
+            series = cache.get((request.match_info.route, response._status))
+        except Exception:
+            series = None
+        if series is None or not response._eof_sent:
+            logged(inst, request, response, time)
+        else:
+            series.append(time)
+            if len(series) >= FOLD_AT:
+                fold(series)
 
     def log_and_chain(self: Any, request: Any, response: Any, time: float) -> None:
-        log(self, request, response, time)
+        record(self, request, response, time)
         if self.chained is not None:
             self.chained.log(request, response, time)
 
     # Without a logger to chain to, nothing but the recording runs per request.
-    chosen = log if chained is None else log_and_chain
+    record = log if fields else log_public
+    chosen = record if chained is None else log_and_chain
 
     class PromfluxAccessLogger(AbstractAccessLogger):
         __slots__ = ("chained",)

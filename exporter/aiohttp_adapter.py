@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from bisect import bisect_left
 from collections.abc import Awaitable, Callable
 from time import perf_counter
 from typing import Any
@@ -23,7 +22,7 @@ from aiohttp import web
 from promflux.labels import UNMATCHED, normalize_method
 
 from . import aiohttp_access, client_timings
-from .accumulator import add
+from .accumulator import FOLD_AT
 from .compat import aiohttp as hooks
 from .metrics import RouteInfo
 from .recorder import Recorder, exception_name
@@ -184,7 +183,8 @@ class AiohttpInstrumentation:
         self.errors: dict[int, tuple[int, BaseException | None]] = {}
         # (route object, raw method, status) -> the accumulator's series list. aiohttp's
         # routes hash by identity; the per-request SystemRoute of a 404/405 is never cached.
-        self.cache: dict[tuple[Any, str, int], list[Any]] = {}
+        # (route, status) -> series, for routes of one method: the method is the route's
+        self.cache: dict[tuple[Any, int], list[float]] = {}
         # id(request) -> route, opening time, the first close code seen
         self.websockets: dict[int, tuple[str, float, list[int]]] = {}
         self._middleware = False
@@ -233,15 +233,15 @@ class AiohttpInstrumentation:
         try:
             route = request.match_info.route
             method = request.method
-            series = self.cache.get((route, method, status))
+            series = self.cache.get((route, status)) if route.method == method else None
             if series is None:
                 normalized = normalize_method(method)
                 series = requests.series((_route_of(request), normalized, status))
                 # (A 500 may stand for a client gone or a WebSocket's error: never cached.)
-                if (route.resource is not None and normalized == method and status != 500
-                        and len(self.cache) < 10_000):
-                    self.cache[route, method, status] = series
-            add(series, requests.bounds, elapsed)
+                if (route.resource is not None and route.method == normalized == method
+                        and status != 500 and len(self.cache) < 10_000):
+                    self.cache[route, status] = series
+            requests.add(series, elapsed)
         except Exception as error:
             self.recorder.internal_error("request", error)
 
@@ -287,7 +287,7 @@ class AiohttpInstrumentation:
     def timed(self, handler: Handler) -> Handler:
         """``handler`` wrapped to time each request (the per-request hot path)."""
         skip = self.recorder.skip_paths
-        bounds = self.recorder.requests.bounds
+        fold = self.recorder.requests.fold
         started, cache, record = self.started, self.cache, self.record
         websocket_closed, count_exception = self.websocket_closed, self.count_exception
 
@@ -331,12 +331,13 @@ class AiohttpInstrumentation:
                 return response
             elapsed = perf_counter() - start
             # The common case inline (a known route, method and status); else record().
-            series = cache.get((request.match_info.route, request.method, response.status))
+            series = cache.get((request.match_info.route, response.status))
             if series is None:
                 record(request, response.status, elapsed)
             else:
-                series[0] += elapsed
-                series[1 + bisect_left(bounds, elapsed)] += 1
+                series.append(elapsed)  # bucketed in batches: see accumulator
+                if len(series) >= FOLD_AT:
+                    fold(series)
             return response
 
         return promflux_handle

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import functools
 import inspect
-from bisect import bisect_left
 from time import perf_counter
 from typing import Any
 
 from promflux.labels import normalize_method
 
-from .accumulator import add
+from .accumulator import FOLD_AT
 from .asgi_websocket import WebSocketRecorder
 from .compat import starlette as hooks
 from .compat.starlette import route_context
@@ -53,7 +52,8 @@ class PromfluxMiddleware:
         self._resolver = resolver
         self._skip = recorder.skip_paths
         self._metrics_path = recorder.metrics_path
-        self._bounds = recorder.requests.bounds
+        self._requests = recorder.requests
+        self._fold = recorder.requests.fold
         self._covered = False
         self._cache: dict[tuple[int, str, int], list[Any]] = {}
         self._pinned: list[Any] = []
@@ -109,10 +109,12 @@ class PromfluxMiddleware:
                     # method and status seen before.
                     try:
                         series = self._cache[id(route), scope["method"], status]
-                        series[0] += elapsed
-                        series[1 + bisect_left(self._bounds, elapsed)] += 1
                     except Exception:  # first time: the general path
                         self._done(scope, root_path, status, elapsed)
+                    else:
+                        series.append(elapsed)  # bucketed in batches: see accumulator
+                        if len(series) >= FOLD_AT:
+                            self._fold(series)
                 status = -status
             return send(message)
 
@@ -155,7 +157,7 @@ class PromfluxMiddleware:
             series = self._cache.get((id(route), scope["method"], status))
             if series is None:
                 series = self._miss(scope, root_path or "", route, status)
-            add(series, self._bounds, elapsed)
+            self._requests.add(series, elapsed)
         except Exception as error:
             self._recorder.internal_error("request", error)
 
@@ -182,7 +184,7 @@ class PromfluxMiddleware:
         # root_path is what our caller saw: routing below us appends mount prefixes.
         template = self._resolver.resolve(scope, root_path, status)
         method = normalize_method(scope["method"])
-        series = self._recorder.requests.series((template, method, status))
+        series = self._requests.series((template, method, status))
         if method != scope["method"] or len(self._cache) >= _MAX_CACHE:
             return series
         if route is None:  # nothing matched: always the unmatched template (None lives on)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from promflux.exporter.compat import HOOKS
 
 from promflux.labels import UNMATCHED
 
@@ -35,6 +36,8 @@ AIOHTTP_EXPECTED = {("/readings/{sensor}", "GET", "200"): 3, ("/readings", "POST
     ({"CHANGED_INTERNALS": "aiohttp.handle_error"}, "aiohttp.access_log"),
     ({"CHANGED_INTERNALS": "aiohttp.handle_error,aiohttp.entry_point"}, "both"),
     ({"CHANGED_INTERNALS": "aiohttp.add_subapp"}, "aiohttp.add_subapp"),
+    ({"CHANGED_INTERNALS": "aiohttp.request_fields"}, "aiohttp.request_fields"),
+    ({"PROMFLUX_NO_HOOKS": "aiohttp.request_fields"}, None),
     ({"PROMFLUX_NO_HOOKS": "aiohttp.access_log"}, None),
     ({"PROMFLUX_NO_HOOKS": "prometheus_client.histogram_values"}, None),
     ({"PROMFLUX_NO_HOOKS": "all"}, None),
@@ -63,6 +66,8 @@ def test_aiohttp_without_a_hook_counts_exactly(env, warned):
         assert (WARNING in output) == (warned is not None), output[-3000:]
         if warned:
             assert "aiohttp 3." in output  # the library and its version
+        if warned in HOOKS:
+            assert HOOKS[warned][1] in output  # and what it lacks
     finally:
         server.stop()
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
-from promflux.exporter.accumulator import HistogramAccumulator
+from promflux.exporter.accumulator import FOLD_AT, HistogramAccumulator
 from promflux.exporter.exposition import MetricsAuth, accepts_gzip, render
 from promflux.exporter.metrics import LATENCY_BUCKETS
 
@@ -57,6 +57,43 @@ def test_accumulator_matches_prometheus_client_observe(observations, flush_every
         else:
             assert fast_line == reference_line
     assert accumulator.completed == len(observations)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(LATENCY_BUCKETS), st.floats(0, 20, allow_nan=False)),
+                min_size=FOLD_AT - 3, max_size=3 * FOLD_AT + 5),
+       st.integers(0, 2 * FOLD_AT))
+def test_batched_values_land_where_observe_puts_them(values, flush_at):
+    """The hot paths append to a series' pending list (folded every FOLD_AT values and on
+    flush): the page equals prometheus_client's observe() of the same values."""
+    accumulator, fast_registry, reference_registry = _pair()
+    reference = reference_registry._names_to_collectors["h_seconds"]
+    pending = accumulator.series(("/a",))
+    for i, value in enumerate(values):
+        accumulator.add(pending, value)
+        reference.labels("svc", "/a").observe(value)
+        assert len(pending) < FOLD_AT
+        if i == flush_at:
+            accumulator.flush()
+    accumulator.flush()
+    for fast_line, reference_line in zip(_without_created(fast_registry),
+                                         _without_created(reference_registry), strict=True):
+        if "_sum{" in fast_line:  # (a flush adds its batch's sum: another rounding order)
+            assert float(fast_line.split()[-1]) == pytest.approx(
+                float(reference_line.split()[-1]), rel=1e-9)
+        else:
+            assert fast_line == reference_line
+    assert accumulator.completed == len(values)
+
+
+def test_a_nan_duration_is_not_counted():
+    accumulator, registry, _ = _pair()
+    accumulator.observe(("/a",), float("nan"))
+    accumulator.observe(("/a",), 0.2)
+    accumulator.flush()
+    text = generate_latest(registry).decode()
+    assert 'h_seconds_count{route="/a",service="svc"} 1.0' in text
+    assert 'h_seconds_sum{route="/a",service="svc"} 0.2' in text
 
 
 def test_bucket_edges_are_inclusive():

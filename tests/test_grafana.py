@@ -158,7 +158,8 @@ def filled(influxdb, tmp_path_factory):
         lines = [line for start in starts for s in ("admin-api", "ingest") for line in (
             f"performance_metrics,endpoint=/x,method=GET,service={s} requests=1200,"
             f"requests_per_minute=20,errors=6 {start * 1000}",
-            f"latency_buckets,endpoint=/x,method=GET,service={s} le_0.1=1200 {start * 1000}",
+            f"latency_buckets,endpoint=/x,method=GET,service={s} le_0.075=0,le_0.1=1200 "
+            f"{start * 1000}",
             f"performance_metrics,endpoint=_all,method=_all,service={s} p95_ms=95,"
             f"requests=1200,requests_per_minute=20,errors=6 {start * 1000}")]
         written = httpx.post(influxdb.url + "/write", params={"db": "grafana", "rp": rp,
@@ -224,7 +225,10 @@ def test_every_panel_returns_data_from_fields_that_exist(path, filled, influxdb)
         for panel in board["panels"]:
             for target in panel["targets"]:
                 name = f"{panel['title']} [{target['refId']}]"
-                query = substitute(target["query"], seconds, variables)
+                # (a roll-up tier over two days: the daily row of today starts at 00:00)
+                rollup = without_age_limit(target["query"]) != target["query"]
+                query = substitute(without_age_limit(target["query"]),
+                                   max(seconds, 2 * 86400) if rollup else seconds, variables)
                 series = influxdb.query(query, db="grafana")
                 if any(v is not None for s in series for row in s["values"] for v in row[1:]):
                     with_data.add(name)
@@ -235,14 +239,28 @@ def test_every_panel_returns_data_from_fields_that_exist(path, filled, influxdb)
                     known |= set(re.findall(r'AS "([^"]+)"', query))
                 used = set(re.findall(
                     r'\b(?:mean|max|min|sum|last|first|count)\("([^"]+)"\)', query))
+                if PERCENTILES_OF_BIN.search(target["query"]):
+                    # Every bucket the data has is read (a bound the data lacks is 0).
+                    assert {k for k in known if k.startswith("le_")} <= used, name
+                    used = {u for u in used if not u.startswith("le_")}
                 assert used <= known, f"{name}: no such field {used - known}"
     empty = sorted(set(without_data) - with_data)  # no data whatever the variables
     assert not empty, "panels without data:\n" + "\n".join(
         f"{n}: {without_data[n]}" for n in empty)
 
 
-# The stack scrapes every second: bins of one scrape interval, a minute, 5 minutes, an hour.
-BIN_WIDTHS = (1, 60, 300, 3600)
+def without_age_limit(query: str) -> str:
+    """A roll-up tier's query without the age its rows start at (this fixture's roll-ups
+    are of the current hour and day)."""
+    match = PERCENTILES_OF_BIN.search(query)
+    if match is None or match.group("source") == '"latency_buckets"':
+        return query
+    return query.replace(f' AND {match.group("tier")} ', " ")
+
+
+# The stack scrapes every second: bins of one scrape interval, a minute, 5 minutes, an hour,
+# a day.
+BIN_WIDTHS = (1, 60, 300, 3600, 86400)
 PANEL = re.compile(r'SELECT (?P<select>.+?) FROM (?P<source>\S+) WHERE (?P<where>.+?) '
                    r'GROUP BY time\(\$__interval\)(?:, "(?P<tag>\w+)")? fill\((?:none|0)\)$')
 RATE = re.compile(r'sum\("(\w+)"\) \* 60000 / \$__interval_ms')
@@ -291,7 +309,8 @@ def test_panels_tell_the_truth_at_every_bin_width(filled, influxdb, width):
     below the bin's true value minus one bucket width (a breach is never hidden)."""
     end_ms = int(time.time() * 1000) + 1000
     start_ms = end_ms - 2 * 3600 * 1000
-    checked = {"rate": 0, "count": 0, "ratio": 0, "percentile": 0, "heatmap": 0}
+    checked = {"rate": 0, "count": 0, "ratio": 0, "percentile": 0, "heatmap": 0,
+               "roll-up percentile": 0}
     for path in DASHBOARDS:
         board = json.loads(path.read_text())
         if board["uid"] == "promflux-trends":
@@ -299,6 +318,11 @@ def test_panels_tell_the_truth_at_every_bin_width(filled, influxdb, width):
         for variables in variable_choices(board, 7200, influxdb)[:1]:
             for panel in board["panels"]:
                 for target_ in panel.get("targets", []):
+                    exact = PERCENTILES_OF_BIN.search(target_["query"])
+                    if exact is not None:
+                        check_percentiles(influxdb, target_["query"], exact, start_ms,
+                                          end_ms, width, variables, checked, panel["title"])
+                        continue
                     match = PANEL.match(target_["query"])
                     if match is None:
                         continue
@@ -306,8 +330,48 @@ def test_panels_tell_the_truth_at_every_bin_width(filled, influxdb, width):
                                 panel["title"])
     print(f"bins of {width} s: {checked}")
     assert checked["rate"] >= 3 and checked["ratio"] >= 3 and checked["percentile"] >= 2 \
-        and checked["heatmap"] >= 3, \
-        checked
+        and checked["heatmap"] >= 3, checked
+    if width >= 3600:
+        assert checked["roll-up percentile"] >= 2, checked
+
+
+# The innermost statement of a percentile panel (grafana/percentile_sql.py): the bin's sums.
+PERCENTILES_OF_BIN = re.compile(
+    r'FROM (?P<source>\S*"latency_buckets") WHERE (?P<where>.+?) AND '
+    r'(?P<tier>time [<>]=? now\(\) - \d+d(?: AND time > now\(\) - \d+d)?) '
+    r'GROUP BY time\(\$__interval\)(?:, "(?P<tag>\w+)")? fill\(0\)\)')
+QUANTILE_COLUMN = re.compile(r'AS "p(\d+)"')
+
+
+def check_percentiles(influxdb, query, match, start_ms, end_ms, width, variables, checked,
+                      title) -> None:
+    """A percentile panel's every bin against the exact percentile of the bin's requests,
+    from the bucket rows it reads. The roll-up tiers are read without their age limit (the
+    fixture's roll-ups are of this hour and day), at hour and day bins; that their bucket
+    rows are the raw ones summed is the roll-up tests' part."""
+    source, tag = match.group("source"), match.group("tag")
+    if source != '"latency_buckets"':
+        if width < (86400 if "daily" in source else 3600):
+            return
+        query = without_age_limit(query)
+        start_ms = min(start_ms, end_ms - 2 * 86_400_000)  # (today's row starts at 00:00)
+    shown = {}
+    for series in influxdb.query(fixed_range(query, start_ms, end_ms, width, variables),
+                                 db="grafana"):
+        key = (series.get("tags", {}).get(tag, ""),) if tag else ()
+        for row in series["values"]:
+            shown[(key, row[0])] = dict(zip(series["columns"], row, strict=True))
+    assert shown, (title, source)
+    where = fixed_range(match.group("where"), start_ms, end_ms, width, variables)
+    for (key, start), values in shown.items():
+        for column in QUANTILE_COLUMN.findall(query):
+            truth, width_ms = true_percentile(influxdb, where, tag, key, start, width,
+                                              int(column) / 100, source)
+            assert truth is not None, (title, key, start)  # a row only for bins with requests
+            got = values[f"p{column}"]
+            assert abs(got - truth) <= 1e-6 * width_ms + 1e-9, (title, key, start, got, truth)
+            checked["percentile" if source == '"latency_buckets"' else "roll-up percentile"] \
+                += 1
 
 
 def check_panel(influxdb, match, start_ms, end_ms, width, variables, checked, title) -> None:
@@ -362,13 +426,13 @@ def check_panel(influxdb, match, start_ms, end_ms, width, variables, checked, ti
                 checked["count"] += 1
 
 
-def true_percentile(influxdb, where, tag, key, start, width, q):
-    """The bin's exact percentile from the raw latency buckets (all endpoints for a
-    service-wide row), and the width of the bucket it falls in."""
+def true_percentile(influxdb, where, tag, key, start, width, q, source='"latency_buckets"'):
+    """The bin's exact percentile from the bucket rows of ``source`` (the raw ones unless
+    told; all endpoints for a service-wide row), and the width of the bucket it falls in."""
     from promflux.bridge.analyze.quantile import normalize, quantile
 
     bucket_where = where.replace(f" AND {ALL_ROW_SQL}", "").replace(f"{ALL_ROW_SQL} AND ", "")
-    rows = binned(influxdb, '"latency_buckets"', bucket_where, [tag] if tag else [], width)
+    rows = binned(influxdb, source, bucket_where, [tag] if tag else [], width)
     own: dict[float, float] = {}  # each bucket's own requests in the bin, summed
     for (tags, bin_start), records in rows.items():
         if bin_start == start and (not tag or tags[0] == key[0]):

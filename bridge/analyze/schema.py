@@ -40,6 +40,17 @@ JOB_HISTOGRAM = "job_duration_seconds"
 # Tag values for the service-wide row of performance_metrics.
 ALL = "_all"
 
+# The bucket bounds the Grafana percentile panels interpolate over: promflux's exporter
+# layout, so its services' percentiles are exact. The other exporters the presets know
+# have bounds of their own (prometheus_client's default, used by starlette-exporter, and
+# prometheus-fastapi-instrumentator's): their fields are read too, each counted in the
+# panel bucket whose bound is the next one up (+Inf above 10 s), so their percentiles land
+# in that coarser bucket.
+PANEL_BOUNDS: tuple[float, ...] = (
+    0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35,
+    0.4, 0.45, 0.5, 0.6, 0.75, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0)
+OTHER_EXPORTER_BOUNDS: tuple[float, ...] = (3.0, 3.5, 4.0, 4.5, 7.5, 30.0, 60.0)
+
 PERCENTILES: tuple[tuple[str, float], ...] = (
     ("p50_ms", 0.5), ("p90_ms", 0.9), ("p95_ms", 0.95), ("p99_ms", 0.99))
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any
 
 import schedule
 
 from ..store import rollups
 from ..store.influx import InfluxClient, InfluxError
 from .backfill import rollup_day, rollup_hour
+from .layout import declare_bucket_fields
 from .rollup import run_period
 from .trends import run_trends
 
@@ -48,11 +50,19 @@ async def run_schedule(client: InfluxClient, ready: asyncio.Event | None = None,
     scheduler = schedule.Scheduler()
     jobs: set[asyncio.Task[None]] = set()
 
-    def spawn(length_s: int, target_rp: str) -> None:
-        task = asyncio.create_task(roll_up_last(client, length_s, target_rp,
-                                                continuous_queries))
+    def run(job: Any) -> None:
+        task = asyncio.create_task(job)
         jobs.add(task)
         task.add_done_callback(jobs.discard)
+
+    def spawn(length_s: int, target_rp: str) -> None:
+        run(roll_up_last(client, length_s, target_rp, continuous_queries))
+
+    def declare() -> None:
+        run(declare_bucket_fields(client))
+
+    declare()
+    scheduler.every().hour.do(declare)
 
     # The last hour and day once at start: bucket rows have no CQ, and a bridge that was
     # down at the boundary would otherwise leave them unrolled (rolling up is idempotent).

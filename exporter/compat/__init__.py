@@ -24,6 +24,8 @@ log = logging.getLogger("promflux.exporter")
 HOOKS = {  # name -> (library, what it uses)
     "aiohttp.access_log": ("aiohttp", "Application._make_handler, the server's settings, "
                            "RequestHandler.handle_error and the response's status fields"),
+    "aiohttp.request_fields": ("aiohttp", "Request._method, Request._match_info and "
+                               "UrlMappingMatchInfo._route"),
     "aiohttp.entry_point": ("aiohttp", "Application._handle"),
     "aiohttp.add_subapp": ("aiohttp", "Application._add_subapp"),
     "starlette.build_stack": ("starlette", "Starlette.build_middleware_stack"),

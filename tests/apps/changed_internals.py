@@ -38,6 +38,14 @@ def _add_subapp() -> None:
     web.Application._add_subapp = _add_subapp  # type: ignore[method-assign]
 
 
+def _request_fields() -> None:
+    from aiohttp.web_urldispatcher import UrlMappingMatchInfo
+
+    # A match that no longer declares its route field (as a release renaming it would).
+    UrlMappingMatchInfo.__slots__ = tuple(  # type: ignore[misc]
+        name for name in UrlMappingMatchInfo.__slots__ if name != "_route")
+
+
 def _entry_point() -> None:
     from aiohttp import web
 
@@ -71,5 +79,6 @@ def _error_middleware() -> None:
 
 
 CHANGES = {"aiohttp.handle_error": _handle_error, "aiohttp.add_subapp": _add_subapp,
-           "aiohttp.entry_point": _entry_point, "starlette.build_stack": _build_stack,
+           "aiohttp.entry_point": _entry_point,
+           "aiohttp.request_fields": _request_fields, "starlette.build_stack": _build_stack,
            "starlette.error_middleware": _error_middleware}

@@ -1,0 +1,41 @@
+"""Every bucket field the percentile panels read, declared in each InfluxDB shard.
+
+The panels' InfluxQL sums each bucket field by name (grafana/percentile_sql.py), and
+InfluxDB answers null, not 0, for a field its shard has never seen, even with ``fill(0)``:
+one missing bound would blank a whole bin. So each retention policy gets, in the shard of
+today and of tomorrow (shards are whole UTC days here), one point without tags whose
+bucket fields are all 0. It adds nothing to any sum, and no service shows it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+from ..analyze import bucket_fields, schema
+from ..analyze.schema import Point
+from ..store import rollups
+from ..store.influx import InfluxClient, InfluxError
+from ..store.lineprotocol import encode_points
+
+log = logging.getLogger("promflux.bridge")
+DAY_MS = 86_400_000
+
+
+def layout_points(now_s: float) -> list[Point]:
+    """The zero point of today's and tomorrow's shard (UTC midnights). Pure."""
+    fields = {bucket_fields.field_name(b): 0.0 for b in (
+        *schema.PANEL_BOUNDS, *schema.OTHER_EXPORTER_BOUNDS, math.inf)}
+    today = int(now_s * 1000) // DAY_MS * DAY_MS
+    return [(schema.LATENCY_BUCKETS, {}, fields, day) for day in (today, today + DAY_MS)]
+
+
+async def declare_bucket_fields(client: InfluxClient, now_s: float | None = None) -> None:
+    """Write ``layout_points`` into each retention policy (idempotent: same points)."""
+    body = encode_points(layout_points(time.time() if now_s is None else now_s))
+    for rp in (rollups.RAW, rollups.HOURLY, rollups.DAILY):
+        try:
+            await client.write(body, rp=rp)
+        except InfluxError as exc:
+            log.warning("declaring the bucket fields in %s failed: %s", rp, exc)
