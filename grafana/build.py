@@ -38,9 +38,8 @@ LIMITS = {kind: (DEFAULTS[metric].warning, DEFAULTS[metric].critical) for kind, 
     ("memory", "memory_percent"), ("disk", "disk_percent"))}
 
 
-# Per-minute rates over a bin or the whole range: summed counts / minutes (the contract in
-# docs/schema.md); never a sum or mean of the per-interval rates.
-PER_MIN = "* 60000 / $__interval_ms"
+# Per-minute rates over the whole range: summed counts / minutes (the contract in
+# docs/schema.md); never a sum or mean of the per-interval rates. Per bin: ``rate``.
 PER_MIN_RANGE = "* 60 / $__range_s"
 LIMIT_MS = int(DEFAULTS["p95_ms"].warning)
 
@@ -170,6 +169,26 @@ def dashboard(uid: str, title: str, panels: list[dict[str, Any]], templating: di
     }
 
 
+def rate(measurement: str, where: str, fields: dict[str, str], group: str) -> str:
+    """Per-minute rates in each bin (``fields``: field -> column): each series' summed
+    count over the time its rows cover (``interval_s``, the scrape intervals they count),
+    then summed over the series of each ``group`` (quoted tags). A bin shorter than a scrape
+    interval, or not a multiple of it, or cut by the range's edge, holds the rows it holds
+    and divides by their time: no bin is a multiple or a fraction of the true rate."""
+    inner = ", ".join(f'sum("{name}") * 60 / sum("interval_s") AS "{column}"'
+                      for name, column in fields.items())
+    outer = ", ".join(f'sum("{column}") AS "{column}"' for column in fields.values())
+    return (f'SELECT {outer} FROM (SELECT {inner} FROM "{measurement}" WHERE {where} '
+            f"GROUP BY time($__interval), * fill(none)) WHERE $timeFilter "
+            f"GROUP BY time($__interval), {group} fill(none)")
+
+
+def rate_by_tag(title: str, field: str, measurement: str, where: str, tag: str, unit: str,
+                w: int = 12) -> tuple[dict[str, Any], int]:
+    return timeseries(title, [target(rate(measurement, where, {field: "per minute"},
+                                          f'"{tag}"'), alias=f"$tag_{tag}")], unit), w
+
+
 def by_tag(title: str, select: str, measurement: str, where: str, tag: str, unit: str,
            limit: str | None = None, rp: str = "", bin_: str = "$__interval"
            ) -> dict[str, Any]:
@@ -246,9 +265,8 @@ def overview() -> dict[str, Any]:
         "The p95 of all the service's requests in each bin (every endpoint and instance), "
         "exact to its latency bucket, from the stored bucket counts."))
     layout.add(timeseries("Requests per minute by service", [target(
-        f'SELECT sum("requests") {PER_MIN} FROM "performance_metrics" WHERE {ALL_ROW} AND '
-        '$timeFilter GROUP BY time($__interval), "service" fill(none)',
-        alias="$tag_service")], "reqpm"))
+        rate("performance_metrics", f"{ALL_ROW} AND $timeFilter", {"requests": "per minute"},
+             '"service"'), alias="$tag_service")], "reqpm"))
     layout.add(timeseries("Error rate by service", [target(
         'SELECT 100 * sum("errors") / sum("requests") FROM "performance_metrics" WHERE '
         f'{ALL_ROW} AND $timeFilter GROUP BY time($__interval), "service" fill(none)',
@@ -258,8 +276,7 @@ def overview() -> dict[str, Any]:
         f'WHERE {ALL_ROW} AND $timeFilter GROUP BY time($__interval), "service" fill(none)',
         alias="$tag_service")], "percent"))
     layout.add(timeseries("Events per minute", [target(
-        f'SELECT sum("events") {PER_MIN} FROM "events" WHERE $timeFilter '
-        'GROUP BY time($__interval), "service", "kind" fill(none)',
+        rate("events", "$timeFilter", {"events": "per minute"}, '"service", "kind"'),
         alias="$tag_service $tag_kind")], "short"))
     layout.add(timeseries("CPU by service (% of its limit, processes summed)", [target(
         per_service_sum("resources", "cpu_percent"), alias="$tag_service")], "percent", "cpu"),
@@ -310,8 +327,8 @@ def service_detail() -> dict[str, Any]:
         "instance and method), exact to the latency bucket, from the stored bucket counts; "
         "beyond 7 days from the hourly roll-ups, beyond 30 from the daily ones."))
     of_service = f"{SERVICE} AND $timeFilter"
-    layout.add(by_tag("Throughput", f'sum("requests") {PER_MIN}', "performance_metrics",
-                      where, "endpoint", "reqpm"))
+    layout.add(*rate_by_tag("Throughput", "requests", "performance_metrics", where,
+                            "endpoint", "reqpm"))
     layout.add(by_tag("Responses by status", 'sum("requests")', "status_codes", where,
                       "status", "short"))
     layout.add(by_tag("Exceptions by type", 'sum("exceptions")', "exceptions", where,
@@ -320,14 +337,14 @@ def service_detail() -> dict[str, Any]:
                       "performance_metrics", where, "endpoint", "percent", "error"))
     layout.add(by_tag("4xx rate", '100 * sum("client_errors") / sum("requests")',
                       "performance_metrics", where, "endpoint", "percent"))
-    layout.add(by_tag("Events per minute", f'sum("events") {PER_MIN}', "events", of_service,
-                      "kind", "short"))
+    layout.add(*rate_by_tag("Events per minute", "events", "events", of_service, "kind",
+                            "short"))
     layout.add(by_tag("Queue sizes", 'max("size")', "queues", of_service, "queue", "short"))
     layout.add(by_tag("Queue waits (p95)", 'max("wait_p95_ms")', "queues", of_service, "queue",
                       "ms"))
     # Background jobs (workers' metrics.job): runs, failures, duration, age.
-    layout.add(by_tag("Job runs per minute", f'sum("runs") {PER_MIN}', "jobs", of_service,
-                      "job", "short"), w=6)
+    layout.add(*rate_by_tag("Job runs per minute", "runs", "jobs", of_service, "job", "short",
+                            w=6))
     layout.add(by_tag("Job failures (% of runs)", '100 * sum("failures") / sum("runs")', "jobs",
                       of_service, "job", "percent"), w=6)
     layout.add(by_tag("Job duration p95 (worst scrape in each bin)", 'max("duration_p95_ms")',
@@ -341,14 +358,13 @@ def service_detail() -> dict[str, Any]:
         f'{SERVICE} AND $timeFilter GROUP BY time($__interval), "endpoint" fill(none)', "B",
         alias="WebSocket $tag_endpoint")], "short"))
     layout.add(timeseries("WebSocket messages per minute", [target(
-        f'SELECT sum("websocket_messages_received") {PER_MIN} AS "received", '
-        f'sum("websocket_messages_sent") {PER_MIN} AS "sent" FROM "connections" WHERE '
-        f'{SERVICE} AND $timeFilter GROUP BY time($__interval), "endpoint" fill(none)',
-        alias="$tag_endpoint $col")], "short"))
+        rate("connections", f"{SERVICE} AND $timeFilter", {
+            "websocket_messages_received": "received", "websocket_messages_sent": "sent"},
+            '"endpoint"'), alias="$tag_endpoint $col")], "short"))
     # WebSocket routes are not HTTP endpoints: by service, not by the endpoint variable.
-    layout.add(by_tag("WebSocket messages handled per minute, by kind",
-                      f'sum("handling_count") {PER_MIN}', "websocket_messages", of_service,
-                      "kind", "short"), w=8)
+    layout.add(*rate_by_tag("WebSocket messages handled per minute, by kind",
+                            "handling_count", "websocket_messages", of_service, "kind",
+                            "short", w=8))
     layout.add(by_tag("WebSocket message handling p95, by kind (worst scrape in each bin)",
                       'max("handling_p95_ms")', "websocket_messages", of_service, "kind",
                       "ms"), w=8)

@@ -93,7 +93,7 @@ def test_restart_counts_from_zero_and_no_requests_means_no_percentiles():
     restarted = run(d, exposition({key: [3, 4, 4, 4, 4]}, start=2000.0, events=6), 30.0)
     assert perf(restarted)["requests"] == 4
     events = rows(restarted, "events")[(("kind", "update"), ("service", "api"))]
-    assert events == {"events": 6, "events_per_minute": 24}
+    assert events == {"events": 6, "events_per_minute": 24, "interval_s": 15.0}
     assert d.restarts == 1
 
 

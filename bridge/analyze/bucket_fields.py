@@ -127,6 +127,8 @@ def cumulative(rows: Iterable[Mapping[str, Any]]) -> dict[float, float]:
 
 def select(source: str, where: str, group: str = "") -> str:
     """The statement summing the bucket fields of ``source`` (a quoted measurement,
-    optionally with its retention policy); the answer's columns are ``sum_le_<bound>``."""
-    return (f"SELECT sum(/^{PREFIX}/) FROM {source} WHERE {where}"
+    optionally with its retention policy); the answer's columns are ``sum_le_<bound>``.
+    Rows without a service are left out: the zero point that declares the fields in each
+    shard (jobs/layout.py) is no service's."""
+    return (f"SELECT sum(/^{PREFIX}/) FROM {source} WHERE ({where}) AND \"service\" != ''"
             + (f" GROUP BY {group}" if group else ""))

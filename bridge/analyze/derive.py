@@ -408,6 +408,7 @@ def job_points(groups: Iterable[_Latency], seconds: float,
         _bucket_points(group, schema.JOB_BUCKETS, ts, points, {})
         fields: dict[str, float] = {
             "runs": runs, "runs_per_minute": per_minute(runs, seconds) or 0.0,
+            "interval_s": seconds,
             "failures": failures, "cancelled": group.by_status.get("cancelled", 0.0),
             "duration_sum_ms": group.total * 1000.0}
         if runs > 0:
@@ -426,14 +427,15 @@ def _other_points(counters: dict[tuple[str, tuple[tuple[str, str], ...]], dict[s
     """Points of the counters and histograms outside the request latency."""
     points: list[Point] = []
     for (measurement, tags), row in counters.items():
-        fields = {}
+        fields = {"interval_s": seconds}
         for prefix, increase in row.items():
             fields[prefix] = increase
             fields[prefix + "_per_minute"] = per_minute(increase, seconds) or 0.0
         points.append((measurement, tags_of(tags), fields, ts))
     for (measurement, tags, prefix), hist in histograms.items():
         fields = {f"{prefix}_count": hist.count,
-                  f"{prefix}_per_minute": per_minute(hist.count, seconds) or 0.0}
+                  f"{prefix}_per_minute": per_minute(hist.count, seconds) or 0.0,
+                  "interval_s": seconds}
         if hist.count > 0:
             fields[f"{prefix}_mean_ms"] = hist.total / hist.count * 1000.0
             if bucket_fields.is_cumulative(hist.buckets):
@@ -473,6 +475,7 @@ def _performance_row(group: _Latency, seconds: float, ts: int, limit_s: float) -
         "errors": group.errors,
         "errors_per_minute": per_minute(group.errors, seconds) or 0.0,
         "client_errors": group.client_errors,
+        "interval_s": seconds,  # what the rows of a Grafana bin cover, for its rates
     }
     if count > 0:
         fields["response_time_ms"] = group.total / count * 1000.0

@@ -1,10 +1,14 @@
-"""The percentile panels' InfluxQL (grafana/percentile_sql.py) run by a real InfluxDB over
-bucket rows as the bridge writes them, against Prometheus's histogram_quantile of each
-bin's summed buckets: exact to a millionth of the bucket's width, in every bin, for every
-grouping, with fields some shards have never seen."""
+"""Panels at bins the scrape interval does not divide, on a real InfluxDB.
+
+Percentiles (grafana/percentile_sql.py) over bucket rows as the bridge writes them, against
+Prometheus's histogram_quantile of each bin's summed buckets: exact to a millionth of the
+bucket's width, in every bin, for every grouping, with fields some shards have never seen.
+Rates (grafana/build.py ``rate``) at 20 s bins over 15 s scrapes, the range cut inside a
+bin at both ends: the true rate in every bin."""
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import sys
@@ -125,3 +129,29 @@ def test_another_exporters_bucket_counts_in_the_next_panel_bucket_up(influxdb):
     answer = influxdb.query(query.replace("$__interval", "60s"), db=database)
     shown = {s["tags"]["endpoint"]: s["values"][0][1] for s in answer}
     assert shown == pytest.approx({"/s": 7500.0, "/i": 10000.0}, abs=1e-3)
+
+
+def test_a_steady_rate_is_the_same_in_every_bin_whatever_the_bin(influxdb):
+    """Two instances, 60 requests every 15 s each (480 a minute together), drawn by the
+    dashboard's own query at 20 s bins (one or two scrapes each) and at 7.5 s bins
+    (zero or one), the range starting and ending inside a bin: every bin says 480. A
+    query dividing by the bin's length would say 360 or 720, 0 or 960."""
+    database = "rates_15s"
+    httpx.post(influxdb.url + "/query", params={"q": f'CREATE DATABASE "{database}"'})
+    start_ms = 1_700_000_000_000 // DAY_MS * DAY_MS
+    lines = [f"performance_metrics,service=api,instance={instance},endpoint=_all,method=_all "
+             f"requests=60,interval_s=15 {start_ms + at * 1000 + offset}"
+             for at in range(0, 600, 15) for instance, offset in (("a:1", 0), ("b:1", 40))]
+    assert httpx.post(influxdb.url + "/write", params={"db": database, "precision": "ms"},
+                      content="\n".join(lines).encode()).status_code == 204
+    board = json.loads((ROOT / "grafana/dashboards/promflux-overview.json").read_text())
+    query = next(t["query"] for p in board["panels"] if p["title"] == "Requests per minute "
+                 "by service" for t in p["targets"])
+    for width_ms in (20_000, 7_500):
+        time_filter = f"time >= {start_ms + 5_000}ms and time <= {start_ms + 583_000}ms"
+        answer = influxdb.query(query.replace("$timeFilter", time_filter).replace(
+            "$__interval", f"{width_ms}ms"), db=database)
+        values = [row[1] for s in answer for row in s["values"] if row[1] is not None]
+        # A bin holding no scrape has no point (the line spans it), the others all of them.
+        assert len(values) >= 578_000 // max(width_ms, 15_000) - 1
+        assert values == pytest.approx([480.0] * len(values)), width_ms
