@@ -69,7 +69,7 @@ def rows(rng: random.Random, start_ms: int, seconds: int) -> tuple[list[str], di
     return lines, truth
 
 
-@pytest.mark.parametrize("width", [5, 15, 20, 60, 300])
+@pytest.mark.parametrize("width", [1, 2, 5, 15, 20, 60, 300, 3600])
 def test_each_bins_percentiles_are_its_requests_percentiles(influxdb, width):
     rng = random.Random(width)
     database = f"percentiles_{width}"
@@ -133,9 +133,9 @@ def test_another_exporters_bucket_counts_in_the_next_panel_bucket_up(influxdb):
 
 def test_a_steady_rate_is_the_same_in_every_bin_whatever_the_bin(influxdb):
     """Two instances, 60 requests every 15 s each (480 a minute together), drawn by the
-    dashboard's own query at 20 s bins (one or two scrapes each) and at 7.5 s bins
+    dashboard's own query at 20 s bins (one or two scrapes each), at 7.5 s and at 1 s bins
     (zero or one), the range starting and ending inside a bin: every bin says 480. A
-    query dividing by the bin's length would say 360 or 720, 0 or 960."""
+    query dividing by the bin's length would say 360 or 720, 0 or 960, 0 or 7,200."""
     database = "rates_15s"
     httpx.post(influxdb.url + "/query", params={"q": f'CREATE DATABASE "{database}"'})
     start_ms = 1_700_000_000_000 // DAY_MS * DAY_MS
@@ -147,7 +147,7 @@ def test_a_steady_rate_is_the_same_in_every_bin_whatever_the_bin(influxdb):
     board = json.loads((ROOT / "grafana/dashboards/promflux-overview.json").read_text())
     query = next(t["query"] for p in board["panels"] if p["title"] == "Requests per minute "
                  "by service" for t in p["targets"])
-    for width_ms in (20_000, 7_500):
+    for width_ms in (20_000, 7_500, 1_000):
         time_filter = f"time >= {start_ms + 5_000}ms and time <= {start_ms + 583_000}ms"
         answer = influxdb.query(query.replace("$timeFilter", time_filter).replace(
             "$__interval", f"{width_ms}ms"), db=database)
