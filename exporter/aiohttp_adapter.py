@@ -181,9 +181,9 @@ class AiohttpInstrumentation:
             lambda: self.started[0] + sum(s.requests_count for s in self.servers))
         # id(request) -> (status, exception), from handle_error for the access logger
         self.errors: dict[int, tuple[int, BaseException | None]] = {}
-        # (route object, raw method, status) -> the accumulator's series list. aiohttp's
-        # routes hash by identity; the per-request SystemRoute of a 404/405 is never cached.
-        # (route, status) -> series, for routes of one method: the method is the route's
+        # (route object, status) -> the accumulator's series list, for routes of one
+        # method (a request it matched has that method). aiohttp's routes hash by identity;
+        # the per-request SystemRoute of a 404/405 is never cached.
         self.cache: dict[tuple[Any, int], list[float]] = {}
         # id(request) -> route, opening time, the first close code seen
         self.websockets: dict[int, tuple[str, float, list[int]]] = {}

@@ -19,7 +19,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from percentile_sql import percentiles_query  # noqa: E402
-from promflux.bridge.analyze.schema import OTHER_EXPORTER_BOUNDS, PANEL_BOUNDS  # noqa: E402
+from promflux.bridge.analyze.schema import (  # noqa: E402
+    JOB_PANEL_BOUNDS,
+    OTHER_EXPORTER_BOUNDS,
+    PANEL_BOUNDS,
+)
 from promflux.bridge.analyze.thresholds import DEFAULTS  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "dashboards"
@@ -44,10 +48,9 @@ PER_MIN_RANGE = "* 60 / $__range_s"
 LIMIT_MS = int(DEFAULTS["p95_ms"].warning)
 
 # Where each tier of bucket rows holds the range (raw rows are kept 7 days, hourly 30).
-TIERS = (("", '"latency_buckets"', "time > now() - 7d"),
-         (" (hourly roll-up)", '"hourly_30d"."latency_buckets"',
-          "time <= now() - 7d AND time > now() - 30d"),
-         (" (daily roll-up)", '"daily_90d"."latency_buckets"', "time <= now() - 30d"))
+TIERS = (("", "", "time > now() - 7d"),
+         (" (hourly roll-up)", '"hourly_30d".', "time <= now() - 7d AND time > now() - 30d"),
+         (" (daily roll-up)", '"daily_90d".', "time <= now() - 30d"))
 
 
 def percentile_panel(title: str, targets: list[dict[str, Any]], description: str
@@ -60,13 +63,16 @@ def percentile_panel(title: str, targets: list[dict[str, Any]], description: str
     return panel
 
 
-def percentile_targets(where: str, tag: str, quantiles: dict[str, float],
-                       alias: str) -> list[dict[str, Any]]:
+def percentile_targets(where: str, tag: str, quantiles: dict[str, float], alias: str,
+                       measurement: str = "latency_buckets",
+                       bounds: tuple[float, ...] = PANEL_BOUNDS,
+                       others: tuple[float, ...] = OTHER_EXPORTER_BOUNDS
+                       ) -> list[dict[str, Any]]:
     """The exact percentiles of each bin's requests (percentile_sql), one target per tier of
     bucket rows, so a 30- or 90-day range is served from the roll-ups."""
-    return [target(percentiles_query(PANEL_BOUNDS, source, f"{where} AND {tier}", f'"{tag}"',
-                                     quantiles, OTHER_EXPORTER_BOUNDS), ref, alias + suffix)
-            for ref, (suffix, source, tier) in zip("ABC", TIERS, strict=True)]
+    return [target(percentiles_query(bounds, f'{rp}"{measurement}"', f"{where} AND {tier}",
+                                     f'"{tag}"', quantiles, others), ref, alias + suffix)
+            for ref, (suffix, rp, tier) in zip("ABC", TIERS, strict=True)]
 
 
 def thresholds(kind: str | None) -> dict[str, Any]:
@@ -350,15 +356,16 @@ def service_detail() -> dict[str, Any]:
     layout.add(*rate_by_tag("Events per minute", "events", "events", of_service, "kind",
                             "short"))
     layout.add(by_tag("Queue sizes", 'max("size")', "queues", of_service, "queue", "short"))
-    layout.add(by_tag("Queue waits (p95)", 'max("wait_p95_ms")', "queues", of_service, "queue",
-                      "ms"))
+    layout.add(by_tag("Queue waits p95 (worst scrape in each bin)", 'max("wait_p95_ms")',
+                      "queues", of_service, "queue", "ms"))
     # Background jobs (workers' metrics.job): runs, failures, duration, age.
     layout.add(*rate_by_tag("Job runs per minute", "runs", "jobs", of_service, "job", "short",
                             w=6))
     layout.add(by_tag("Job failures (% of runs)", '100 * sum("failures") / sum("runs")', "jobs",
                       of_service, "job", "percent"), w=6)
-    layout.add(by_tag("Job duration p95 (worst scrape in each bin)", 'max("duration_p95_ms")',
-                      "jobs", of_service, "job", "ms"), w=6)
+    layout.add(percentile_panel("Job duration p95", percentile_targets(
+        of_service, "job", {"p95": 0.95}, "$tag_job", "job_buckets", JOB_PANEL_BOUNDS, ()),
+        "The p95 of every run of the job in each bin, exact to its duration bucket."), w=6)
     layout.add(by_tag("Time since a job last succeeded", 'max("seconds_since_success")', "jobs",
                       of_service, "job", "s"), w=6)
     layout.add(timeseries("Active connections", [target(
@@ -392,10 +399,11 @@ def service_detail() -> dict[str, Any]:
         'SELECT mean("threads") AS "threads", mean("open_fds") AS "open fds" FROM '
         f'"resources" WHERE {SERVICE} AND $timeFilter GROUP BY time($__interval), "pid" '
         "fill(none)", alias="$tag_pid $col")], "short"), w=8)
-    layout.add(timeseries("Browser-side API timing (p95)", [target(
+    layout.add(timeseries("Browser-side API timing p95 (worst scrape in each bin)", [target(
         f'SELECT max("duration_p95_ms") FROM "client_requests" WHERE {where} '
         'GROUP BY time($__interval), "endpoint" fill(none)', alias="$tag_endpoint")], "ms",
-        "p95", "Timed in users' browsers by promflux-fetch.js."), w=24)
+        "p95", "Timed in users' browsers by promflux-fetch.js. The highest p95 of any one "
+        "scrape interval in the bin: these timings keep no buckets in InfluxDB."), w=24)
     return dashboard("promflux-service", "promflux: service detail", layout.panels, variables(
         # every service, workers without HTTP routes too
         query_variable("service", 'SHOW TAG VALUES FROM "resources" WITH KEY = "service"'),

@@ -17,10 +17,10 @@ import httpx
 import pytest
 from promflux.bridge.analyze import bucket_fields
 from promflux.bridge.analyze.quantile import normalize, quantile
-from promflux.bridge.analyze.schema import OTHER_EXPORTER_BOUNDS, PANEL_BOUNDS
+from promflux.bridge.analyze.schema import JOB_PANEL_BOUNDS, OTHER_EXPORTER_BOUNDS, PANEL_BOUNDS
 from promflux.bridge.jobs.layout import DAY_MS, layout_points
 from promflux.bridge.store.lineprotocol import encode_points
-from promflux.exporter.metrics import LATENCY_BUCKETS
+from promflux.exporter.metrics import JOB_BUCKETS, LATENCY_BUCKETS
 
 from .conftest import ROOT
 
@@ -30,19 +30,22 @@ from percentile_sql import percentiles_query  # noqa: E402
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
 
 
-def test_the_panels_interpolate_over_the_exporters_own_layout():
+def test_the_panels_interpolate_over_the_exporters_own_layouts():
     assert tuple(LATENCY_BUCKETS) == PANEL_BOUNDS
+    assert tuple(JOB_BUCKETS) == JOB_PANEL_BOUNDS
 
 
-def test_the_layout_point_declares_every_panel_field_in_todays_and_tomorrows_shard():
+def test_the_layout_points_declare_every_panel_field_in_todays_and_tomorrows_shard():
     points = layout_points(1_800_000_000.5)
-    assert [p[3] for p in points] == [1_800_000_000_000 // DAY_MS * DAY_MS,
-                                      1_800_000_000_000 // DAY_MS * DAY_MS + DAY_MS]
-    for measurement, tags, fields, _ in points:
-        assert (measurement, dict(tags)) == ("latency_buckets", {})
-        assert set(fields) == {bucket_fields.field_name(b)
-                               for b in (*PANEL_BOUNDS, *OTHER_EXPORTER_BOUNDS, math.inf)}
-        assert set(fields.values()) == {0.0}
+    today = 1_800_000_000_000 // DAY_MS * DAY_MS
+    declared = {(p[0], p[3]): p[2] for p in points}
+    latency = {bucket_fields.field_name(b)
+               for b in (*PANEL_BOUNDS, *OTHER_EXPORTER_BOUNDS, math.inf)}
+    jobs = {bucket_fields.field_name(b) for b in (*JOB_PANEL_BOUNDS, math.inf)}
+    assert {k: set(v) for k, v in declared.items()} == {
+        ("latency_buckets", today): latency, ("latency_buckets", today + DAY_MS): latency,
+        ("job_buckets", today): jobs, ("job_buckets", today + DAY_MS): jobs}
+    assert all(dict(p[1]) == {} and set(p[2].values()) == {0.0} for p in points)
 
 
 def rows(rng: random.Random, start_ms: int, seconds: int) -> tuple[list[str], dict]:

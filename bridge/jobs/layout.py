@@ -24,11 +24,15 @@ DAY_MS = 86_400_000
 
 
 def layout_points(now_s: float) -> list[Point]:
-    """The zero point of today's and tomorrow's shard (UTC midnights). Pure."""
-    fields = {bucket_fields.field_name(b): 0.0 for b in (
+    """The zero points of today's and tomorrow's shard (UTC midnights), for request and job
+    durations. Pure."""
+    latency = {bucket_fields.field_name(b): 0.0 for b in (
         *schema.PANEL_BOUNDS, *schema.OTHER_EXPORTER_BOUNDS, math.inf)}
+    jobs = {bucket_fields.field_name(b): 0.0 for b in (*schema.JOB_PANEL_BOUNDS, math.inf)}
     today = int(now_s * 1000) // DAY_MS * DAY_MS
-    return [(schema.LATENCY_BUCKETS, {}, fields, day) for day in (today, today + DAY_MS)]
+    return [(measurement, {}, fields, day) for day in (today, today + DAY_MS)
+            for measurement, fields in ((schema.LATENCY_BUCKETS, latency),
+                                        (schema.JOB_BUCKETS, jobs))]
 
 
 async def declare_bucket_fields(client: InfluxClient, now_s: float | None = None) -> None:
