@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import aiohttp
 
+from ..bodies import TooLarge, read_bounded
 from ..config import FileSD, HttpSD, Target
 from ..redact import redact
 from .groups import GroupError, parse, targets_of
@@ -98,9 +99,10 @@ class HttpSource:
                 if response.content_type != "application/json":
                     raise GroupError(f"Content-Type {response.content_type!r}, "
                                      "not application/json")
-                body = await response.content.read(MAX_BYTES + 1)
-                if len(body) > MAX_BYTES:
-                    raise GroupError(f"larger than {MAX_BYTES} bytes")
+                try:
+                    body = await read_bounded(response, MAX_BYTES)
+                except TooLarge:
+                    raise GroupError(f"larger than {MAX_BYTES} bytes") from None
             targets, problems = targets_of(
                 parse(body.decode("utf-8"), yaml_ok=False), self.config, self.where)
         except (aiohttp.ClientError, TimeoutError, UnicodeDecodeError, GroupError) as exc:

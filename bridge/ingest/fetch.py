@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from ..bodies import TooLarge, read_bounded
 from ..config import TLS, Target
 from ..redact import redact
 
@@ -76,15 +77,10 @@ async def fetch(session: aiohttp.ClientSession, target: Target, timeout: float,
                                timeout=aiohttp.ClientTimeout(total=timeout)) as response:
             if response.status != 200:
                 raise ScrapeError(f"HTTP {response.status} from {redact(target.url)}")
-            length = response.content_length
-            if length is not None and length > max_body_bytes:
-                raise ScrapeError(f"body of {length} bytes is over the limit of "
-                                  f"{max_body_bytes}")
-            body = bytearray()
-            async for chunk in response.content.iter_chunked(65536):
-                body += chunk
-                if len(body) > max_body_bytes:
-                    raise ScrapeError(f"body is over the limit of {max_body_bytes} bytes")
+            try:
+                body = await read_bounded(response, max_body_bytes)
+            except TooLarge as exc:
+                raise ScrapeError(str(exc)) from None
             content_type = response.headers.get("Content-Type", "")
     except TimeoutError:
         raise ScrapeError(f"timed out after {timeout:g} s") from None

@@ -21,6 +21,7 @@ import aiohttp
 from prometheus_client import CollectorRegistry, Counter
 
 from ..analyze.alerts import Change, Key
+from ..bodies import error_text
 from ..config import Alertmanager
 from ..redact import redact
 
@@ -109,17 +110,26 @@ class AlertmanagerSender:
         if not self.targets:
             return
         resend = min(t.resend_interval for t in self.targets)
+        # One post in flight per Alertmanager: a slow or hanging one skips the batches sent
+        # while it is busy (each batch holds every active alert, so nothing is lost) and
+        # never delays the others.
+        posting: dict[int, asyncio.Task[None]] = {}
         async with aiohttp.ClientSession() as session:
-            while True:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=resend)
-                except TimeoutError:
-                    pass
-                self._wake.clear()
-                alerts = self.batch(resend)
-                if alerts:
-                    await asyncio.gather(*(self._post(session, t, alerts)
-                                           for t in self.targets))
+            try:
+                while True:
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), timeout=resend)
+                    except TimeoutError:
+                        pass
+                    self._wake.clear()
+                    alerts = self.batch(resend)
+                    for i, target in enumerate(self.targets):
+                        if alerts and (i not in posting or posting[i].done()):
+                            posting[i] = asyncio.create_task(
+                                self._post(session, target, alerts))
+            finally:
+                for task in posting.values():
+                    task.cancel()
 
     async def _post(self, session: aiohttp.ClientSession, target: Alertmanager,
                     alerts: list[dict[str, Any]]) -> None:
@@ -133,7 +143,7 @@ class AlertmanagerSender:
                 if r.status < 300:
                     self.sent.labels(redact(target.url)).inc()
                     return
-                error = f"HTTP {r.status}: {(await r.text())[:200]}"
+                error = f"HTTP {r.status}: {await error_text(r)}"
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             error = repr(exc)
         self.failed.labels(redact(target.url)).inc()

@@ -11,14 +11,18 @@ interval of that target."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable, Mapping
 
 import aiohttp
 
+from ..bodies import read_bounded
 from ..config import HighAvailability
 from ..redact import redact
 from ..store.handover import Coverage, Key
+
+COVERAGE_BYTES = 64 * 1024**2  # the twin's answer, every target it scrapes
 
 # the primary's coverage by target (None: no answer this time), whether it is down
 Settle = Callable[[Mapping[Key, Coverage] | None, bool], object]
@@ -50,7 +54,7 @@ class PeerWatch:
                                    timeout=aiohttp.ClientTimeout(total=1)) as response:
                 if response.status != 200:
                     return False, None
-                found = await response.json()
+                found = json.loads(await read_bounded(response, COVERAGE_BYTES))
             if found.get("role") != "primary":
                 if not self._role_warned:
                     self._role_warned = True
@@ -92,7 +96,7 @@ class PeerWatch:
                                    timeout=aiohttp.ClientTimeout(total=1)) as response:
                 if response.status != 200:
                     return False
-                found = await response.json()
+                found = json.loads(await read_bounded(response, COVERAGE_BYTES))
                 first, last = found.get("covered_since"), found.get("covered_until")
         except (aiohttp.ClientError, TimeoutError, OSError, ValueError, AttributeError):
             return False

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import re
 import ssl
@@ -14,8 +15,12 @@ from typing import Any
 
 import aiohttp
 
+from ..bodies import TooLarge, read_bounded
 from ..redact import redact
 from . import rollups
+
+ANSWER_BYTES = 1024**2  # of a write's answer (an error lists the points it refused)
+QUERY_ANSWER_BYTES = 512 * 1024**2  # of a query's
 
 log = logging.getLogger("promflux.bridge.influx")
 
@@ -99,7 +104,9 @@ class InfluxClient:
             async with session.post(self.url + "/write", params=params, data=body,
                                     ssl=self._ssl) as response:
                 status = response.status
-                text = await response.text(errors="replace")
+                text = (await read_bounded(response, ANSWER_BYTES)).decode("utf-8", "replace")
+        except TooLarge as exc:
+            raise InfluxError(f"answer to a write: {exc}", retryable=True) from None
         except aiohttp.ClientResponseError as exc:  # an answer that cannot be parsed
             raise InfluxError(f"unreadable answer to a write: {exc.message}"[:500],
                               retryable=False, batch_error=True) from None
@@ -129,7 +136,9 @@ class InfluxClient:
             async with session.post(self.url + "/query", params=params,
                                     ssl=self._ssl) as response:
                 status = response.status
-                payload = await response.json(content_type=None)
+                payload = json.loads(await read_bounded(response, QUERY_ANSWER_BYTES))
+        except TooLarge as exc:
+            raise InfluxError(f"answer to a query: {exc}", retryable=False) from None
         except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
             raise InfluxError(redact(f"InfluxDB unreachable: {exc!r}"), retryable=True) from None
         if status != 200:
