@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import httpx
+import pytest
 
 from .conftest import Server, aiohttp_server, free_port, scraped_after, uvicorn_server, wait_for
 
@@ -134,7 +135,8 @@ def test_credentials_in_urls_are_never_shown_logged_or_stored(tmp_path, influxdb
     influx_url = influxdb.url.replace("http://", "http://iuser:ipass-777@")
     targets = (f"  - service: api\n    url: {api.url.replace('http://', 'http://tu:tpass-777@')}"
                f"/metrics\n"
-               f"  - service: dead\n    url: http://du:dpass-777@127.0.0.1:9/metrics\n")
+               f"  - service: dead\n    url: http://du:dpass-777@127.0.0.1:9/metrics"
+               f"?module=m&access_token=qpass-777\n")
     port = free_port()
     config = tmp_path / "bridge.yml"
     config.write_text(
@@ -142,6 +144,7 @@ def test_credentials_in_urls_are_never_shown_logged_or_stored(tmp_path, influxdb
         f"scrape:\n  interval: 1s\n  timeout: 1s\nbuffer:\n  path: {tmp_path / 'buffer'}\n"
         f"listen: 127.0.0.1:{port}\nlog_level: debug\n"
         f"webhooks:\n  - url: http://wu:wpass-777@127.0.0.1:9/hook\n    retries: 0\n"
+        f"  - url: http://127.0.0.1:9/hook2?key=kpass-777\n    retries: 0\n"
         f"targets:\n{targets}")
     checked = subprocess.run([sys.executable, "-m", "promflux.bridge", "--config", str(config),
                               "--check-config"], capture_output=True, text=True, check=True)
@@ -156,14 +159,31 @@ def test_credentials_in_urls_are_never_shown_logged_or_stored(tmp_path, influxdb
             lambda r: r and len(r[0]["values"]) == 2)
         shown = [checked.stdout, httpx.get(bridge.url + "/api/targets").text,
                  httpx.get(bridge.url + "/").text, httpx.get(bridge.url + "/metrics").text,
-                 httpx.get(bridge.url + "/api/status").text, str(rows)]
+                 httpx.get(bridge.url + "/api/status").text, str(rows),
+                 str(influxdb.query('SELECT * FROM "raw_7d"."scrape_health"', db="redact"))]
         assert "***@127.0.0.1" in shown[1] and "du:" not in shown[1]
+        assert "module=m&access_token=***" in shown[1]  # the rest of the query is kept
     finally:
         bridge.stop()
         api.stop()
     shown.append(bridge.output())
     for text in shown:
         assert "pass-777" not in text
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("http://h:1/metrics?token=abc&module=x", "http://h:1/metrics?token=***&module=x"),
+    ("cannot reach http://u:p@h/m?api_key=Z#f", "cannot reach http://***@h/m?api_key=***#f"),
+    ("http://h/x?X-Amz-Signature=abc;X-Amz-Credential=q&a=1",
+     "http://h/x?X-Amz-Signature=***;X-Amz-Credential=***&a=1"),
+    ("http://h/x?PASSWORD=p&sessionId=s", "http://h/x?PASSWORD=***&sessionId=***"),
+    ("http://h/metrics?module=http_2xx&target=a", "http://h/metrics?module=http_2xx&target=a"),
+    ("no url here: a=b", "no url here: a=b"),
+])
+def test_secrets_in_query_strings_are_hidden_and_the_rest_kept(text, shown):
+    from promflux.bridge.redact import redact
+
+    assert redact(text) == shown
 
 
 def test_tls_contexts_are_built_once_per_setting(tmp_path):
