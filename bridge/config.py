@@ -531,6 +531,32 @@ def expand(value: Any, environ: dict[str, str], where: str = "") -> Any:
 
 
 MAX_VALUES = 100_000  # a real configuration has a few hundred
+MAX_BYTES = 4 * 1024**2  # a real one has a few kilobytes; targets in bulk go in file_sd
+MAX_DEPTH = 64  # of nested mappings and lists; a real one has about 6
+
+
+class _Endless(ValueError):
+    """A YAML alias inside the node it names: a value without end."""
+
+
+def flow_depth(text: str) -> int:
+    """The deepest nesting of ``[``/``{`` in ``text`` outside quotes (checked before the
+    YAML parser, which recurses once per level). Pure."""
+    depth = deepest = 0
+    quote = ""
+    for char in text:
+        if quote:
+            # (an apostrophe in a plain value or a comment ends with its line)
+            if char == quote or (char == "\n" and not depth):
+                quote = ""
+        elif char in "\"'":
+            quote = char
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth = max(0, depth - 1)
+    return deepest
 
 
 def expanded_size(data: Any, limit: int) -> int:
@@ -543,7 +569,10 @@ def expanded_size(data: Any, limit: int) -> int:
         if not isinstance(node, dict | list):
             return 1
         known = sizes.get(id(node))
+        if known == -1:
+            raise _Endless("a YAML alias inside the value it names (an endless value)")
         if known is None:
+            sizes[id(node)] = -1  # in progress: meeting it again is a cycle
             children = node.values() if isinstance(node, dict) else node
             known = 1
             for child in children:
@@ -560,13 +589,30 @@ def load(path: str | Path, environ: dict[str, str] | None = None) -> BridgeConfi
     """Read, expand ``${VAR}``, apply environment overrides and validate; raises ConfigError."""
     environ = dict(os.environ if environ is None else environ)
     try:
-        text = Path(path).read_text()
+        with open(path, "rb") as f:
+            raw = f.read(MAX_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    if len(raw) > MAX_BYTES:
+        raise ConfigError(f"{path}: over {MAX_BYTES // 1024**2} MiB, too large for a "
+                          "configuration (many targets belong in file_sd_configs)")
     try:
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    if flow_depth(text) > MAX_DEPTH:
+        raise ConfigError(f"{path}: brackets nested more than {MAX_DEPTH} deep")
+    try:
+        return _validated(path, yaml.safe_load(text), environ)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    except _Endless as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to read") from None
+
+
+def _validated(path: str | Path, data: Any, environ: dict[str, str]) -> BridgeConfig:
     if data is None:
         data = {}
     if expanded_size(data, MAX_VALUES) > MAX_VALUES:

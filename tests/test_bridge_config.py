@@ -126,6 +126,36 @@ def test_a_yaml_alias_bomb_is_refused_at_once(tmp_path):
     assert time.process_time() - start < 5
 
 
+@pytest.mark.parametrize(("text", "reason"), [
+    ("{" * 5000, "brackets nested more than 64 deep"),
+    ("targets: " + "[" * 100 + "]" * 100 + "\n", "brackets nested more than 64 deep"),
+    ("a: &a [*a]\n", "a YAML alias inside the value it names"),
+    ("a: &a {b: *a}\n", "a YAML alias inside the value it names"),
+    ("".join(" " * i + f"k{i}:\n" for i in range(1500)), "nested too deeply to read"),
+    ("targets: []\n# " + "x" * (5 * 1024**2) + "\n", "over 4 MiB, too large"),
+    ("targets: []\n# \xff\xfe\n", "not UTF-8 text"),
+])
+def test_a_hostile_file_is_refused_quickly_with_its_real_cause(tmp_path, text, reason):
+    """Only ConfigError, whatever the file (never RecursionError or a traceback), naming
+    the cause; in well under a second."""
+    import time
+
+    path = tmp_path / "bridge.yml"
+    path.write_bytes(text.encode("utf-8", "surrogateescape") if "\xff" not in text
+                     else text.encode("latin-1"))
+    start = time.process_time()
+    with pytest.raises(ConfigError) as refused:
+        load(path, environ={})
+    assert reason in str(refused.value)
+    assert "alias" not in str(refused.value) or "alias" in reason
+    assert time.process_time() - start < 2
+
+
+def test_quotes_and_brackets_in_ordinary_values_are_not_nesting(tmp_path):
+    text = GOOD + "# don't [worry] about {this}\n"
+    assert load(write(tmp_path, text), environ={}).targets
+
+
 def test_variables_set_to_the_empty_string_are_set(tmp_path):
     text = GOOD.replace("database: performance", "database: perf${SUFFIX}") + \
         "listen: 127.0.0.1:${PORT:-9999}\n"

@@ -116,6 +116,12 @@ def test_discovery_and_reload(tmp_path, influxdb, fleet):
         assert "reload-error" in httpx.get(bridge.url + "/").text
         scraped = targets(bridge)[url[4]]["scrapes"]
         wait_for(lambda: targets(bridge), lambda t: t[url[4]]["scrapes"] > scraped)
+        # A hostile file by signal: refused the same way, and /healthz says so.
+        config.write_text("{" * 5000)
+        bridge.proc.send_signal(signal.SIGHUP)
+        health = wait_for(lambda: httpx.get(bridge.url + "/healthz").json(),
+                          lambda h: h["reload"]["message"].endswith("64 deep"))
+        assert health["reload"]["ok"] is False
 
         # Fixed and posted: the added target goes, a restart-only change is named.
         config.write_text(head.replace("timeout: 1s", "timeout: 0.5s") + static)
