@@ -65,12 +65,17 @@ def server_maker(app: web.Application) -> Callable[..., Any] | None:
 
 def request_fields() -> bool:
     """Whether requests keep their method and match, and a match its route, in the fields
-    the access logger reads (both declared by aiohttp: ``ATTRS`` and ``__slots__``)."""
+    the access logger reads (the request's declared in ``ATTRS``; the match's tried on
+    one made here, as older releases store it without declaring it)."""
     from aiohttp.web_urldispatcher import UrlMappingMatchInfo
 
     request_attrs = getattr(web.Request, "ATTRS", ())
-    fits = ("_method" in request_attrs and "_match_info" in request_attrs
-            and "_route" in getattr(UrlMappingMatchInfo, "__slots__", ()))
+    try:
+        marker = object()
+        match_fits = UrlMappingMatchInfo({}, marker)._route is marker  # type: ignore[arg-type]
+    except Exception:
+        match_fits = False
+    fits = "_method" in request_attrs and "_match_info" in request_attrs and match_fits
     return usable(REQUEST_FIELDS, fits)
 
 

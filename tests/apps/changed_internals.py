@@ -39,11 +39,32 @@ def _add_subapp() -> None:
 
 
 def _request_fields() -> None:
-    from aiohttp.web_urldispatcher import UrlMappingMatchInfo
+    from aiohttp import web_urldispatcher
 
-    # A match that no longer declares its route field (as a release renaming it would).
-    UrlMappingMatchInfo.__slots__ = tuple(  # type: ignore[misc]
-        name for name in UrlMappingMatchInfo.__slots__ if name != "_route")
+    class Renamed(web_urldispatcher.UrlMappingMatchInfo):
+        """A match that keeps its route under another name, as a release might."""
+
+        def __init__(self, match_dict: Any, route: Any) -> None:
+            super().__init__(match_dict, route)
+            del self._route
+            self._target = route
+
+        @property
+        def route(self) -> Any:
+            return self._target
+
+        @property
+        def handler(self) -> Any:
+            return self._target.handler
+
+        @property
+        def expect_handler(self) -> Any:
+            return self._target.handle_expect_header
+
+        def get_info(self) -> Any:
+            return self._target.get_info()
+
+    web_urldispatcher.UrlMappingMatchInfo = Renamed  # type: ignore[misc]
 
 
 def _entry_point() -> None:
