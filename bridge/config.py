@@ -24,7 +24,7 @@ from pydantic import (
 
 from .analyze import rules
 from .analyze.rules import RuleBook
-from .analyze.schema import PRESETS
+from .analyze.schema import FIELD_NAMES, PRESETS
 from .analyze.thresholds import DEFAULTS, REGRESSION_DEFAULTS, Threshold
 from .redact import has_userinfo
 
@@ -86,6 +86,10 @@ def label_problem(name: str) -> str:
         return f"label {name!r}: must be a Prometheus label name not starting with __"
     if name in RESERVED_TAGS:
         return f"label {name!r} is a tag the bridge writes itself"
+    if name == "time":
+        return "label 'time' is InfluxDB's timestamp: a tag of that name is dropped"
+    if name in FIELD_NAMES:
+        return f"label {name!r} is a field the bridge writes: queries could not select it"
     return ""
 
 

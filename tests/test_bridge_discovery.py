@@ -42,6 +42,13 @@ def test_a_group_becomes_targets_with_prometheus_meta_labels():
     ({"targets": "h:1", "labels": {"service": "a"}}, "a list of targets"),
     ({"targets": ["h:1"], "labels": {"service": 5}}, "labels must map names to strings"),
     ("not a group", "must be a mapping"),
+    # Labels that would be stored ambiguously or not at all:
+    ({"targets": ["h:1"], "labels": {"service": "a", "up": "1"}},
+     "label 'up' is a field the bridge writes"),
+    ({"targets": ["h:1"], "labels": {"service": "a", "requests": "x"}},
+     "label 'requests' is a field the bridge writes"),
+    ({"targets": ["h:1"], "labels": {"service": "a", "time": "now"}},
+     "label 'time' is InfluxDB's timestamp"),
 ])
 def test_a_bad_group_is_skipped_with_its_reason_and_the_others_kept(group, problem):
     good = {"targets": ["ok:1"], "labels": {"service": "fine"}}

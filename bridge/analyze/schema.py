@@ -109,6 +109,17 @@ GAUGES: dict[str, tuple[str, str, dict[str, str]]] = {
     "job_last_success_timestamp_seconds": (JOBS, "last_success", {"job": "job"}),
 }
 
+# Field names the bridge writes, which a target label (a tag) must not repeat: InfluxQL
+# reads a name that is both as the field, so the tag could not be selected by it.
+FIELD_NAMES: frozenset[str] = frozenset({
+    "requests", "requests_per_minute", "errors", "errors_per_minute", "client_errors",
+    "error_rate_percent", "client_error_rate_percent", "response_time_ms", "latency_sum_ms",
+    "requests_within_limit", "interval_s", "up", "duration_ms", "samples", "last_error",
+    "level", "value", "threshold", "baseline", "previous", "events", "exceptions", "runs",
+    "runs_per_minute", "failures", "cancelled", "duration_sum_ms", "failure_percent",
+    "duration_mean_ms", "size", "in_progress", "seconds_since_success",
+    *(name for name, _ in PERCENTILES), *(field for _, field, _ in GAUGES.values())})
+
 # What a gauge's value is multiplied by for its field (the fields keep MiB, whatever
 # unit the exporter's version sends).
 GAUGE_SCALES: dict[str, float] = {"service_memory_rss_bytes": 1 / 2**20,
