@@ -48,8 +48,8 @@ def fold_into(counts: list[Any], bounds: tuple[float, ...], pending: list[float]
 class HistogramAccumulator:
     """Collects observations per label key; ``flush`` adds them to a Histogram."""
 
-    __slots__ = ("_bounds", "_nbuckets", "_series", "_counts", "_by_list", "_histogram",
-                 "_prefix", "_children", "_own", "completed")
+    __slots__ = ("_bounds", "_nbuckets", "_series", "_counts", "_histogram", "_prefix",
+                 "_children", "_own", "completed")
 
     def __init__(
         self, histogram: Histogram | FastHistogram, bounds: Sequence[float],
@@ -58,8 +58,8 @@ class HistogramAccumulator:
         self._bounds = tuple(bounds)
         self._nbuckets = len(self._bounds) + 1  # the last one is +Inf
         self._series: dict[Hashable, list[float]] = {}  # key -> pending values
-        self._counts: dict[Hashable, list[Any]] = {}  # key -> folded [sum, count_0 ..]
-        self._by_list: dict[int, list[Any]] = {}  # id(pending) -> folded (lists live on)
+        # id(pending) -> its folded [sum, count_0 ..] (a pending list lives as long as its key)
+        self._counts: dict[int, list[Any]] = {}
         self._histogram = histogram
         self._prefix = tuple(label_prefix)
         self._children: dict[Hashable, Any] = {}
@@ -77,14 +77,13 @@ class HistogramAccumulator:
         series = self._series.get(key)
         if series is None:
             series = self._series[key] = []
-            counts = self._counts[key] = [0.0] + [0] * self._nbuckets
-            self._by_list[id(series)] = counts
+            self._counts[id(series)] = [0.0] + [0] * self._nbuckets
         return series
 
     def fold(self, series: list[float]) -> None:
         """Fold a full pending list (one from ``series``) into its bucket counts."""
         try:
-            fold_into(self._by_list[id(series)], self._bounds, series)
+            fold_into(self._counts[id(series)], self._bounds, series)
         except Exception:  # (never raised into a request; the values stay pending)
             pass
 
@@ -115,19 +114,20 @@ class HistogramAccumulator:
         """Remove the series whose key ``match``es and that never counted anything (a
         route first taken for HTTP that turned out to be a WebSocket)."""
         for key in [k for k in self._children if match(k)]:
-            series, counts = self._series.get(key), self._counts.get(key)
+            series = self._series.get(key)
+            counts = None if series is None else self._counts[id(series)]
             child = self._children[key]
             total = child._sum.get() if self._own else client_values.sum_of(child)
             if not series and (counts is None or not any(counts[1:])) and total == 0:
                 del self._children[key]
                 if series is not None:
-                    del self._series[key], self._counts[key], self._by_list[id(series)]
+                    del self._series[key], self._counts[id(series)]
                 self._histogram.remove(*(self._prefix + tuple(str(v) for v in key)))  # type: ignore[attr-defined]
 
     def flush(self, on_error: Callable[[BaseException], None] | None = None) -> None:
         """Move accumulated counts into the prometheus_client histogram."""
         for key, series in self._series.items():
-            counts = self._counts[key]
+            counts = self._counts[id(series)]
             if series:
                 fold_into(counts, self._bounds, series)
             if counts[0] == 0.0 and not any(counts[1:]):

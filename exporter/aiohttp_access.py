@@ -58,16 +58,8 @@ def logger_class(inst: Any, chained: type[AbstractAccessLogger] | None
                 fold(series)
 
     def log_public(self: Any, request: Any, response: Any, time: float) -> None:
-        try:
-            series = cache.get((request.match_info.route, response._status))
-        except Exception:
-            series = None
-        if series is None or not response._eof_sent:
-            logged(inst, request, response, time)
-        else:
-            series.append(time)
-            if len(series) >= FOLD_AT:
-                fold(series)
+        # Without those fields: the general path, through the public properties.
+        logged(inst, request, response, time)
 
     def log_and_chain(self: Any, request: Any, response: Any, time: float) -> None:
         record(self, request, response, time)

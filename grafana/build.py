@@ -199,10 +199,11 @@ def rate(measurement: str, where: str, fields: dict[str, str], group: str) -> st
             f"GROUP BY time($__interval), {group} fill(none)")
 
 
-def rate_by_tag(title: str, field: str, measurement: str, where: str, tag: str, unit: str,
-                w: int = 12) -> tuple[dict[str, Any], int]:
+def rate_by_tag(title: str, field: str, measurement: str, where: str, tag: str,
+                unit: str) -> dict[str, Any]:
+    """One series per value of ``tag``: ``field``'s per-minute rate per bin (``rate``)."""
     return timeseries(title, [target(rate(measurement, where, {field: "per minute"},
-                                          f'"{tag}"'), alias=f"$tag_{tag}")], unit), w
+                                          f'"{tag}"'), alias=f"$tag_{tag}")], unit)
 
 
 def by_tag(title: str, select: str, measurement: str, where: str, tag: str, unit: str,
@@ -343,8 +344,8 @@ def service_detail() -> dict[str, Any]:
         "instance and method), exact to the latency bucket, from the stored bucket counts; "
         "beyond 7 days from the hourly roll-ups, beyond 30 from the daily ones."))
     of_service = f"{SERVICE} AND $timeFilter"
-    layout.add(*rate_by_tag("Throughput", "requests", "performance_metrics", where,
-                            "endpoint", "reqpm"))
+    layout.add(rate_by_tag("Throughput", "requests", "performance_metrics", where,
+                           "endpoint", "reqpm"))
     layout.add(by_tag("Responses by status", 'sum("requests")', "status_codes", where,
                       "status", "short"))
     layout.add(by_tag("Exceptions by type", 'sum("exceptions")', "exceptions", where,
@@ -353,14 +354,14 @@ def service_detail() -> dict[str, Any]:
                       "performance_metrics", where, "endpoint", "percent", "error"))
     layout.add(by_tag("4xx rate", '100 * sum("client_errors") / sum("requests")',
                       "performance_metrics", where, "endpoint", "percent"))
-    layout.add(*rate_by_tag("Events per minute", "events", "events", of_service, "kind",
-                            "short"))
+    layout.add(rate_by_tag("Events per minute", "events", "events", of_service, "kind",
+                           "short"))
     layout.add(by_tag("Queue sizes", 'max("size")', "queues", of_service, "queue", "short"))
     layout.add(by_tag("Queue waits p95 (worst scrape in each bin)", 'max("wait_p95_ms")',
                       "queues", of_service, "queue", "ms"))
     # Background jobs (workers' metrics.job): runs, failures, duration, age.
-    layout.add(*rate_by_tag("Job runs per minute", "runs", "jobs", of_service, "job", "short",
-                            w=6))
+    layout.add(rate_by_tag("Job runs per minute", "runs", "jobs", of_service, "job", "short"),
+               w=6)
     layout.add(by_tag("Job failures (% of runs)", '100 * sum("failures") / sum("runs")', "jobs",
                       of_service, "job", "percent"), w=6)
     layout.add(percentile_panel("Job duration p95", percentile_targets(
@@ -379,9 +380,9 @@ def service_detail() -> dict[str, Any]:
             "websocket_messages_received": "received", "websocket_messages_sent": "sent"},
             '"endpoint"'), alias="$tag_endpoint $col")], "short"))
     # WebSocket routes are not HTTP endpoints: by service, not by the endpoint variable.
-    layout.add(*rate_by_tag("WebSocket messages handled per minute, by kind",
-                            "handling_count", "websocket_messages", of_service, "kind",
-                            "short", w=8))
+    layout.add(rate_by_tag("WebSocket messages handled per minute, by kind",
+                           "handling_count", "websocket_messages", of_service, "kind",
+                           "short"), w=8)
     layout.add(by_tag("WebSocket message handling p95, by kind (worst scrape in each bin)",
                       'max("handling_p95_ms")', "websocket_messages", of_service, "kind",
                       "ms"), w=8)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Coroutine
 from typing import Any
 
 import schedule
@@ -50,7 +51,7 @@ async def run_schedule(client: InfluxClient, ready: asyncio.Event | None = None,
     scheduler = schedule.Scheduler()
     jobs: set[asyncio.Task[None]] = set()
 
-    def run(job: Any) -> None:
+    def run(job: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(job)
         jobs.add(task)
         task.add_done_callback(jobs.discard)
