@@ -77,10 +77,20 @@ def main(argv: list[str] | None = None) -> int:
 
 def _reload(bridge: Any) -> None:
     """SIGHUP: read the configuration again (a refused one is logged by ``reload``)."""
-    try:
-        bridge.reload()
-    except ConfigError:
-        pass
+    task = asyncio.create_task(bridge.reload(), name="reload")
+    _RELOADS.add(task)  # (the loop keeps only a weak reference to a task)
+    task.add_done_callback(_reloaded)
+
+
+_RELOADS: set[asyncio.Task[Any]] = set()
+
+
+def _reloaded(task: asyncio.Task[Any]) -> None:
+    _RELOADS.discard(task)
+    error = None if task.cancelled() else task.exception()
+    if error is not None and not isinstance(error, ConfigError):
+        logging.getLogger("promflux.bridge").error("configuration reload failed",
+                                                   exc_info=error)
 
 
 def _timestamp(text: str) -> int:

@@ -31,6 +31,7 @@ from .ingest.loop import ScrapeMetrics, TargetScraper, TargetStatus
 from .jobs.baselines import BaselineJob
 from .jobs.heal import Healer
 from .jobs.schedule import run_schedule
+from .loop_lag import LoopLag
 from .redact import redact
 from .reload import apply_config
 from .serve.alertmanager import AlertmanagerSender
@@ -81,10 +82,11 @@ class Bridge:
         self.thresholds = self.book.base
         self._active: dict[str, bool] = {}
         self.scrape_metrics = ScrapeMetrics(self.registry)
+        self.loop_lag = LoopLag(self.registry)
         self.evaluator = Evaluator(self.book)
         self.targets = TargetManager(config, self._make_scraper,
                                      CounterStates(config.buffer.path / COUNTERS),
-                                     self._targets_changed)
+                                     self._target_gone, self._targets_changed)
         self.schema_ready = False
         regression = config.thresholds.regression
         self.baselines = BaselineJob(self.client, influx.database, self.evaluator,
@@ -103,12 +105,12 @@ class Bridge:
                              align=self.config.ha is not None,
                              twin_covers=self._twin_covers if self.config.ha else None)
 
-    def _targets_changed(self, removed: list[TargetScraper],
-                         scrapers: list[TargetScraper]) -> None:
-        """Removed targets are gone, not down: their states and windows leave with them."""
-        for scraper in removed:
-            self.evaluator.forget(scraper.target.service, scraper.target.url)
-            self.pair.forget((scraper.target.service, scraper.status.url))
+    def _target_gone(self, scraper: TargetScraper) -> None:
+        """A removed target is gone, not down: its states and windows leave with it."""
+        self.evaluator.forget(scraper.target.service, scraper.target.url)
+        self.pair.forget((scraper.target.service, scraper.status.url))
+
+    def _targets_changed(self, scrapers: list[TargetScraper]) -> None:
         active: dict[str, bool] = {}
         for scraper in scrapers:  # a service is active when any of its targets is
             t = scraper.target
@@ -119,7 +121,7 @@ class Bridge:
     def scrapers(self) -> list[TargetScraper]:
         return self.targets.scrapers
 
-    def reload(self) -> list[str]:
+    async def reload(self) -> list[str]:
         """Read the configuration file again and apply it; returns what changed. Raises
         ConfigError (the old configuration keeps running) when it is not valid."""
         try:
@@ -130,7 +132,7 @@ class Bridge:
             self.reload_status = {"ok": False, "at": time.time(), "message": str(exc)}
             log.error("configuration reload refused, the old one keeps running: %s", exc)
             raise
-        changes = apply_config(self, config)
+        changes = await apply_config(self, config)
         self.reload_status = {"ok": True, "at": time.time(), "message": "; ".join(changes)}
         log.info("configuration reloaded: %s", "; ".join(changes) or "nothing changed")
         return changes
@@ -231,7 +233,8 @@ class Bridge:
                                      name="ha peer"),
                  asyncio.create_task(self.healer.run(), name="heal"),
                  asyncio.create_task(self.notifier.run(), name="webhooks"),
-                 asyncio.create_task(self.alertmanager.run(), name="alertmanager")]
+                 asyncio.create_task(self.alertmanager.run(), name="alertmanager"),
+                 asyncio.create_task(self.loop_lag.run(), name="loop lag")]
         if self.config.thresholds.regression.enabled:
             tasks.append(asyncio.create_task(self.baselines.run(self._started_up),
                                              name="baselines"))

@@ -24,7 +24,7 @@ def needs_restart(old: BridgeConfig, new: BridgeConfig) -> list[str]:
     return [name for name in AT_RESTART if getattr(old, name) != getattr(new, name)]
 
 
-def apply_config(bridge: Bridge, config: BridgeConfig) -> list[str]:
+async def apply_config(bridge: Bridge, config: BridgeConfig) -> list[str]:
     """Apply what can change live; returns what changed, in words."""
     changes = []
     later = needs_restart(bridge.config, config)
@@ -39,7 +39,7 @@ def apply_config(bridge: Bridge, config: BridgeConfig) -> list[str]:
         changes.append("thresholds")
     before = {(s.target.service, s.target.url) for s in bridge.scrapers}
     bridge.config = config
-    bridge.targets.use(config)
+    await bridge.targets.use(config)
     after = {(s.target.service, s.target.url) for s in bridge.scrapers}
     if before != after:
         changes.append(f"targets: {len(after - before)} added, {len(before - after)} removed, "

@@ -1,12 +1,16 @@
 """The bridge's targets: the static list, the discovery sources and this replica's shard,
-merged into one set of running scrape loops and kept in step as any of them changes."""
+merged into one set of running scrape loops and kept in step as any of them changes.
+
+Once the bridge runs, a change is taken up without holding the event loop: the merge (pure)
+runs in a thread, the loops are started and stopped in slices, and changes that arrive
+during an update are taken up together by the next one."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import aiohttp
 
@@ -16,6 +20,8 @@ from .discover.groups import merge
 from .discover.sources import FileSource, HttpSource
 from .ingest.loop import TargetScraper
 from .ingest.scrapers import ScraperSet
+from .memory import release_memory
+from .slices import in_slices
 from .store.counters import CounterStates
 
 log = logging.getLogger("promflux.bridge")
@@ -24,62 +30,100 @@ log = logging.getLogger("promflux.bridge")
 class TargetManager:
     def __init__(self, config: BridgeConfig, make: Callable[[Target], TargetScraper],
                  counter_states: CounterStates,
-                 changed: Callable[[list[TargetScraper], list[TargetScraper]], None]
-                 ) -> None:
+                 gone: Callable[[TargetScraper], None],
+                 changed: Callable[[list[TargetScraper]], None]) -> None:
         self.make = make
         self.counter_states = counter_states
-        self.changed = changed  # told (removed, all) scrapers after every update
+        self.gone = gone  # told of each removed scraper
+        self.changed = changed  # told every scraper after each update
         self.set = ScraperSet(self._make)
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
         self._resumed = 0  # counter states taken up in the current update
+        self._saved: set[str] | None = None  # names of the saved counter states, if read
+        self._peak = 0  # most targets since memory was last handed back
+        self._lock = asyncio.Lock()  # one update at a time
         self.config = config
         self._build_sources()
         self.update()
 
-    def use(self, config: BridgeConfig) -> None:
-        """Take new settings: the sources are rebuilt if theirs changed, then the set is
-        updated."""
+    async def use(self, config: BridgeConfig) -> None:
+        """Take new settings: the sources are rebuilt if theirs changed (files read in a
+        thread), then the set is updated."""
         old, self.config = self.config, config
         if (old.file_sd_configs, old.http_sd_configs) != (config.file_sd_configs,
                                                           config.http_sd_configs):
             self._stop_sources()
-            self._build_sources()
+            await asyncio.to_thread(self._build_sources)
             if self._session is not None:
                 self._start_sources(self._session)
-        self.update()
+        await self.refresh()
 
     def _build_sources(self) -> None:
         """Sources for the settings; files are read now, HTTP sources at their first poll."""
-        self.files = [FileSource(c) for c in self.config.file_sd_configs]
-        self.https = [HttpSource(c) for c in self.config.http_sd_configs]
-        for source in self.files:
+        files = [FileSource(c) for c in self.config.file_sd_configs]
+        for source in files:
             source.refresh()
+        self.files, self.https = files, [HttpSource(c) for c in self.config.http_sd_configs]
 
     def _make(self, target: Target) -> TargetScraper:
         """A scraper, with the counter state saved for it at the last clean shutdown (its
         first scrape then counts what the target served while the bridge was away)."""
         scraper = self.make(target)
-        state = self.counter_states.take(target.service, target.url)
+        state = self.counter_states.take(target.service, target.url, self._saved)
         if state is not None and import_state(scraper.deriver, state, time.time(),
                                               time.perf_counter()):
             self._resumed += 1
         return scraper
 
-    def update(self) -> None:
+    def _wanted(self) -> tuple[list[list[Target]], int, int]:
+        """What ``merge`` takes: every source's targets (lists, replaced and never changed
+        in place, so a thread may read them), and the shard."""
         shard = self.config.shard
         found: list[list[Target]] = [s.targets for s in self.files]
         found += [s.targets for s in self.https]
-        wanted = merge([self.config.targets, *found], shard.count, shard.index)
+        return [self.config.targets, *found], shard.count, shard.index
+
+    def update(self) -> None:
+        """Take up the sources' targets now, in one go (before the loops run)."""
+        self._saved = self.counter_states.names()
         self._resumed = 0
-        added, removed = self.set.reconcile(wanted)
+        added, removed = self.set.reconcile(merge(*self._wanted()))
+        for scraper in removed:
+            self.gone(scraper)
+        self._updated(added, removed)
+
+    async def refresh(self) -> None:
+        """Take up the sources' targets without holding the event loop: the merge in a
+        thread, the loops started and stopped in slices."""
+        async with self._lock:
+            self._saved = await asyncio.to_thread(self.counter_states.names)
+            wanted = await asyncio.to_thread(merge, *self._wanted())
+            self._resumed = 0
+            added, removed = await self.set.reconcile_in_slices(wanted)
+            # Let go of removed loops a slice at a time: freeing 100,000 at once would
+            # hold the loop for 0.3 s.
+            self._updated(added, removed)
+            await in_slices(self._let_go(removed))
+        if len(self.set.scrapers) < self._peak // 2:
+            self._peak = len(self.set.scrapers)
+            await release_memory(self._peak)
+
+    def _updated(self, added: list[TargetScraper], removed: list[TargetScraper]) -> None:
+        self._saved = None
+        self._peak = max(self._peak, len(self.set.scrapers))
         if self._resumed:
             log.info("resumed the counter state of %d targets from the last shutdown",
                      self._resumed)
-        if added or removed:
+        if added or removed:  # (counted before ``_let_go`` empties ``removed``)
             log.info("targets: %d added, %d removed, %d in all", len(added), len(removed),
                      len(self.set.scrapers))
-        self.changed(removed, self.scrapers)
+        self.changed(self.scrapers)
+
+    def _let_go(self, removed: list[TargetScraper]) -> Iterator[bool]:
+        while removed:
+            self.gone(removed.pop())
+            yield False
 
     @property
     def scrapers(self) -> list[TargetScraper]:
@@ -92,9 +136,10 @@ class TargetManager:
         return [p for by_where in problems for ps in by_where.values() for p in ps]
 
     def _start_sources(self, session: aiohttp.ClientSession) -> None:
-        self._tasks = [asyncio.create_task(s.run(self.update), name="file discovery")
+        self._tasks = [asyncio.create_task(s.run(self.refresh), name="file discovery")
                        for s in self.files]
-        self._tasks += [asyncio.create_task(s.run(session, self.update), name="http discovery")
+        self._tasks += [asyncio.create_task(s.run(session, self.refresh),
+                                            name="http discovery")
                         for s in self.https]
 
     def _stop_sources(self) -> None:
@@ -109,8 +154,8 @@ class TargetManager:
         self._session = session
         if self.https:
             await asyncio.gather(*(s.refresh(session) for s in self.https))
-            self.update()
-        self.set.start(start)
+            await self.refresh()
+        await self.set.start(start)
         self._start_sources(session)
 
     async def stop(self) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -118,6 +119,12 @@ def merge(sources: Iterable[Iterable[Target]], count: int, index: int) -> list[T
     return [t for t in distinct(every) if count <= 1 or shard_of(t.url, count) == index]
 
 
+def _host(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return f"{host}:{parts.port}" if parts.port else host
+
+
 def distinct(targets: list[Target]) -> list[Target]:
     """Targets of one service kept apart in storage: where a service has several targets,
     each without an ``instance`` label gets one, its host:port (with its path where the
@@ -127,16 +134,14 @@ def distinct(targets: list[Target]) -> list[Target]:
         by_service.setdefault(target.service, []).append(target)
     named: dict[tuple[str, str], str] = {}
     for service, group in by_service.items():
-        if len(group) < 2:
-            continue
-        addresses = [urlsplit(t.url).hostname or "" for t in group]
-        hosts = [f"{a}:{urlsplit(t.url).port}" if urlsplit(t.url).port else a
-                 for a, t in zip(addresses, group, strict=True)]
+        if len(group) < 2 or all("instance" in t.labels for t in group):
+            continue  # (discovered targets always have one)
+        hosts = [_host(t.url) for t in group]
+        seen = Counter(hosts)
         for host, target in zip(hosts, group, strict=True):
             if "instance" not in target.labels:
-                shared = hosts.count(host) > 1
                 named[(service, target.url)] = host + (urlsplit(target.url).path
-                                                       if shared else "")
+                                                       if seen[host] > 1 else "")
     if not named:
         return targets
     return [t.model_copy(update={"labels": {**t.labels, "instance": named[key]}})

@@ -8,7 +8,7 @@ import asyncio
 import glob
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 
@@ -71,10 +71,10 @@ class FileSource:
         for problem in problems:
             log.warning("file discovery: %s", problem)
 
-    async def run(self, changed: Callable[[], None]) -> None:
+    async def run(self, changed: Callable[[], Awaitable[None]]) -> None:
         while True:
             if await asyncio.to_thread(self.refresh):
-                changed()
+                await changed()
             await asyncio.sleep(self.config.refresh_interval)
 
 
@@ -103,8 +103,8 @@ class HttpSource:
                     body = await read_bounded(response, MAX_BYTES)
                 except TooLarge:
                     raise GroupError(f"larger than {MAX_BYTES} bytes") from None
-            targets, problems = targets_of(
-                parse(body.decode("utf-8"), yaml_ok=False), self.config, self.where)
+            # In a thread: 100,000 targets take seconds to check.
+            targets, problems, changed = await asyncio.to_thread(self._targets, body)
         except (aiohttp.ClientError, TimeoutError, UnicodeDecodeError, GroupError) as exc:
             text = f"{self.where}: {exc or type(exc).__name__} (its last good targets are kept)"
             if self.problems.get(self.where) != [text]:
@@ -114,11 +114,18 @@ class HttpSource:
         self.problems = {self.where: problems} if problems else {}
         for problem in problems:
             log.warning("HTTP discovery: %s", problem)
-        before, self.targets = self.targets, targets
-        return before != targets
+        self.targets = targets
+        return changed
 
-    async def run(self, session: aiohttp.ClientSession, changed: Callable[[], None]) -> None:
+    def _targets(self, body: bytes) -> tuple[list[Target], list[str], bool]:
+        """The answer's targets, its problems, and whether the targets changed."""
+        targets, problems = targets_of(parse(body.decode("utf-8"), yaml_ok=False),
+                                       self.config, self.where)
+        return targets, problems, targets != self.targets
+
+    async def run(self, session: aiohttp.ClientSession,
+                  changed: Callable[[], Awaitable[None]]) -> None:
         while True:
             if await self.refresh(session):
-                changed()
+                await changed()
             await asyncio.sleep(self.config.refresh_interval)

@@ -59,7 +59,7 @@ class BridgeView(Protocol):
 
     def health(self) -> dict[str, Any]: ...
 
-    def reload(self) -> list[str]: ...
+    async def reload(self) -> list[str]: ...
 
 
 class BridgeHandlers:
@@ -89,7 +89,7 @@ class BridgeHandlers:
         """Read the configuration file again (as SIGHUP does): 200 with what changed, or
         400 with why the new one was refused (the old one keeps running)."""
         try:
-            changes = self.bridge.reload()
+            changes = await self.bridge.reload()
         except ConfigError as exc:
             return web.json_response({"error": str(exc)}, status=400)
         return web.json_response({"changes": changes})

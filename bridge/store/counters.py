@@ -39,9 +39,21 @@ class CounterStates:
         tmp.write_text(json.dumps(state, separators=(",", ":")))
         os.replace(tmp, path)
 
-    def take(self, service: str, url: str) -> dict[str, Any] | None:
-        """The saved state of a target, removed from disk; None when there is none."""
+    def names(self) -> set[str]:
+        """The file names of the saved states (one listing, where a ``take`` per target
+        would look for each file)."""
+        try:
+            return set(os.listdir(self.dir))
+        except OSError:
+            return set()
+
+    def take(self, service: str, url: str, names: set[str] | None = None
+             ) -> dict[str, Any] | None:
+        """The saved state of a target, removed from disk; None when there is none (or
+        when its file is not among ``names``, a listing made just before)."""
         path = self._path(service, url)
+        if names is not None and path.name not in names:
+            return None
         try:
             if path.stat().st_size > MAX_BYTES:
                 raise ValueError("too large")
