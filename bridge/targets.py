@@ -164,7 +164,9 @@ class TargetManager:
 
     def save_counters(self) -> None:
         for scraper in self.scrapers:
-            state = export_state(scraper.deriver)
+            # (a large answer still read in its thread: its state is not whole, and
+            # counting afresh loses an increase where a torn state could invent one)
+            state = None if scraper.busy else export_state(scraper.deriver)
             if state is not None:
                 try:
                     self.counter_states.save(scraper.target.service, scraper.target.url,

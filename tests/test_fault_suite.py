@@ -150,40 +150,50 @@ def rss_mb(pid: int) -> float:
     raise AssertionError("no VmRSS")
 
 
-def test_series_churn_neither_stalls_the_bridge_nor_grows_it(tmp_path, influx, api, capsys):
+@pytest.mark.parametrize("series", [10_000, 150_000])
+def test_series_churn_neither_stalls_the_bridge_nor_grows_it(tmp_path, influx, api, capsys,
+                                                             series):
     from .conftest import aiohttp_server
 
-    churn = aiohttp_server("tests.apps.bad_targets:churn")
+    churn = aiohttp_server("tests.apps.bad_targets:churn", env={"CHURN_SERIES": str(series)})
     bridge = start_bridge(tmp_path, influx, [("admin-api", api.url), ("churn", churn.url)],
-                          "churn")
+                          f"churn{series}")
     try:
         baseline(bridge)
-        start_rss, started = rss_mb(bridge.proc.pid), time.monotonic()
-        first = {t["service"]: t["scrapes"] for t in httpx.get(
-            bridge.url + "/api/targets").json()}
-        worst = 0.0
-        while time.monotonic() - started < 12:  # 12 scrapes of 10,000 new series each
+        first = {t["service"]: t for t in httpx.get(bridge.url + "/api/targets").json()}
+        worst, started = 0.0, time.monotonic()
+        rss = [rss_mb(bridge.proc.pid)]
+        while time.monotonic() - started < 15:  # new series on every scrape of the churner
             asked = time.monotonic()
             assert httpx.get(bridge.url + "/healthz", timeout=30).status_code == 200
             worst = max(worst, time.monotonic() - asked)
+            rss.append(rss_mb(bridge.proc.pid))
             time.sleep(0.1)
-        elapsed = time.monotonic() - started
         seen = {t["service"]: t for t in httpx.get(bridge.url + "/api/targets").json()}
-        healthy = seen["admin-api"]["scrapes"] - first["admin-api"]
-        grown = rss_mb(bridge.proc.pid) - start_rss
-        with capsys.disabled():
-            print(f"\nchurn: healthy target scraped {healthy} times in {elapsed:.1f} s at 1 s; "
-                  f"churning target {seen['churn']['scrapes'] - first['churn']} times; "
-                  f"worst /healthz answer {worst * 1000:.0f} ms; bridge RSS {start_rss:.0f} "
-                  f"-> {start_rss + grown:.0f} MiB")
-        # The healthy target keeps (nearly) every slot, the loop never stalls for long,
-        # and the memory stays bounded (state for about one scrape of the churner).
-        assert healthy >= 0.75 * elapsed, (healthy, elapsed)
-        assert worst < 2.0
-        assert grown < 300
+        held = float(re.search(r"^promflux_bridge_event_loop_longest_hold_cpu_seconds (\S+)",
+                               httpx.get(bridge.url + "/metrics").text, re.M)[1])
     finally:
         bridge.stop()
         churn.stop()
+    # Every 1 s slot of the healthy target between the two reads was scraped.
+    before, after = first["admin-api"], seen["admin-api"]
+    slots = round(after["last_scrape"] - before["last_scrape"])
+    healthy = after["scrapes"] - before["scrapes"]
+    churned = seen["churn"]["scrapes"] - first["churn"]["scrapes"]
+    with capsys.disabled():
+        print(f"\nchurn of {series} series a scrape: healthy target {healthy} scrapes in "
+              f"{slots} slots; churner {churned} scrapes; loop held {held * 1000:.0f} ms; "
+              f"worst /healthz {worst * 1000:.0f} ms; RSS {rss[0]:.0f} -> {max(rss):.0f} "
+              f"(last {rss[-1]:.0f}) MiB")
+    assert healthy == slots, (healthy, slots)
+    assert churned >= 3 and seen["churn"]["up"], seen["churn"]
+    # New series are read in a thread; what still holds the loop is the cycle collector's
+    # full pass over them (about 0.1 s at 10,000 new series a scrape, 0.6 s at 150,000).
+    assert held < 1.5, f"the event loop was held for {held * 1000:.0f} ms of CPU"
+    assert worst < 2.0
+    # The documented bound (docs/operations.md): the series of at most three scrapes of
+    # the churner, about 1.3 KB each, besides what the bridge held before.
+    assert max(rss) - rss[0] < 3 * series * 1.3 / 1024 + 60, (rss[0], max(rss))
 
 
 def test_a_beacon_flood_keeps_the_bridge_small_and_quick(tmp_path, influx, api, capsys):

@@ -138,8 +138,8 @@ def parse_labels(text: str) -> tuple[tuple[str, str], ...]:
             j += 1
         i = j
     pairs = _PAIRS
-    if len(pairs) > _MAX_PAIRS:
-        pairs.clear()
+    if len(pairs) > _pairs_limit:
+        _keep_live_pairs()
     return tuple([pairs.setdefault(pair, pair) for pair in sorted(labels.items())])
 
 
@@ -147,7 +147,22 @@ def parse_labels(text: str) -> tuple[tuple[str, str], ...]:
 # of a histogram share all labels but `le`, and every target shares the `le` values.
 # Memory per tracked series is what matters here, not speed (this runs once per new series).
 _PAIRS: dict[tuple[str, str], tuple[str, str]] = {}
-_MAX_PAIRS = 1_000_000
+MIN_PAIRS = 50_000  # about 8 MB of pairs before the table is first pruned
+_pairs_limit = MIN_PAIRS
+
+
+def _keep_live_pairs() -> None:
+    """Prune the pair table to the pairs of live series; the next prune comes when it has
+    doubled. A target that sends new label values every scrape (a user id, a timestamp)
+    thus costs at most twice its live series' pairs, not a table that grows until
+    cleared."""
+    global _pairs_limit
+    # (``valuerefs`` copies in C: safe while a large scrape's thread adds series)
+    live = [ref() for ref in _CANONICAL.valuerefs()]
+    kept = {pair: pair for series in live if series is not None for pair in series.labels}
+    _PAIRS.clear()
+    _PAIRS.update(kept)
+    _pairs_limit = max(MIN_PAIRS, 2 * len(kept))
 
 
 # (name, labels) -> its one live Series. Weak: an entry lives exactly as long as some

@@ -8,12 +8,15 @@ thresholds or storage: what happens to a scrape's points is the sink's business.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import time
 import zlib
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -23,10 +26,11 @@ from ..analyze.derive import Point, TargetDeriver
 from ..analyze.window import Increments
 from ..config import ScrapeConfig, Target
 from ..redact import redact
-from .exposition import ExpositionError, parse
-from .fetch import AuthCache, ScrapeError, fetch
+from .exposition import ExpositionError, Scrape, parse
+from .fetch import AuthCache, Fetched, ScrapeError, fetch
 
 log = logging.getLogger("promflux.bridge")
+T = TypeVar("T")
 
 # (target, points, scrape start as wall-clock seconds, the points' time (the slot's when
 # aligned), whether the scrape worked, what it adds to the threshold windows)
@@ -77,6 +81,17 @@ class ScrapeMetrics:
             ["service"], registry=registry)
 
 
+OFF_LOOP_CHARS = 1_000_000  # (about 10,000 samples) answers read in a thread from here on
+SLOW_DIGEST_S = 0.02  # a target whose answer took longer has its next one read in the thread
+_LARGE: list[ThreadPoolExecutor] = []
+
+
+def _large_answers() -> ThreadPoolExecutor:
+    if not _LARGE:
+        _LARGE.append(ThreadPoolExecutor(1, thread_name_prefix="promflux-large-answers"))
+    return _LARGE[0]
+
+
 def start_offset(target: Target, interval: float) -> float:
     """A stable start offset in [0, interval) per target, spreading the load."""
     return (zlib.crc32(f"{target.service} {target.url}".encode()) % 1000) / 1000 * interval
@@ -109,6 +124,8 @@ class TargetScraper:
         self.deriver = TargetDeriver(target.service, target.preset, config.max_samples,
                                      latency_limit_s, target.labels)
         self.auth = AuthCache(target)
+        self.busy = False  # a large answer is being read in the thread (see _off_loop)
+        self._slow = False  # the last answer took long to read
 
     @property
     def interval(self) -> float:
@@ -140,15 +157,18 @@ class TargetScraper:
         try:
             fetched = await fetch(session, target, target.timeout or config.timeout,
                                   config.max_body_bytes, self.auth)
-            scraped = parse(fetched.text, self.deriver.cache, fetched.openmetrics,
-                            config.max_samples)
-            if not scraped.samples:
-                # An empty page (a proxy's blank 200, a service still starting) is no
-                # scrape: nothing is stored, and the next good one counts the gap.
-                raise ScrapeError("the answer holds no samples (an empty page)")
+            # Off the loop: a large answer, or any answer of a target whose last one took
+            # long (many new series: parsing a new series costs 100 times a known one).
+            large = self._slow or len(fetched.text) >= OFF_LOOP_CHARS
+            digest = time.perf_counter()
+            scraped = await self._off_loop(self._parse, fetched) if large else (
+                self._parse(fetched))
             since = self.deriver.last_wall
-            points = self.deriver.derive(scraped, stamp, started,
-                                         count=not await self._twin_stored(started, stamp))
+            count = not await self._twin_stored(started, stamp)
+            derive = self.deriver.derive
+            points = await self._off_loop(derive, scraped, stamp, started, count) if large else (
+                derive(scraped, stamp, started, count=count))
+            self._slow = time.perf_counter() - digest > SLOW_DIGEST_S
             if self.deriver.last_seconds is None:  # a baseline: counts stored from here
                 status.covered_since = stamp
             elif status.covered_since is None:  # counting on from a saved state
@@ -172,6 +192,27 @@ class TargetScraper:
         await self.sink(target, points, started_wall, stamp, not error,
                         None if error else self.deriver.window_increments(target.url, points))
         return points
+
+    def _parse(self, fetched: Fetched) -> Scrape:
+        scraped = parse(fetched.text, self.deriver.cache, fetched.openmetrics,
+                        self.config.max_samples)
+        if not scraped.samples:
+            # An empty page (a proxy's blank 200, a service still starting) is no scrape:
+            # nothing is stored, and the next good one counts the gap.
+            raise ScrapeError("the answer holds no samples (an empty page)")
+        return scraped
+
+    async def _off_loop(self, work: Callable[..., T], *args: Any) -> T:
+        """``work`` on a large answer, in the one thread kept for those: a target sending
+        100,000s of (new) series would hold the event loop for seconds; in the thread, the
+        interpreter hands the loop its turn every few milliseconds. One thread, so all
+        large answers together take at most half of the loop's time."""
+        self.busy = True  # (the deriver is the thread's until the work ends)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                _large_answers(), functools.partial(work, *args))
+        finally:
+            self.busy = False
 
     async def _twin_stored(self, started: float, stamp: float) -> bool:
         """Whether the interval ending now spans missed slots that the HA twin stored

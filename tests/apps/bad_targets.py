@@ -1,6 +1,7 @@
 """Targets that misbehave: one answers too slowly, one sends too much."""
 
 import asyncio
+import os
 
 from aiohttp import web
 
@@ -37,13 +38,15 @@ _churned = [0]
 
 
 async def churn_metrics(request: web.Request) -> web.Response:
-    """10,000 series never seen before on every scrape (a label holding a request id)."""
+    """``CHURN_SERIES`` (10,000) series never seen before on every scrape (a label holding
+    a request id)."""
+    count = int(os.environ.get("CHURN_SERIES", "10000"))
     start = _churned[0]
-    _churned[0] += 10_000
+    _churned[0] += count
     # Event kinds the schema stores (so the counter state sees them too), each new.
     return web.Response(text="# TYPE events_processed_total counter\n" + "".join(
         f'events_processed_total{{kind="k{i}",service="churn"}} 1\n'
-        for i in range(start, start + 10_000)))
+        for i in range(start, start + count)))
 
 
 def churn(argv=None) -> web.Application:
