@@ -177,11 +177,14 @@ class InfluxConfig(_Model):
     @field_validator("database")
     @classmethod
     def _database(cls, value: str) -> str:
-        # What InfluxDB 1.x refuses in a database name, and what quoting cannot carry.
-        if (not value or len(value) > 255
-                or re.search(r'[\\/"\x00-\x1f\x7f]', value)):
-            raise ValueError("must be 1-255 characters without \\, /, double quotes or "
-                             f"control characters: {value!r}")
+        # What InfluxDB 1.x refuses in a database name (its rule: printable characters as
+        # Go's unicode.IsPrint has them, which is Python's isprintable, no \\ or /, not
+        # "." or ".."), and double quotes, which the bridge's quoting cannot carry.
+        if (not value or len(value) > 255 or value in (".", "..")
+                or not value.isprintable() or re.search(r'[\\/"]', value)):
+            raise ValueError("must be 1-255 printable characters (no other blank than the "
+                             "space, no invisible ones), without \\, / or double quotes, "
+                             f"and not . or ..: {value!r}")
         return value
 
     @model_validator(mode="after")

@@ -255,3 +255,30 @@ def test_windows_overrides_and_regressions_from_the_config(tmp_path):
     off = load(write(tmp_path, GOOD + "thresholds:\n  regression: {enabled: false}\n"),
                environ={})
     assert rule_book(off).rule("api", "GET /items", "p95_regression") is None
+
+
+NAMES = ["perf\u2028x", "p\u200bx", "a\u00a0b", "a\u3000b", "x\u00adz", "x\u0378y", ".", "..",
+         "perf\u00e9", "perf x", "perf.x", "a..b", "a'b", "a,b", "a=b", "\u6027\u80fd", " "]
+
+
+def test_the_database_rule_is_influxdbs_own(tmp_path, influxdb):
+    """Each name is tried on a real InfluxDB: --check-config accepts it exactly when
+    InfluxDB creates the database and stores a point in it."""
+    import json
+
+    import httpx
+
+    for name in NAMES:
+        created = httpx.post(influxdb.url + "/query",
+                             params={"q": f'CREATE DATABASE "{name}"'}).json()
+        written = httpx.post(influxdb.url + "/write", params={"db": name},
+                             content=b"m v=1\n").status_code
+        influx_takes = "error" not in created["results"][0] and written == 204
+        text = GOOD.replace("database: performance", f"database: {json.dumps(name)}")
+        try:
+            load(write(tmp_path, text), environ={})
+            we_take = True
+        except ConfigError as exc:
+            assert "influxdb.database" in str(exc) and "printable" in str(exc)
+            we_take = False
+        assert we_take == influx_takes, (name, created, written)

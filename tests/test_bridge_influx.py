@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import pytest
 from promflux.bridge.store import rollups
 from promflux.bridge.store.influx import InfluxClient, InfluxError
@@ -222,3 +223,41 @@ def test_writer_holds_points_until_setup_has_created_the_database(influxdb, tmp_
     assert metrics.dropped.labels("rejected_by_influxdb")._value.get() == 0
     assert influxdb.query('SELECT "v" FROM "m"', db="held")[0]["values"] == [[1000, 1.0],
                                                                               [2000, 2.0]]
+
+
+def test_a_database_made_by_someone_else_is_told_before_its_default_policy_changes(influxdb):
+    influxdb.query('CREATE DATABASE "theirs"')
+    assert httpx.post(influxdb.url + "/write", params={"db": "theirs"},
+                      content=b"their_measurement v=1 1000000000\n").status_code == 204
+
+    async def go() -> tuple[list[str], list[str]]:
+        client = InfluxClient(influxdb.url, "theirs")
+        try:
+            return (await client.setup(7 * 86400, 30 * 86400, 90 * 86400),
+                    await client.setup(7 * 86400, 30 * 86400, 90 * 86400))
+        finally:
+            await client.close()
+
+    first, again = run(go())
+    warning = first[0]
+    assert warning.startswith("warning: the database theirs existed with the default "
+                              "retention policy autogen; raw_7d is made its default")
+    assert "kept 7 days" in warning and "older points stay in autogen" in warning
+    assert again == []  # said once, when it happens
+    policies = {row[0]: row[4] for row in influxdb.query(
+        'SHOW RETENTION POLICIES ON "theirs"')[0]["values"]}
+    assert policies == {"autogen": False, "raw_7d": True, "hourly_30d": False,
+                        "daily_90d": False}
+    kept = influxdb.query('SELECT "v" FROM "theirs"."autogen"."their_measurement"')
+    assert [row[1] for row in kept[0]["values"]] == [1]  # their point is where it was
+
+
+def test_a_database_the_bridge_creates_gets_no_warning(influxdb):
+    async def go() -> list[str]:
+        client = InfluxClient(influxdb.url, "ours_fresh")
+        try:
+            return await client.setup(7 * 86400, 30 * 86400, 90 * 86400)
+        finally:
+            await client.close()
+
+    assert not any(line.startswith("warning") for line in run(go()))

@@ -4,6 +4,7 @@ order kept, bearer token sent, a dead receiver never blocks another."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 from prometheus_client import CollectorRegistry
 from promflux.bridge.analyze.alerts import Change
@@ -60,3 +61,51 @@ def test_retries_refusals_order_and_isolation(monkeypatch):
     assert sent("promflux_bridge_webhooks_failed_total", {"url": refusing.url}) == 1
     # Both changes given up on the dead receiver after its one retry, the others unharmed.
     assert sent("promflux_bridge_webhooks_failed_total", {"url": dead}) == 2
+
+
+def test_a_receiver_that_does_not_answer_holds_a_bounded_queue(monkeypatch):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from promflux.bridge.serve import webhooks
+
+    monkeypatch.setattr(webhooks, "MAX_WAITING", 10)
+    gate, got = threading.Event(), []
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            gate.wait(30)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    registry = CollectorRegistry()
+    count = registry.get_sample_value
+
+    async def go() -> None:
+        notifier = Notifier([Webhook.model_validate({"url": url, "timeout": "60s"})],
+                            registry)
+        task = asyncio.create_task(notifier.run())
+        notifier.notify(change("warning", "ok", 0.0))
+        while not got:  # the first is in flight, held by the receiver
+            await asyncio.sleep(0.01)
+        for at in range(1, 16):  # 15 more: 10 wait, the 5 oldest of them are dropped
+            notifier.notify(change("warning", "ok", float(at)))
+        gate.set()
+        while count("promflux_bridge_webhooks_sent_total", {"url": url}) != 11:
+            await asyncio.sleep(0.01)
+        task.cancel()
+
+    try:
+        asyncio.run(asyncio.wait_for(go(), 30))
+    finally:
+        gate.set()
+        server.shutdown()
+    assert count("promflux_bridge_webhooks_dropped_total", {"url": url}) == 5
+    assert [body["at"] for body in got] == [0.0, *range(6, 16)]  # the newest kept

@@ -2,7 +2,10 @@
 
 Each webhook has its own queue and sender, so a dead receiver never delays another, and
 changes reach a receiver in the order they happened. A change that still fails after the
-retries is logged and counted, and the next one is sent.
+retries is logged and counted, and the next one is sent. A queue holds at most
+``MAX_WAITING`` changes: past that (a receiver down for hours while alerts flap) the oldest
+waiting change is dropped and counted, so memory stays bounded and the receiver gets the
+latest states when it is back.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from ..redact import redact
 from ..retry import Backoff
 
 log = logging.getLogger("promflux.bridge.webhooks")
+MAX_WAITING = 1000  # changes waiting per webhook
 
 
 class Notifier:
@@ -29,10 +33,23 @@ class Notifier:
         self.failed = Counter("promflux_bridge_webhooks_failed",
                               "Notifications given up after retries.", ["url"],
                               registry=registry)
-        self._queues: list[asyncio.Queue[Change]] = [asyncio.Queue() for _ in webhooks]
+        self.dropped = Counter("promflux_bridge_webhooks_dropped",
+                               "Notifications dropped, oldest first, from a full queue.",
+                               ["url"], registry=registry)
+        self._queues: list[asyncio.Queue[Change]] = [
+            asyncio.Queue(MAX_WAITING) for _ in webhooks]
+        self._dropping: set[int] = set()  # webhooks whose queue has overflowed
 
     def notify(self, change: Change) -> None:
-        for queue in self._queues:
+        for number, (hook, queue) in enumerate(zip(self.webhooks, self._queues, strict=True)):
+            if queue.full():
+                queue.get_nowait()
+                if number not in self._dropping:  # (said once)
+                    self._dropping.add(number)
+                    log.error("webhook %s: %d changes wait; the oldest are dropped from now "
+                              "on (counted in promflux_bridge_webhooks_dropped_total)",
+                              redact(hook.url), MAX_WAITING)
+                self.dropped.labels(redact(hook.url)).inc()
             queue.put_nowait(change)
 
     async def run(self) -> None:

@@ -161,6 +161,9 @@ class InfluxClient:
         """
         done = []
         db = rollups.quote(self.database)
+        existed = any([self.database] in series.get("values", [])
+                      for result in await self.query("SHOW DATABASES")
+                      for series in result.get("series", []))
         await self.query(f"CREATE DATABASE {db}")
         existing = {}
         for result in await self.query(f"SHOW RETENTION POLICIES ON {db}"):
@@ -169,6 +172,14 @@ class InfluxClient:
                 for row in series["values"]:
                     item = dict(zip(columns, row, strict=False))
                     existing[item["name"]] = item
+        before = next((n for n, item in existing.items() if item.get("default")), None)
+        if existed and before not in (None, rollups.RAW):
+            done.append(
+                f"warning: the database {self.database} existed with the default retention "
+                f"policy {before}; {rollups.RAW} is made its default (the bridge's queries "
+                f"and dashboards read the default policy), so points other writers send "
+                f"without a retention policy now go to {rollups.RAW} and are kept "
+                f"{raw / 86400:g} days. Their older points stay in {before}.")
         for name, seconds, default in rollups.policies(raw, hourly, daily):
             current = existing.get(name)
             if current is None:

@@ -25,7 +25,10 @@ async def create_schema(client: InfluxClient, retention: Retention,
         try:
             for line in await client.setup(retention.raw, retention.hourly, retention.daily,
                                            continuous_queries, replication):
-                log.info("InfluxDB: %s", line)
+                if line.startswith("warning: "):
+                    log.warning("InfluxDB: %s", line.removeprefix("warning: "))
+                else:
+                    log.info("InfluxDB: %s", line)
             return
         except InfluxError as exc:
             delay = backoff.next_delay()
