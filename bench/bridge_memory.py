@@ -19,6 +19,8 @@ import sys
 import tracemalloc
 from pathlib import Path
 
+import aiohttp
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -31,13 +33,14 @@ from bench.bridge_vs_prometheus import bridge_config, served_fleet  # noqa: E402
 async def measure(config: Path, targets: int, samples: int, top: int) -> None:
     bridge = Bridge(load(str(config)))
     await bridge.start()
+    session = aiohttp.ClientSession()  # (the loops would use the bridge's own)
     await bridge.client.setup(7 * 86400, 30 * 86400, 90 * 86400)
     bridge.writer.set_ready()
     tracemalloc.start(1)
     before = tracemalloc.take_snapshot()
     for _ in range(4):  # the baseline and three scrapes with increases
         for index in range(targets):
-            await bridge.scrape_once(index)
+            await bridge.scrapers[index].scrape_once(session)
         await asyncio.sleep(1.1)  # the page grows every second
     stats = tracemalloc.take_snapshot().compare_to(before, "lineno")
     total = sum(stat.size_diff for stat in stats)
@@ -49,6 +52,7 @@ async def measure(config: Path, targets: int, samples: int, top: int) -> None:
         where = frame.filename.removeprefix(f"{ROOT}/")
         print(f"  {stat.size_diff / series:6.0f} B/series  {stat.count_diff:8,} blocks  "
               f"{where}:{frame.lineno}")
+    await session.close()
     await bridge.close()
 
 

@@ -105,9 +105,10 @@ def _timestamp(text: str) -> int:
 def _backfill(config: BridgeConfig, times: list[str]) -> int:
     import time
 
-    from .app import influx_client
     from .jobs.backfill import backfill
+    from .store.connect import influx_client
     from .store.influx import InfluxError
+    from .store.storage import Storage
 
     if len(times) > 2:
         print("promflux-bridge: --backfill takes FROM and an optional TO", file=sys.stderr)
@@ -127,7 +128,8 @@ def _backfill(config: BridgeConfig, times: list[str]) -> int:
         # the configured TLS and consistency; a longer timeout (a whole range per query)
         client = influx_client(influx, timeout=max(influx.timeout, 60.0))
         try:
-            return await backfill(client, start, end)
+            # Written at once (no writer, no buffer): a refusal fails the command.
+            return await backfill(Storage(client, influx.database), start, end)
         finally:
             await client.close()
 

@@ -22,16 +22,17 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from .analyze.alerts import Evaluator, Key, State
-from .analyze.derive import Point
+from .analyze.rule_book import rule_book
+from .analyze.rules import RuleBook
 from .analyze.window import Increments
-from .config import BridgeConfig, ConfigError, InfluxConfig, Target, load, rule_book
+from .config import BridgeConfig, ConfigError, Target, load
 from .health import problems
-from .ingest.fetch import ssl_context
 from .ingest.loop import ScrapeMetrics, TargetScraper, TargetStatus
 from .jobs.baselines import BaselineJob
 from .jobs.heal import Healer
 from .jobs.schedule import run_schedule
 from .loop_lag import LoopLag
+from .model import Point
 from .redact import redact
 from .reload import apply_config
 from .serve.alertmanager import AlertmanagerSender
@@ -40,22 +41,15 @@ from .serve.peer import PeerWatch
 from .serve.webhooks import Notifier
 from .store import rollups
 from .store.buffer import COUNTERS, DiskBuffer
+from .store.connect import influx_client
 from .store.counters import CounterStates
-from .store.influx import InfluxClient
 from .store.pair import PairStore
 from .store.setup import create_schema, stored_states
+from .store.storage import Storage
 from .store.writer import Writer, WriterMetrics, tally
 from .targets import TargetManager
 
 log = logging.getLogger("promflux.bridge")
-
-
-def influx_client(influx: InfluxConfig, timeout: float | None = None) -> InfluxClient:
-    """The one way to reach the configured InfluxDB (the bridge and its command line)."""
-    return InfluxClient(influx.url, influx.database, username=influx.username,
-                        password=influx.password.resolve() if influx.password else None,
-                        timeout=timeout or influx.timeout,
-                        ssl_context=ssl_context(influx.tls), consistency=influx.consistency)
 
 
 class Bridge:
@@ -68,11 +62,14 @@ class Bridge:
         self.registry = CollectorRegistry()
         influx = config.influxdb
         self.client = influx_client(influx)
+        # Every retention policy the bridge writes: the jobs' points are buffered too.
         self.buffer = DiskBuffer(config.buffer.path, config.buffer.max_bytes,
-                                 rps=("", rollups.RAW))
-        self.healer = Healer(self.client, config.retention.raw)
+                                 rps=("", rollups.RAW, rollups.HOURLY, rollups.DAILY))
+        self.storage = Storage(self.client, influx.database)
+        self.healer = Healer(self.storage, config.retention.raw)
         self.writer = Writer(self.client, self.buffer, WriterMetrics(self.registry),
                              batch_size=influx.batch_size, on_written=self.healer.written)
+        self.storage.writer = self.writer  # the jobs write through the writer too
         self._session: aiohttp.ClientSession | None = None
         self.peer = PeerWatch(config.ha)
         self._twin_covers = partial(self.peer.covers, lambda: self._session)
@@ -89,17 +86,29 @@ class Bridge:
                                      self._target_gone, self._targets_changed)
         self.schema_ready = False
         regression = config.thresholds.regression
-        self.baselines = BaselineJob(self.client, influx.database, self.evaluator,
+        self.baselines = BaselineJob(self.storage, self.evaluator,
                                      max(self.book.lengths()),
                                      regression.min_baseline_requests, regression.refresh)
         self.notifier = Notifier(config.webhooks, self.registry)
         self.alertmanager = AlertmanagerSender(config.alertmanagers, self.registry)
-        self.handlers = BridgeHandlers(self, influx.database, config.scrape.interval)
+        self.handlers = BridgeHandlers(self, config.scrape.interval)
         self._started_up = asyncio.Event()
         self._runner: web.AppRunner | None = None
 
+    def use_rules(self, book: RuleBook) -> None:
+        """New thresholds, for every consumer: the alert states and the running scrapers
+        (``requests_within_limit`` counts up to the p95 limit)."""
+        self.book, self.thresholds = book, book.base
+        self.evaluator.book = book
+        for scraper in self.scrapers:
+            scraper.deriver.latency_limit_s = self._latency_limit_s
+
+    @property
+    def _latency_limit_s(self) -> float:  # the p95 limit, as a bound
+        return self.thresholds["p95_ms"].warning / 1000
+
     def _make_scraper(self, target: Target) -> TargetScraper:
-        limit_s = self.thresholds["p95_ms"].warning / 1000  # the p95 limit, as a bound
+        limit_s = self._latency_limit_s
         return TargetScraper(target, self.config.scrape, self.scrape_metrics,
                              self.handle_scrape, limit_s, lambda: self.writer.backlogged,
                              align=self.config.ha is not None,
@@ -136,8 +145,6 @@ class Bridge:
         self.reload_status = {"ok": True, "at": time.time(), "message": "; ".join(changes)}
         log.info("configuration reloaded: %s", "; ".join(changes) or "nothing changed")
         return changes
-
-    # -- what the HTTP handlers read ----------------------------------------------------
 
     @property
     def statuses(self) -> Sequence[TargetStatus]:
@@ -179,11 +186,6 @@ class Bridge:
         # queued: the loop never waits on I/O
         self.pair.store((target.service, redact(target.url)), stamp, up, points)
 
-    async def scrape_once(self, index: int) -> list[Point]:
-        """Scrape target ``index`` now (benches and tests; the loops do this on their own)."""
-        assert self._session is not None, "start() first"
-        return await self.scrapers[index].scrape_once(self._session)
-
     # -- lifecycle -------------------------------------------------------------------------
 
     async def _start_up(self) -> None:
@@ -194,15 +196,7 @@ class Bridge:
                                 influx.continuous_queries, influx.replication)
         self.schema_ready = True
         self.writer.set_ready()
-        restored = 0
-        services = {s.target.service for s in self.scrapers}
-        for key, level, since, value in await stored_states(self.client, influx.database):
-            if key[0] in services:  # a service since removed from the config is not shown
-                self.evaluator.restore(key, level, since, value)  # type: ignore[arg-type]
-                self.alertmanager.restore(key, level, since, value)
-                restored += 1
-        if restored:
-            log.info("restored %d threshold states from InfluxDB", restored)
+        await _restore_states(self)
         self._started_up.set()
 
     async def start(self) -> None:
@@ -226,7 +220,7 @@ class Bridge:
         tasks = [asyncio.create_task(self._start_up(), name="setup"),
                  asyncio.create_task(self.writer.run(), name="writer"),
                  asyncio.create_task(run_schedule(
-                     self.client, self._started_up,
+                     self.storage, self._started_up,
                      continuous_queries=self.config.influxdb.continuous_queries),
                      name="schedule"),
                  asyncio.create_task(self.peer.run(session, self.pair.settle),
@@ -257,3 +251,18 @@ class Bridge:
         if self._runner is not None:
             await self._runner.cleanup()
         await self.client.close()
+
+
+async def _restore_states(bridge: Bridge) -> None:
+    """The threshold states stored before the last stop, for the services still scraped
+    (a service since removed from the configuration is not shown)."""
+    restored = 0
+    services = {s.target.service for s in bridge.scrapers}
+    stored = await stored_states(bridge.client, bridge.config.influxdb.database)
+    for key, level, since, value in stored:
+        if key[0] in services:
+            bridge.evaluator.restore(key, level, since, value)  # type: ignore[arg-type]
+            bridge.alertmanager.restore(key, level, since, value)
+            restored += 1
+    if restored:
+        log.info("restored %d threshold states from InfluxDB", restored)

@@ -3,7 +3,6 @@ from the environment. Errors name the key and the problem (``ConfigError``)."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import re
@@ -22,10 +21,8 @@ from pydantic import (
     model_validator,
 )
 
-from .analyze import rules
-from .analyze.rules import RuleBook
 from .analyze.schema import FIELD_NAMES, PRESETS
-from .analyze.thresholds import DEFAULTS, REGRESSION_DEFAULTS, Threshold
+from .analyze.thresholds import DEFAULTS
 from .redact import has_userinfo
 
 log = logging.getLogger("promflux.bridge.config")
@@ -647,74 +644,3 @@ def _validated(path: str | Path, data: Any, environ: dict[str, str]) -> BridgeCo
     except ValidationError as exc:
         problems = "; ".join(f"{_location(e)}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"{path}: {problems}") from None
-
-
-def _fields(limit: Limit | PartialLimit | Regression | Thresholds) -> dict[str, Any]:
-    """A config limit as ``Threshold`` field changes (only what it sets)."""
-    names = {"warning": "warning", "critical": "critical", "for_": "for_seconds",
-             "window": "window_seconds", "resolve": "resolve_seconds",
-             "min_requests": "min_requests", "ratio": "ratio", "alpha": "alpha"}
-    out = {}
-    for name, field_name in names.items():
-        value = getattr(limit, name, None)
-        if value is not None:
-            out[field_name] = float(value)
-    return out
-
-
-REQUEST_RATIOS = ("p95_ms", "error_rate_percent", "client_error_rate_percent")
-# Figures judged only when configured, with the defaults they then take.
-OPTIONAL = {
-    "client_error_rate_percent": dataclasses.replace(DEFAULTS["error_rate_percent"],
-                                                     metric="client_error_rate_percent"),
-    "job_stale_seconds": dataclasses.replace(DEFAULTS["cpu_percent"],
-                                             metric="job_stale_seconds"),
-}
-
-
-def thresholds_of(config: BridgeConfig) -> dict[str, Threshold]:
-    """The configured global limits as ``Threshold`` objects (direction and scope from
-    DEFAULTS; window, for, resolve and min_requests from the figure, else the section)."""
-    section = config.thresholds
-    common = {k: v for k, v in _fields(section).items()
-              if k in ("window_seconds", "for_seconds", "resolve_seconds", "alpha")}
-    out = {}
-    limits: dict[str, Limit] = {m: getattr(section, m) for m in DEFAULTS}
-    for optional in ("client_error_rate_percent", "job_stale_seconds"):
-        if getattr(section, optional) is not None:
-            limits[optional] = getattr(section, optional)
-    for metric, limit in limits.items():
-        default = DEFAULTS.get(metric) or OPTIONAL[metric]
-        changes = {**common, **_fields(limit)}
-        if section.min_requests is not None and "min_requests" not in _fields(limit) \
-                and metric in REQUEST_RATIOS:
-            changes["min_requests"] = float(section.min_requests)
-        out[metric] = dataclasses.replace(default, **changes)
-    regression = section.regression
-    if regression.enabled:
-        for metric, default in REGRESSION_DEFAULTS.items():
-            changes = {**common, **_fields(regression)}
-            changes.update(min_baseline=float(regression.min_baseline_requests))
-            if metric == "error_rate_regression":
-                changes["min_increase"] = regression.min_error_increase
-            out[metric] = dataclasses.replace(default, **changes)
-    # 1 when a scrape works, 0 when it fails: critical at 0, no warning level.
-    out["up"] = Threshold("up", 0.5, 0.5, above=False, for_seconds=section.down_for)
-    return out
-
-
-def rule_book(config: BridgeConfig) -> RuleBook:
-    """The global limits and the overrides, in order."""
-    overrides = []
-    for given in config.thresholds.overrides:
-        limits: dict[str, dict[str, object] | None] = {}
-        for metric in Override.model_fields:
-            if metric in ("service", "endpoint"):
-                continue
-            value = getattr(given, metric)
-            if value is False:
-                limits[metric] = None
-            elif value is not None:
-                limits[metric] = dict(_fields(value))
-        overrides.append(rules.Override(given.service, given.endpoint, limits))
-    return RuleBook(thresholds_of(config), overrides)

@@ -8,12 +8,26 @@ keep their running values until a restart, and the reload says so.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Any, Protocol
 
-from .config import BridgeConfig, rule_book
+from .analyze.rule_book import rule_book
+from .analyze.rules import RuleBook
+from .config import BridgeConfig
 
-if TYPE_CHECKING:
-    from .app import Bridge
+
+class Running(Protocol):
+    """What a reload changes in the running bridge (``app.Bridge``)."""
+
+    config: BridgeConfig
+
+    @property
+    def targets(self) -> Any: ...  # its ``use(config)`` takes up targets and discovery
+
+    @property
+    def scrapers(self) -> Sequence[Any]: ...
+
+    def use_rules(self, book: RuleBook) -> None: ...
 
 AT_RESTART = ("influxdb", "scrape", "buffer", "retention", "listen", "ha", "webhooks",
               "alertmanagers", "log_level")
@@ -24,7 +38,7 @@ def needs_restart(old: BridgeConfig, new: BridgeConfig) -> list[str]:
     return [name for name in AT_RESTART if getattr(old, name) != getattr(new, name)]
 
 
-async def apply_config(bridge: Bridge, config: BridgeConfig) -> list[str]:
+async def apply_config(bridge: Running, config: BridgeConfig) -> list[str]:
     """Apply what can change live; returns what changed, in words."""
     changes = []
     later = needs_restart(bridge.config, config)
@@ -33,9 +47,7 @@ async def apply_config(bridge: Bridge, config: BridgeConfig) -> list[str]:
                                            for name in later})
         changes.append("kept until a restart: " + ", ".join(later))
     if config.thresholds != bridge.config.thresholds:
-        book = rule_book(config)
-        bridge.book, bridge.thresholds = book, book.base
-        bridge.evaluator.book = book
+        bridge.use_rules(rule_book(config))
         changes.append("thresholds")
     before = {(s.target.service, s.target.url) for s in bridge.scrapers}
     bridge.config = config

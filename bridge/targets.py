@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterator
 
 import aiohttp
 
-from .analyze.resume import export_state, import_state
 from .config import BridgeConfig, Target
 from .discover.groups import merge
 from .discover.sources import FileSource, HttpSource
 from .ingest.loop import TargetScraper
+from .ingest.resume import export_state, import_state
 from .ingest.scrapers import ScraperSet
 from .memory import release_memory
 from .slices import in_slices

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from promflux.labels import UNMATCHED, normalize_method
 
-from . import aiohttp_access, client_timings
+from . import aiohttp_access, browser_timings
 from .accumulator import FOLD_AT
 from .compat import aiohttp as hooks
 from .metrics import RouteInfo
@@ -395,7 +395,7 @@ class AiohttpEndpoints:
         return response
 
     async def client_timings_handler(self, request: web.Request) -> web.Response:
-        limit = client_timings.MAX_BODY_BYTES
+        limit = browser_timings.MAX_BODY_BYTES
         if request.content_length is not None and request.content_length > limit:
             return web.Response(status=400, text=f"body over {limit} bytes\n")
         body = bytearray()
@@ -407,13 +407,13 @@ class AiohttpEndpoints:
         origin = request.headers.get("Origin")
         status, text = self.recorder.client_timings(bytes(body), origin,
                                                     request.headers.get("Authorization"))
-        allowed = client_timings.cors(origin, self.recorder.browser_origins) or []
+        allowed = browser_timings.cors(origin, self.recorder.browser_origins) or []
         return web.Response(status=status, body=text or None, headers=dict(allowed),
                             content_type="text/plain" if text else None)
 
     async def preflight_handler(self, request: web.Request) -> web.Response:
         """A CORS preflight for the beacon: allowed for ``browser_origins`` only."""
-        headers = client_timings.cors(request.headers.get("Origin"),
+        headers = browser_timings.cors(request.headers.get("Origin"),
                                       self.recorder.browser_origins, True,
                                       self.recorder.browser_auth)
         if not headers:
@@ -421,7 +421,7 @@ class AiohttpEndpoints:
         return web.Response(status=204, headers=dict(headers))
 
     async def script_handler(self, request: web.Request) -> web.Response:
-        return web.Response(body=client_timings.script(), content_type="text/javascript",
+        return web.Response(body=browser_timings.script(), content_type="text/javascript",
                             charset="utf-8", headers={"Cache-Control": "max-age=3600"})
 
 

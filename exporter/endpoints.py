@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import client_timings
+from . import browser_timings
 from .recorder import Recorder
 
 Scope = dict[str, Any]
@@ -36,7 +36,7 @@ class MetricsEndpoints:
         elif path == self._recorder.client_timings_path:
             await self._client_timings(scope, receive, send)
         elif path == self._recorder.script_path:
-            await self._reply(send, 200, client_timings.script(), [
+            await self._reply(send, 200, browser_timings.script(), [
                 ("Content-Type", "text/javascript; charset=utf-8"),
                 ("Cache-Control", "max-age=3600")], scope["method"] == "HEAD")
         else:
@@ -47,18 +47,18 @@ class MetricsEndpoints:
         plain = [("Content-Type", "text/plain; charset=utf-8")]
         recorder, origin = self._recorder, _header(scope, b"origin")
         if scope["method"] == "OPTIONS":  # a CORS preflight
-            headers = client_timings.cors(origin, recorder.browser_origins, True,
+            headers = browser_timings.cors(origin, recorder.browser_origins, True,
                                           recorder.browser_auth)
             if headers:
                 await self._reply(send, 204, b"", headers)
             else:
                 await self._reply(send, 403, b"403 Forbidden: origin not allowed\n", plain)
             return
-        allowed = client_timings.cors(origin, recorder.browser_origins) or []
+        allowed = browser_timings.cors(origin, recorder.browser_origins) or []
         if scope["method"] != "POST":
             await self._reply(send, 405, b"405 Method Not Allowed\n", [*plain, ("Allow", "POST")])
             return
-        body, limit = bytearray(), client_timings.MAX_BODY_BYTES
+        body, limit = bytearray(), browser_timings.MAX_BODY_BYTES
         while True:
             message = await receive()
             if message["type"] != "http.request":

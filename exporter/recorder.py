@@ -16,7 +16,7 @@ from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from . import client_timings
+from . import browser_timings
 from .accumulator import HistogramAccumulator
 from .exposition import MetricsAuth, render
 from .fast_histogram import FastHistogram
@@ -99,7 +99,7 @@ class Recorder:
         self.metrics_path = metrics_path
         base = metrics_path.rstrip("/")
         self.client_timings_path = base + "/client-timings"
-        self.script_path = base + "/" + client_timings.SCRIPT_NAME
+        self.script_path = base + "/" + browser_timings.SCRIPT_NAME
         self.skip_paths = frozenset({metrics_path, self.client_timings_path, self.script_path,
                                      *exclude_paths})
         self._client_routes: frozenset[str] = frozenset()
@@ -169,9 +169,9 @@ class Recorder:
         if self.browser_origins is not None and origin not in self.browser_origins:
             return 403, b"403 Forbidden: origin not allowed\n"
         try:
-            timings = client_timings.parse_batch(body, self._client_routes)
-            client_timings.admit(timings, self._client_series)
-        except client_timings.BatchError as exc:
+            timings = browser_timings.parse_batch(body, self._client_routes)
+            browser_timings.admit(timings, self._client_series)
+        except browser_timings.BatchError as exc:
             return exc.status, f"{exc}\n".encode()
         histogram = self.metrics.client_request_duration
         for route, method, status, seconds in timings:

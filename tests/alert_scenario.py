@@ -25,6 +25,7 @@ from promflux.bridge.analyze.derive import TargetDeriver
 from promflux.bridge.analyze.rules import RuleBook
 from promflux.bridge.analyze.thresholds import DEFAULTS, REGRESSION_DEFAULTS, Threshold
 from promflux.bridge.ingest.exposition import parse
+from promflux.bridge.store.storage import Storage
 from promflux.exporter.metrics import ExporterMetrics
 
 QUIET_END = 30 * 60
@@ -216,7 +217,7 @@ async def run_with_influxdb(url: str, database: str, interval: float, seed: int 
     client = InfluxClient(url, database)
     try:
         await create_schema(client, Retention())
-        job = BaselineJob(client, database, scenario.evaluator, 300.0, 100.0)
+        job = BaselineJob(Storage(client, database), scenario.evaluator, 300.0, 100.0)
         pending: list = []
         changes: list[Change] = []
         used: set[str] = set()

@@ -167,13 +167,13 @@ def test_late_points_heal_the_rollups_of_their_hour_and_day(influxdb, tmp_path):
         return row[:1] == (200,) and row[1] is not None and abs(row[1] - p95) < 1e-6
 
     try:
-        healed = wait_for(lambda: (rows("hourly_30d"), rows("daily_90d")),
-                          lambda r: whole(r[0]) and whole(r[1]), timeout=60)
+        healed = wait_for(lambda: (rows("hourly_30d"), rows("daily_90d"), bridge.output()),
+                          lambda r: whole(r[0]) and whole(r[1])
+                          and "rolled up 1 hours again after late points" in r[2], timeout=60)
     finally:
         bridge.stop()
     assert healed[0] == pytest.approx((200, p95, 0.0))
     assert healed[1] == pytest.approx((200, p95, 0.0))
-    assert "rolled up 1 hours again after late points" in bridge.output()
 
 
 def test_rollup_rows_of_several_instances_agree_with_their_own_counts(influxdb, tmp_path):

@@ -18,8 +18,10 @@ from promflux.bridge.config import Retention
 from promflux.bridge.jobs.baselines import BaselineJob
 from promflux.bridge.store import rollups
 from promflux.bridge.store.influx import InfluxClient
+from promflux.bridge.store.influxql.baselines import named
 from promflux.bridge.store.lineprotocol import encode_points
 from promflux.bridge.store.setup import create_schema
+from promflux.bridge.store.storage import Storage
 
 
 def endpoint_points(endpoint: str, at_s: float, requests: float, errors: float,
@@ -52,7 +54,7 @@ def test_baselines_come_from_the_same_hour_of_the_week_else_the_previous_hour(in
             await client.write(encode_points(hourly), rollups.HOURLY)
             await client.write(encode_points(raw), rollups.RAW)
             evaluator = Evaluator(RuleBook(DEFAULTS))
-            await BaselineJob(client, "baselines", evaluator, 300.0, 100.0).refresh(now)
+            await BaselineJob(Storage(client, "baselines"), evaluator, 300.0, 100.0).refresh(now)
             return evaluator
         finally:
             await client.close()
@@ -95,7 +97,7 @@ def test_the_service_baseline_is_its_endpoints_buckets_summed(own_per_endpoint):
         columns = ["time", *("sum_" + name for name in row)]
         series.append({"tags": {"service": "api", "endpoint": f"/e{i}", "method": "GET"},
                        "columns": columns, "values": [[0, *row.values()]]})
-    found = baselines.reduce([{"series": series}], min_requests=1e9)
+    found = baselines.reduce(named([{"series": series}]), min_requests=1e9)
     summed = [sum(col) for col in zip(*own_per_endpoint, strict=True)]
     truth = Counts(sum(summed), 0.0, 0.0,
                    dict(zip(BOUNDS, itertools.accumulate(summed), strict=True)))

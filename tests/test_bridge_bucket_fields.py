@@ -62,6 +62,8 @@ def test_reading_skips_other_columns_nulls_and_garbage():
 
 
 def test_the_statement_sums_bucket_fields_only():
-    assert bucket_fields.select('"raw_7d"."latency_buckets"', "time > 0", '"service"') == (
+    from promflux.bridge.store.influxql.buckets import select
+
+    assert select('"raw_7d"."latency_buckets"', "time > 0", '"service"') == (
         'SELECT sum(/^le_/) FROM "raw_7d"."latency_buckets" WHERE (time > 0) AND '
         '"service" != \'\' GROUP BY "service"')

@@ -213,7 +213,7 @@ def test_a_world_readable_secret_file_is_warned_about(tmp_path, caplog):
 
 
 def test_the_4xx_threshold_is_off_unless_given(tmp_path):
-    from promflux.bridge.config import thresholds_of
+    from promflux.bridge.analyze.rule_book import thresholds_of
 
     assert "client_error_rate_percent" not in thresholds_of(load(write(tmp_path, GOOD),
                                                                  environ={}))
@@ -225,7 +225,7 @@ def test_the_4xx_threshold_is_off_unless_given(tmp_path):
 
 
 def test_windows_overrides_and_regressions_from_the_config(tmp_path):
-    from promflux.bridge.config import rule_book
+    from promflux.bridge.analyze.rule_book import rule_book
 
     text = GOOD + (
         "thresholds:\n  window: 2m\n  for: 30s\n  min_requests: 50\n"
@@ -282,3 +282,10 @@ def test_the_database_rule_is_influxdbs_own(tmp_path, influxdb):
             assert "influxdb.database" in str(exc) and "printable" in str(exc)
             we_take = False
         assert we_take == influx_takes, (name, created, written)
+
+
+def test_the_rule_book_reads_every_figure_an_override_can_set():
+    from promflux.bridge.analyze.rule_book import OVERRIDABLE
+    from promflux.bridge.config import Override
+
+    assert set(OVERRIDABLE) == set(Override.model_fields) - {"service", "endpoint"}

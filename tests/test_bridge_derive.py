@@ -141,7 +141,7 @@ def test_counter_values_no_counter_can_have_are_never_written(bad):
 def test_a_restarted_bridge_counts_on_from_the_saved_state():
     import json
 
-    from promflux.bridge.analyze.resume import export_state, import_state
+    from promflux.bridge.ingest.resume import export_state, import_state
 
     route = ("/items/{id}", "GET", "200")
     before = TargetDeriver("api")

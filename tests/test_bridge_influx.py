@@ -8,6 +8,7 @@ import httpx
 import pytest
 from promflux.bridge.store import rollups
 from promflux.bridge.store.influx import InfluxClient, InfluxError
+from promflux.bridge.store.storage import Storage
 
 
 def run(coro):
@@ -116,8 +117,9 @@ def test_hourly_and_daily_bucket_rows_give_the_exact_p95(influxdb):
         try:
             await client.setup(100 * 365 * 86400, 100 * 365 * 86400, 100 * 365 * 86400)
             await client.write(encode_points(points), rp=rollups.RAW)
-            await run_period(client, hour, 3600, rollups.HOURLY)
-            await run_period(client, day, 86400, rollups.DAILY, source_rp=rollups.HOURLY)
+            await run_period(Storage(client, client.database), hour, 3600, rollups.HOURLY)
+            await run_period(Storage(client, client.database), day, 86400, rollups.DAILY,
+                             source_rp=rollups.HOURLY)
         finally:
             await client.close()
 
@@ -169,7 +171,7 @@ def test_rollup_job_writes_exact_hourly_percentiles_and_mean(influxdb):
         try:
             await client.setup(100 * 365 * 86400, 100 * 365 * 86400, 100 * 365 * 86400)
             await client.write(encode_points(points), rp=rollups.RAW)
-            return await run_period(client, hour, 3600, rollups.HOURLY)
+            return await run_period(Storage(client, client.database), hour, 3600, rollups.HOURLY)
         finally:
             await client.close()
 

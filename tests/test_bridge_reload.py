@@ -134,3 +134,45 @@ def test_discovery_and_reload(tmp_path, influxdb, fleet):
         bridge.stop()
     output = bridge.output()
     assert "Traceback" not in output, output
+
+
+def test_a_reloaded_p95_limit_reaches_the_running_scrapers(tmp_path):
+    """requests_within_limit counts up to the p95 limit: after a reload that lowers the
+    limit, the same scrape counts up to the new one."""
+    import asyncio
+
+    from promflux.bridge.app import Bridge
+    from promflux.bridge.config import load
+    from promflux.bridge.ingest.exposition import parse
+    from promflux.bridge.reload import apply_config
+
+    def config(warning_ms: int) -> str:
+        return (f"influxdb:\n  url: http://127.0.0.1:{free_port()}\n"
+                f"buffer:\n  path: {tmp_path / 'buffer'}\n"
+                "targets:\n  - service: api\n    url: http://127.0.0.1:9/metrics\n"
+                f"thresholds:\n  p95_ms: {{warning: {warning_ms}, critical: 2000}}\n")
+
+    def page(slow: int) -> str:  # 10 requests of 0.1-0.25 s and `slow` of 0.25-0.5 s
+        rows = [("0.1", 0), ("0.25", 10), ("0.5", 10 + slow), ("+Inf", 10 + slow)]
+        return "# TYPE http_request_duration_seconds histogram\n" + "".join(
+            f'http_request_duration_seconds_bucket{{route="/a",method="GET",status="200",'
+            f'le="{le}"}} {n}\n' for le, n in rows) + (
+            'http_request_duration_seconds_count{route="/a",method="GET",status="200"} '
+            f"{10 + slow}\n"
+            'http_request_duration_seconds_sum{route="/a",method="GET",status="200"} 5\n')
+
+    def within_after(bridge: Bridge, slow: int, at: float) -> float:
+        deriver = bridge.scrapers[0].deriver
+        points = deriver.derive(parse(page(slow), deriver.cache), at, at)
+        return next(p[2]["requests_within_limit"] for p in points
+                    if p[0] == "performance_metrics" and p[1].get("endpoint") == "/a")
+
+    path = tmp_path / "bridge.yml"
+    path.write_text(config(500))
+    bridge = Bridge(load(path), path)
+    bridge.scrapers[0].deriver.derive(parse(page(0), bridge.scrapers[0].deriver.cache), 0, 0)
+    assert within_after(bridge, 4, 15) == 4  # 4 new requests of 0.25-0.5 s: within 500 ms
+    path.write_text(config(250))
+    changes = asyncio.run(apply_config(bridge, load(path)))
+    assert "thresholds" in changes
+    assert within_after(bridge, 8, 30) == 0  # 4 more of 0.25-0.5 s: over 250 ms now

@@ -20,6 +20,7 @@ from promflux.bridge.analyze.window import Counts, Increments
 from promflux.bridge.ingest.loop import TargetStatus
 from promflux.bridge.serve.http import BridgeHandlers
 from promflux.bridge.store.influx import InfluxClient
+from promflux.bridge.store.storage import Storage
 
 from .conftest import free_port
 
@@ -34,7 +35,7 @@ class View:
 
     def __init__(self, evaluator: Evaluator, client: InfluxClient) -> None:
         self.registry = CollectorRegistry()
-        self.client = client
+        self.storage = Storage(client, client.database)
         self.book = evaluator.book
         self.thresholds = evaluator.book.base
         self.evaluator = evaluator
@@ -67,8 +68,7 @@ def test_status_shows_limits_and_regressions(influxdb):
     async def fetch() -> tuple[dict[str, Any], str]:
         port = free_port()
         client = InfluxClient(influxdb.url, "status_api")
-        runner = web.AppRunner(BridgeHandlers(View(evaluator, client), "status_api",
-                                              15.0).app())
+        runner = web.AppRunner(BridgeHandlers(View(evaluator, client), 15.0).app())
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from promflux.bridge.analyze.overview import ServiceFigures, reduce
 from promflux.bridge.analyze.thresholds import DEFAULTS, Threshold, worst
 from promflux.bridge.serve.status_page import StateRow, TargetRow, render_main, sparkline
+from promflux.bridge.store.influxql.overview import named
 
 NOW_MS = 1_800_000_000_000
 
@@ -29,14 +30,14 @@ def test_reduce_takes_last_p95_recent_rates_and_sums_processes():
         series("api", ["cpu_percent", "memory_mb", "memory_percent"],  # exited a while ago
                [[NOW_MS - 600_000, 70.0, 400.0, 9.0]], pid="3")]}
     disk = {"series": [series("api", ["last"], [[0, 42.0]])]}
-    figures = reduce([performance, resources, disk])["api"]
+    figures = reduce(named([performance, resources, disk]))["api"]
     assert figures.p95_ms == 80.0
     assert figures.requests_per_minute == (60.0 + 0.0 + 20.0) / 3
     assert figures.error_rate_percent == 100.0 * 1 / 20
     assert (figures.cpu_percent, figures.memory_mb, figures.memory_percent) == (42.5, 150.0, 4.0)
     assert figures.disk_percent == 42.0
     assert len(figures.p95_series) == 3 and len(figures.rpm_series) == 4
-    assert reduce([{}, {}, {}]) == {}
+    assert reduce(named([{}, {}, {}])) == {}
 
 
 def test_threshold_levels_follow_the_seed():
@@ -95,7 +96,7 @@ def test_endpoint_rows_are_exact_from_summed_counts_and_buckets():
          "columns": ["time", "sum_le_0.1", "sum_le_0.5", "sum_le_1.0", "sum_le_+Inf"],
          "tags": {"service": "api", "endpoint": "/slow", "method": "GET"},
          "values": [[0, 100.0, 21.0, 79.0, None]]}]}
-    rows = endpoints([{}, {}, {}, {}, sums, buckets])["api"]
+    rows = endpoints(named([{}, {}, {}, {}, sums, buckets]))["api"]
     assert len(rows) == 1  # no requests, no row
     row = rows[0]
     assert row.p95_ms == 1000 * quantile(0.95, normalize(cumulative.items()))
@@ -115,7 +116,7 @@ def test_requests_per_minute_is_summed_requests_over_the_time_they_cover():
                                              "errors"], [
         [NOW_MS - 5_000, 10.0, 60.0, 30.0, 0.0],
         [NOW_MS, 10.0, 12.0, 1.0, 0.0]])]}
-    figures = reduce([performance, {}, {}])["api"]
+    figures = reduce(named([performance, {}, {}]))["api"]
     assert figures.requests_per_minute == 31 * 60 / 35
 
 
@@ -140,7 +141,7 @@ def test_figures_of_a_down_or_removed_service_are_grey_with_their_age():
                     series("down", res, [[old, 90.0, 300.0, 85.0]], pid="1"),
                     series("api", res, [[NOW_MS, 10.0, 50.0, 5.0]], pid="1")]},
         {"series": [series("api", ["last"], [[NOW_MS, 40.0]])]}]
-    figures = reduce(results)
+    figures = reduce(named(results))
     targets = [TargetRow("api", "http://a/metrics", True, NOW_MS / 1000, 3.0, 10, ""),
                TargetRow("down", "http://d/metrics", False, NOW_MS / 1000, 3.0, 0, "refused")]
     html = render_main(targets, figures, now=NOW_MS / 1000, fresh_s=60.0)

@@ -188,7 +188,7 @@ def test_secrets_in_query_strings_are_hidden_and_the_rest_kept(text, shown):
 
 def test_tls_contexts_are_built_once_per_setting(tmp_path):
     from promflux.bridge.config import TLS
-    from promflux.bridge.ingest.fetch import ssl_context
+    from promflux.bridge.tls import ssl_context
 
     ca, _, _ = make_certificates(tmp_path)
     first = ssl_context(TLS(ca_file=ca))

@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from promflux.client_timings import (
+from promflux.timing_batches import (
     MAX_ENTRIES,
     MAX_SERIES,
     STATUSES,

@@ -127,3 +127,15 @@ def test_the_installed_package_is_typed_for_its_users(venv, tmp_path):
     assert 'user_code.py:4: error' in wrong.stdout and '"object"' in wrong.stdout  # no app
     assert "user_code.py:5: error" in wrong.stdout  # an int where a kind (str) goes
     assert "user_code.py:6: error" in wrong.stdout  # the adapters' side is not public
+
+
+def test_every_package_folder_is_in_the_distribution():
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+                 ["packages"])
+    roots = {"promflux": ROOT / "promflux", "promflux.exporter": ROOT / "exporter",
+             "promflux.bridge": ROOT / "bridge"}
+    found = {".".join([name, *init.parent.relative_to(folder).parts])
+             for name, folder in roots.items() for init in folder.rglob("__init__.py")}
+    assert found == listed

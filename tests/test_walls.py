@@ -12,8 +12,10 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = {"promflux.exporter": ROOT / "exporter", "promflux.bridge": ROOT / "bridge"}
 # The bridge's pure modules, by path below bridge/.
 PURE = sorted([*(f"analyze/{p.stem}" for p in (ROOT / "bridge" / "analyze").glob("[!_]*.py")),
-               "ingest/exposition", "store/lineprotocol", "store/rollups",
-               "serve/status_page", "retry", "redact"])
+               *(f"store/influxql/{p.stem}"
+                 for p in (ROOT / "bridge" / "store" / "influxql").glob("[!_]*.py")),
+               "model", "ingest/exposition", "ingest/resume", "store/lineprotocol",
+               "store/rollups", "serve/status_page", "retry", "redact"])
 IO_LIBRARIES = {"aiohttp", "httpx", "socket", "os", "pathlib", "yaml", "psutil",
                 "influxdb_client", "schedule", "requests", "urllib", "subprocess", "shutil",
                 "io", "tempfile", "prometheus_client"}
@@ -79,7 +81,7 @@ def test_pure_bridge_modules_do_no_io(module):
     # Importing a name from a pure module (``from .schema import X``) is fine too.
     impure = {n for n in bridge_modules if n not in pure and n.rpartition(".")[0] not in pure
               and n not in {f"promflux.bridge.{p}" for p in ("analyze", "ingest", "store",
-                                                             "serve")}}
+                                                             "serve", "store.influxql")}}
     assert not impure, impure
     libraries = {n.split(".")[0] for n in found if not n.startswith("promflux")}
     assert not libraries & (IO_LIBRARIES | {"asyncio"}) - ALLOWED.get(module, set()), libraries
@@ -107,3 +109,64 @@ def test_no_class_over_200_lines_nor_function_over_80():
                 if limit and node.end_lineno - node.lineno + 1 > limit:
                     too_long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
     assert not too_long, too_long
+
+
+# The bridge's layers, lowest first: a unit (a sub-package, or a module at the top of
+# bridge/) imports only from its own layer or lower ones, and no two units import each
+# other, directly or round a longer cycle.
+LAYERS = [
+    {"model", "redact", "bodies", "retry", "slices", "memory", "health", "loop_lag"},
+    {"analyze"},  # the pure figures
+    {"config", "tls"},  # settings (reads analyze's names and defaults), as aiohttp takes TLS
+    {"store", "ingest", "discover"},  # I/O: storage, scraping, discovery
+    {"notify", "jobs"},
+    {"serve"},
+    {"targets", "reload"},
+    {"app"},
+    {"__main__"},
+]
+
+
+def unit_graph() -> dict[str, set[str]]:
+    """unit -> the units it imports (TYPE_CHECKING imports included: a cycle is a cycle)."""
+    graph: dict[str, set[str]] = {}
+    for path in modules(ROOT / "bridge"):
+        rel = path.relative_to(ROOT / "bridge").with_suffix("").parts
+        unit = rel[0] if rel[0] != "__init__" else "bridge"
+        for name in imports(path, package_of(path)):
+            if name.startswith("promflux.bridge."):
+                other = name.split(".")[2]
+                if other != unit:
+                    graph.setdefault(unit, set()).add(other)
+    return graph
+
+
+def layer_of(unit: str) -> int:
+    for number, units in enumerate(LAYERS):
+        if unit in units:
+            return number
+    raise AssertionError(f"bridge/{unit} is in no layer of tests/test_walls.py")
+
+
+def test_bridge_imports_never_run_back_up_the_layers():
+    graph = unit_graph()
+    upward = sorted(f"{unit} -> {other}" for unit, others in graph.items()
+                    for other in others if layer_of(other) > layer_of(unit))
+    assert not upward, upward
+
+
+def test_no_import_cycle_between_bridge_units():
+    graph = unit_graph()
+    done: set[str] = set()
+
+    def visit(unit: str, path: list[str]) -> None:
+        if unit in path:
+            raise AssertionError("import cycle: " + " -> ".join([*path, unit]))
+        if unit in done:
+            return
+        for other in sorted(graph.get(unit, ())):
+            visit(other, [*path, unit])
+        done.add(unit)
+
+    for unit in sorted(graph):
+        visit(unit, [])

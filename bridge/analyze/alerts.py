@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
+from ..model import Point
 from . import regression, schema
-from .derive import Point
 from .rules import RuleBook
 from .significance import significant
 from .thresholds import JOB_PREFIX, REGRESSIONS, SEVERITY, Level, Threshold

@@ -1,5 +1,5 @@
-"""Baselines for regression detection: the InfluxQL that fetches them and the reduction of
-its answer. Pure, no I/O (``jobs.baselines`` runs the query).
+"""Baselines for regression detection: the reduction of the stored answer
+(``store.influxql.baselines``) to a baseline per endpoint. Pure, no I/O.
 
 An endpoint's baseline is its traffic in the same hour of the day (UTC) over the last 7
 days, from the hourly roll-ups, when that holds enough requests; otherwise the hour just
@@ -9,6 +9,7 @@ bucket rows, so the baseline's p95 and error rate are exact.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from . import bucket_fields, schema
@@ -18,43 +19,16 @@ from .window import Counts, endpoint_key
 
 SAME_HOUR = "same hour, last 7 days"
 PREVIOUS_HOUR = "previous hour"
-_GROUP = 'GROUP BY "service", "endpoint", "method"'
-DAYS = 7
 
 
-def query(now: float, window_s: float, raw_rp: str, hourly_rp: str) -> str:
-    """Statements: previous-hour buckets and counts, then for each of the last 7 days the
-    same hour's buckets, then its counts. Each sums on the server: a small answer."""
-    end = int((now - window_s) * 1e9)
-    start = end - 3600 * 10**9
-    hour = int(now) - int(now) % 3600
-    days = [(hour - d * 86400) * 10**9 for d in range(1, DAYS + 1)]
-    raw = f"time >= {start} AND time < {end}"
-    statements = [_buckets(raw_rp, raw), _totals(raw_rp, raw)]
-    statements += [_buckets(hourly_rp, f"time >= {d} AND time < {d + 3600 * 10**9}")
-                   for d in days]
-    statements += [_totals(hourly_rp, f"time >= {d} AND time < {d + 3600 * 10**9}")
-                   for d in days]
-    return "; ".join(statements)
-
-
-def _buckets(rp: str, where: str) -> str:
-    return bucket_fields.select(f'"{rp}"."{schema.LATENCY_BUCKETS}"', where,
-                                _GROUP.removeprefix("GROUP BY "))
-
-
-def _totals(rp: str, where: str) -> str:
-    return (f'SELECT sum("requests") AS "requests", sum("errors") AS "errors" FROM '
-            f'"{rp}"."{schema.PERFORMANCE}" WHERE {where} AND "endpoint" != \'{schema.ALL}\' '
-            f'{_GROUP}')
-
-
-def reduce(results: list[dict[str, Any]],
+def reduce(answer: Mapping[str, list[dict[str, Any]]],
            min_requests: float) -> dict[tuple[str, str], Baseline]:
-    """(service, endpoint key) -> baseline, per endpoint and for each service ("_all")."""
-    results = list(results) + [{}] * (2 + 2 * DAYS)
-    previous = _counts([results[0]], [results[1]])
-    same_hour = _counts(results[2:2 + DAYS], results[2 + DAYS:2 + 2 * DAYS])
+    """(service, endpoint key) -> baseline, per endpoint and for each service ("_all"),
+    from the answer's results by name: ``previous_buckets`` and ``previous_totals`` (the
+    hour before the window), ``day_buckets`` and ``day_totals`` (the same hour on each of
+    the last days)."""
+    previous = _counts(answer["previous_buckets"], answer["previous_totals"])
+    same_hour = _counts(answer["day_buckets"], answer["day_totals"])
     # Each service is a key of its own too (its endpoints summed), chosen the same way: the
     # service's own history, whatever its endpoints' choices. Summed while the buckets hold
     # each bucket's own requests: endpoints' rows cover different bounds, and cumulative

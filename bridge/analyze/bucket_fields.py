@@ -123,12 +123,3 @@ def cumulative(rows: Iterable[Mapping[str, Any]]) -> dict[float, float]:
     for row in rows:
         add_own(row, own)
     return cumulate(own)
-
-
-def select(source: str, where: str, group: str = "") -> str:
-    """The statement summing the bucket fields of ``source`` (a quoted measurement,
-    optionally with its retention policy); the answer's columns are ``sum_le_<bound>``.
-    Rows without a service are left out: the zero point that declares the fields in each
-    shard (jobs/layout.py) is no service's."""
-    return (f"SELECT sum(/^{PREFIX}/) FROM {source} WHERE ({where}) AND \"service\" != ''"
-            + (f" GROUP BY {group}" if group else ""))

@@ -11,13 +11,12 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..ingest.exposition import Scrape, Series, SeriesCache
+from ..model import Point, Scrape, Series, SeriesCache
 from . import bucket_fields, schema
 from .quantile import normalize, quantile
 from .rates import CounterTracker, error_rate_percent, per_minute
 from .window import Counts, Increments, endpoint_key, job_successes, resource_figures
 
-Point = schema.Point
 _CORE_FIELDS = frozenset(c[3] for c in schema.CPU_COUNTERS.values())
 
 # Roles (first element of a role tuple).

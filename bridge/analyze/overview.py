@@ -1,54 +1,17 @@
-"""The last hour of each service, for the status page: the InfluxQL to ask and the
-reduction of its answer to current figures and chart series. Pure, no I/O (the web
-handler runs ``QUERY``).
+"""The last hour of each service, for the status page: the reduction of the stored answer
+(``store.influxql.overview``, by statement name) to current figures and chart series.
+Pure, no I/O.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import bucket_fields, schema
+from . import bucket_fields
 from .derive import percentile_fields
 
-# One request, three statements; epoch=ms. The "current" error rate and throughput are over
-# the last RECENT_MS (a single 15 s interval is too jumpy); p95 is the last interval's.
-QUERY = (
-    f'SELECT "p95_ms", "requests_per_minute", "requests", "errors", "client_errors" '
-    f'FROM "{schema.PERFORMANCE}" '
-    f"WHERE \"endpoint\" = '{schema.ALL}' AND time > now() - 1h GROUP BY \"service\"; "
-    f'SELECT "cpu_percent", "memory_mb", "memory_percent" FROM "{schema.RESOURCES}" '
-    f'WHERE time > now() - 1h GROUP BY "service", "pid"; '
-    f'SELECT last("used_percent") FROM "{schema.DISK}" WHERE time > now() - 1h '
-    f'GROUP BY "service"; '
-    f'SELECT "level", "previous", "value", "service", "endpoint", "metric" FROM '
-    f'"{schema.STATES}" WHERE time > now() - 24h ORDER BY time DESC LIMIT 10; '
-    # Per endpoint over the last 5 minutes: summed counts, and the summed buckets that the
-    # exact p95 of those minutes comes from.
-    f'SELECT sum("requests") AS "requests", sum("errors") AS "errors", '
-    f'sum("client_errors") AS "client_errors", sum("requests_within_limit") AS "within" '
-    f'FROM "{schema.PERFORMANCE}" WHERE "endpoint" != \'{schema.ALL}\' AND time > now() - 5m '
-    f'GROUP BY "service", "endpoint", "method"; '
-    + bucket_fields.select(f'"{schema.LATENCY_BUCKETS}"', "time > now() - 5m",
-                           '"service", "endpoint", "method"') + "; "
-    # Per job over the last 5 minutes, the same way; and its age as last seen (24 h back).
-    f'SELECT sum("runs") AS "runs", sum("failures") AS "failures" FROM "{schema.JOBS}" '
-    f'WHERE time > now() - 5m GROUP BY "service", "job"; '
-    + bucket_fields.select(f'"{schema.JOB_BUCKETS}"', "time > now() - 5m",
-                           '"service", "job"') + "; "
-    f'SELECT last("seconds_since_success") AS "since", last("in_progress") AS "running" '
-    f'FROM "{schema.JOBS}" WHERE time > now() - 24h GROUP BY "service", "job"; '
-    # WebSocket messages and closes, and browser-side calls, over the last 5 minutes. Their
-    # histograms keep no buckets in InfluxDB: p95 is the worst scrape's, and said so.
-    f'SELECT sum("handling_count") AS "count", max("handling_p95_ms") AS "p95" FROM '
-    f'"{schema.WEBSOCKET_MESSAGES}" WHERE time > now() - 5m GROUP BY "service", "endpoint", '
-    f'"kind"; '
-    f'SELECT sum("closes") AS "count" FROM "{schema.WEBSOCKET_CLOSES}" WHERE time > now() - 5m '
-    f'GROUP BY "service", "endpoint", "code"; '
-    f'SELECT sum("duration_count") AS "count", max("duration_p95_ms") AS "p95" FROM '
-    f'"{schema.CLIENT_REQUESTS}" WHERE time > now() - 5m GROUP BY "service", "endpoint", '
-    f'"method"'
-)
 RECENT_MS = 5 * 60 * 1000
 
 
@@ -88,12 +51,13 @@ class StateChange:
     value: float | None
 
 
-def recent_changes(results: list[dict[str, Any]]) -> list[StateChange]:
-    """The fourth statement's answer: the last state changes of the last day."""
-    if len(results) < 4:
-        return []
+Answer = Mapping[str, dict[str, Any]]  # statement name -> its result
+
+
+def recent_changes(results: Answer) -> list[StateChange]:
+    """The last state changes of the last day."""
     out = []
-    for series in results[3].get("series", []):
+    for series in results.get("changes", {}).get("series", []):
         for row in rows_of(series):
             out.append(StateChange(int(row["time"]), str(row.get("service") or ""),
                                    str(row.get("endpoint") or ""), str(row.get("metric") or ""),
@@ -115,17 +79,15 @@ class EndpointFigures:
     client_error_rate_percent: float | None
 
 
-def endpoints(results: list[dict[str, Any]]) -> dict[str, list[EndpointFigures]]:
-    """The fifth and sixth statements' answers -> each service's endpoints, busiest first."""
-    if len(results) < 6:
-        return {}
+def endpoints(results: Answer) -> dict[str, list[EndpointFigures]]:
+    """The endpoints' counts and buckets -> each service's endpoints, busiest first."""
     buckets: dict[tuple[str, str, str], dict[float, float]] = {}
-    for series in results[5].get("series", []):
+    for series in results.get("endpoint_buckets", {}).get("series", []):
         tags = series.get("tags", {})
         key = (tags.get("service", ""), tags.get("endpoint", ""), tags.get("method", ""))
         buckets[key] = bucket_fields.cumulative(rows_of(series))
     out: dict[str, list[EndpointFigures]] = {}
-    for series in results[4].get("series", []):
+    for series in results.get("endpoint_counts", {}).get("series", []):
         tags = series.get("tags", {})
         key = (tags.get("service", ""), tags.get("endpoint", ""), tags.get("method", ""))
         for row in rows_of(series):
@@ -155,23 +117,21 @@ class JobFigures:
     in_progress: float | None
 
 
-def jobs(results: list[dict[str, Any]]) -> dict[str, list[JobFigures]]:
-    """Statements seven to nine -> each service's jobs, by name."""
-    if len(results) < 9:
-        return {}
+def jobs(results: Answer) -> dict[str, list[JobFigures]]:
+    """The jobs' counts, buckets and ages -> each service's jobs, by name."""
     buckets: dict[tuple[str, str], dict[float, float]] = {}
-    for series in results[7].get("series", []):
+    for series in results.get("job_buckets", {}).get("series", []):
         tags = series.get("tags", {})
         buckets[(tags.get("service", ""), tags.get("job", ""))] = bucket_fields.cumulative(
             rows_of(series))
     counts: dict[tuple[str, str], tuple[float, float]] = {}
-    for series in results[6].get("series", []):
+    for series in results.get("job_counts", {}).get("series", []):
         tags = series.get("tags", {})
         for row in rows_of(series):
             counts[(tags.get("service", ""), tags.get("job", ""))] = (
                 float(row.get("runs") or 0.0), float(row.get("failures") or 0.0))
     out: dict[str, list[JobFigures]] = {}
-    for series in results[8].get("series", []):
+    for series in results.get("job_ages", {}).get("series", []):
         tags = series.get("tags", {})
         key = (tags.get("service", ""), tags.get("job", ""))
         row = (rows_of(series) or [{}])[0]
@@ -196,14 +156,11 @@ class CountRow:
     p95_ms: float | None = None
 
 
-def counted(results: list[dict[str, Any]], index: int,
-            label: str) -> dict[str, list[CountRow]]:
-    """Statement ``index`` (9: WebSocket messages by kind, 10: closes by code, 11: browser
-    calls by method) -> each service's rows, busiest first."""
-    if len(results) <= index:
-        return {}
+def counted(results: Answer, name: str, label: str) -> dict[str, list[CountRow]]:
+    """Statement ``name`` (messages: WebSocket messages by kind, closes: by code, browser:
+    browser calls by method) -> each service's rows, busiest first."""
     out: dict[str, list[CountRow]] = {}
-    for series in results[index].get("series", []):
+    for series in results.get(name, {}).get("series", []):
         tags = series.get("tags", {})
         for row in rows_of(series):
             count = float(row.get("count") or 0.0)
@@ -226,14 +183,15 @@ def rows_of(series: dict[str, Any]) -> list[dict[str, Any]]:
     return [dict(zip(columns, row, strict=False)) for row in series.get("values", [])]
 
 
-def reduce(results: list[dict[str, Any]]) -> dict[str, ServiceFigures]:
-    """The first three statements' results -> figures per service."""
+def reduce(results: Answer) -> dict[str, ServiceFigures]:
+    """The services', resources' and disks' statements -> figures per service."""
     out: dict[str, ServiceFigures] = {}
 
     def of(series: dict[str, Any]) -> ServiceFigures:
         return out.setdefault(series.get("tags", {}).get("service", ""), ServiceFigures())
 
-    performance, resources, disk = (list(results) + [{}, {}, {}])[:3]
+    performance, resources, disk = (results.get(name, {}) for name in (
+        "services", "resources", "disks"))
 
     for series in performance.get("series", []):
         figures, rows = of(series), rows_of(series)

@@ -13,11 +13,6 @@ from collections.abc import Iterable, Sequence
 _EPSILON = 1e-12
 
 
-def parse_le(text: str) -> float:
-    """An ``le`` label as a float: "1", "1.0" and "1e0" are the same bound."""
-    return float(text)  # accepts "+Inf", "Inf"; raises ValueError on garbage
-
-
 def normalize(buckets: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
     """Sort by bound, merge equal bounds, and make counts non-decreasing."""
     merged: dict[float, float] = {}

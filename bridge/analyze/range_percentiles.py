@@ -1,4 +1,5 @@
-"""Exact percentiles over any time range, from the stored bucket increases. Pure.
+"""Exact percentiles over any time range, from the stored bucket increases (summed by
+``store.storage.Storage.range_buckets``). Pure.
 
 Each scrape stores, per endpoint and method, one row of bucket fields: the requests in
 each bucket (``bucket_fields``). Summed over a range, field by field, and accumulated,
@@ -9,13 +10,9 @@ over those sums is the range's percentile: no averaging of per-interval percenti
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
-from ..store.lineprotocol import stored
-from ..store.rollups import RAW
-from . import bucket_fields, schema
+from . import schema
 from .derive import percentile_fields
 
 
@@ -38,34 +35,13 @@ def parse_time(text: str) -> float:
     return moment.timestamp()
 
 
-def literal(value: str) -> str:
-    """An InfluxQL string literal for a tag value as stored."""
-    return "'" + stored(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def query(service: str, endpoint: str | None, method: str | None, start: float,
-          end: float) -> str:
-    """The summed bucket increases of one endpoint (or the service) over [start, end)."""
+def check(service: str, start: float, end: float) -> None:
+    """RangeError unless the request names a service and a range that ends after it
+    starts."""
     if not service:
         raise RangeError("service is required")
     if not (math.isfinite(start) and math.isfinite(end)) or end <= start:
         raise RangeError("end must be after start")
-    where = [f'"service" = {literal(service)}']
-    if endpoint:
-        where.append(f'"endpoint" = {literal(endpoint)}')
-    if method:
-        where.append(f'"method" = {literal(method)}')
-    return bucket_fields.select(
-        f'"{RAW}"."{schema.LATENCY_BUCKETS}"',
-        f'{" AND ".join(where)} AND time >= {int(start * 1e9)} AND time < {int(end * 1e9)}')
-
-
-def buckets_of(results: Iterable[dict[str, Any]]) -> dict[float, float]:
-    """The query's answer -> {upper bound: summed cumulative count}."""
-    return bucket_fields.cumulative(
-        dict(zip(series.get("columns", []), row, strict=False))
-        for result in results for series in result.get("series", [])
-        for row in series.get("values", []))
 
 
 def answer(buckets: dict[float, float]) -> dict[str, float | None]:

@@ -4,13 +4,9 @@ names map onto them (presets). Pure data and functions, no I/O; docs/schema.md l
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..ingest.exposition import Series
-
-# One InfluxDB point: measurement, tags, fields, time in ms.
-Point = tuple[str, Mapping[str, str], Mapping[str, float | str], int]
+from ..model import Series
 
 # Measurements (raw retention policy; the roll-ups keep the same names).
 PERFORMANCE = "performance_metrics"

@@ -14,9 +14,9 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from ..model import Point
 from . import schema
 from .quantile import normalize, quantile
-from .schema import Point
 
 
 class Counts:

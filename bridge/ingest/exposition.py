@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import re
 import sys
-import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
+
+from ..model import NO_LABELS, Scrape, Series, SeriesCache, intern_series, live_series
 
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
@@ -25,7 +25,6 @@ _TYPES = frozenset(
 _ESCAPES = {"\\": "\\", '"': '"', "n": "\n"}
 
 
-_NO_LABELS: tuple[tuple[str, str], ...] = ()
 
 
 class ExpositionError(ValueError):
@@ -41,49 +40,6 @@ class _Malformed(Exception):
     """A bad line; ``parse`` adds the line number and text."""
 
     line = ""
-
-
-@dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
-class Series:
-    """A parsed series: metric name and labels (sorted (name, value) pairs).
-
-    Compared and hashed by identity, which keeps per-sample dict work cheap;
-    ``intern_series`` makes identity mean the label set: while a Series object is alive,
-    every parse of the same name and labels, in any order and through any cache, returns
-    that object. So state keyed by Series survives a pruned cache (a new object would
-    count from zero). Build them with ``intern_series``, never directly.
-    """
-
-    name: str
-    labels: tuple[tuple[str, str], ...]
-
-    def label(self, name: str, default: str = "") -> str:
-        """The value of label ``name``."""
-        for key, value in self.labels:
-            if key == name:
-                return value
-        return default
-
-
-@dataclass
-class Scrape:
-    """One parsed exposition: family types, and samples as (Series, value) in order."""
-
-    types: dict[str, str] = field(default_factory=dict)
-    samples: list[tuple[Series, float]] = field(default_factory=list)
-
-
-class SeriesCache:
-    """Series text -> Series for one target. After each successful parse it holds exactly
-    the series of that scrape, so it never grows past one scrape's worth."""
-
-    __slots__ = ("entries",)
-
-    def __init__(self) -> None:
-        self.entries: dict[str, Series] = {}
-
-    def __len__(self) -> int:
-        return len(self.entries)
 
 
 def parse_labels(text: str) -> tuple[tuple[str, str], ...]:
@@ -157,33 +113,16 @@ def _keep_live_pairs() -> None:
     thus costs at most twice its live series' pairs, not a table that grows until
     cleared."""
     global _pairs_limit
-    # (``valuerefs`` copies in C: safe while a large scrape's thread adds series)
-    live = [ref() for ref in _CANONICAL.valuerefs()]
-    kept = {pair: pair for series in live if series is not None for pair in series.labels}
+    kept = {pair: pair for series in live_series() for pair in series.labels}
     _PAIRS.clear()
     _PAIRS.update(kept)
     _pairs_limit = max(MIN_PAIRS, 2 * len(kept))
 
 
-# (name, labels) -> its one live Series. Weak: an entry lives exactly as long as some
-# state (a cache, a counter tracker, a role table) still holds the series.
-_CANONICAL: weakref.WeakValueDictionary[tuple[str, tuple[tuple[str, str], ...]], Series] = (
-    weakref.WeakValueDictionary())
-
-
-def intern_series(name: str, labels: tuple[tuple[str, str], ...] = _NO_LABELS) -> Series:
-    """The one Series for ``name`` and ``labels`` (sorted pairs)."""
-    key = (name, labels)
-    found = _CANONICAL.get(key)
-    if found is None:
-        found = _CANONICAL[key] = Series(name, labels)
-    return found
-
-
 def _parse_series(key: str) -> Series:
     brace = key.find("{")
     if brace == -1:
-        name, labels = key.strip(), _NO_LABELS
+        name, labels = key.strip(), NO_LABELS
     else:
         if not key.endswith("}"):
             raise _Malformed("unterminated label set")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import functools
-import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,8 +10,9 @@ from dataclasses import dataclass
 import aiohttp
 
 from ..bodies import TooLarge, read_bounded
-from ..config import TLS, Target
+from ..config import Target
 from ..redact import redact
+from ..tls import ssl_context
 
 ACCEPT = "text/plain;version=0.0.4;q=1.0,*/*;q=0.1"
 
@@ -26,18 +25,6 @@ class ScrapeError(Exception):
 class Fetched:
     text: str
     openmetrics: bool
-
-
-@functools.lru_cache(maxsize=256)
-def ssl_context(tls: TLS) -> ssl.SSLContext | bool:
-    """aiohttp's ``ssl=`` for a TLS setting (verification on unless turned off). One
-    context per setting for the process: building one costs milliseconds, and the same
-    context lets aiohttp reuse the connection."""
-    if not tls.verify:
-        return False
-    if tls.ca_file is not None:
-        return ssl.create_default_context(cafile=str(tls.ca_file))
-    return True
 
 
 def auth_headers(target: Target) -> dict[str, str]:

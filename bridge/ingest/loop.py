@@ -22,11 +22,12 @@ import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from ..analyze import schema
-from ..analyze.derive import Point, TargetDeriver
+from ..analyze.derive import TargetDeriver
 from ..analyze.window import Increments
 from ..config import ScrapeConfig, Target
+from ..model import Point, Scrape
 from ..redact import redact
-from .exposition import ExpositionError, Scrape, parse
+from .exposition import ExpositionError, parse
 from .fetch import AuthCache, Fetched, ScrapeError, fetch
 
 log = logging.getLogger("promflux.bridge")

@@ -14,50 +14,46 @@ import logging
 
 from ..analyze.trends import DAY, HOUR
 from ..store import rollups
-from ..store.influx import InfluxClient
-from ..store.lineprotocol import encode_points
+from ..store.storage import Storage
 from .rollup import result_points, run_period
 from .trends import run_trends
 
 log = logging.getLogger("promflux.bridge.backfill")
 
 
-async def _copy(client: InfluxClient, which: tuple[rollups.Rollup, ...], source: str,
+async def _copy(storage: Storage, which: tuple[rollups.Rollup, ...], source: str,
                 target: str, interval: str, where: str) -> None:
     """The continuous queries' roll-ups of one period, done by the bridge: each as a plain
     SELECT whose rows it writes (no SELECT ... INTO, which 2.x and Cloud do not run)."""
-    results = await client.query("; ".join(
-        rollups.select_rows(client.database, r, source, interval, where) for r in which),
-        epoch="ms")
+    results = await storage.rollup_rows(which, source, interval, where)
     points = [p for rollup, result in zip(which, results, strict=False)
               for p in result_points(rollup.measurement, result)]
-    if points:
-        await client.write(encode_points(points), rp=target)
+    await storage.write(points, target)
 
 
-async def rollup_hour(client: InfluxClient, start: int) -> None:
+async def rollup_hour(storage: Storage, start: int) -> None:
     where = f"time >= {start}s AND time < {start + HOUR}s"
-    await _copy(client, rollups.HOURLY_ROLLUPS, rollups.RAW, rollups.HOURLY, "1h", where)
-    await run_period(client, start, HOUR, rollups.HOURLY)
+    await _copy(storage, rollups.HOURLY_ROLLUPS, rollups.RAW, rollups.HOURLY, "1h", where)
+    await run_period(storage, start, HOUR, rollups.HOURLY)
 
 
-async def rollup_day(client: InfluxClient, start: int) -> None:
+async def rollup_day(storage: Storage, start: int) -> None:
     where = f"time >= {start}s AND time < {start + DAY}s"
-    await _copy(client, rollups.DAILY_ROLLUPS, rollups.HOURLY, rollups.DAILY, "1d", where)
-    await run_period(client, start, DAY, rollups.DAILY, source_rp=rollups.HOURLY)
+    await _copy(storage, rollups.DAILY_ROLLUPS, rollups.HOURLY, rollups.DAILY, "1d", where)
+    await run_period(storage, start, DAY, rollups.DAILY, source_rp=rollups.HOURLY)
 
 
-async def backfill(client: InfluxClient, start_s: int, end_s: int) -> tuple[int, int]:
+async def backfill(storage: Storage, start_s: int, end_s: int) -> tuple[int, int]:
     """Hours and days overlapping [start_s, end_s); returns (hours, days) done."""
     first_hour, hours = start_s - start_s % HOUR, 0
     for hour in range(first_hour, end_s, HOUR):
-        await rollup_hour(client, hour)
-        await run_trends(client, hour, "hour")
+        await rollup_hour(storage, hour)
+        await run_trends(storage, hour, "hour")
         hours += 1
     first_day, days = start_s - start_s % DAY, 0
     for day in range(first_day, end_s, DAY):
-        await rollup_day(client, day)
-        await run_trends(client, day, "day")
+        await rollup_day(storage, day)
+        await run_trends(storage, day, "day")
         days += 1
     log.info("backfilled %d hours and %d days", hours, days)
     return hours, days

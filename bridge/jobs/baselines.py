@@ -9,17 +9,16 @@ import time
 
 from ..analyze import baselines
 from ..analyze.alerts import Evaluator
-from ..store import rollups
-from ..store.influx import InfluxClient, InfluxError
+from ..store.influx import InfluxError
+from ..store.storage import Storage
 
 log = logging.getLogger("promflux.bridge.baselines")
 
 
 class BaselineJob:
-    def __init__(self, client: InfluxClient, database: str, evaluator: Evaluator,
-                 window_s: float, min_requests: float, every_s: float = 300.0) -> None:
-        self.client = client
-        self.database = database
+    def __init__(self, storage: Storage, evaluator: Evaluator, window_s: float,
+                 min_requests: float, every_s: float = 300.0) -> None:
+        self.storage = storage
         self.evaluator = evaluator
         self.window_s = window_s
         self.min_requests = min_requests
@@ -27,9 +26,8 @@ class BaselineJob:
 
     async def refresh(self, now: float) -> int:
         """Fetch the baselines as of ``now``; returns how many endpoints have one."""
-        text = baselines.query(now, self.window_s, rollups.RAW, rollups.HOURLY)
-        results = await self.client.query(text, db=self.database, epoch="s")
-        self.evaluator.set_baselines(baselines.reduce(results, self.min_requests))
+        answer = await self.storage.baselines(now, self.window_s)
+        self.evaluator.set_baselines(baselines.reduce(answer, self.min_requests))
         return len(self.evaluator.baselines)
 
     async def run(self, ready: asyncio.Event) -> None:

@@ -16,7 +16,9 @@ import time
 from collections.abc import Callable
 
 from ..analyze.trends import DAY, HOUR
-from ..store.influx import InfluxClient, InfluxError
+from ..store.influx import InfluxError
+from ..store.rollups import RAW
+from ..store.storage import Storage
 from .backfill import rollup_day, rollup_hour
 from .trends import run_trends
 
@@ -41,15 +43,18 @@ def span_ms(body: bytes) -> tuple[int, int] | None:
 class Healer:
     """Hours to roll up again, and the task that does it."""
 
-    def __init__(self, client: InfluxClient, raw_retention_s: float,
+    def __init__(self, storage: Storage, raw_retention_s: float,
                  clock: Callable[[], float] = time.time) -> None:
-        self.client = client
+        self.storage = storage
         self.raw_retention_s = raw_retention_s
         self.clock = clock
         self.hours: set[int] = set()
 
-    def written(self, body: bytes) -> None:
-        """A body the writer stored: mark the complete hours it reached late."""
+    def written(self, rp: str, body: bytes) -> None:
+        """A body the writer stored: mark the complete hours it reached late (raw points
+        only: the roll-ups' own rows are written late by design)."""
+        if rp != RAW:
+            return
         span = span_ms(body)
         if span is None:
             return
@@ -70,8 +75,8 @@ class Healer:
         healed = 0
         for hour in hours:
             try:
-                await rollup_hour(self.client, hour)
-                await run_trends(self.client, hour, "hour")
+                await rollup_hour(self.storage, hour)
+                await run_trends(self.storage, hour, "hour")
             except InfluxError as exc:
                 log.warning("could not roll up %d again (kept for the next try): %s", hour,
                             exc)
@@ -82,8 +87,8 @@ class Healer:
         for day in sorted(days):
             if day + DAY <= now:  # the current day is the scheduled job's
                 try:
-                    await rollup_day(self.client, day)
-                    await run_trends(self.client, day, "day")
+                    await rollup_day(self.storage, day)
+                    await run_trends(self.storage, day, "day")
                 except InfluxError as exc:
                     log.warning("could not roll up day %d again: %s", day, exc)
         if healed:

@@ -14,10 +14,10 @@ import math
 import time
 
 from ..analyze import bucket_fields, schema
-from ..analyze.schema import Point
+from ..model import Point
 from ..store import rollups
-from ..store.influx import InfluxClient, InfluxError
-from ..store.lineprotocol import encode_points
+from ..store.influx import InfluxError
+from ..store.storage import Storage
 
 log = logging.getLogger("promflux.bridge")
 DAY_MS = 86_400_000
@@ -35,11 +35,11 @@ def layout_points(now_s: float) -> list[Point]:
                                         (schema.JOB_BUCKETS, jobs))]
 
 
-async def declare_bucket_fields(client: InfluxClient, now_s: float | None = None) -> None:
+async def declare_bucket_fields(storage: Storage, now_s: float | None = None) -> None:
     """Write ``layout_points`` into each retention policy (idempotent: same points)."""
-    body = encode_points(layout_points(time.time() if now_s is None else now_s))
+    points = layout_points(time.time() if now_s is None else now_s)
     for rp in (rollups.RAW, rollups.HOURLY, rollups.DAILY):
         try:
-            await client.write(body, rp=rp)
+            await storage.write(points, rp)
         except InfluxError as exc:
             log.warning("declaring the bucket fields in %s failed: %s", rp, exc)

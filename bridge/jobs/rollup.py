@@ -16,10 +16,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..analyze import bucket_fields, schema
-from ..analyze.derive import Point, percentile_fields
+from ..analyze.derive import percentile_fields
+from ..model import Point
 from ..store import rollups
-from ..store.influx import InfluxClient
-from ..store.lineprotocol import encode_points
+from ..store.storage import Storage
 
 Key = tuple[tuple[str, str], ...]  # a row's tags, sorted
 
@@ -111,29 +111,19 @@ def result_points(measurement: str, result: dict[str, Any]) -> list[Point]:
     return points
 
 
-async def run_period(client: InfluxClient, start_s: int, length_s: int, target_rp: str,
+async def run_period(storage: Storage, start_s: int, length_s: int, target_rp: str,
                      source_rp: str = rollups.RAW) -> int:
     """Sum one past hour's or day's bucket rows and compute its percentiles, and write
     them; returns points written.
 
     Days read the hourly roll-up's bucket rows (exact, and kept 30 days where raw points
     are kept 7), so a day can be backfilled as long as its hours are there."""
-    db = rollups.quote(client.database)
-    raw = rollups.quote(source_rp)
-    where = f"time >= {start_s}s AND time < {start_s + length_s}s"
-    results = await client.query("; ".join((
-        bucket_fields.select(f'{db}.{raw}."{schema.LATENCY_BUCKETS}"', where, "*"),
-        bucket_fields.select(f'{db}.{raw}."{schema.JOB_BUCKETS}"', where, "*"),
-        f'SELECT sum("latency_sum_ms"), sum("requests"), sum("errors") FROM {db}.{raw}.'
-        f'"{schema.PERFORMANCE}" WHERE {where} AND "endpoint" != \'{schema.ALL}\' '
-        "GROUP BY *")))
-    results = list(results) + [{}] * 3
+    rows = await storage.period_rows(source_rp, start_s, length_s)
     ts = start_s * 1000
-    latency_rows, points = summed_rows(schema.LATENCY_BUCKETS, results[0], ts)
-    points += summed_rows(schema.JOB_BUCKETS, results[1], ts)[1]
+    latency_rows, points = summed_rows(schema.LATENCY_BUCKETS, rows["latency_buckets"], ts)
+    points += summed_rows(schema.JOB_BUCKETS, rows["job_buckets"], ts)[1]
     sum_rows = [(tags, row[1] or 0.0, row[2] or 0.0, row[3] or 0.0)
-                for tags, row in _rows([results[2]])]
+                for tags, row in _rows([rows["sums"]])]
     points += percentile_points(latency_rows, sum_rows, ts)
-    if points:
-        await client.write(encode_points(points), rp=target_rp)
+    await storage.write(points, target_rp)
     return len(points)

@@ -11,7 +11,8 @@ from typing import Any
 import schedule
 
 from ..store import rollups
-from ..store.influx import InfluxClient, InfluxError
+from ..store.influx import InfluxError
+from ..store.storage import Storage
 from .backfill import rollup_day, rollup_hour
 from .layout import declare_bucket_fields
 from .rollup import run_period
@@ -20,7 +21,7 @@ from .trends import run_trends
 log = logging.getLogger("promflux.bridge")
 
 
-async def roll_up_last(client: InfluxClient, length_s: int, target_rp: str,
+async def roll_up_last(storage: Storage, length_s: int, target_rp: str,
                        continuous_queries: bool = True) -> None:
     """Percentiles of the last complete hour or day (see ``rollup``), then its trends;
     without continuous queries, every roll-up row of it first."""
@@ -29,20 +30,20 @@ async def roll_up_last(client: InfluxClient, length_s: int, target_rp: str,
     daily = target_rp == rollups.DAILY
     try:
         if continuous_queries:
-            written = await run_period(client, start, length_s, target_rp,
+            written = await run_period(storage, start, length_s, target_rp,
                                        source_rp=rollups.HOURLY if daily else rollups.RAW)
             detail = f"{written} percentile points"
         else:
-            await (rollup_day if daily else rollup_hour)(client, start)
+            await (rollup_day if daily else rollup_hour)(storage, start)
             detail = "every roll-up row (no continuous queries)"
-        trends = await run_trends(client, start, "day" if daily else "hour")
+        trends = await run_trends(storage, start, "day" if daily else "hour")
         log.info("roll-up for %s from %d: %s, %d trend points", target_rp, start, detail,
                  trends)
     except InfluxError as exc:
         log.warning("roll-up for %s failed: %s", target_rp, exc)
 
 
-async def run_schedule(client: InfluxClient, ready: asyncio.Event | None = None,
+async def run_schedule(storage: Storage, ready: asyncio.Event | None = None,
                        poll_seconds: float = 20.0, continuous_queries: bool = True) -> None:
     """Run the hourly and daily jobs for ever (the ``schedule`` package, polled here), once
     ``ready`` (the schema exists)."""
@@ -57,10 +58,10 @@ async def run_schedule(client: InfluxClient, ready: asyncio.Event | None = None,
         task.add_done_callback(jobs.discard)
 
     def spawn(length_s: int, target_rp: str) -> None:
-        run(roll_up_last(client, length_s, target_rp, continuous_queries))
+        run(roll_up_last(storage, length_s, target_rp, continuous_queries))
 
     def declare() -> None:
-        run(declare_bucket_fields(client))
+        run(declare_bucket_fields(storage))
 
     declare()
     scheduler.every().hour.do(declare)

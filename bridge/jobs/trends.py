@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..analyze import bucket_fields, schema
+from ..analyze import schema
 from ..analyze.trends import DAY, PERIODS, Period, trend_fields
+from ..model import Point
 from ..store import rollups
-from ..store.influx import InfluxClient
-from ..store.lineprotocol import encode_points
+from ..store.storage import Storage
 from .rollup import percentile_points, summed
 
 TRENDS_RP = rollups.DAILY  # 90 days
@@ -51,21 +51,13 @@ def periods(counts: dict[str, Any], buckets: dict[str, Any], length_s: int
     return out
 
 
-async def run_trends(client: InfluxClient, start_s: int, period: str) -> int:
+async def run_trends(storage: Storage, start_s: int, period: str) -> int:
     """Trend points for the hour or day starting at ``start_s``; returns points written."""
     source = rollups.HOURLY if period == "hour" else rollups.DAILY
     length = PERIODS[period]
-    db, rp = rollups.quote(client.database), rollups.quote(source)
-    where = f"time >= {start_s - 30 * DAY}s AND time < {start_s + length}s"
-    group = f'time({length}s), "service", "endpoint", "method"'
-    results = list(await client.query("; ".join((
-        f'SELECT sum("requests"), sum("errors") FROM {db}.{rp}.'
-        f'{rollups.quote(schema.PERFORMANCE)} WHERE {where} AND "endpoint" != '
-        f"'{schema.ALL}' GROUP BY {group} fill(none)",
-        bucket_fields.select(f"{db}.{rp}.{rollups.quote(schema.LATENCY_BUCKETS)}", where,
-                             group + " fill(none)"))), epoch="s")) + [{}, {}]
-    points = []
-    for (service, endpoint, method), history in periods(results[0], results[1],
+    rows = await storage.trend_rows(source, start_s, length, 30 * DAY)
+    points: list[Point] = []
+    for (service, endpoint, method), history in periods(rows["counts"], rows["buckets"],
                                                          length).items():
         current = history.get(start_s)
         if current is None:
@@ -73,6 +65,5 @@ async def run_trends(client: InfluxClient, start_s: int, period: str) -> int:
         tags = {"service": service, "endpoint": endpoint, "method": method, "period": period}
         points.append((schema.TRENDS, tags, trend_fields(current, history, period),
                        start_s * 1000))
-    if points:
-        await client.write(encode_points(points), rp=TRENDS_RP)
+    await storage.write(points, TRENDS_RP)
     return len(points)

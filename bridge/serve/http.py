@@ -24,10 +24,11 @@ from ..analyze.rules import RuleBook
 from ..analyze.thresholds import REGRESSIONS, Threshold, worst
 from ..config import ConfigError
 from ..ingest.loop import TargetStatus
-from ..store.influx import InfluxClient, InfluxError
+from ..store.influx import InfluxError
 from ..store.pair import PairStore
+from ..store.storage import Storage
 from . import status_page
-from .client_timings import ClientTimings
+from .browser_timings import ClientTimings
 
 
 def _fetch_script() -> bytes:
@@ -47,7 +48,7 @@ class BridgeView(Protocol):
     """What the handlers read of the running bridge."""
 
     registry: CollectorRegistry
-    client: InfluxClient
+    storage: Storage
     thresholds: dict[str, Threshold]
     book: RuleBook
     pair: PairStore
@@ -65,9 +66,8 @@ class BridgeView(Protocol):
 class BridgeHandlers:
     """The bridge's aiohttp routes."""
 
-    def __init__(self, bridge: BridgeView, database: str, refresh_s: float) -> None:
+    def __init__(self, bridge: BridgeView, refresh_s: float) -> None:
         self.bridge = bridge
-        self.database = database
         self.refresh_s = refresh_s
         self.client_timings = ClientTimings(bridge.registry)
 
@@ -106,13 +106,12 @@ class BridgeHandlers:
         counts: dict[str, dict[str, list[overview.CountRow]]] = {}
         influx_error = ""
         try:
-            results = await asyncio.wait_for(
-                bridge.client.query(overview.QUERY, db=self.database, epoch="ms"), timeout=5)
+            results = await asyncio.wait_for(bridge.storage.overview(), timeout=5)
             figures, changes = overview.reduce(results), overview.recent_changes(results)
             endpoints, jobs = overview.endpoints(results), overview.jobs(results)
-            counts = {"messages": overview.counted(results, 9, "kind"),
-                      "closes": overview.counted(results, 10, "code"),
-                      "browser": overview.counted(results, 11, "method")}
+            counts = {"messages": overview.counted(results, "messages", "kind"),
+                      "closes": overview.counted(results, "closes", "code"),
+                      "browser": overview.counted(results, "browser", "method")}
         except (TimeoutError, InfluxError) as exc:
             influx_error = str(exc) or "no answer within 5 s"
         states = [status_page.StateRow(service, endpoint, metric, state.level, state.value,
@@ -159,18 +158,18 @@ class BridgeHandlers:
         try:
             if "start" not in q or "end" not in q:
                 raise range_percentiles.RangeError("start and end are required")
-            text = range_percentiles.query(
-                q.get("service", ""), q.get("endpoint"), q.get("method"),
-                range_percentiles.parse_time(q["start"]), range_percentiles.parse_time(q["end"]))
+            service = q.get("service", "")
+            start = range_percentiles.parse_time(q["start"])
+            end = range_percentiles.parse_time(q["end"])
+            range_percentiles.check(service, start, end)
         except range_percentiles.RangeError as exc:
             return web.json_response({"error": str(exc)}, status=400)
         try:
-            results = await asyncio.wait_for(
-                self.bridge.client.query(text, db=self.database), timeout=10)
+            buckets = await asyncio.wait_for(self.bridge.storage.range_buckets(
+                service, q.get("endpoint"), q.get("method"), start, end), timeout=10)
         except (TimeoutError, InfluxError) as exc:
             return web.json_response({"error": f"InfluxDB: {exc}"}, status=503)
-        return web.json_response(
-            range_percentiles.answer(range_percentiles.buckets_of(results)))
+        return web.json_response(range_percentiles.answer(buckets))
 
     async def script(self, request: web.Request) -> web.Response:
         return web.Response(body=SCRIPT, content_type="text/javascript", charset="utf-8",

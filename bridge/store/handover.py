@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from .lineprotocol import Point
+from ..model import Point
 
 Key = tuple[str, str]  # (service, url as /api/targets shows it)
 # (since, until) of a replica: it has stored every slot after ``since`` up to ``until``

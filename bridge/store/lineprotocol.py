@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..model import Point
+
 _PERCENT = {c: f"%{ord(c):02X}" for c in ["%", "\\", *map(chr, range(0x20)), "\x7f"]}
 _MEASUREMENT = str.maketrans({**_PERCENT, ",": r"\,", " ": r"\ "})
 _KEY = str.maketrans({**_PERCENT, ",": r"\,", "=": r"\=", " ": r"\ "})
@@ -61,8 +63,6 @@ def decode(stored: str) -> str:
 
 
 _STRING = str.maketrans({'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r"})
-
-Point = tuple[str, Mapping[str, str], Mapping[str, float | str], int]
 
 
 def encode_points(points: Iterable[Point]) -> bytes:

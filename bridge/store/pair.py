@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
+from ..model import Point
 from .handover import Coverage, Handover, Key, StoredSlots
-from .lineprotocol import Point
 from .rollups import RAW
 from .writer import Writer
 

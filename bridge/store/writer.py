@@ -27,7 +27,7 @@ from time import perf_counter
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from ..analyze.derive import Point
+from ..model import Point
 from ..retry import Backoff
 from .buffer import DiskBuffer
 from .influx import InfluxClient, InfluxError
@@ -135,7 +135,7 @@ class Writer:
     def __init__(self, client: InfluxClient, buffer: DiskBuffer, metrics: WriterMetrics,
                  batch_size: int = 5000, max_backoff: float = 30.0,
                  max_queue_bytes: int = 64 * 1024 * 1024,
-                 on_written: Callable[[bytes], None] | None = None) -> None:
+                 on_written: Callable[[str, bytes], None] | None = None) -> None:
         self.client = client
         self.buffer = buffer
         self.metrics = metrics
@@ -298,7 +298,7 @@ class Writer:
             lines -= dropped
         self.metrics.points.inc(lines)
         if self.on_written is not None:
-            self.on_written(body)
+            self.on_written(rp, body)
         return b""
 
     async def _split(self, rp: str, body: bytes, exc: InfluxError) -> bytes:

@@ -1,6 +1,6 @@
 """Browser-side timings of the status page's own API calls (promflux-fetch.js posts them).
 
-Batches are parsed by ``promflux.client_timings``, the exporter's format and rules: all or
+Batches are parsed by ``promflux.timing_batches``, the exporter's format and rules: all or
 nothing, a 400 naming the problem, routes outside the bridge's own templates recorded as
 ``<unmatched>``.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Histogram
 
-from promflux.client_timings import BatchError, admit, parse_batch
+from promflux.timing_batches import BatchError, admit, parse_batch
 
 ROUTES = frozenset({"/", "/api/targets", "/api/status", "/healthz", "/metrics"})
 

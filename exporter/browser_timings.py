@@ -1,12 +1,12 @@
 """promflux-fetch.js, served next to /metrics; its batches are parsed by
-``promflux.client_timings`` (shared with the bridge)."""
+``promflux.timing_batches`` (shared with the bridge)."""
 
 from __future__ import annotations
 
 from functools import cache
 from importlib import resources
 
-from promflux.client_timings import (
+from promflux.timing_batches import (
     MAX_BODY_BYTES,
     SCRIPT_NAME,
     BatchError,

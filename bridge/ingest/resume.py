@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..ingest.exposition import Series, series_of
-from .derive import TargetDeriver
+from ..analyze.derive import TargetDeriver
+from ..model import Series
+from .exposition import series_of
 
 VERSION = 1
 

@@ -1,0 +1,77 @@
+"""The bridge's core types, shared by ingest, analyze and store: a series with a canonical
+identity, one parsed scrape, and one InfluxDB point. Pure data, no I/O."""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+# One InfluxDB point: measurement, tags, fields, time in ms.
+Point = tuple[str, Mapping[str, str], Mapping[str, float | str], int]
+
+NO_LABELS: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
+class Series:
+    """A parsed series: metric name and labels (sorted (name, value) pairs).
+
+    Compared and hashed by identity, which keeps per-sample dict work cheap;
+    ``intern_series`` makes identity mean the label set: while a Series object is alive,
+    every parse of the same name and labels, in any order and through any cache, returns
+    that object. So state keyed by Series survives a pruned cache (a new object would
+    count from zero). Build them with ``intern_series``, never directly.
+    """
+
+    name: str
+    labels: tuple[tuple[str, str], ...]
+
+    def label(self, name: str, default: str = "") -> str:
+        """The value of label ``name``."""
+        for key, value in self.labels:
+            if key == name:
+                return value
+        return default
+
+
+@dataclass
+class Scrape:
+    """One parsed exposition: family types, and samples as (Series, value) in order."""
+
+    types: dict[str, str] = field(default_factory=dict)
+    samples: list[tuple[Series, float]] = field(default_factory=list)
+
+
+class SeriesCache:
+    """Series text -> Series for one target. After each successful parse it holds exactly
+    the series of that scrape, so it never grows past one scrape's worth."""
+
+    __slots__ = ("entries",)
+
+    def __init__(self) -> None:
+        self.entries: dict[str, Series] = {}
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+# (name, labels) -> its one live Series. Weak: an entry lives exactly as long as some
+# state (a cache, a counter tracker, a role table) still holds the series.
+_CANONICAL: weakref.WeakValueDictionary[tuple[str, tuple[tuple[str, str], ...]], Series] = (
+    weakref.WeakValueDictionary())
+
+
+def intern_series(name: str, labels: tuple[tuple[str, str], ...] = NO_LABELS) -> Series:
+    """The one Series for ``name`` and ``labels`` (sorted pairs)."""
+    key = (name, labels)
+    found = _CANONICAL.get(key)
+    if found is None:
+        found = _CANONICAL[key] = Series(name, labels)
+    return found
+
+
+def live_series() -> list[Series]:
+    """Every Series some state still holds. (``valuerefs`` copies in C, so this is safe
+    while a thread parses a large answer and adds series.)"""
+    return [s for s in (ref() for ref in _CANONICAL.valuerefs()) if s is not None]
