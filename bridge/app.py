@@ -33,12 +33,12 @@ from .jobs.heal import Healer
 from .jobs.schedule import run_schedule
 from .loop_lag import LoopLag
 from .model import Point
+from .notify.alertmanager import AlertmanagerSender
+from .notify.peer import PeerWatch
+from .notify.webhooks import Notifier
 from .redact import redact
 from .reload import apply_config
-from .serve.alertmanager import AlertmanagerSender
 from .serve.http import BridgeHandlers
-from .serve.peer import PeerWatch
-from .serve.webhooks import Notifier
 from .store import rollups
 from .store.buffer import COUNTERS, DiskBuffer
 from .store.connect import influx_client

@@ -364,6 +364,7 @@ class Alertmanager(_Model):
     timeout: Seconds = 5.0
     resend_interval: Seconds = 60.0
     bearer_token: Secret | None = None
+    tls: TLS = TLS()
 
     @field_validator("url")
     @classmethod
@@ -376,6 +377,7 @@ class Webhook(_Model):
     timeout: Seconds = 5.0
     retries: int = Field(default=5, ge=0, le=20)
     bearer_token: Secret | None = None
+    tls: TLS = TLS()
 
     @field_validator("url")
     @classmethod
@@ -448,6 +450,7 @@ class HighAvailability(_Model):
 
     peer: str  # the other replica's base URL (its /api/coverage)
     primary: bool  # the primary writes and sends webhooks; the standby while it is down
+    tls: TLS = TLS()  # for an https peer
 
     @field_validator("peer")
     @classmethod

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from promflux.bridge.analyze.alerts import Change
 from promflux.bridge.config import Alertmanager, HttpSD
 from promflux.bridge.discover.sources import MAX_BYTES, HttpSource
-from promflux.bridge.serve.alertmanager import AlertmanagerSender
+from promflux.bridge.notify.alertmanager import AlertmanagerSender
 
 
 async def serve(handler) -> tuple[web.AppRunner, str]:

@@ -9,7 +9,7 @@ import json
 from prometheus_client import CollectorRegistry
 from promflux.bridge.analyze.alerts import Change
 from promflux.bridge.config import Webhook
-from promflux.bridge.serve.webhooks import Notifier
+from promflux.bridge.notify.webhooks import Notifier
 
 from .conftest import free_port
 from .webhook_receiver import Receiver
@@ -67,7 +67,7 @@ def test_a_receiver_that_does_not_answer_holds_a_bounded_queue(monkeypatch):
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from promflux.bridge.serve import webhooks
+    from promflux.bridge.notify import webhooks
 
     monkeypatch.setattr(webhooks, "MAX_WAITING", 10)
     gate, got = threading.Event(), []
@@ -109,3 +109,61 @@ def test_a_receiver_that_does_not_answer_holds_a_bounded_queue(monkeypatch):
         server.shutdown()
     assert count("promflux_bridge_webhooks_dropped_total", {"url": url}) == 5
     assert [body["at"] for body in got] == [0.0, *range(6, 16)]  # the newest kept
+
+
+def test_webhooks_verify_tls_against_their_ca_and_pick_up_a_rotated_token(tmp_path,
+                                                                          monkeypatch):
+    import ssl
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from promflux.bridge import auth
+
+    from .test_bridge_targets import make_certificates
+
+    ca, cert, key = make_certificates(tmp_path)
+    got: list[str | None] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            got.append(self.headers.get("Authorization"))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"https://127.0.0.1:{server.server_address[1]}/hook"
+    token = tmp_path / "token"
+    token.write_text("first\n")
+    monkeypatch.setattr(auth, "TTL_S", 0.0)  # re-read the file on every post
+    hooks = [Webhook.model_validate({"url": url, "tls": {"ca_file": ca},
+                                     "bearer_token": {"file": str(token)}}),
+             Webhook.model_validate({"url": url + "?untrusted", "retries": 0})]
+    registry = CollectorRegistry()
+    count = registry.get_sample_value
+
+    async def go() -> None:
+        notifier = Notifier(hooks, registry)
+        task = asyncio.create_task(notifier.run())
+        notifier.notify(change("warning", "ok", 1.0))
+        while len(got) < 1:
+            await asyncio.sleep(0.01)
+        token.write_text("second\n")  # rotated
+        notifier.notify(change("ok", "warning", 2.0))
+        while (len(got) < 2 or count("promflux_bridge_webhooks_failed_total",
+                                     {"url": url + "?untrusted"}) != 2):
+            await asyncio.sleep(0.01)
+        task.cancel()
+
+    try:
+        asyncio.run(asyncio.wait_for(go(), 30))
+    finally:
+        server.shutdown()
+    assert got == ["Bearer first", "Bearer second"]  # the trusted one, token re-read

@@ -117,7 +117,8 @@ def test_no_class_over_200_lines_nor_function_over_80():
 LAYERS = [
     {"model", "redact", "bodies", "retry", "slices", "memory", "health", "loop_lag"},
     {"analyze"},  # the pure figures
-    {"config", "tls"},  # settings (reads analyze's names and defaults), as aiohttp takes TLS
+    # settings (reading analyze's names and defaults); TLS and tokens as requests take them
+    {"config", "tls", "auth"},
     {"store", "ingest", "discover"},  # I/O: storage, scraping, discovery
     {"notify", "jobs"},
     {"serve"},

@@ -21,9 +21,11 @@ import aiohttp
 from prometheus_client import CollectorRegistry, Counter
 
 from ..analyze.alerts import Change, Key
+from ..auth import BearerHeaders
 from ..bodies import error_text
-from ..config import Alertmanager
+from ..config import Alertmanager, ConfigError
 from ..redact import redact
+from ..tls import ssl_context
 
 log = logging.getLogger("promflux.bridge.alertmanager")
 RESOLVED_KEPT_S = 15 * 60  # resolved alerts are re-sent this long (as Prometheus does)
@@ -69,6 +71,11 @@ class AlertmanagerSender:
                               "Alert batches Alertmanager did not take.", ["url"],
                               registry=registry)
         self._wake = asyncio.Event()
+        self._auth = {id(t): BearerHeaders(t.bearer_token) for t in targets}
+        self.skipped = Counter(
+            "promflux_bridge_alertmanager_skipped",
+            "Alert batches not posted because the last one was still in flight (the next "
+            "batch holds every active alert again).", ["url"], registry=registry)
 
     def notify(self, change: Change) -> None:
         if not self.targets:
@@ -124,21 +131,23 @@ class AlertmanagerSender:
                     self._wake.clear()
                     alerts = self.batch(resend)
                     for i, target in enumerate(self.targets):
-                        if alerts and (i not in posting or posting[i].done()):
-                            posting[i] = asyncio.create_task(
-                                self._post(session, target, alerts))
+                        if not alerts:
+                            continue
+                        if i in posting and not posting[i].done():
+                            self.skipped.labels(redact(target.url)).inc()
+                            continue
+                        posting[i] = asyncio.create_task(self._post(session, target, alerts))
             finally:
                 for task in posting.values():
                     task.cancel()
 
     async def _post(self, session: aiohttp.ClientSession, target: Alertmanager,
                     alerts: list[dict[str, Any]]) -> None:
-        headers = {"User-Agent": "promflux-bridge"}
-        if target.bearer_token is not None:
-            headers["Authorization"] = f"Bearer {target.bearer_token.resolve()}"
         url = target.url + "/api/v2/alerts"
         try:
+            headers = self._auth[id(target)].headers()
             async with session.post(url, json=alerts, headers=headers,
+                                    ssl=ssl_context(target.tls),
                                     timeout=aiohttp.ClientTimeout(total=target.timeout)) as r:
                 if r.status < 300:
                     self.sent.labels(redact(target.url)).inc()
@@ -146,6 +155,8 @@ class AlertmanagerSender:
                 error = f"HTTP {r.status}: {await error_text(r)}"
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             error = repr(exc)
+        except ConfigError as exc:  # its bearer token cannot be read
+            error = str(exc)
         self.failed.labels(redact(target.url)).inc()
         # The next cycle sends every active alert again: nothing is lost by waiting.
         log.warning("alertmanager %s: %d alerts not delivered: %s", redact(target.url),

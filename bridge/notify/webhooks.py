@@ -17,9 +17,11 @@ import aiohttp
 from prometheus_client import CollectorRegistry, Counter
 
 from ..analyze.alerts import Change
-from ..config import Webhook
+from ..auth import BearerHeaders
+from ..config import ConfigError, Webhook
 from ..redact import redact
 from ..retry import Backoff
+from ..tls import ssl_context
 
 log = logging.getLogger("promflux.bridge.webhooks")
 MAX_WAITING = 1000  # changes waiting per webhook
@@ -62,15 +64,19 @@ class Notifier:
 
     async def _sender(self, session: aiohttp.ClientSession, hook: Webhook,
                       queue: asyncio.Queue[Change]) -> None:
-        headers = {"User-Agent": "promflux-bridge"}
-        if hook.bearer_token is not None:
-            headers["Authorization"] = f"Bearer {hook.bearer_token.resolve()}"
+        auth = BearerHeaders(hook.bearer_token)
         timeout = aiohttp.ClientTimeout(total=hook.timeout)
         while True:
             change = await queue.get()
             backoff = Backoff(0.5, 30.0)
             for attempt in range(hook.retries + 1):
-                error, retryable = await self._post(session, hook, change, headers, timeout)
+                try:
+                    headers = auth.headers()
+                except ConfigError as exc:  # the token cannot be read (now)
+                    error, retryable = str(exc), True
+                else:
+                    error, retryable = await self._post(session, hook, change, headers,
+                                                        timeout)
                 if not error:
                     self.sent.labels(redact(hook.url)).inc()
                     break
@@ -88,7 +94,7 @@ class Notifier:
         """("", _) when delivered; else (why, whether to try again)."""
         try:
             async with session.post(hook.url, json=change.as_json(), headers=headers,
-                                    timeout=timeout) as response:
+                                    ssl=ssl_context(hook.tls), timeout=timeout) as response:
                 if response.status < 300:
                     return "", False
                 # A 4xx is the receiver refusing it, except timeouts and rate limits.

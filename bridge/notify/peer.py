@@ -21,6 +21,7 @@ from ..bodies import read_bounded
 from ..config import HighAvailability
 from ..redact import redact
 from ..store.handover import Coverage, Key
+from ..tls import ssl_context
 
 COVERAGE_BYTES = 64 * 1024**2  # the twin's answer, every target it scrapes
 
@@ -51,6 +52,7 @@ class PeerWatch:
         assert self.config is not None
         try:
             async with session.get(self.config.peer + "/api/coverage",
+                                   ssl=ssl_context(self.config.tls),
                                    timeout=aiohttp.ClientTimeout(total=1)) as response:
                 if response.status != 200:
                     return False, None
@@ -92,8 +94,9 @@ class PeerWatch:
             return False
         try:
             async with client.get(self.config.peer + "/api/coverage",
-                                   params={"service": service, "url": url},
-                                   timeout=aiohttp.ClientTimeout(total=1)) as response:
+                                  params={"service": service, "url": url},
+                                  ssl=ssl_context(self.config.tls),
+                                  timeout=aiohttp.ClientTimeout(total=1)) as response:
                 if response.status != 200:
                     return False
                 found = json.loads(await read_bounded(response, COVERAGE_BYTES))
