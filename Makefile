@@ -21,6 +21,7 @@ lint: venv
 	$(VENV)/bin/mypy exporter bridge promflux
 
 # Debian's influxdb (1.6.7) for the bridge tests, openssl for the TLS test certificates,
+# nginx to put InfluxDB behind TLS,
 # chromium for the browser tests, docker-compose to validate docker-compose.yml, npm for the
 # dashboards' type check against @grafana/schema, prometheus-alertmanager for alert delivery,
 # prometheus for promtool (the parser's reference); installed only when missing.
@@ -28,6 +29,7 @@ system-deps:
 	@missing=""; \
 	command -v influxd >/dev/null 2>&1 || missing="$$missing influxdb"; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	command -v nginx >/dev/null 2>&1 || missing="$$missing nginx-light"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v docker-compose >/dev/null 2>&1 || missing="$$missing docker-compose"; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \

@@ -224,3 +224,61 @@ def test_rollup_rows_of_several_instances_agree_with_their_own_counts(influxdb, 
     # Both instances together: half the requests at 0.07 s, half at 0.3 s: the p95 lies in
     # (0.2, 0.4], 90 % of the way through the 0.3 s requests' bucket.
     assert p95 == pytest.approx(1000 * (0.2 + 0.2 * 0.9))
+
+
+def test_backfill_reaches_an_influxdb_behind_tls_with_the_configured_ca(influxdb, tmp_path):
+    """InfluxDB behind Debian's nginx on https: the backfill command uses the bridge's own
+    client, so the configured CA is trusted, and without it the certificate is refused."""
+    import shutil
+
+    from .conftest import free_port, wait_for
+    from .test_bridge_targets import make_certificates
+
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    ca, cert, key = make_certificates(tmp_path)
+    port = free_port()
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/logs/error.log;\n"
+        "events {}\nhttp {\n"
+        f"  access_log off;\n  client_body_temp_path {tmp_path};\n"
+        f"  proxy_temp_path {tmp_path};\n"
+        f"  server {{\n    listen 127.0.0.1:{port} ssl;\n"
+        f"    ssl_certificate {cert};\n    ssl_certificate_key {key};\n"
+        f"    location / {{ proxy_pass {influxdb.url}; }}\n  }}\n}}\n")
+    server = subprocess.Popen([nginx, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"),
+                               "-g", "daemon off;"], stderr=subprocess.PIPE)
+    try:
+        import httpx
+
+        wait_for(lambda: _answers(httpx, f"https://127.0.0.1:{port}/ping", ca),
+                 lambda ok: ok, timeout=20)
+        hour = int(time.time()) // 3600 * 3600 - 3600
+        create_database(influxdb, "tls_backfill")
+        start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(hour))
+
+        def run(tls: str) -> subprocess.CompletedProcess:
+            config = tmp_path / "bridge.yml"
+            config.write_text(f"influxdb:\n  url: https://127.0.0.1:{port}\n"
+                              f"  database: tls_backfill\n{tls}"
+                              "targets:\n  - service: svc\n    url: http://127.0.0.1:1/m\n")
+            return subprocess.run([sys.executable, "-m", "promflux.bridge", "--config",
+                                   str(config), "--backfill", start], cwd=ROOT,
+                                  capture_output=True, text=True, timeout=120)
+
+        trusted = run(f"  tls:\n    ca_file: {ca}\n")
+        untrusted = run("")
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert trusted.returncode == 0, trusted.stderr
+    assert "backfilled 2 hours" in trusted.stdout
+    assert untrusted.returncode == 1
+    assert "certificate" in untrusted.stderr.lower(), untrusted.stderr
+
+
+def _answers(httpx, url: str, ca: str) -> bool:
+    try:
+        return httpx.get(url, verify=ca, timeout=1).status_code == 204
+    except httpx.HTTPError:
+        return False
