@@ -34,8 +34,8 @@ def main() -> None:
     evaluator = Evaluator(RuleBook({**DEFAULTS, **REGRESSION_DEFAULTS}))
     scrapes = []
     for step, text in enumerate(texts):
-        points = deriver.derive(parse(text, deriver.cache), step * 15.0)
-        scrapes.append((deriver.window_increments("t", points), step * 15.0))
+        derived = deriver.derive_all(parse(text, deriver.cache), step * 15.0, target="t")
+        scrapes.append((derived.increments, step * 15.0))
     # A full window (20 scrapes at 15 s), then a baseline for every endpoint, so each
     # scrape runs every check the bridge runs: windows, ratios, regressions.
     for found, now in scrapes[:-1]:

@@ -159,12 +159,12 @@ class Scenario:
             if step:
                 service.traffic(self.rng, t - self.interval, self.interval)
             text = generate_latest(service.registry).decode()
-            points = service.deriver.derive(parse(text, service.deriver.cache),
-                                            self.origin + t, t)
+            derived = service.deriver.derive_all(parse(text, service.deriver.cache),
+                                                 self.origin + t, t, target=service.name)
+            points = derived.points
             changes = self.evaluator.observe(
-                service.name, service.name, service.deriver.window_increments(service.name,
-                                                                              points),
-                self.origin + t, active=service.name == "ingest")
+                service.name, service.name, derived.increments, self.origin + t,
+                active=service.name == "ingest")
             out.append((service.name, points, changes))
         return out
 

@@ -55,10 +55,9 @@ def test_window_figures_equal_the_truth_of_the_raw_requests_in_the_window(interv
                 route = rng.choice(["/items/{id}", "/health"])
                 histogram.labels("api", route, "GET", str(status)).observe(latency)
                 requests.append((now, latency, status, route))
-        points = deriver.derive(parse(generate_latest(registry).decode(), deriver.cache),
-                                now, now)
-        evaluator.observe("api", "t1", deriver.window_increments("t1", points), now,
-                          active=True)
+        derived = deriver.derive_all(parse(generate_latest(registry).decode(), deriver.cache),
+                                     now, now, target="t1")
+        evaluator.observe("api", "t1", derived.increments, now, active=True)
         run = evaluator.windows["api"].run(window)
         if not run.entries:
             continue
@@ -223,10 +222,9 @@ def test_an_endpoint_whose_traffic_stops_shows_no_data_and_its_state_resolves():
         if 0 < step <= 80:  # 400 s of 20 requests a scrape, all at 0.7 s: p95 warning
             for _ in range(20):
                 histogram.labels("api", "/slow", "GET", "200").observe(0.7)
-        points = deriver.derive(parse(generate_latest(registry).decode(), deriver.cache),
-                                now, now)
-        changes += evaluator.observe("api", "t1", deriver.window_increments("t1", points),
-                                     now, True, True)
+        derived = deriver.derive_all(parse(generate_latest(registry).decode(), deriver.cache),
+                                     now, now, target="t1")
+        changes += evaluator.observe("api", "t1", derived.increments, now, True, True)
         if step == 80:
             state = evaluator.states["api", "GET /slow", "p95_ms"]
             assert state.level != "ok" and state.value is not None

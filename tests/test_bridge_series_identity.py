@@ -55,12 +55,13 @@ def test_a_repeated_series_counts_once_and_is_reported():
     state, deriver = _State(), TargetDeriver("fault")
     _scrape(deriver, page(state), 0.0)
     state.count += 7
-    points = _scrape(deriver, page(state, repeat=True), 1.0)
-    assert _requests(points) == 700
-    assert deriver.duplicates == 100 and "repeated" in deriver.warning
+    derived = deriver.derive_all(parse(page(state, repeat=True), deriver.cache), 1.0)
+    assert _requests(derived.points) == 700
+    assert deriver.duplicates == 100 and "repeated" in derived.warning
     state.count += 1
-    assert _requests(_scrape(deriver, page(state), 2.0)) == 100
-    assert deriver.warning == ""
+    derived = deriver.derive_all(parse(page(state), deriver.cache), 2.0)
+    assert _requests(derived.points) == 100
+    assert derived.warning == ""
 
 
 @given(st.permutations(["a", "b", "c", "d"]), st.permutations(["a", "b", "c", "d"]))
@@ -120,12 +121,13 @@ def _histogram(counts: list[float], total: float) -> str:
 def test_a_non_cumulative_histogram_writes_no_negative_field():
     deriver = TargetDeriver("api")
     _scrape(deriver, _histogram([0, 0, 0], 0), 0.0)
-    points = _scrape(deriver, _histogram([10, 2, 3], 15), 1.0)  # each bucket on its own
+    derived = deriver.derive_all(parse(_histogram([10, 2, 3], 15), deriver.cache), 1.0)
+    points = derived.points  # each bucket on its own
     buckets = [f for m, _, f, _ in points if m == "latency_buckets"]
     assert buckets == []
     perf = [f for m, t, f, _ in points if m == "performance_metrics" and t["endpoint"] == "/a"]
     assert perf[0]["requests"] == 15 and "p95_ms" not in perf[0]
-    assert deriver.refused_histograms == 1 and "le=0.5" in deriver.warning
+    assert deriver.refused_histograms == 1 and "le=0.5" in derived.warning
 
 
 def test_every_stored_figure_is_non_negative_under_random_faults():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from ..model import Point, Scrape, Series, SeriesCache
@@ -136,6 +137,25 @@ def percentile_fields(buckets: dict[float, float], prefix: str = "") -> dict[str
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class Derived:
+    """What one scrape gives (``TargetDeriver.derive_all``)."""
+
+    points: list[Point]
+    seconds: float | None  # the interval its counts cover; None: a baseline, no counts
+    warning: str  # what was refused or dropped, for the target's status ("" if nothing)
+    increments: Increments | None  # what it adds to the threshold windows
+
+
+@dataclass(frozen=True, slots=True)
+class _Counted:
+    points: list[Point]
+    counts: dict[str, Counts]  # per endpoint key
+    total: Counts | None  # every endpoint together
+    jobs: dict[str, Counts]  # per job
+    warning: str
+
+
 class TargetDeriver:
     """Derived points for one target, scrape after scrape."""
 
@@ -152,16 +172,11 @@ class TargetDeriver:
         self._roles: dict[Series, tuple[Any, ...] | None] = {}
         self._groups: dict[tuple[str, str], _Latency] = {}
         self._jobs: dict[str, _Latency] = {}
-        self.last_jobs: dict[str, Counts] = {}  # the last interval's job runs, per job
         self.start_time: float | None = None  # the target's process start time
         self._cores: dict[str, float] = {}  # cores gauges, by field, as last seen
         self.last_wall: float | None = None  # when the counter state was last updated
-        self.last_seconds: float | None = None  # the last scrape's interval (None: baseline)
-        self.last_counts: dict[str, Counts] = {}  # the last interval's, per endpoint key
-        self.last_total: Counts | None = None  # and every endpoint together
         self.duplicates = 0  # repeated series dropped from answers, as Prometheus does
         self.refused_histograms = 0  # interval buckets refused as not cumulative
-        self.warning = ""  # the last scrape's refusals, for the target's status
 
     def _job_group(self, job: str) -> _Latency:
         group = self._jobs.get(job)
@@ -183,13 +198,20 @@ class TargetDeriver:
 
     def derive(self, scrape: Scrape, timestamp: float,
                monotonic: float | None = None, count: bool = True) -> list[Point]:
-        """Points for one scrape taken at ``timestamp`` (wall-clock seconds, the points'
-        time). Intervals come from ``monotonic`` when given, so a clock step never shrinks,
-        stretches or reverses one. ``count=False``: the interval's increases are stored
-        elsewhere (an HA twin): this scrape is a new baseline, its gauges the only points."""
+        """The points of ``derive_all`` alone."""
+        return self.derive_all(scrape, timestamp, monotonic, count).points
+
+    def derive_all(self, scrape: Scrape, timestamp: float, monotonic: float | None = None,
+                   count: bool = True, target: str = "") -> Derived:
+        """Everything one scrape taken at ``timestamp`` (wall-clock seconds, the points'
+        time) gives: its points, the interval they cover, what was refused, and what it
+        adds to ``target``'s threshold windows. Intervals come from ``monotonic`` when
+        given, so a clock step never shrinks, stretches or reverses one. ``count=False``:
+        the interval's increases are stored elsewhere (an HA twin): this scrape is a new
+        baseline, its gauges the only points."""
         roles = self._roles
         preset = self.preset
-        self.warning = ""
+        warning = ""
         gauges: list[tuple[tuple[Any, ...], float]] = []
         cumulative: dict[Series, float] = {}
         start_time = None
@@ -212,7 +234,7 @@ class TargetDeriver:
                 start_time = value
                 others += 1
         if len(scrape.samples) - others != len(cumulative):  # a series repeated
-            cumulative = self._first_values(scrape)
+            cumulative, warning = self._first_values(scrape)
         if len(roles) > 2 * len(scrape.samples) + 1024:
             self._roles = {s: roles[s] for s, _ in scrape.samples if s in roles}
             kept = {id(r[1]): r[1] for r in self._roles.values()
@@ -232,14 +254,16 @@ class TargetDeriver:
         increases, seconds = self.tracker.update(
             timestamp if monotonic is None else monotonic, cumulative, restarted)
         self.last_wall = timestamp
-        self.last_counts, self.last_total, self.last_jobs = {}, None, {}
         if seconds is None or seconds <= 0 or not count:
-            self.last_seconds = None
-            return points  # the first scrape is a baseline
-        self.last_seconds = seconds
-        return points + self._counter_points(increases, seconds, ts)
+            return Derived(points, None, warning, None)  # the first scrape is a baseline
+        counted = self._counter_points(increases, seconds, ts)
+        points += counted.points
+        # (a group "_all" counts in the service, never alone)
+        return Derived(points, seconds, counted.warning or warning, Increments(
+            target, seconds, counted.counts, *resource_figures(points), total=counted.total,
+            jobs=counted.jobs, job_success=job_successes(points)))
 
-    def _first_values(self, scrape: Scrape) -> dict[Series, float]:
+    def _first_values(self, scrape: Scrape) -> tuple[dict[Series, float], str]:
         """The counters of an answer that repeats series, as Prometheus takes them: the
         first sample of each series; the repeats are dropped and counted."""
         roles = self._roles
@@ -253,17 +277,7 @@ class TargetDeriver:
                 else:
                     first[series] = value
         self.duplicates += repeats
-        self.warning = f"{repeats} repeated series dropped (the first sample of each kept)"
-        return first
-
-    def window_increments(self, target: str, points: list[Point]) -> Increments | None:
-        """What the last scrape adds to the threshold windows (None after a baseline): the
-        counts kept while deriving (a group "_all" counts in the service, never alone)."""
-        if self.last_seconds is None:
-            return None
-        return Increments(target, self.last_seconds, self.last_counts,
-                          *resource_figures(points), total=self.last_total,
-                          jobs=self.last_jobs, job_success=job_successes(points))
+        return first, f"{repeats} repeated series dropped (the first sample of each kept)"
 
     def _tags(self, extra: Iterable[tuple[str, str]]) -> dict[str, str]:
         tags = dict(self.base_tags)
@@ -271,7 +285,7 @@ class TargetDeriver:
         return tags
 
     def _counter_points(self, increases: dict[Series, float], seconds: float,
-                        ts: int) -> list[Point]:
+                        ts: int) -> _Counted:
         roles = self._roles
         groups = list(self._groups.values())
         for group in (*groups, *self._jobs.values()):
@@ -315,22 +329,24 @@ class TargetDeriver:
                     hist.count += increase
                 else:
                     hist.total += increase
-        points, self.last_total = latency_points(
+        counts: dict[str, Counts] = {}
+        points, total = latency_points(
             groups, self._tags((("endpoint", schema.ALL), ("method", schema.ALL))), seconds,
-            ts, self.latency_limit_s, self.last_counts)
-        job_rows, self.last_jobs = job_points(self._jobs.values(), seconds, ts)
+            ts, self.latency_limit_s, counts)
+        job_rows, jobs = job_points(self._jobs.values(), seconds, ts)
         points += job_rows
+        warning = ""
         refused = [g for g in (*groups, *self._jobs.values()) if g.refused]
         if refused:
             self.refused_histograms += len(refused)
-            self.warning = (f"{len(refused)} histogram(s) refused for this interval, "
-                            f"e.g. {refused[0].tags.get('job') or refused[0].key}: "
-                            f"{refused[0].refused}")
+            warning = (f"{len(refused)} histogram(s) refused for this interval, "
+                       f"e.g. {refused[0].tags.get('job') or refused[0].key}: "
+                       f"{refused[0].refused}")
         for (measurement, tags), fields in cpu_rows.items():
             # Same series and time as the gauges' point: InfluxDB merges the fields.
             points.append((measurement, self._tags(tags), fields, ts))
         points += _other_points(counters, histograms, seconds, ts, self._tags)
-        return points
+        return _Counted(points, counts, total, jobs, warning)
 
 
 def _bucket_points(group: _Latency, measurement: str, ts: int, points: list[Point],

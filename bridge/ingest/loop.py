@@ -154,6 +154,7 @@ class TargetScraper:
         self.metrics.scrapes.labels(target.service).inc()
         status.scrapes += 1
         points: list[Point] = []
+        increments: Increments | None = None
         error = ""
         try:
             fetched = await fetch(session, target, target.timeout or config.timeout,
@@ -166,17 +167,18 @@ class TargetScraper:
                 self._parse(fetched))
             since = self.deriver.last_wall
             count = not await self._twin_stored(started, stamp)
-            derive = self.deriver.derive
-            points = await self._off_loop(derive, scraped, stamp, started, count) if large else (
-                derive(scraped, stamp, started, count=count))
+            derive, url = self.deriver.derive_all, target.url
+            derived = await self._off_loop(derive, scraped, stamp, started, count, url) if (
+                large) else derive(scraped, stamp, started, count, url)
+            points, increments = derived.points, derived.increments
             self._slow = time.perf_counter() - digest > SLOW_DIGEST_S
-            if self.deriver.last_seconds is None:  # a baseline: counts stored from here
+            if derived.seconds is None:  # a baseline: counts stored from here
                 status.covered_since = stamp
             elif status.covered_since is None:  # counting on from a saved state
                 status.covered_since = since
             status.covered_until = stamp
             status.samples = len(scraped.samples)
-            status.warning = self.deriver.warning
+            status.warning = derived.warning
         except (ScrapeError, ExpositionError) as exc:
             error = str(exc)
         except Exception as exc:  # a bug must not stop the loop
@@ -191,7 +193,7 @@ class TargetScraper:
                         "samples": samples, "last_error": error[:500]},
                        int(stamp * 1000)))
         await self.sink(target, points, started_wall, stamp, not error,
-                        None if error else self.deriver.window_increments(target.url, points))
+                        None if error else increments)
         return points
 
     def _parse(self, fetched: Fetched) -> Scrape:
