@@ -10,10 +10,10 @@ import signal
 import sys
 from datetime import UTC
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .config import BridgeConfig, ConfigError, load
-from .redact import redact
+if TYPE_CHECKING:
+    from .config import BridgeConfig
 
 
 def tune_gc() -> None:
@@ -35,13 +35,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backfill", nargs="+", metavar=("FROM", "TO"),
                         help="roll up and compute trends for a past range (ISO 8601 times, "
                              "TO defaults to now), then exit")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # (--help works without the bridge's dependencies)
+    try:
+        from .config import ConfigError, load, unreadable_secrets
+        from .redact import redact
+    except ModuleNotFoundError as exc:
+        print(f"promflux-bridge: the bridge's dependencies are not installed (no module "
+              f"{exc.name}): pip install 'promflux[bridge]'", file=sys.stderr)
+        return 2
     try:
         config = load(args.config)
     except ConfigError as exc:
         print(f"promflux-bridge: invalid configuration: {exc}", file=sys.stderr)
         return 2
     if args.check_config:
+        problems = unreadable_secrets(config)
+        for problem in problems:
+            print(f"promflux-bridge: {args.config}: {problem}", file=sys.stderr)
+        if problems:
+            return 2
         print(f"{args.config}: OK ({len(config.targets)} static targets, "
               f"{len(config.file_sd_configs) + len(config.http_sd_configs)} discovery "
               f"sources, InfluxDB "
@@ -51,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.backfill:
         return _backfill(config, args.backfill)
-    from .app import Bridge
+    from .app import Bridge, ListenError
 
     tune_gc()
 
@@ -72,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:  # a secret that cannot be read
         print(f"promflux-bridge: invalid configuration: {exc}", file=sys.stderr)
         return 2
+    except ListenError as exc:
+        print(f"promflux-bridge: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -86,6 +101,8 @@ _RELOADS: set[asyncio.Task[Any]] = set()
 
 
 def _reloaded(task: asyncio.Task[Any]) -> None:
+    from .config import ConfigError
+
     _RELOADS.discard(task)
     error = None if task.cancelled() else task.exception()
     if error is not None and not isinstance(error, ConfigError):

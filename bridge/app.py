@@ -10,7 +10,9 @@ starts and stops them together.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import os
 import time
 from collections.abc import Sequence
 from functools import partial
@@ -201,11 +203,10 @@ class Bridge:
 
     async def start(self) -> None:
         """Open the HTTP client and start listening."""
-        self._session = aiohttp.ClientSession(auto_decompress=True)
         self._runner = web.AppRunner(self.handlers.app(), access_log=None)
         await self._runner.setup()
-        host, _, port = self.config.listen.rpartition(":")
-        await web.TCPSite(self._runner, host, int(port)).start()
+        await _listen(self._runner, self.config.listen)
+        self._session = aiohttp.ClientSession(auto_decompress=True)
         log.info("bridge listening on http://%s/ (metrics, healthz); %d targets; writing to "
                  "%s database %s", self.config.listen, len(self.scrapers),
                  redact(self.config.influxdb.url), self.config.influxdb.database)
@@ -266,3 +267,18 @@ async def _restore_states(bridge: Bridge) -> None:
             restored += 1
     if restored:
         log.info("restored %d threshold states from InfluxDB", restored)
+
+
+class ListenError(Exception):
+    """The bridge cannot listen where its settings say (the message says why)."""
+
+
+async def _listen(runner: web.AppRunner, listen: str) -> None:
+    host, _, port = listen.rpartition(":")
+    try:
+        await web.TCPSite(runner, host, int(port)).start()
+    except OSError as exc:
+        hint = ("another process listens there: stop it, or set listen: to a free port"
+                if exc.errno == errno.EADDRINUSE else "set listen: to an address of this host")
+        why = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+        raise ListenError(f"cannot listen on {listen}: {why} ({hint})") from None

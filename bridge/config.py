@@ -647,3 +647,26 @@ def _validated(path: str | Path, data: Any, environ: dict[str, str]) -> BridgeCo
     except ValidationError as exc:
         problems = "; ".join(f"{_location(e)}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"{path}: {problems}") from None
+
+
+def unreadable_secrets(config: BridgeConfig) -> list[str]:
+    """Each secret of the settings that cannot be read now (a missing file, an unset
+    variable), with where it is set: ``--check-config`` reports them before the bridge
+    starts failing the scrapes or writes that need them."""
+    problems: list[str] = []
+
+    def walk(value: Any, where: str) -> None:
+        if isinstance(value, Secret):
+            try:
+                value.resolve()
+            except ConfigError as exc:
+                problems.append(f"{where}: {exc}")
+        elif isinstance(value, BaseModel):
+            for name in type(value).model_fields:
+                walk(getattr(value, name), f"{where}.{name}" if where else name)
+        elif isinstance(value, list | tuple):
+            for number, item in enumerate(value):
+                walk(item, f"{where}.{number}")
+
+    walk(config, "")
+    return problems

@@ -303,3 +303,14 @@ def _value_and_timestamp(rest: str) -> float:
     except ValueError:
         raise _Malformed(f"invalid value {rest.strip()!r}") from None
     return value
+
+
+def not_metrics(text: str) -> str:
+    """Why an answer that failed to parse is no metrics page at all (an HTML error or login
+    page, JSON), or "" when it looks like one that is merely malformed."""
+    head = text.lstrip()[:200].lower()
+    if head.startswith(("<!doctype html", "<html", "<head", "<body", "<?xml", "<")):
+        return "the answer is HTML or XML, not a metrics page (is the URL the /metrics path?)"
+    if head.startswith(("{", "[")):
+        return "the answer is JSON, not a metrics page (is the URL the /metrics path?)"
+    return ""

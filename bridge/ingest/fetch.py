@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from ..bodies import TooLarge, read_bounded
-from ..config import Target
+from ..config import ConfigError, Target
 from ..redact import redact
 from ..tls import ssl_context
 
@@ -58,7 +58,10 @@ class AuthCache:
 async def fetch(session: aiohttp.ClientSession, target: Target, timeout: float,
                 max_body_bytes: int, auth: AuthCache | None = None) -> Fetched:
     """GET the target's exposition; raises ScrapeError."""
-    headers = (auth or AuthCache(target)).headers()
+    try:
+        headers = (auth or AuthCache(target)).headers()
+    except ConfigError as exc:  # a secret file gone or unreadable: this scrape fails
+        raise ScrapeError(str(exc)) from None
     try:
         async with session.get(target.url, headers=headers, ssl=ssl_context(target.tls),
                                timeout=aiohttp.ClientTimeout(total=timeout)) as response:

@@ -27,7 +27,7 @@ from ..analyze.window import Increments
 from ..config import ScrapeConfig, Target
 from ..model import Point, Scrape
 from ..redact import redact
-from .exposition import ExpositionError, parse
+from .exposition import ExpositionError, not_metrics, parse
 from .fetch import AuthCache, Fetched, ScrapeError, fetch
 
 log = logging.getLogger("promflux.bridge")
@@ -179,8 +179,11 @@ class TargetScraper:
             status.covered_until = stamp
             status.samples = len(scraped.samples)
             status.warning = derived.warning
-        except (ScrapeError, ExpositionError) as exc:
+        except ScrapeError as exc:
             error = str(exc)
+        except ExpositionError as exc:
+            why = not_metrics(fetched.text)
+            error = f"{why}: {exc}" if why else str(exc)
         except Exception as exc:  # a bug must not stop the loop
             log.exception("scrape of %s failed unexpectedly", target.service)
             error = f"internal error: {exc!r}"

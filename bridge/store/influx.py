@@ -9,6 +9,7 @@ import base64
 import json
 import logging
 import re
+import socket
 import ssl
 from dataclasses import dataclass
 from typing import Any
@@ -111,13 +112,20 @@ class InfluxClient:
             raise InfluxError(f"unreadable answer to a write: {exc.message}"[:500],
                               retryable=False, batch_error=True) from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise InfluxError(redact(f"InfluxDB unreachable: {exc!r}"), retryable=True) from None
+            raise InfluxError(unreachable(exc, self.url, self._timeout.total),
+                              retryable=True) from None
         if status == 204:
             return WriteResult()
         message = _error_text(text)[:2000]
         if status == 400 and "partial write" in message:  # the valid points were stored
             return WriteResult(message, dropped_points(message))
         server_side = status >= 500 or status in (401, 403, 404)
+        if status in (401, 403):
+            message = ("InfluxDB refused the credentials: check influxdb.username and "
+                       f"influxdb.password ({message})")
+        elif status == 404:
+            message = (f"{message} (the bridge creates it at start-up unless "
+                       "influxdb.manage_schema is false)")
         raise InfluxError(f"write failed with {status}: {message}", retryable=server_side,
                           status=status, batch_error=not server_side)
 
@@ -136,11 +144,26 @@ class InfluxClient:
             async with session.post(self.url + "/query", params=params,
                                     ssl=self._ssl) as response:
                 status = response.status
-                payload = json.loads(await read_bounded(response, QUERY_ANSWER_BYTES))
+                kind = response.headers.get("Content-Type", "no Content-Type")
+                body = await read_bounded(response, QUERY_ANSWER_BYTES)
         except TooLarge as exc:
             raise InfluxError(f"answer to a query: {exc}", retryable=False) from None
-        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
-            raise InfluxError(redact(f"InfluxDB unreachable: {exc!r}"), retryable=True) from None
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise InfluxError(unreachable(exc, self.url, self._timeout.total),
+                              retryable=True) from None
+        try:
+            payload = json.loads(body)
+            if not isinstance(payload, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            raise InfluxError(redact(
+                f"{self.url} answered HTTP {status} ({kind}) but not with InfluxDB's JSON: "
+                "is influxdb.url an InfluxDB 1.x HTTP API (usually port 8086)?"),
+                retryable=True, status=status) from None
+        if status in (401, 403):
+            raise InfluxError(f"InfluxDB refused the credentials (HTTP {status}): check "
+                              "influxdb.username and influxdb.password, and that the user "
+                              "is an admin", retryable=True, status=status)
         if status != 200:
             raise InfluxError(f"query failed with {status}: {payload}",
                               retryable=status >= 500, status=status)
@@ -242,3 +265,23 @@ def _normalize_cq(text: str) -> str:
 def _same_cq(have: str, statement: str) -> bool:
     # InfluxDB echoes the statement back re-formatted; compare without blanks and quotes.
     return _normalize_cq(have) == _normalize_cq(statement)
+
+
+def unreachable(exc: BaseException, url: str, timeout: float | None) -> str:
+    """One line on why InfluxDB could not be reached, and what to check."""
+    where = redact(url)
+    if isinstance(exc, TimeoutError):
+        return f"InfluxDB at {where} did not answer within {timeout or 0:g} s"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return (f"the TLS certificate of {where} is not trusted "
+                f"({exc.certificate_error}): set influxdb.tls.ca_file")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        cause = exc.os_error
+        if isinstance(cause, ConnectionRefusedError):
+            return (f"cannot connect to InfluxDB at {where}: connection refused (is influxd "
+                    "running and listening there?)")
+        if isinstance(cause, socket.gaierror):
+            return f"cannot connect to InfluxDB at {where}: unknown host"
+        return f"cannot connect to InfluxDB at {where}: {cause.strerror or cause}"
+    text = str(exc) or type(exc).__name__
+    return f"InfluxDB at {where} unreachable: {text.splitlines()[0][:200]}"
