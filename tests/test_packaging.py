@@ -139,3 +139,43 @@ def test_every_package_folder_is_in_the_distribution():
     found = {".".join([name, *init.parent.relative_to(folder).parts])
              for name, folder in roots.items() for init in folder.rglob("__init__.py")}
     assert found == listed
+
+
+def readme_installs() -> list[str]:
+    """The pip commands of the README's Install section, as written."""
+    section = (ROOT / "README.md").read_text().split("## Install", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^pip install '([^']+)'", section, re.M)
+
+
+def test_the_readme_install_commands_work_from_a_checkout_and_from_git(tmp_path):
+    """Exactly the README's commands, in a fresh virtualenv: from a clone of this
+    repository (as the README has it, ``./promflux``), and from its git URL (a file://
+    URL to the same repository stands for the git host)."""
+    commands = readme_installs()
+    local = [c for c in commands if c.startswith("./promflux[")]
+    remote = [c for c in commands if " @ git+" in c]
+    assert {c.split("[")[1].rstrip("]") for c in local} == {"fastapi", "starlette", "aiohttp",
+                                                             "bridge"}
+    assert len(remote) == 1
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(tmp_path / "promflux")], check=True,
+                   timeout=120)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
+    for requirement in local:
+        subprocess.run([*pip, requirement], cwd=tmp_path, check=True, timeout=600)
+    check = ("import fastapi, starlette, aiohttp, yaml; import promflux.exporter, "
+             "promflux.bridge.app; print('ok')")
+    assert subprocess.run([str(venv / "bin" / "python"), "-c", check], capture_output=True,
+                          text=True, check=True, cwd=tmp_path).stdout == "ok\n"
+    done = subprocess.run([str(venv / "bin" / "promflux-bridge"), "--help"],
+                          capture_output=True, text=True, check=True)
+    assert "--config" in done.stdout
+    from_git = tmp_path / "from-git"
+    subprocess.run([sys.executable, "-m", "venv", str(from_git)], check=True, timeout=120)
+    name = remote[0].partition(" @ ")[0]
+    url = f"git+file://localhost{tmp_path / 'promflux'}"  # (pip wants a host)
+    subprocess.run([str(from_git / "bin" / "python"), "-m", "pip", "install", "-q",
+                    f"{name} @ {url}"], check=True, timeout=600)
+    assert subprocess.run([str(from_git / "bin" / "promflux-bridge"), "--help"],
+                          capture_output=True, text=True, check=True).returncode == 0
