@@ -391,9 +391,28 @@ class Webhook(_Model):
         return self
 
 
+def state_directory(environ: Mapping[str, str] | None = None, uid: int | None = None) -> Path:
+    """Where the bridge keeps its state (the buffer, saved counters) unless told: systemd's
+    ``$STATE_DIRECTORY``, ``/var/lib/promflux`` for root, else ``$XDG_STATE_HOME/promflux``
+    (``~/.local/state/promflux``). Never the folder it happens to start in."""
+    environ = os.environ if environ is None else environ
+    if environ.get("STATE_DIRECTORY"):
+        return Path(environ["STATE_DIRECTORY"].split(":")[0])
+    if (os.geteuid() if uid is None else uid) == 0:
+        return Path("/var/lib/promflux")
+    base = environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "promflux"
+
+
 class BufferConfig(_Model):
-    path: Path = Path("promflux-buffer")
+    path: Path = Field(default_factory=lambda: state_directory() / "buffer")
     max_bytes: Bytes = 512 * 1024**2
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _default_when_empty(cls, value: Any) -> Any:
+        # (an empty value, as ``${BUFFER_PATH:-}`` gives, means the default)
+        return state_directory() / "buffer" if value in (None, "") else value
 
 
 class DiscoveryDefaults(_Model):

@@ -289,3 +289,19 @@ def test_the_rule_book_reads_every_figure_an_override_can_set():
     from promflux.bridge.config import Override
 
     assert set(OVERRIDABLE) == set(Override.model_fields) - {"service", "endpoint"}
+
+
+def test_the_buffer_lives_in_a_state_directory_not_where_the_bridge_starts(tmp_path):
+    from pathlib import Path
+
+    from promflux.bridge.config import state_directory
+
+    assert state_directory({"STATE_DIRECTORY": "/run/x:/run/y"}, uid=1000) == Path("/run/x")
+    assert state_directory({}, uid=0) == Path("/var/lib/promflux")
+    assert state_directory({"XDG_STATE_HOME": "/home/u/.st"}, uid=1000) == Path(
+        "/home/u/.st/promflux")
+    assert state_directory({}, uid=1000) == Path.home() / ".local" / "state" / "promflux"
+    for text in ("", "buffer:\n  path: \n", "buffer:\n  path: ''\n"):
+        config = load(write(tmp_path, GOOD + text), environ={})
+        assert config.buffer.path == state_directory() / "buffer"
+        assert config.buffer.path.is_absolute()

@@ -151,3 +151,26 @@ def test_make_demo_runs_reaches_influxdb_and_stops_cleanly(tmp_path):
 
     for port in ports.values():  # everything it started is gone
         assert wait_for(lambda port=port: closed(port), bool, timeout=20), port
+
+
+def test_the_image_build_context_holds_what_the_dockerfile_copies_and_no_more():
+    """What ``docker build .`` would send, by the .dockerignore rules (the simple ones used
+    here: names and folders), compared with what the Dockerfile copies."""
+    import fnmatch
+
+    rules = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+
+    def ignored(relative: str) -> bool:
+        parts = relative.split("/")
+        return any(fnmatch.fnmatch(relative, rule) or fnmatch.fnmatch(parts[0], rule)
+                   or (rule.startswith("**/") and rule[3:] in parts)
+                   or relative.startswith(rule.rstrip("/") + "/") for rule in rules)
+
+    copied = {name for line in (ROOT / "Dockerfile").read_text().splitlines()
+              if line.startswith("COPY ") for name in line.split()[1:-1]}
+    for name in copied:
+        assert not ignored(name), f"the Dockerfile copies {name}, which .dockerignore drops"
+    for left_behind in (".git", ".venv", ".venv-old", "tests", "build", ".demo", "bench",
+                        "grafana/schema-check/node_modules", "bridge/__pycache__"):
+        assert ignored(left_behind), left_behind
