@@ -311,3 +311,45 @@ def test_under_limit_agrees_with_the_figure(own, errors):
             continue  # exactly at the limit: either answer is a tie
         assert under_limit(metric, rule, counts) == (rule.level(figure) == "ok"), (
             metric, figure, cumulative)
+
+
+def _first_hour(rise_at: float | None, minutes: float, seed: int) -> list:
+    """A service that starts with the bridge (no stored history at all): 3 requests a
+    second of 30-45 ms, from ``rise_at`` on ten times slower (300-450 ms: under the 500 ms
+    limit, so only a regression can tell). 5 s scrapes; the default rules."""
+    rng = random.Random(seed)
+    registry = CollectorRegistry()
+    histogram = ExporterMetrics("api", registry).request_duration
+    deriver = TargetDeriver("api")
+    evaluator = Evaluator(RuleBook({**DEFAULTS, **REGRESSION_DEFAULTS}))
+    changes = []
+    for step in range(int(minutes * 12) + 1):
+        now = step * 5.0
+        if step:
+            slow = rise_at is not None and now > rise_at
+            for _ in range(15):
+                latency = rng.uniform(0.03, 0.045) * (10 if slow else 1)
+                histogram.labels("api", "/items/{id}", "GET", "200").observe(latency)
+        derived = deriver.derive_all(parse(generate_latest(registry).decode(), deriver.cache),
+                                     now, now, target="t1")
+        changes += [(now, c) for c in evaluator.observe("api", "t1", derived.increments, now,
+                                                        active=True)]
+    return changes
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_regression_in_the_first_hour_is_found_from_the_previous_window(seed):
+    """No stored baseline exists yet: a 10x latency rise 6 minutes after the first start
+    (one full window of history) is a regression within 5 minutes of the rise, against
+    the bridge's own previous window."""
+    changes = _first_hour(rise_at=360.0, minutes=15, seed=seed)
+    found = [(t, c) for t, c in changes if c.metric == "p95_regression"
+             and c.level == "regression" and c.endpoint == "GET /items/{id}"]
+    assert found, changes
+    assert found[0][0] - 360.0 <= 300.0, found[0][0]
+    assert all(c.metric != "p95_ms" for _, c in changes)  # under the limit all along
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_steady_traffic_in_the_first_hour_changes_no_state(seed):
+    assert _first_hour(rise_at=None, minutes=60, seed=seed) == []

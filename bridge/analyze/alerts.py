@@ -13,11 +13,13 @@ States are restored from InfluxDB at start-up (``restore``). docs/alerts.md has 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from ..model import Point
 from . import regression, schema
+from .recent import RecentBaselines
 from .rules import RuleBook
 from .significance import significant
 from .thresholds import JOB_PREFIX, REGRESSIONS, SEVERITY, Level, Threshold
@@ -182,6 +184,7 @@ class Evaluator:
     windows: dict[str, ServiceWindow] = field(default_factory=dict)
     baselines: dict[tuple[str, str], regression.Baseline] = field(default_factory=dict)
     up: dict[str, dict[str, float]] = field(default_factory=dict)
+    recent: RecentBaselines | None = None  # made at the first scrape, from the book
 
     def observe(self, service: str, target: str, found: Increments | None, now: float,
                 up: bool = True, active: bool = False) -> list[Change]:
@@ -192,6 +195,7 @@ class Evaluator:
             window = self.windows[service] = ServiceWindow(self.book.lengths())
         if found is not None and found.seconds > 0:
             window.add(found, now)
+            self._recent().take(service, window, now, self._held)
         self.up.setdefault(service, {})[target] = 1.0 if up else 0.0
         changes = []
         for j in self._judge(service, window, now, active):
@@ -219,6 +223,7 @@ class Evaluator:
                 return
         self.up.pop(service, None)
         self.windows.pop(service, None)
+        self._recent().forget(service)
         for key in [k for k in self.states if k[0] == service]:
             del self.states[key]
 
@@ -326,7 +331,9 @@ class Evaluator:
             short = (counts(rule.fast_window_seconds)
                      if 0 < rule.fast_window_seconds < rule.window_seconds else None)
             yield self._ratio(service, endpoint, metric, rule, c, window, now, short)
-        base = self.baselines.get((service, endpoint))
+        # The stored baseline; where there is none yet, the previous window's.
+        base = self.baselines.get((service, endpoint)) or self._recent().found.get(
+            (service, endpoint))
         for metric, check in (("p95_regression", regression.latency),
                               ("error_rate_regression", regression.errors)):
             rule = self.book.rule(service, endpoint, metric)
@@ -344,15 +351,21 @@ class Evaluator:
     def set_baselines(self, found: Mapping[tuple[str, str], regression.Baseline]) -> None:
         """New baselines, except where a regression is on or pending: there the old one is
         held, or a long regression would become its own baseline and resolve unfixed."""
-        def held(service: str, endpoint: str) -> bool:
-            for metric in REGRESSIONS:
-                state = self.states.get((service, endpoint, metric))
-                if state is not None and "regression" in (state.level, state.pending):
-                    return True
-            return False
-
-        kept = {k: v for k, v in self.baselines.items() if held(*k)}
+        kept = {k: v for k, v in self.baselines.items() if self._held(*k)}
         self.baselines = {**found, **kept}
+
+    def _held(self, service: str, endpoint: str) -> bool:
+        for metric in REGRESSIONS:
+            state = self.states.get((service, endpoint, metric))
+            if state is not None and "regression" in (state.level, state.pending):
+                return True
+        return False
+
+    def _recent(self) -> RecentBaselines:
+        if self.recent is None:
+            rule = self.book.base.get("p95_regression")
+            self.recent = RecentBaselines(rule.window_seconds if rule else math.inf)
+        return self.recent
 
     def restore(self, key: Key, level: Level, since: float, value: float | None) -> None:
         """Take up a state stored before a restart (so a breach that goes on is not
