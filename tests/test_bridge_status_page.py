@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from promflux.bridge.analyze.overview import ServiceFigures, reduce
 from promflux.bridge.analyze.thresholds import DEFAULTS, Threshold, worst
-from promflux.bridge.serve.status_page import StateRow, TargetRow, render_main, sparkline
+from promflux.bridge.serve.status_page import StateRow, TargetRow, render_main
 from promflux.bridge.store.influxql.overview import named
 
 NOW_MS = 1_800_000_000_000
@@ -68,11 +68,25 @@ def test_render_colours_breaches_and_escapes_everything_a_target_sends():
     assert 'id="states"' in html
 
 
-def test_sparkline_scales_into_the_box():
-    svg = sparkline([(0, 0.0), (50, 100.0), (100, 50.0)], width=100, height=50, limit=200.0,
-                    start_ms=0, end_ms=100)
-    assert 'points="0.0,50.0 50.0,27.3 100.0,38.6"' in svg
-    assert "no data" in sparkline([], title="t")
+def test_charts_have_axes_units_a_labelled_limit_and_values_on_hover():
+    import re
+
+    from promflux.bridge.serve.charts import LEFT, RIGHT, line_chart, nice_top
+
+    assert [nice_top(v) for v in (0.7, 1, 1.3, 3, 4.2, 7, 730, 0)] == [
+        0.8, 1, 1.5, 3, 5, 8, 800, 1]
+    end = 86_400_000 * 400 + 3_600_000  # 01:00 UTC
+    svg = line_chart([(end - 3_600_000, 0.0), (end - 1_800_000, 480.0), (end, 120.0)],
+                     title="api p95", unit=" ms", start_ms=end - 3_600_000, end_ms=end,
+                     limit=500.0, width=480, height=150)
+    assert re.findall(r'class="y-label"[^>]*>([^<]*)<', svg) == ["0 ms", "300 ms", "600 ms"]
+    assert re.findall(r'class="x-label"[^>]*>([^<]*)<', svg) == ["−60 min", "−30 min", "now"]
+    assert "limit 500 ms" in svg
+    hovers = re.findall(r'<circle class="point"[^>]*><title>([^<]*)</title>', svg)
+    assert hovers == ["00:00:00 UTC: 0.0 ms", "00:30:00 UTC: 480.0 ms", "01:00:00 UTC: 120.0 ms"]
+    xs = [float(x) for x in re.findall(r'<circle class="point" cx="([\d.]+)"', svg)]
+    assert xs == [LEFT, LEFT + (480 - LEFT - RIGHT) / 2, 480 - RIGHT]
+    assert "no data" in line_chart([], title="t", unit="", start_ms=0, end_ms=1)
 
 
 def test_endpoint_rows_are_exact_from_summed_counts_and_buckets():

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+import time
+
 import httpx
 import pytest
 
 from .browser import browser  # noqa: F401
-from .conftest import Samples, wait_for
+from .conftest import ROOT, Samples, wait_for
 from .stack import ExampleStack
 
 
@@ -47,7 +50,7 @@ def test_status_page_shows_every_target_and_the_stored_figures(stack, browser): 
         assert shown == f"{p95[service]:,.1f} ms"
         assert card.locator('.figure[data-figure="p95_ms"]').get_attribute("data-level") == "ok"
         assert card.locator('.figure[data-figure="cpu_percent"] .value').inner_text().endswith(" %")
-        assert card.locator("svg.spark polyline").count() == 2
+        assert card.locator("svg.chart polyline").count() == 3  # p95, requests, errors
     admin = page.locator('section.service[data-service="admin-api"]')
     errors = admin.locator('.figure[data-figure="error_rate_percent"] .value')
     assert errors.inner_text() == "0.00 %"
@@ -56,6 +59,15 @@ def test_status_page_shows_every_target_and_the_stored_figures(stack, browser): 
     assert devices.locator("td").nth(1).inner_text() == "50"
     assert devices.locator('[data-figure="client_error_rate_percent"]').inner_text() == "20.00 %"
     assert devices.locator('[data-figure="within"]').get_attribute("data-level") == "ok"
+    # 4xx: no limit is configured for it, so it is not shown as judged ok.
+    assert devices.locator('[data-figure="client_error_rate_percent"]').get_attribute(
+        "data-level") == "unjudged"
+    assert page.locator(".legend span").count() == 6
+    charts(admin)
+    # The README's screenshot, from this very page (it cannot go stale).
+    page.screenshot(path=str(ROOT / "docs" / "status-page.png"), full_page=True)
+    endpoint_page(page, devices, stack)
+    page.goto(stack.bridge.url + "/")
 
     # The page refreshes itself through promflux-fetch.js and posts its own timings.
     first = page.locator("p.meta").inner_text()
@@ -68,6 +80,40 @@ def test_status_page_shows_every_target_and_the_stored_figures(stack, browser): 
                       lambda s: s.get(name, route="/", method="GET", status="200") >= 1)
     assert counts.get(name, route="/", method="GET", status="200") >= 1
     page.close()
+
+
+def charts(card) -> None:
+    """p95, requests/min and 5xx charts with axes, units, the limit and hover values."""
+    assert card.locator("figure[data-chart]").count() == 3
+    p95 = card.locator('figure[data-chart="p95"]')
+    labels = p95.locator("text.y-label").all_text_contents()
+    assert len(labels) == 3 and labels[0] == "0 ms" and all(x.endswith(" ms") for x in labels)
+    assert p95.locator("text.x-label").all_text_contents() == ["−60 min", "−30 min", "now"]
+    assert "limit 500 ms" in (p95.text_content() or "")
+    hover = p95.locator("circle.point title").last.text_content() or ""
+    assert re.fullmatch(r"\d\d:\d\d:\d\d UTC: [\d,.]+ ms", hover), hover
+    errors = card.locator('figure[data-chart="5xx errors"]')
+    assert "limit 5 %" in (errors.text_content() or "")
+
+
+def endpoint_page(page, row, stack) -> None:
+    """A row's link opens the endpoint's page: its exact figures over the range are those
+    of /api/percentiles, and its alert history is there."""
+    row.locator("a").click()
+    page.wait_for_selector("#percentiles")
+    assert page.url.startswith(stack.bridge.url + "/endpoint?service=admin-api")
+    end = time.time()
+    exact = httpx.get(stack.bridge.url + "/api/percentiles", params={
+        "service": "admin-api", "endpoint": "/api/devices/{device_id}", "method": "GET",
+        "start": end - 3600, "end": end + 1}).json()
+    table = page.locator("#percentiles")
+    assert table.locator('[data-figure="requests"]').inner_text() == f"{exact['requests']:,.0f}"
+    for name in ("p50_ms", "p90_ms", "p95_ms", "p99_ms"):
+        assert table.locator(f'[data-figure="{name}"]').inner_text() == f"{exact[name]:,.1f} ms"
+    assert page.locator("#history").count() == 1
+    page.locator(".ranges a", has_text="15m").click()
+    page.wait_for_url("**range=15m**")
+    assert page.locator(".ranges a.current").inner_text() == "15m"
 
 
 def test_status_page_shows_a_dead_target_with_its_error(stack, browser):  # noqa: F811
@@ -101,4 +147,8 @@ def test_status_page_shows_a_dead_target_with_its_error(stack, browser):  # noqa
     page.goto(stack.bridge.url + "/")
     change = page.locator('#changes tr[data-level="critical"]').first
     assert "ingest" in change.inner_text() and "ok → critical" in change.inner_text()
+    # The service's own page has the change in its alert history.
+    page.goto(stack.bridge.url + "/endpoint?service=ingest&endpoint=_all&method=&range=1h")
+    history = page.locator('#history tr[data-level="critical"]').first
+    assert "up" in history.inner_text() and "ok → critical" in history.inner_text()
     page.close()

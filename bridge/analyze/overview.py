@@ -29,6 +29,8 @@ class ServiceFigures:
     disk_percent: float | None = None
     p95_series: list[tuple[int, float]] = field(default_factory=list)
     rpm_series: list[tuple[int, float]] = field(default_factory=list)
+    # each scrape's 5xx share: its errors over its requests (scrapes with requests only)
+    error_series: list[tuple[int, float]] = field(default_factory=list)
     # When each kind of figure was last written (ms), so a page can tell current from stale,
     # and the time the requests-per-minute figure covers (at most RECENT_MS).
     requests_ms: int | None = None
@@ -208,6 +210,9 @@ def reduce(results: Answer) -> dict[str, ServiceFigures]:
                 figures.p95_ms, figures.p95_at_ms = row["p95_ms"], int(row["time"])
             if row["requests_per_minute"] is not None:
                 figures.rpm_series.append((row["time"], row["requests_per_minute"]))
+            if row["requests"]:
+                figures.error_series.append(
+                    (row["time"], 100.0 * (row["errors"] or 0.0) / row["requests"]))
             if previous is not None:
                 gap = row["time"] - previous
             previous = row["time"]

@@ -21,13 +21,14 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from ..analyze import overview, range_percentiles
 from ..analyze.alerts import Key, State
 from ..analyze.rules import RuleBook
+from ..analyze.schema import ALL
 from ..analyze.thresholds import REGRESSIONS, Threshold, worst
 from ..config import ConfigError
 from ..ingest.loop import TargetStatus
 from ..store.influx import InfluxError
 from ..store.pair import PairStore
 from ..store.storage import Storage
-from . import status_page
+from . import endpoint_page, status_page
 from .browser_timings import ClientTimings
 
 
@@ -83,6 +84,7 @@ class BridgeHandlers:
         app.router.add_get("/api/percentiles", self.api_percentiles)
         app.router.add_get("/api/coverage", self.api_coverage)
         app.router.add_post("/-/reload", self.reload)
+        app.router.add_get("/endpoint", self.endpoint)
         return app
 
     async def reload(self, request: web.Request) -> web.Response:
@@ -170,6 +172,32 @@ class BridgeHandlers:
         except (TimeoutError, InfluxError) as exc:
             return web.json_response({"error": f"InfluxDB: {exc}"}, status=503)
         return web.json_response(range_percentiles.answer(buckets))
+
+    async def endpoint(self, request: web.Request) -> web.Response:
+        """One endpoint over a range (``?service=&endpoint=&method=&range=1h``): exact
+        percentiles and counts, and its alert history."""
+        q = request.query
+        service, route, method = q.get("service", ""), q.get("endpoint", ""), q.get("method", "")
+        range_ = q.get("range", "1h")
+        if not service or not route or range_ not in endpoint_page.RANGES:
+            return web.Response(status=400, text="give service, endpoint, method and a range "
+                                f"of {', '.join(endpoint_page.RANGES)}\n")
+        end = time.time()
+        start = end - endpoint_page.RANGES[range_]
+        key = f"{method} {route}" if method and route != ALL else route
+        figures, changes, error = None, [], ""
+        try:
+            buckets, changes = await asyncio.wait_for(asyncio.gather(
+                self.bridge.storage.range_buckets(service, route, method or None, start, end),
+                self.bridge.storage.state_changes(service, key, start, end)), timeout=10)
+            figures = range_percentiles.answer(buckets)
+        except (TimeoutError, InfluxError) as exc:
+            error = str(exc) or "no answer within 10 s"
+        main = endpoint_page.render_endpoint(
+            service, route, method, range_, figures, changes, end=end, error=error,
+            p95_rule=self.bridge.book.rule(service, key, "p95_ms"))
+        return web.Response(text=endpoint_page.render_document(
+            f"{service} {key}", main, status_page.STYLE), content_type="text/html")
 
     async def script(self, request: web.Request) -> web.Response:
         return web.Response(body=SCRIPT, content_type="text/javascript", charset="utf-8",

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 from typing import Any
+from urllib.parse import urlencode
 
 from ..analyze.overview import (
     RECENT_MS,
@@ -22,9 +23,14 @@ from ..analyze.overview import (
     StateChange,
 )
 from ..analyze.thresholds import DEFAULTS, Level, Threshold
+from .charts import line_chart
 
 _COLOURS = {"ok": "#1a7f37", "warning": "#b35900", "critical": "#c62828",
-            "regression": "#8250df", "none": "#6e7781"}
+            "regression": "#8250df", "none": "#6e7781", "unjudged": "#1f2328"}
+_LEGEND = (("ok", "within its limit"), ("warning", "over the warning limit"),
+           ("critical", "over the critical limit, or down"),
+           ("regression", "a regression against its baseline"),
+           ("unjudged", "no limit set for it"), ("none", "no current data"))
 
 
 @dataclass
@@ -63,11 +69,15 @@ def _number(value: float | None, unit: str, digits: int = 1) -> str:
 
 
 def _level(name: str, value: float | None, thresholds: dict[str, Threshold]) -> Level | str:
-    """A figure's colour: none without a value, else its threshold's level (ok without)."""
+    """A figure's colour: none without a value, else its threshold's level; "unjudged"
+    where no limit is in force (never green for a figure nothing judges, such as the 4xx
+    share unless ``client_error_rate_percent`` is configured)."""
     threshold = thresholds.get(name)
     if value is None:
         return "none"
-    return threshold.level(value) if threshold and not threshold.active_only else "ok"
+    if threshold is None or threshold.active_only:
+        return "unjudged"
+    return threshold.level(value)
 
 
 def _figure(name: str, label: str, value: float | None, unit: str,
@@ -96,14 +106,21 @@ def _span(ms: float) -> str:
     return f"last {ms / 1000:.0f} s" if ms < 120_000 else f"last {ms / 60_000:.0f} min"
 
 
-def _endpoints_table(rows: Sequence[EndpointFigures], thresholds: dict[str, Threshold],
-                     p95_limit: float | None) -> str:
+def endpoint_link(service: str, endpoint: str, method: str, range_: str = "1h") -> str:
+    """The endpoint page's address (``/endpoint``)."""
+    return "/endpoint?" + urlencode({"service": service, "endpoint": endpoint,
+                                     "method": method, "range": range_})
+
+
+def _endpoints_table(service: str, rows: Sequence[EndpointFigures],
+                     thresholds: dict[str, Threshold], p95_limit: float | None) -> str:
     if not rows:
         return ""
     limit = f"{p95_limit:g} ms" if p95_limit else "the limit"
     body = "".join(
         f'<tr data-endpoint="{escape(e.method)} {escape(e.endpoint)}">'
-        f"<td>{escape(e.method)} {escape(e.endpoint)}</td><td>{e.requests:,.0f}</td>"
+        f'<td><a href="{escape(endpoint_link(service, e.endpoint, e.method))}">'
+        f"{escape(e.method)} {escape(e.endpoint)}</a></td><td>{e.requests:,.0f}</td>"
         + _cell("p95_ms", e.p95_ms, " ms", thresholds)
         + _cell("within", e.within_limit_percent, " %", {}, 1,
                 None if e.within_limit_percent is None else
@@ -173,14 +190,24 @@ def _service_note(service: str, targets: Sequence[TargetRow], f: ServiceFigures,
     return f'<p class="stale-note" data-stale="true">{why} · {last}</p>'
 
 
-def _charts(service: str, f: ServiceFigures, p95_limit: float | None, end_ms: int) -> str:
-    return ("<div class=\"charts\"><figure>"
-            + sparkline(f.p95_series, limit=p95_limit, start_ms=end_ms - 3_600_000,
-                        end_ms=end_ms, title=f"{service} p95 ms, last hour")
-            + "<figcaption>p95 (ms), last hour; dashed: limit</figcaption></figure><figure>"
-            + sparkline(f.rpm_series, start_ms=end_ms - 3_600_000, end_ms=end_ms,
-                        title=f"{service} requests per minute, last hour")
-            + "<figcaption>requests per minute, last hour</figcaption></figure></div>")
+def _charts(service: str, f: ServiceFigures, thresholds: dict[str, Threshold],
+            end_ms: int) -> str:
+    """p95, requests per minute and the 5xx share over the last hour, each point one
+    scrape's exact figure; the limits in force as dashed lines."""
+    start = end_ms - 3_600_000
+    p95 = thresholds.get("p95_ms")
+    errors = thresholds.get("error_rate_percent")
+    charts = (
+        (f.p95_series, "p95", " ms", p95.warning if p95 else None, 0),
+        (f.rpm_series, "requests/min", "", None, 1),
+        (f.error_series, "5xx errors", " %", errors.warning if errors else None, 2))
+    return '<div class="charts">' + "".join(
+        f'<figure data-chart="{label}">'
+        + line_chart(points, title=f"{service} {label}, last hour", unit=unit,
+                     start_ms=start, end_ms=end_ms, limit=limit, digits=digits)
+        + f"<figcaption>{label}{unit and ' (' + unit.strip() + ')'}, each scrape, "
+        + "last hour</figcaption></figure>"
+        for points, label, unit, limit, digits in charts) + "</div>"
 
 
 def _other_tables(service: str, counts: dict[str, dict[str, list[CountRow]]]) -> str:
@@ -211,33 +238,6 @@ def _changes_table(changes: Sequence[StateChange], now: float) -> str:
     return ('<h2>Last state changes (24 h)</h2><table id="changes"><thead><tr><th>When</th>'
             "<th>Service</th><th>Endpoint</th><th>Figure</th><th>Change</th><th>Value</th>"
             f"</tr></thead><tbody>{rows}</tbody></table>")
-
-
-def sparkline(points: Sequence[tuple[int, float]], width: int = 240, height: int = 48,
-              limit: float | None = None, start_ms: int | None = None,
-              end_ms: int | None = None, title: str = "") -> str:
-    """An inline SVG line over [start_ms, end_ms]; a dashed line at ``limit``."""
-    if not points:
-        return (f'<svg class="spark" width="{width}" height="{height}" role="img">'
-                f'<title>{escape(title)}: no data</title></svg>')
-    t0 = start_ms if start_ms is not None else points[0][0]
-    t1 = end_ms if end_ms is not None else points[-1][0]
-    top = max(max(v for _, v in points), limit or 0.0) * 1.1 or 1.0
-    span = max(t1 - t0, 1)
-
-    def xy(t: float, v: float) -> str:
-        return f"{(t - t0) / span * width:.1f},{height - v / top * height:.1f}"
-
-    line = " ".join(xy(t, v) for t, v in points)
-    limit_line = ""
-    if limit is not None:
-        y = height - limit / top * height
-        limit_line = (f'<line x1="0" x2="{width}" y1="{y:.1f}" y2="{y:.1f}" '
-                      f'stroke="{_COLOURS["critical"]}" stroke-dasharray="4 3"/>')
-    return (f'<svg class="spark" width="{width}" height="{height}" role="img" '
-            f'viewBox="0 0 {width} {height}"><title>{escape(title)}</title>{limit_line}'
-            f'<polyline fill="none" stroke="#0969da" stroke-width="1.5" points="{line}"/>'
-            f"</svg>")
 
 
 def _config_problems(health: dict[str, Any]) -> list[str]:
@@ -271,6 +271,9 @@ def render_main(targets: Sequence[TargetRow], figures: dict[str, ServiceFigures]
         parts.append(f" · InfluxDB schema {'ready' if health.get('schema_ready') else 'not ready'}"
                      f" · {health.get('buffer_batches', 0)} batches buffered")
     parts.append("</p>")
+    parts.append('<p class="legend">' + "".join(
+        f'<span data-level="{level}"><i style="background:{_COLOURS[level]}"></i>{text}'
+        "</span>" for level, text in _LEGEND) + "</p>")
     if influx_error:
         parts.append(f'<p class="error" role="alert">InfluxDB: {escape(influx_error)}</p>')
     parts += _config_problems(health or {})
@@ -338,21 +341,23 @@ def _service_section(service: str, f: ServiceFigures, targets: Sequence[TargetRo
         + _figure("disk_percent", "disk used, now", f.disk_percent, " %", thresholds,
                   stale=disk)
         + "</div>"
-        + (_charts(service, f, p95_limit, int(now * 1000)) if http else "")
-        + _endpoints_table(endpoints.get(service, []), thresholds, p95_limit)
+        + (_charts(service, f, thresholds, int(now * 1000)) if http else "")
+        + _endpoints_table(service, endpoints.get(service, []), thresholds, p95_limit)
         + _jobs_table(jobs.get(service, []), thresholds)
         + _other_tables(service, counts)
         + "</section>")
 
 
-_STYLE = """
+STYLE = """
 body{font:14px system-ui,sans-serif;margin:1.5rem;color:#1f2328}
 table{border-collapse:collapse;margin-bottom:1rem}th,td{padding:.3rem .7rem;text-align:left;
 border-bottom:1px solid #d0d7de}.service{border:1px solid #d0d7de;border-radius:6px;
 padding:.5rem 1rem;margin:.7rem 0}.figures{display:flex;flex-wrap:wrap;gap:1.2rem}
 .figure{display:flex;flex-direction:column}.label{color:#6e7781;font-size:12px}
 .value{font-size:20px;font-weight:600}.charts{display:flex;gap:1.5rem;margin-top:.5rem}
-.spark{background:#f6f8fa;border-radius:3px}.meta{color:#6e7781}figure{margin:0}figcaption{color:#6e7781;font-size:12px}.error{color:#c62828}.last-error{max-width:28rem;color:#c62828}
+.chart{background:#f6f8fa;border-radius:3px}.legend{display:flex;flex-wrap:wrap;gap:1rem;
+font-size:12px;color:#57606a}.legend i{display:inline-block;width:.7rem;height:.7rem;
+border-radius:2px;margin-right:.3rem;vertical-align:-1px}.charts{flex-wrap:wrap}.meta{color:#6e7781}figure{margin:0}figcaption{color:#6e7781;font-size:12px}.error{color:#c62828}.last-error{max-width:28rem;color:#c62828}
 .stale{background:#f6f8fa;color:#6e7781}.stale-note,.age{color:#6e7781;font-size:12px}
 """
 
@@ -364,7 +369,7 @@ def render_page(main: str, refresh_s: float) -> str:
 <html lang="en"><head><meta charset="utf-8"><title>promflux bridge</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <noscript><meta http-equiv="refresh" content="{int(refresh_s)}"></noscript>
-<style>{_STYLE}</style>
+<style>{STYLE}</style>
 <script src="/static/promflux-fetch.js"></script></head>
 <body><h1>promflux bridge</h1><main id="main">{main}</main>
 <script>

@@ -94,6 +94,18 @@ class Storage:
             for result in results for series in result.get("series", [])
             for row in series.get("values", []))
 
+    async def state_changes(self, service: str, endpoint: str, start: float, end: float
+                            ) -> list[dict[str, Any]]:
+        """The state changes of an endpoint key over [start, end): rows with time (ms),
+        metric, previous, level and value, newest first."""
+        results = await self.client.query(
+            ranges.state_changes(service, endpoint, start, end), db=self.database, epoch="ms")
+        rows = [dict(zip(series["columns"], row, strict=False),
+                     metric=series.get("tags", {}).get("metric"))
+                for result in results for series in result.get("series", [])
+                for row in series.get("values", [])]
+        return sorted(rows, key=lambda r: -r["time"])
+
     async def baselines(self, now: float, window_s: float) -> dict[str, list[dict[str, Any]]]:
         """The baselines' answer by part (``analyze.baselines.reduce`` reads it)."""
         text = baselines.query(now, window_s, rollups.RAW, rollups.HOURLY)

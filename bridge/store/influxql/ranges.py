@@ -18,3 +18,13 @@ def range_buckets(service: str, endpoint: str | None, method: str | None, start:
     return select(f'"{RAW}"."{schema.LATENCY_BUCKETS}"',
                   f'{" AND ".join(where)} AND time >= {int(start * 1e9)} '
                   f'AND time < {int(end * 1e9)}')
+
+
+def state_changes(service: str, endpoint: str, start: float, end: float,
+                  limit: int = 200) -> str:
+    """The threshold state changes of one endpoint key ("GET /x", or "_all") over
+    [start, end), newest first. epoch=ms."""
+    return (f'SELECT "previous", "level", "value" FROM "{RAW}"."{schema.STATES}" '
+            f'WHERE "service" = {literal(service)} AND "endpoint" = {literal(endpoint)} '
+            f"AND time >= {int(start * 1e9)} AND time < {int(end * 1e9)} "
+            f'GROUP BY "metric" ORDER BY time DESC LIMIT {int(limit)}')
