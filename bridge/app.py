@@ -29,7 +29,7 @@ from .analyze.rules import RuleBook
 from .analyze.window import Increments
 from .config import BridgeConfig, ConfigError, Target, load
 from .health import problems
-from .ingest.loop import ScrapeMetrics, TargetScraper, TargetStatus
+from .ingest.loop import ScrapeMetrics, Tally, TargetScraper, TargetStatus
 from .jobs.baselines import BaselineJob
 from .jobs.heal import Healer
 from .jobs.schedule import run_schedule
@@ -81,6 +81,7 @@ class Bridge:
         self.thresholds = self.book.base
         self._active: dict[str, bool] = {}
         self.scrape_metrics = ScrapeMetrics(self.registry)
+        self.tally = Tally()
         self.loop_lag = LoopLag(self.registry)
         self.evaluator = Evaluator(self.book)
         self.targets = TargetManager(config, self._make_scraper,
@@ -114,19 +115,17 @@ class Bridge:
         return TargetScraper(target, self.config.scrape, self.scrape_metrics,
                              self.handle_scrape, limit_s, lambda: self.writer.backlogged,
                              align=self.config.ha is not None,
-                             twin_covers=self._twin_covers if self.config.ha else None)
+                             twin_covers=self._twin_covers if self.config.ha else None,
+                             tally=self.tally)
 
     def _target_gone(self, scraper: TargetScraper) -> None:
         """A removed target is gone, not down: its states and windows leave with it."""
+        self.tally.gone(scraper.status)
         self.evaluator.forget(scraper.target.service, scraper.target.url)
         self.pair.forget((scraper.target.service, scraper.status.url))
 
-    def _targets_changed(self, scrapers: list[TargetScraper]) -> None:
-        active: dict[str, bool] = {}
-        for scraper in scrapers:  # a service is active when any of its targets is
-            t = scraper.target
-            active[t.service] = active.get(t.service, False) or t.active
-        self._active = active
+    def _targets_changed(self, active: dict[str, bool]) -> None:
+        self._active = active  # a service is active when any of its targets is
 
     @property
     def scrapers(self) -> list[TargetScraper]:
@@ -156,15 +155,13 @@ class Bridge:
         return self.evaluator.snapshot()
 
     def health(self) -> dict[str, Any]:
-        statuses = self.statuses
-        failing = self.writer.health.failing_since
+        failing, tally = self.writer.health.failing_since, self.tally
         reasons = problems(None if failing is None else time.perf_counter() - failing,
                            self.config.influxdb.unhealthy_after,
-                           self.writer.health.last_error,
-                           [t.up if t.scrapes else None for t in statuses])
+                           self.writer.health.last_error, tally.scraped, tally.up)
         return {"status": "degraded" if reasons else "ok", "problems": reasons,
                 "schema_ready": self.schema_ready,
-                "targets_up": sum(t.up for t in statuses), "targets": len(statuses),
+                "targets_up": tally.up, "targets": len(self.targets.set.scrapers),
                 # batches not yet in InfluxDB: queued in memory or buffered on disk
                 "buffer_batches": self.writer.pending,
                 "last_write_error": self.writer.health.last_error,

@@ -8,18 +8,15 @@ Kubernetes probes see it (README, "Health").
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 
 def problems(write_failing_s: float | None, unhealthy_after_s: float, last_write_error: str,
-             targets_up: Iterable[bool | None]) -> list[str]:
-    """Why the bridge is degraded (empty: healthy). ``targets_up`` has one entry per
-    target: its last scrape's outcome, None before its first scrape."""
+             scraped: int, up: int) -> list[str]:
+    """Why the bridge is degraded (empty: healthy). ``scraped``: the targets scraped at
+    least once; ``up``: those whose last scrape worked."""
     out = []
     if write_failing_s is not None and write_failing_s >= unhealthy_after_s:
         out.append(f"InfluxDB has not taken a write for {write_failing_s:.0f} s "
                    f"(last error: {last_write_error or 'unknown'})")
-    scraped = [up for up in targets_up if up is not None]
-    if scraped and not any(scraped):
-        out.append(f"no target is up: all {len(scraped)} failed their last scrape")
+    if scraped and not up:
+        out.append(f"no target is up: all {scraped} failed their last scrape")
     return out

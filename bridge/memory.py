@@ -28,11 +28,13 @@ _TRIM = _find_trim()
 FULL_BELOW = 5000  # live targets under which a full collection is short (about 25 ms)
 
 
-async def release_memory(live_targets: int) -> None:
+async def release_memory(live_targets: int, settle_s: float = 1.0) -> None:
     """Collect the cycles the removed loops left (cancelled tasks hold their frames), then
-    return free pages. Every generation is collected only when few targets are left: its
-    cost grows with what is still alive. The trim runs in a thread (ctypes releases the
-    GIL), so the event loop goes on meanwhile."""
+    return free pages. It waits ``settle_s`` first, so the loops cancelled last have ended.
+    Every generation is collected only when few targets are left: its cost grows with what
+    is still alive. The trim runs in a thread (ctypes releases the GIL), so the event loop
+    goes on meanwhile."""
+    await asyncio.sleep(settle_s)
     gc.collect(2 if live_targets < FULL_BELOW else 1)
     if _TRIM is not None:
         await asyncio.to_thread(_TRIM, 0)

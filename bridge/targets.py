@@ -31,11 +31,11 @@ class TargetManager:
     def __init__(self, config: BridgeConfig, make: Callable[[Target], TargetScraper],
                  counter_states: CounterStates,
                  gone: Callable[[TargetScraper], None],
-                 changed: Callable[[list[TargetScraper]], None]) -> None:
+                 changed: Callable[[dict[str, bool]], None]) -> None:
         self.make = make
         self.counter_states = counter_states
         self.gone = gone  # told of each removed scraper
-        self.changed = changed  # told every scraper after each update
+        self.changed = changed  # told which services are active after each update
         self.set = ScraperSet(self._make)
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
@@ -88,10 +88,11 @@ class TargetManager:
         """Take up the sources' targets now, in one go (before the loops run)."""
         self._saved = self.counter_states.names()
         self._resumed = 0
-        added, removed = self.set.reconcile(merge(*self._wanted()))
+        wanted = merge(*self._wanted())
+        added, removed = self.set.reconcile(wanted)
         for scraper in removed:
             self.gone(scraper)
-        self._updated(added, removed)
+        self._updated(added, removed, active_services(wanted))
 
     async def refresh(self) -> None:
         """Take up the sources' targets without holding the event loop: the merge in a
@@ -99,17 +100,19 @@ class TargetManager:
         async with self._lock:
             self._saved = await asyncio.to_thread(self.counter_states.names)
             wanted = await asyncio.to_thread(merge, *self._wanted())
+            active = await asyncio.to_thread(active_services, wanted)
             self._resumed = 0
             added, removed = await self.set.reconcile_in_slices(wanted)
             # Let go of removed loops a slice at a time: freeing 100,000 at once would
             # hold the loop for 0.3 s.
-            self._updated(added, removed)
+            self._updated(added, removed, active)
             await in_slices(self._let_go(removed))
         if len(self.set.scrapers) < self._peak // 2:
             self._peak = len(self.set.scrapers)
             await release_memory(self._peak)
 
-    def _updated(self, added: list[TargetScraper], removed: list[TargetScraper]) -> None:
+    def _updated(self, added: list[TargetScraper], removed: list[TargetScraper],
+                 active: dict[str, bool]) -> None:
         self._saved = None
         self._peak = max(self._peak, len(self.set.scrapers))
         if self._resumed:
@@ -118,7 +121,7 @@ class TargetManager:
         if added or removed:  # (counted before ``_let_go`` empties ``removed``)
             log.info("targets: %d added, %d removed, %d in all", len(added), len(removed),
                      len(self.set.scrapers))
-        self.changed(self.scrapers)
+        self.changed(active)
 
     def _let_go(self, removed: list[TargetScraper]) -> Iterator[bool]:
         while removed:
@@ -174,3 +177,12 @@ class TargetManager:
                 except OSError as exc:
                     log.warning("could not save the counter state of %s: %s",
                                 scraper.target.service, exc)
+
+
+def active_services(targets: list[Target]) -> dict[str, bool]:
+    """Each service, and whether any of its targets is ``active`` (judged on its request
+    rate)."""
+    active: dict[str, bool] = {}
+    for target in targets:
+        active[target.service] = active.get(target.service, False) or target.active
+    return active

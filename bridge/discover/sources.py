@@ -15,6 +15,7 @@ import aiohttp
 from ..bodies import TooLarge, read_bounded
 from ..config import FileSD, HttpSD, Target
 from ..redact import redact
+from ..slices import small_young_generations
 from .groups import GroupError, parse, targets_of
 
 log = logging.getLogger("promflux.bridge.discovery")
@@ -31,8 +32,7 @@ class FileSource:
         self._stats: dict[str, tuple[int, int]] = {}
         self._by_file: dict[str, list[Target]] = {}
 
-    def refresh(self) -> bool:
-        """Read the files that changed since the last call; True if the targets changed."""
+    def _stat(self) -> dict[str, tuple[int, int]]:
         stats: dict[str, tuple[int, int]] = {}
         for path in sorted({p for pattern in self.config.files for p in glob.glob(pattern)}):
             try:
@@ -40,6 +40,14 @@ class FileSource:
             except OSError:
                 continue  # removed between the glob and the stat
             stats[path] = (stat.st_mtime_ns, stat.st_size)
+        return stats
+
+    async def _stat_changed(self) -> bool:
+        return await asyncio.to_thread(self._stat) != self._stats
+
+    def refresh(self) -> bool:
+        """Read the files that changed since the last call; True if the targets changed."""
+        stats = self._stat()
         if stats == self._stats:
             return False
         for path in set(self._by_file) - set(stats):
@@ -73,8 +81,10 @@ class FileSource:
 
     async def run(self, changed: Callable[[], Awaitable[None]]) -> None:
         while True:
-            if await asyncio.to_thread(self.refresh):
-                await changed()
+            if await self._stat_changed():
+                with small_young_generations():  # (100,000 targets: see ``slices``)
+                    if await asyncio.to_thread(self.refresh):
+                        await changed()
             await asyncio.sleep(self.config.refresh_interval)
 
 
@@ -104,7 +114,8 @@ class HttpSource:
                 except TooLarge:
                     raise GroupError(f"larger than {MAX_BYTES} bytes") from None
             # In a thread: 100,000 targets take seconds to check.
-            targets, problems, changed = await asyncio.to_thread(self._targets, body)
+            with small_young_generations():
+                targets, problems, changed = await asyncio.to_thread(self._targets, body)
         except (aiohttp.ClientError, TimeoutError, UnicodeDecodeError, GroupError) as exc:
             text = f"{self.where}: {exc or type(exc).__name__} (its last good targets are kept)"
             if self.problems.get(self.where) != [text]:
@@ -127,5 +138,6 @@ class HttpSource:
                   changed: Callable[[], Awaitable[None]]) -> None:
         while True:
             if await self.refresh(session):
-                await changed()
+                with small_young_generations():
+                    await changed()
             await asyncio.sleep(self.config.refresh_interval)

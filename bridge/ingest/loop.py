@@ -61,6 +61,24 @@ class TargetStatus:
     labels: dict[str, str] = field(default_factory=dict)  # the target's own tags
 
 
+@dataclass
+class Tally:
+    """Across every target: how many have been scraped, and how many are up now. Kept as
+    scrapes end (and as targets go), so /healthz never walks 100,000 statuses."""
+
+    scraped: int = 0
+    up: int = 0
+
+    def recorded(self, status: TargetStatus, up: bool) -> None:
+        """``status`` is about to take a scrape's outcome."""
+        self.scraped += status.last_scrape is None
+        self.up += up - status.up
+
+    def gone(self, status: TargetStatus) -> None:
+        self.scraped -= status.last_scrape is not None
+        self.up -= status.up
+
+
 class ScrapeMetrics:
     """The bridge's own metrics about its scrapes."""
 
@@ -104,8 +122,9 @@ class TargetScraper:
     def __init__(self, target: Target, config: ScrapeConfig, metrics: ScrapeMetrics,
                  sink: Sink, latency_limit_s: float = 0.5,
                  hold: Callable[[], bool] = lambda: False, align: bool = False,
-                 twin_covers: TwinCovers | None = None) -> None:
+                 twin_covers: TwinCovers | None = None, tally: Tally | None = None) -> None:
         self.target = target
+        self.tally = tally
         # An HA replica's twin stores the same slots: after a stall (a frozen process, a
         # put-off scrape) the slots this replica missed may be the twin's, and one point
         # holding all of them would overwrite the twin's point of a single slot.
@@ -237,6 +256,8 @@ class TargetScraper:
 
     def _record(self, error: str, started_wall: float, elapsed: float) -> None:
         status, service = self.status, self.target.service
+        if self.tally is not None:
+            self.tally.recorded(status, not error)
         status.up = not error
         status.last_error = error
         status.last_scrape = started_wall
