@@ -173,3 +173,25 @@ def test_no_import_cycle_between_bridge_units():
 
     for unit in sorted(graph):
         visit(unit, [])
+
+
+def test_no_influxql_outside_store():
+    """Storage sits behind one interface: no module outside bridge/store/ writes a query
+    (docstrings may name one)."""
+    import re
+
+    statement = re.compile(r"\b(SELECT|SHOW|CREATE|DROP|ALTER)\s+[A-Z\"*/(]")
+    found = []
+    for path in modules(ROOT / "bridge"):
+        if (ROOT / "bridge" / "store") in path.parents:
+            continue
+        tree = ast.parse(path.read_text())
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef
+                                    | ast.AsyncFunctionDef)
+                      and node.body and isinstance(node.body[0], ast.Expr)}
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                    and id(node) not in docstrings and statement.search(node.value)):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not found, found
