@@ -98,3 +98,40 @@ def test_the_writer_is_backlogged_over_half_its_memory_queue(tmp_path):
     seen = asyncio.run(go())
     assert all(backlogged == (queued > 5_000) for queued, backlogged in seen)
     assert {backlogged for _, backlogged in seen} == {False, True}
+
+
+def test_a_scrape_that_overruns_its_slot_counts_the_slots_it_skipped():
+    async def run() -> tuple[int, int]:
+        async def slow(request: web.Request) -> web.Response:
+            await asyncio.sleep(0.35)  # three and a half 100 ms slots
+            return web.Response(text="up 1\n")
+
+        app = web.Application()
+        app.router.add_get("/metrics", slow)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+
+        async def sink(*args: object) -> None:
+            pass
+
+        registry = CollectorRegistry()
+        scraper = TargetScraper(
+            Target.model_validate({"service": "svc", "url": f"http://127.0.0.1:{port}/metrics",
+                                   "timeout": "2s"}),
+            ScrapeConfig.model_validate({"interval": "100ms", "timeout": "2s"}),
+            ScrapeMetrics(registry), sink)
+        ready = asyncio.Event()
+        ready.set()
+        async with aiohttp.ClientSession() as session:
+            task = asyncio.create_task(scraper.run(session, ready))
+            await until(lambda: scraper.status.scrapes >= 3)
+            task.cancel()
+        await runner.cleanup()
+        counted = registry.get_sample_value("promflux_bridge_scrape_slots_missed_total",
+                                            {"service": "svc"})
+        return scraper.status.missed, int(counted or 0)
+
+    missed, counted = asyncio.run(run())
+    assert missed >= 3 and counted == missed  # about three slots skipped per scrape

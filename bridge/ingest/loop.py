@@ -55,6 +55,7 @@ class TargetStatus:
     scrapes: int = 0
     failures: int = 0
     deferred: int = 0
+    missed: int = 0  # slots skipped: the scrape before them ended after they were due
     warning: str = ""  # what the last good scrape refused or dropped, if anything
     covered_since: float | None = None  # every interval stored since (a slot's time)
     covered_until: float | None = None  # up to this slot (the last one stored)
@@ -94,6 +95,10 @@ class ScrapeMetrics:
                              ["service"], registry=registry)
         self.up = Gauge("promflux_bridge_target_up", "1 when the last scrape worked.",
                         ["service"], registry=registry)
+        self.missed = Counter(
+            "promflux_bridge_scrape_slots_missed",
+            "Scrape slots skipped because the scrape before them ended after they were due "
+            "(a slow target, or a busy bridge).", ["service"], registry=registry)
         self.deferred = Counter(
             "promflux_bridge_scrapes_deferred",
             "Scrapes put off to the next interval while the writer was backlogged.",
@@ -294,5 +299,8 @@ class TargetScraper:
                 await self.scrape_once(session)
             next_at += interval
             now = loop.time()
-            if next_at < now:  # skip the missed slots
-                next_at += ((now - next_at) // interval + 1) * interval
+            if next_at < now:  # skip the missed slots, and count them
+                skipped = int((now - next_at) // interval + 1)
+                self.status.missed += skipped
+                self.metrics.missed.labels(self.target.service).inc(skipped)
+                next_at += skipped * interval

@@ -239,8 +239,8 @@ class BridgeHandlers:
         rows: list[dict[str, Any]] = [
             {"service": t.service, "url": t.url, "up": t.up, "last_scrape": t.last_scrape,
              "duration_ms": t.duration_ms, "samples": t.samples, "last_error": t.last_error,
-             "scrapes": t.scrapes, "failures": t.failures, "warning": t.warning,
-             "labels": t.labels}
+             "scrapes": t.scrapes, "failures": t.failures, "deferred": t.deferred,
+             "missed": t.missed, "warning": t.warning, "labels": t.labels}
             for t in self.bridge.statuses]
         return web.Response(text=json.dumps(rows), content_type="application/json")
 
