@@ -1,5 +1,6 @@
-"""A bearer token for an outgoing request, re-read at most every ``ttl`` seconds: a secret
-file is not read for every request, and a rotated token is picked up within ``ttl``."""
+"""Request headers that carry a secret, built again at most every ``ttl`` seconds: a secret
+file is not read for every request, and a rotated secret is picked up within ``ttl``.
+Targets, Alertmanager and webhooks all use it."""
 
 from __future__ import annotations
 
@@ -11,21 +12,29 @@ from .config import Secret
 TTL_S = 60.0
 
 
-class BearerHeaders:
-    def __init__(self, token: Secret | None, ttl: float | None = None,
+class RefreshedHeaders:
+    def __init__(self, build: Callable[[], dict[str, str]], ttl: float | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.token, self.clock = token, clock
+        self.build, self.clock = build, clock
         self.ttl = TTL_S if ttl is None else ttl
         self._headers: dict[str, str] = {}
-        self._read_at: float | None = None
+        self._built_at: float | None = None
 
     def headers(self) -> dict[str, str]:
-        """``User-Agent`` and, with a token, ``Authorization``; raises ConfigError when the
-        secret cannot be read (the caller reports it as that request's failure)."""
+        """The headers, built now if ``ttl`` has passed; raises ConfigError when a secret
+        cannot be read (the caller reports it as that request's failure)."""
         now = self.clock()
-        if self._read_at is None or now - self._read_at >= self.ttl:
-            headers = {"User-Agent": "promflux-bridge"}
-            if self.token is not None:
-                headers["Authorization"] = f"Bearer {self.token.resolve()}"
-            self._headers, self._read_at = headers, now
+        if self._built_at is None or now - self._built_at >= self.ttl:
+            self._headers, self._built_at = self.build(), now
         return self._headers
+
+
+def bearer_headers(token: Secret | None) -> RefreshedHeaders:
+    """``User-Agent`` and, with a token, ``Authorization: Bearer``."""
+    def build() -> dict[str, str]:
+        headers = {"User-Agent": "promflux-bridge"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token.resolve()}"
+        return headers
+
+    return RefreshedHeaders(build)

@@ -76,31 +76,30 @@ class TargetManager:
             self._resumed += 1
         return scraper
 
-    def _wanted(self) -> tuple[list[list[Target]], int, int]:
-        """What ``merge`` takes: every source's targets (lists, replaced and never changed
-        in place, so a thread may read them), and the shard."""
+    def _plan(self) -> tuple[list[Target], dict[str, bool], set[str]]:
+        """The targets this shard wants, which services are active, and the saved counter
+        states on disk. Safe in a thread: the sources' lists are replaced, never changed
+        in place."""
         shard = self.config.shard
         found: list[list[Target]] = [s.targets for s in self.files]
         found += [s.targets for s in self.https]
-        return [self.config.targets, *found], shard.count, shard.index
+        wanted = merge([self.config.targets, *found], shard.count, shard.index)
+        return wanted, active_services(wanted), self.counter_states.names()
 
     def update(self) -> None:
         """Take up the sources' targets now, in one go (before the loops run)."""
-        self._saved = self.counter_states.names()
+        wanted, active, self._saved = self._plan()
         self._resumed = 0
-        wanted = merge(*self._wanted())
         added, removed = self.set.reconcile(wanted)
         for scraper in removed:
             self.gone(scraper)
-        self._updated(added, removed, active_services(wanted))
+        self._updated(added, removed, active)
 
     async def refresh(self) -> None:
         """Take up the sources' targets without holding the event loop: the merge in a
         thread, the loops started and stopped in slices."""
         async with self._lock:
-            self._saved = await asyncio.to_thread(self.counter_states.names)
-            wanted = await asyncio.to_thread(merge, *self._wanted())
-            active = await asyncio.to_thread(active_services, wanted)
+            wanted, active, self._saved = await asyncio.to_thread(self._plan)
             self._resumed = 0
             added, removed = await self.set.reconcile_in_slices(wanted)
             # Let go of removed loops a slice at a time: freeing 100,000 at once would

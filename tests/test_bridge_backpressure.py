@@ -17,6 +17,7 @@ from promflux.bridge.store.influx import InfluxClient
 from promflux.bridge.store.writer import Writer, WriterMetrics
 
 from .conftest import free_port
+from .test_bridge_outside_answers import serve
 
 
 async def until(condition, timeout: float = 30.0) -> None:
@@ -106,20 +107,14 @@ def test_a_scrape_that_overruns_its_slot_counts_the_slots_it_skipped():
             await asyncio.sleep(0.35)  # three and a half 100 ms slots
             return web.Response(text="up 1\n")
 
-        app = web.Application()
-        app.router.add_get("/metrics", slow)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
+        runner, url = await serve(slow)
 
         async def sink(*args: object) -> None:
             pass
 
         registry = CollectorRegistry()
         scraper = TargetScraper(
-            Target.model_validate({"service": "svc", "url": f"http://127.0.0.1:{port}/metrics",
-                                   "timeout": "2s"}),
+            Target.model_validate({"service": "svc", "url": f"{url}/metrics", "timeout": "2s"}),
             ScrapeConfig.model_validate({"interval": "100ms", "timeout": "2s"}),
             ScrapeMetrics(registry), sink)
         ready = asyncio.Event()

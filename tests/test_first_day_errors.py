@@ -19,22 +19,13 @@ from promflux.bridge.ingest.loop import ScrapeMetrics, TargetScraper
 from promflux.bridge.store.influx import InfluxClient, InfluxError
 
 from .conftest import ROOT, free_port
+from .test_bridge_outside_answers import serve
 
 
 def one_line(text: str) -> str:
     assert "\n" not in text.strip() and "Traceback" not in text, text
     assert len(text) < 400, text
     return text
-
-
-async def serve(handler) -> tuple[web.AppRunner, str]:
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handler)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return runner, f"http://127.0.0.1:{port}"
 
 
 def query_error(url: str, database: str = "x", **auth: str) -> str:

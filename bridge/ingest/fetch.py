@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from ..auth import RefreshedHeaders
 from ..bodies import TooLarge, read_bounded
 from ..config import ConfigError, Target
 from ..redact import redact
@@ -37,22 +38,13 @@ def auth_headers(target: Target) -> dict[str, str]:
     return {}
 
 
-class AuthCache:
-    """A target's request headers, resolved at most every ``ttl`` seconds: secret files
-    are not read on every scrape, and a rotated secret is picked up within ``ttl``."""
+class AuthCache(RefreshedHeaders):
+    """A target's request headers (``Accept`` and its credentials), refreshed as
+    ``auth.RefreshedHeaders`` does."""
 
-    def __init__(self, target: Target, ttl: float = 60.0,
+    def __init__(self, target: Target, ttl: float | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.target, self.ttl, self.clock = target, ttl, clock
-        self._headers: dict[str, str] | None = None
-        self._until = 0.0
-
-    def headers(self) -> dict[str, str]:
-        now = self.clock()
-        if self._headers is None or now >= self._until:
-            self._headers = {"Accept": ACCEPT, **auth_headers(self.target)}
-            self._until = now + self.ttl
-        return self._headers
+        super().__init__(lambda: {"Accept": ACCEPT, **auth_headers(target)}, ttl, clock)
 
 
 async def fetch(session: aiohttp.ClientSession, target: Target, timeout: float,

@@ -21,7 +21,7 @@ import aiohttp
 from prometheus_client import CollectorRegistry, Counter
 
 from ..analyze.alerts import Change, Key
-from ..auth import BearerHeaders
+from ..auth import bearer_headers
 from ..bodies import error_text
 from ..config import Alertmanager, ConfigError
 from ..redact import redact
@@ -71,7 +71,7 @@ class AlertmanagerSender:
                               "Alert batches Alertmanager did not take.", ["url"],
                               registry=registry)
         self._wake = asyncio.Event()
-        self._auth = {id(t): BearerHeaders(t.bearer_token) for t in targets}
+        self._auth = {id(t): bearer_headers(t.bearer_token) for t in targets}
         self.skipped = Counter(
             "promflux_bridge_alertmanager_skipped",
             "Alert batches not posted because the last one was still in flight (the next "

@@ -17,7 +17,7 @@ import aiohttp
 from prometheus_client import CollectorRegistry, Counter
 
 from ..analyze.alerts import Change
-from ..auth import BearerHeaders
+from ..auth import bearer_headers
 from ..config import ConfigError, Webhook
 from ..redact import redact
 from ..retry import Backoff
@@ -64,7 +64,7 @@ class Notifier:
 
     async def _sender(self, session: aiohttp.ClientSession, hook: Webhook,
                       queue: asyncio.Queue[Change]) -> None:
-        auth = BearerHeaders(hook.bearer_token)
+        auth = bearer_headers(hook.bearer_token)
         timeout = aiohttp.ClientTimeout(total=hook.timeout)
         while True:
             change = await queue.get()

@@ -7,18 +7,11 @@ import time
 from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
-from urllib.parse import urlencode
 
 from ..analyze.thresholds import Threshold
+from .status_page import COLOURS, endpoint_link, figure_level
 
 RANGES = {"15m": 900, "1h": 3600, "6h": 6 * 3600, "24h": 86400, "7d": 7 * 86400}
-_COLOURS = {"ok": "#1a7f37", "warning": "#b35900", "critical": "#c62828",
-            "regression": "#8250df"}
-
-
-def _link(service: str, endpoint: str, method: str, range_: str) -> str:
-    return "/endpoint?" + urlencode({"service": service, "endpoint": endpoint,
-                                     "method": method, "range": range_})
 
 
 def _ms(value: float | None) -> str:
@@ -38,7 +31,7 @@ def render_endpoint(service: str, endpoint: str, method: str, range_: str,
     first."""
     title = f"{method} {endpoint}" if method else endpoint
     ranges = " ".join(
-        f'<a href="{escape(_link(service, endpoint, method, name))}"'
+        f'<a href="{escape(endpoint_link(service, endpoint, method, name))}"'
         + (' aria-current="page" class="current"' if name == range_ else "")
         + f">{name}</a>" for name in RANGES)
     parts = [f'<p><a href="/">← all services</a></p><h2>{escape(service)} · {escape(title)}'
@@ -48,9 +41,10 @@ def render_endpoint(service: str, endpoint: str, method: str, range_: str,
         parts.append(f'<p class="error" role="alert">InfluxDB: {escape(error)}</p>')
     if figures is not None:
         requests = figures.get("requests") or 0.0
+        limits = {} if p95_rule is None else {"p95_ms": p95_rule}  # (the others: unjudged)
         cells = "".join(
             f'<td data-figure="{name}" data-level="'
-            f'{_p95_level(figures.get(name), p95_rule) if name == "p95_ms" else "unjudged"}"'
+            f'{figure_level(name, figures.get(name), limits)}"'
             f">{_ms(figures.get(name))}</td>"
             for name in ("p50_ms", "p90_ms", "p95_ms", "p99_ms"))
         parts.append(
@@ -63,19 +57,13 @@ def render_endpoint(service: str, endpoint: str, method: str, range_: str,
         f'<tr data-level="{escape(str(c.get("level")))}"><td>{_when(c["time"])}</td>'
         f'<td>{escape(str(c.get("metric") or ""))}</td>'
         f'<td>{escape(str(c.get("previous") or ""))} → <span style="color:'
-        f'{_COLOURS.get(str(c.get("level")), "#6e7781")}">{escape(str(c.get("level")))}'
+        f'{COLOURS.get(str(c.get("level")), COLOURS["none"])}">{escape(str(c.get("level")))}'
         f"</span></td><td>{_number(c.get('value'))}</td></tr>" for c in changes)
     parts.append('<h2>Alert history</h2><table id="history"><thead><tr><th>When</th>'
                  "<th>Figure</th><th>Change</th><th>Value</th></tr></thead>"
                  f"<tbody>{rows or '<tr><td colspan=4>no state change in the range</td></tr>'}"
                  "</tbody></table>")
     return "".join(parts)
-
-
-def _p95_level(value: float | None, rule: Threshold | None) -> str:
-    if value is None:
-        return "none"
-    return "unjudged" if rule is None else rule.level(value)
 
 
 def _number(value: Any) -> str:

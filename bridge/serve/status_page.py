@@ -25,7 +25,7 @@ from ..analyze.overview import (
 from ..analyze.thresholds import DEFAULTS, Level, Threshold
 from .charts import line_chart
 
-_COLOURS = {"ok": "#1a7f37", "warning": "#b35900", "critical": "#c62828",
+COLOURS = {"ok": "#1a7f37", "warning": "#b35900", "critical": "#c62828",
             "regression": "#8250df", "none": "#6e7781", "unjudged": "#1f2328"}
 _LEGEND = (("ok", "within its limit"), ("warning", "over the warning limit"),
            ("critical", "over the critical limit, or down"),
@@ -68,7 +68,7 @@ def _number(value: float | None, unit: str, digits: int = 1) -> str:
     return "–" if value is None else f"{value:,.{digits}f}{unit}"
 
 
-def _level(name: str, value: float | None, thresholds: dict[str, Threshold]) -> Level | str:
+def figure_level(name: str, value: float | None, thresholds: dict[str, Threshold]) -> Level | str:
     """A figure's colour: none without a value, else its threshold's level; "unjudged"
     where no limit is in force (never green for a figure nothing judges, such as the 4xx
     share unless ``client_error_rate_percent`` is configured)."""
@@ -83,12 +83,12 @@ def _level(name: str, value: float | None, thresholds: dict[str, Threshold]) -> 
 def _figure(name: str, label: str, value: float | None, unit: str,
             thresholds: dict[str, Threshold], digits: int = 1, stale: str = "") -> str:
     """One figure; ``stale`` ("3 min ago"): not current, shown grey with its age."""
-    level = "none" if stale else _level(name, value, thresholds)
+    level = "none" if stale else figure_level(name, value, thresholds)
     age = f'<span class="age">as of {stale}</span>' if stale and value is not None else ""
     marker = ' data-stale="true"' if stale else ""
     return (f'<div class="figure" data-figure="{name}" data-level="{level}"{marker}>'
             f'<span class="label">{label}</span>'
-            f'<span class="value" style="color:{_COLOURS[level]}">'
+            f'<span class="value" style="color:{COLOURS[level]}">'
             f'{_number(value, unit, digits)}</span>{age}</div>')
 
 
@@ -222,9 +222,9 @@ def _other_tables(service: str, counts: dict[str, dict[str, list[CountRow]]]) ->
 
 def _cell(name: str, value: float | None, unit: str, thresholds: dict[str, Threshold],
           digits: int = 1, level: str | None = None) -> str:
-    level = _level(name, value, thresholds) if level is None else level
+    level = figure_level(name, value, thresholds) if level is None else level
     return (f'<td data-figure="{name}" data-level="{level}" '
-            f'style="color:{_COLOURS.get(level, _COLOURS["none"])}">'
+            f'style="color:{COLOURS.get(level, COLOURS["none"])}">'
             f"{_number(value, unit, digits)}</td>")
 
 
@@ -233,7 +233,7 @@ def _changes_table(changes: Sequence[StateChange], now: float) -> str:
         f'<tr data-level="{escape(c.level)}"><td>{_age(c.at_ms / 1000, now)}</td>'
         f"<td>{escape(c.service)}</td><td>{escape(c.endpoint)}</td><td>{escape(c.metric)}</td>"
         f"<td>{escape(c.previous)} → "
-        f'<span style="color:{_COLOURS.get(c.level, _COLOURS["none"])}">{escape(c.level)}'
+        f'<span style="color:{COLOURS.get(c.level, COLOURS["none"])}">{escape(c.level)}'
         f"</span></td><td>{_number(c.value, '')}</td></tr>" for c in changes)
     return ('<h2>Last state changes (24 h)</h2><table id="changes"><thead><tr><th>When</th>'
             "<th>Service</th><th>Endpoint</th><th>Figure</th><th>Change</th><th>Value</th>"
@@ -272,7 +272,7 @@ def render_main(targets: Sequence[TargetRow], figures: dict[str, ServiceFigures]
                      f" · {health.get('buffer_batches', 0)} batches buffered")
     parts.append("</p>")
     parts.append('<p class="legend">' + "".join(
-        f'<span data-level="{level}"><i style="background:{_COLOURS[level]}"></i>{text}'
+        f'<span data-level="{level}"><i style="background:{COLOURS[level]}"></i>{text}'
         "</span>" for level, text in _LEGEND) + "</p>")
     if influx_error:
         parts.append(f'<p class="error" role="alert">InfluxDB: {escape(influx_error)}</p>')
@@ -285,7 +285,7 @@ def render_main(targets: Sequence[TargetRow], figures: dict[str, ServiceFigures]
         parts.append(
             f'<tr data-service="{escape(t.service)}" data-up="{str(t.up).lower()}">'
             f"<td>{escape(t.service)}</td><td><a href=\"{escape(t.url)}\">{escape(t.url)}</a></td>"
-            f'<td class="{state}" style="color:{_COLOURS["ok" if t.up else "critical"]}">'
+            f'<td class="{state}" style="color:{COLOURS["ok" if t.up else "critical"]}">'
             f"{state}</td><td>{_age(t.last_scrape, now)}</td>"
             f"<td>{_number(t.duration_ms, ' ms')}</td><td>{t.samples}</td>"
             f'<td class="last-error">{escape(t.last_error)}</td></tr>')
@@ -298,7 +298,7 @@ def render_main(targets: Sequence[TargetRow], figures: dict[str, ServiceFigures]
             parts.append(
                 f'<tr data-level="{escape(s.level)}"><td>{escape(s.service)}</td>'
                 f"<td>{escape(s.endpoint)}</td><td>{escape(s.metric)}</td>"
-                f'<td style="color:{_COLOURS.get(s.level, _COLOURS["none"])}">'
+                f'<td style="color:{COLOURS.get(s.level, COLOURS["none"])}">'
                 f"{escape(s.level)}</td><td>{_number(s.value, '')}</td>"
                 f'<td class="limit">{escape(s.limit)}</td><td>{_age(s.since, now)}</td></tr>')
         parts.append("</tbody></table>")
