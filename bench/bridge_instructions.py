@@ -1,7 +1,9 @@
 """Bridge instructions per scraped sample (valgrind --tool=callgrind), this tree against a git
 revision: parse + derive + encode, repeatable where timings on this VM are not.
 
-    .venv/bin/python bench/bridge_instructions.py [--against d00f3e9 | --mypyc]
+    .venv/bin/python bench/bridge_instructions.py [--against d00f3e9 | --mypyc | --native]
+
+--native: this tree's pure-Python core (PROMFLUX_PURE=1) against its compiled one.
 
 The expositions (bench/bridge_throughput.py's busy target, 4,721 samples) are made once and
 saved; a worker reads them, takes the baseline scrape, then runs N scrapes. Runs with N = 1 and
@@ -63,10 +65,13 @@ def work(texts_path: str, scrapes: int) -> None:
         encoder.encode(deriver.derive(parse(texts[step], deriver.cache), 15.0 * step))
 
 
-def instructions(root: Path, texts_path: str, scrapes: int) -> int:
+def instructions(root: Path, texts_path: str, scrapes: int, pure: bool = False) -> int:
     with tempfile.NamedTemporaryFile(suffix=".cg", delete=False) as out:
         path = out.name
     env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": str(root)}
+    env.pop("PROMFLUX_PURE", None)
+    if pure:
+        env["PROMFLUX_PURE"] = "1"
     subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={path}",
                     sys.executable, __file__, "--work", texts_path, str(scrapes)],
                    env=env, check=True, capture_output=True)
@@ -96,6 +101,8 @@ def main() -> None:
     parser.add_argument("--against", default="d00f3e9")
     parser.add_argument("--mypyc", action="store_true",
                         help="this tree against itself with its hot modules compiled")
+    parser.add_argument("--native", action="store_true",
+                        help="this tree's pure-Python core against its compiled one")
     parser.add_argument("--work", nargs=2, metavar=("TEXTS", "SCRAPES"))
     args = parser.parse_args()
     if args.work:
@@ -114,11 +121,14 @@ def main() -> None:
         from compiled import compiled_copy
 
         sides = [("this tree", ROOT), ("mypyc", compiled_copy())]
+    elif args.native:
+        sides = [("pure", ROOT), ("compiled C", ROOT)]
     else:
         sides = [(args.against, export(args.against)), ("this tree", ROOT)]
     for label, root in sides:
-        one = instructions(root, str(texts_path), 1)
-        three = instructions(root, str(texts_path), 3)
+        pure = label == "pure"
+        one = instructions(root, str(texts_path), 1, pure)
+        three = instructions(root, str(texts_path), 3, pure)
         print(f"  {label:12s} {(three - one) / (2 * samples):8.0f}")
 
 

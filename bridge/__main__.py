@@ -25,10 +25,20 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 1000)
 
 
+def version_text() -> str:
+    """The version and which core runs the per-sample hot path."""
+    from promflux import __version__
+
+    from .native import CORE
+
+    return f"promflux-bridge {__version__} (core: {CORE})"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the bridge; exit code 2 for an invalid configuration."""
     parser = argparse.ArgumentParser(prog="promflux-bridge", description=(
         "Scrape Prometheus /metrics and write percentiles and rates to InfluxDB."))
+    parser.add_argument("--version", action="version", version=version_text())
     parser.add_argument("--config", required=True, help="YAML configuration file")
     parser.add_argument("--check-config", action="store_true",
                         help="validate the configuration and exit")

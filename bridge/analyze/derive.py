@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..model import Point, Scrape, Series, SeriesCache
+from ..native import compiled
 from . import bucket_fields, schema
 from .quantile import normalize, quantile
 from .rates import CounterTracker, error_rate_percent, per_minute
@@ -95,6 +96,37 @@ def classify(series: Series, preset: schema.Preset,
             kind = _HIST_COUNT if suffix == "_count" else _HIST_SUM
             return (kind, measurement, tags, prefix)
     return None
+
+
+def sort_samples(samples: list[tuple[Series, float]], roles: dict[Series, tuple[Any, ...] | None],
+                 classify: Callable[[Series], tuple[Any, ...] | None],
+                 ) -> tuple[dict[Series, float], list[tuple[tuple[Any, ...], float]],
+                            float | None, int]:
+    """Each sample by its role (``roles``, filled by ``classify`` for new series): the
+    cumulative ones by series, the gauges, the start time, and how many were not
+    cumulative. (The compiled core's ``sort_samples`` is checked against this.)"""
+    gauges: list[tuple[tuple[Any, ...], float]] = []
+    cumulative: dict[Series, float] = {}
+    start_time = None
+    others = 0  # samples that are not counters (few: counting them is cheaper)
+    for series, value in samples:
+        try:
+            role = roles[series]
+        except KeyError:
+            role = roles[series] = classify(series)
+        if role is None:
+            others += 1
+            continue
+        kind = role[0]
+        if kind >= _CUMULATIVE_FROM:
+            cumulative[series] = value
+        elif kind == _GAUGE:
+            gauges.append((role, value))
+            others += 1
+        else:
+            start_time = value
+            others += 1
+    return cumulative, gauges, start_time, others
 
 
 class _Latency:
@@ -210,29 +242,13 @@ class TargetDeriver:
         the interval's increases are stored elsewhere (an HA twin): this scrape is a new
         baseline, its gauges the only points."""
         roles = self._roles
-        preset = self.preset
         warning = ""
-        gauges: list[tuple[tuple[Any, ...], float]] = []
-        cumulative: dict[Series, float] = {}
-        start_time = None
-        others = 0  # samples that are not counters (few: counting them is cheaper)
-        for series, value in scrape.samples:
-            try:
-                role = roles[series]
-            except KeyError:
-                role = roles[series] = classify(series, preset, self._group, self._job_group)
-            if role is None:
-                others += 1
-                continue
-            kind = role[0]
-            if kind >= _CUMULATIVE_FROM:
-                cumulative[series] = value
-            elif kind == _GAUGE:
-                gauges.append((role, value))
-                others += 1
-            else:
-                start_time = value
-                others += 1
+        if compiled is not None:
+            cumulative, gauges, start_time, others = compiled.sort_samples(
+                scrape.samples, roles, self._classify, _CUMULATIVE_FROM, _GAUGE)
+        else:
+            cumulative, gauges, start_time, others = sort_samples(
+                scrape.samples, roles, self._classify)
         if len(scrape.samples) - others != len(cumulative):  # a series repeated
             cumulative, warning = self._first_values(scrape)
         if len(roles) > 2 * len(scrape.samples) + 1024:
@@ -263,6 +279,9 @@ class TargetDeriver:
             target, seconds, counted.counts, *resource_figures(points), total=counted.total,
             jobs=counted.jobs, job_success=job_successes(points)))
 
+    def _classify(self, series: Series) -> tuple[Any, ...] | None:
+        return classify(series, self.preset, self._group, self._job_group)
+
     def _first_values(self, scrape: Scrape) -> tuple[dict[Series, float], str]:
         """The counters of an answer that repeats series, as Prometheus takes them: the
         first sample of each series; the repeats are dropped and counted."""
@@ -287,14 +306,18 @@ class TargetDeriver:
     def _counter_points(self, increases: dict[Series, float], seconds: float,
                         ts: int) -> _Counted:
         roles = self._roles
+        rest: list[tuple[tuple[Any, ...] | None, float]]
         groups = list(self._groups.values())
         for group in (*groups, *self._jobs.values()):
             group.reset()
         counters: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, float]] = {}
         cpu_rows: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, float]] = {}
         histograms: dict[tuple[str, tuple[tuple[str, str], ...], str], _Latency] = {}
-        for series, increase in increases.items():
-            role = roles.get(series)
+        if compiled is not None:  # (the latency buckets, most samples, added in C)
+            rest = compiled.add_buckets(increases, roles, _LAT_BUCKET, "buckets")
+        else:
+            rest = [(roles.get(series), increase) for series, increase in increases.items()]
+        for role, increase in rest:
             if role is None:
                 continue  # not stored (the tracker's increases are finite, never negative)
             kind = role[0]

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping
 from typing import Generic, TypeVar
 
+from ..native import compiled
+
 K = TypeVar("K", bound=Hashable)
 _INF = float("inf")
 # A decrease no larger than this share of the value is float rounding, not a restart:
@@ -76,15 +78,18 @@ class CounterTracker(Generic[K]):
             absent.clear()
             last = {}
         get = last.get
-        slow = []
-        # The hot loop: a counter that went on (NaN and infinity fail the comparison).
-        inf = _INF
-        for key, value in values.items():
-            old = get(key)
-            if old is not None and old <= value < inf:
-                increases[key] = value - old
-            else:
-                slow.append(key)
+        if compiled is not None and isinstance(values, dict):
+            slow: list[K] = compiled.counter_increases(values, last, increases)
+        else:
+            slow = []
+            # The hot loop: a counter that went on (NaN and infinity fail the comparison).
+            inf = _INF
+            for key, value in values.items():
+                old = get(key)
+                if old is not None and old <= value < inf:
+                    increases[key] = value - old
+                else:
+                    slow.append(key)
         went_down, found = False, len(values) - len(slow)
         for key in slow:
             value, old = values[key], get(key)

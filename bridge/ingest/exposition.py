@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable
 
 from ..model import NO_LABELS, Scrape, Series, SeriesCache, intern_series, live_series
+from ..native import compiled
 
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
@@ -170,33 +171,19 @@ def parse(text: str, cache: SeriesCache | None = None, openmetrics: bool = False
     cache = cache if cache is not None else SeriesCache()
     known = cache.entries
     scrape = Scrape()
-    types = scrape.types
     samples = scrape.samples
-    append = samples.append
-    lines = text.split("\n")
     ascii_text = text.isascii()  # (else each value is checked: float() reads "١" as 1)
+    lines: list[str] | None = None
     try:
-        # In chunks, counting samples after each: a body far over the limit stops early,
-        # at no cost per sample.
-        ended = False
-        for start in range(0, len(lines), _CHUNK):
-            if _parse_lines(lines[start:start + _CHUNK], known, types, append, openmetrics,
-                            ascii_text):
-                ended = True  # "# EOF"
-                break
-            if max_samples is not None and len(samples) > max_samples:
-                raise ExpositionError(start + _CHUNK, f"more than {max_samples} samples", "")
-        # An answer cut short (a dropped connection, a proxy's limit) may end inside a
-        # value, turning 1234 into 12: refused whole, as Prometheus and promtool do.
-        if openmetrics and not ended:
-            raise ExpositionError(len(lines), "cut short: no '# EOF' line at the end", "")
-        if lines[-1] and not openmetrics:
-            raise ExpositionError(len(lines), "cut short: the last line has no newline",
-                                  lines[-1])
-        if max_samples is not None and len(samples) > max_samples:
-            raise ExpositionError(len(lines), f"more than {max_samples} samples", "")
+        if compiled is not None and _scan_compiled(text, known, scrape, openmetrics,
+                                                   max_samples, ascii_text):
+            lines = None
+        else:
+            lines = text.split("\n")
+            _scan(lines, known, scrape, openmetrics, max_samples, ascii_text)
     except _Malformed as error:
         # (an exemplar was cut off the line: it is a prefix of the line as sent)
+        lines = text.split("\n") if lines is None else lines
         number = next((i for i, raw in enumerate(lines) if raw.startswith(error.line)), 0)
         raise ExpositionError(number + 1, str(error), error.line) from None
     finally:
@@ -206,6 +193,57 @@ def parse(text: str, cache: SeriesCache | None = None, openmetrics: bool = False
             current = {s for s, _ in samples}
             cache.entries = {k: v for k, v in known.items() if v in current}
     return scrape
+
+
+def _scan(lines: list[str], known: dict[str, Series], scrape: Scrape, openmetrics: bool,
+          max_samples: int | None, ascii_text: bool) -> None:
+    """The pure-Python parse of a whole answer into ``scrape`` (the reference)."""
+    samples = scrape.samples
+    # In chunks, counting samples after each: a body far over the limit stops early,
+    # at no cost per sample.
+    ended = False
+    for start in range(0, len(lines), _CHUNK):
+        if _parse_lines(lines[start:start + _CHUNK], known, scrape.types, samples.append,
+                        openmetrics, ascii_text):
+            ended = True  # "# EOF"
+            break
+        if max_samples is not None and len(samples) > max_samples:
+            raise ExpositionError(start + _CHUNK, f"more than {max_samples} samples", "")
+    _check_end(len(lines), lines[-1], ended, openmetrics, len(samples), max_samples)
+
+
+def _scan_compiled(text: str, known: dict[str, Series], scrape: Scrape, openmetrics: bool,
+                   max_samples: int | None, ascii_text: bool) -> bool:
+    """The same parse by the compiled core; False when it cannot take the text (lone
+    surrogates, which no HTTP answer decodes to), which the pure parse then takes."""
+    types, append = scrape.types, scrape.samples.append
+
+    def slow(line: str) -> bool:  # every line out of the usual, the pure way
+        return _parse_lines([line], known, types, append, openmetrics, ascii_text)
+
+    try:
+        ended, over = compiled.scan_lines(  # type: ignore[union-attr]
+            text, known, scrape.samples, slow, openmetrics, _CHUNK,
+            -1 if max_samples is None else max_samples)
+    except UnicodeEncodeError:
+        return False
+    if over:
+        raise ExpositionError(over, f"more than {max_samples} samples", "")
+    _check_end(text.count("\n") + 1, text[text.rfind("\n") + 1:], ended, openmetrics,
+               len(scrape.samples), max_samples)
+    return True
+
+
+def _check_end(count: int, last: str, ended: bool, openmetrics: bool, samples: int,
+               max_samples: int | None) -> None:
+    # An answer cut short (a dropped connection, a proxy's limit) may end inside a
+    # value, turning 1234 into 12: refused whole, as Prometheus and promtool do.
+    if openmetrics and not ended:
+        raise ExpositionError(count, "cut short: no '# EOF' line at the end", "")
+    if last and not openmetrics:
+        raise ExpositionError(count, "cut short: the last line has no newline", last)
+    if max_samples is not None and samples > max_samples:
+        raise ExpositionError(count, f"more than {max_samples} samples", "")
 
 
 _CHUNK = 16384

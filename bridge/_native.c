@@ -1,0 +1,493 @@
+/* The compiled core of the bridge's per-sample hot path (CPython C API, no other library).
+ *
+ * scan_lines: the exposition parser's line loop (ingest/exposition.py, _parse_lines) over a
+ * whole answer at once. Lines of the usual shape (a known series, one plain value) are
+ * handled here; every other line (a comment that matters, a new series, a timestamp, an
+ * exemplar, anything odd) is handed whole to the pure-Python parser through `slow`, so the
+ * rules for odd input live in one place and both cores give the same samples and errors.
+ *
+ * counter_increases: the counter tracker's hot loop (analyze/rates.py, update): the
+ * increase of every counter that went on; the others are left to the pure code.
+ *
+ * sort_samples and add_buckets: derive's two passes over every sample (analyze/derive.py):
+ * each sample by its role, then each latency bucket's increase into its endpoint's sums.
+ *
+ * Both are checked against the pure-Python reference by tests/test_bridge_native.py.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <string.h>
+
+/* A value token longer than this is left to the pure parser (no valid one is). */
+#define MAX_TOKEN 63
+
+/* Hand one line to the pure parser; returns 1 if it ended the answer ("# EOF"), 0 if not,
+ * -1 with an exception set. */
+static int
+slow_line(PyObject *slow, const char *start, Py_ssize_t length)
+{
+    PyObject *line = PyUnicode_DecodeUTF8(start, length, "surrogatepass");
+    if (line == NULL)
+        return -1;
+    PyObject *ended = PyObject_CallOneArg(slow, line);
+    Py_DECREF(line);
+    if (ended == NULL)
+        return -1;
+    int result = PyObject_IsTrue(ended);
+    Py_DECREF(ended);
+    return result;
+}
+
+/* The value of a usual line's tail (" 12.5"): 1 and *value when it is one plain number
+ * token, 0 when the line must go the slow way (a timestamp, '_', non-ASCII, CR, ...). */
+static int
+plain_value(const char *p, const char *end, double *value)
+{
+    while (p < end && *p == ' ')
+        p++;
+    const char *token = p;
+    while (p < end) {
+        unsigned char c = (unsigned char)*p;
+        if (c <= ' ' || c >= 0x7f || c == '_')
+            return 0;
+        p++;
+    }
+    Py_ssize_t length = p - token;
+    if (length == 0 || length > MAX_TOKEN)
+        return 0;
+    char copy[MAX_TOKEN + 1];
+    memcpy(copy, token, (size_t)length);
+    copy[length] = '\0';
+    char *stop = NULL;
+    /* The same routine float() uses; NULL: an overflow is +-inf, as float() gives. */
+    double parsed = PyOS_string_to_double(copy, &stop, NULL);
+    if (parsed == -1.0 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    if (stop != copy + length)
+        return 0;
+    *value = parsed;
+    return 1;
+}
+
+static int
+starts_with(const char *p, Py_ssize_t length, const char *prefix, Py_ssize_t size)
+{
+    return length >= size && memcmp(p, prefix, (size_t)size) == 0;
+}
+
+static const char *
+find_last(const char *start, const char *end, char wanted)
+{
+    for (const char *p = end; p > start; p--)
+        if (p[-1] == wanted)
+            return p - 1;
+    return NULL;
+}
+
+static int
+has_exemplar_mark(const char *start, Py_ssize_t length)
+{
+    for (Py_ssize_t i = 0; i + 2 < length; i++)
+        if (start[i] == ' ' && start[i + 1] == '#' && start[i + 2] == ' ')
+            return 1;
+    return 0;
+}
+
+/* One sample line the usual way: 1 done, 0 for the slow way, -1 on error. */
+static int
+fast_line(const char *start, const char *end, PyObject *known, PyObject *samples)
+{
+    const char *close = find_last(start, end, '}');
+    const char *key_end, *rest;
+    if (close == NULL) {
+        const char *blank = memchr(start, ' ', (size_t)(end - start));
+        if (blank == NULL)
+            return 0;  /* no value: the pure parser says why */
+        key_end = blank;
+        rest = blank + 1;
+    }
+    else {
+        key_end = close + 1;
+        rest = close + 1;
+    }
+    double value;
+    if (!plain_value(rest, end, &value))
+        return 0;
+    PyObject *key = PyUnicode_DecodeUTF8(start, key_end - start, "surrogatepass");
+    if (key == NULL)
+        return -1;
+    PyObject *series = PyDict_GetItemWithError(known, key);  /* borrowed */
+    Py_DECREF(key);
+    if (series == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    PyObject *number = PyFloat_FromDouble(value);
+    if (number == NULL)
+        return -1;
+    PyObject *pair = PyTuple_New(2);
+    if (pair == NULL) {
+        Py_DECREF(number);
+        return -1;
+    }
+    Py_INCREF(series);
+    PyTuple_SET_ITEM(pair, 0, series);
+    PyTuple_SET_ITEM(pair, 1, number);
+    int failed = PyList_Append(samples, pair);
+    Py_DECREF(pair);
+    return failed ? -1 : 1;
+}
+
+PyDoc_STRVAR(scan_lines_doc,
+"scan_lines(text, known, samples, slow, openmetrics, chunk, max_samples) -> (ended, over)\n\n"
+"Append text's samples to samples. known maps series text to Series; slow(line) parses one\n"
+"line the pure way (and returns True at an OpenMetrics '# EOF'). After every chunk lines,\n"
+"more than max_samples samples (when >= 0) stops the scan: over is then the line number the\n"
+"pure parser names in its error; else 0.");
+
+static PyObject *
+scan_lines(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError, "scan_lines takes 7 arguments");
+        return NULL;
+    }
+    PyObject *text = args[0], *known = args[1], *samples = args[2], *slow = args[3];
+    int openmetrics = PyObject_IsTrue(args[4]);
+    Py_ssize_t chunk = PyLong_AsSsize_t(args[5]);
+    Py_ssize_t max_samples = PyLong_AsSsize_t(args[6]);
+    if (openmetrics < 0 || (chunk == -1 && PyErr_Occurred()) ||
+            (max_samples == -1 && PyErr_Occurred()))
+        return NULL;
+    if (!PyUnicode_Check(text) || !PyDict_CheckExact(known) || !PyList_CheckExact(samples)
+            || chunk <= 0) {
+        PyErr_SetString(PyExc_TypeError, "scan_lines: str, dict, list, callable expected");
+        return NULL;
+    }
+    Py_ssize_t size;
+    const char *buffer = PyUnicode_AsUTF8AndSize(text, &size);
+    if (buffer == NULL)
+        return NULL;  /* (lone surrogates: the caller parses the pure way) */
+    const char *end = buffer + size, *line = buffer;
+    Py_ssize_t number = 0, over = 0;
+    int ended = 0;
+    while (line <= end) {
+        const char *newline = memchr(line, '\n', (size_t)(end - line));
+        const char *stop = newline ? newline : end;
+        Py_ssize_t length = stop - line;
+        int done = 0;
+        if (length == 0)
+            done = 1;
+        else if (line[0] == '#') {
+            if (starts_with(line, length, "# TYPE ", 7))
+                done = 0;
+            else if (openmetrics && starts_with(line, length, "# EOF", 5)) {
+                ended = 1;
+                break;
+            }
+            else
+                done = 1;
+        }
+        else if (line[0] != ' ' && line[0] != '\t'
+                 && !(openmetrics && has_exemplar_mark(line, length))) {
+            done = fast_line(line, stop, known, samples);
+            if (done < 0)
+                return NULL;
+        }
+        if (!done) {
+            int result = slow_line(slow, line, length);
+            if (result < 0)
+                return NULL;
+            if (result) {
+                ended = 1;
+                break;
+            }
+        }
+        number++;
+        if (max_samples >= 0 && (number % chunk == 0 || newline == NULL)
+                && PyList_GET_SIZE(samples) > max_samples) {
+            over = ((number - 1) / chunk + 1) * chunk;
+            break;
+        }
+        if (newline == NULL)
+            break;
+        line = newline + 1;
+    }
+    return Py_BuildValue("(On)", ended ? Py_True : Py_False, over);
+}
+
+PyDoc_STRVAR(counter_increases_doc,
+"counter_increases(values, last, increases) -> slow\n\n"
+"For each key of values whose previous value in last is not above its new finite value,\n"
+"set increases[key] to the difference; return the other keys, in order, as a list.");
+
+static PyObject *
+counter_increases(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 3 || !PyDict_Check(args[0]) || !PyDict_Check(args[1])
+            || !PyDict_CheckExact(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "counter_increases(dict, dict, dict)");
+        return NULL;
+    }
+    PyObject *values = args[0], *last = args[1], *increases = args[2];
+    PyObject *slow = PyList_New(0);
+    if (slow == NULL)
+        return NULL;
+    PyObject *key, *value;
+    Py_ssize_t position = 0;
+    while (PyDict_Next(values, &position, &key, &value)) {
+        PyObject *old = PyDict_GetItemWithError(last, key);  /* borrowed */
+        if (old == NULL && PyErr_Occurred())
+            goto error;
+        if (old != NULL && PyFloat_CheckExact(old) && PyFloat_CheckExact(value)) {
+            double before = PyFloat_AS_DOUBLE(old), now = PyFloat_AS_DOUBLE(value);
+            /* (NaN fails both comparisons, as in the pure loop) */
+            if (before <= now && now < HUGE_VAL) {
+                PyObject *increase = PyFloat_FromDouble(now - before);
+                if (increase == NULL)
+                    goto error;
+                int failed = PyDict_SetItem(increases, key, increase);
+                Py_DECREF(increase);
+                if (failed)
+                    goto error;
+                continue;
+            }
+        }
+        else if (old != NULL) {
+            /* Not two floats (a test's ints): compared the Python way, as the pure loop. */
+            int went_on = PyObject_RichCompareBool(old, value, Py_LE);
+            if (went_on < 0)
+                goto error;
+            if (went_on) {
+                PyObject *inf = PyFloat_FromDouble(HUGE_VAL);
+                if (inf == NULL)
+                    goto error;
+                went_on = PyObject_RichCompareBool(value, inf, Py_LT);
+                Py_DECREF(inf);
+                if (went_on < 0)
+                    goto error;
+            }
+            if (went_on) {
+                PyObject *increase = PyNumber_Subtract(value, old);
+                if (increase == NULL)
+                    goto error;
+                int failed = PyDict_SetItem(increases, key, increase);
+                Py_DECREF(increase);
+                if (failed)
+                    goto error;
+                continue;
+            }
+        }
+        if (PyList_Append(slow, key))
+            goto error;
+    }
+    return slow;
+error:
+    Py_DECREF(slow);
+    return NULL;
+}
+
+PyDoc_STRVAR(sort_samples_doc,
+"sort_samples(samples, roles, classify, cumulative_from, gauge) -> (cumulative, gauges,\n"
+"start, others)\n\n"
+"derive's first pass: each (series, value) by its role (roles[series], else\n"
+"classify(series), stored): cumulative ones (kind >= cumulative_from) into a dict, gauges\n"
+"as (role, value), any other kind as the start time; others counts the samples that are\n"
+"not cumulative.");
+
+static PyObject *
+sort_samples(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 5 || !PyList_CheckExact(args[0]) || !PyDict_CheckExact(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "sort_samples(list, dict, callable, int, int)");
+        return NULL;
+    }
+    PyObject *samples = args[0], *roles = args[1], *classify = args[2];
+    long cumulative_from = PyLong_AsLong(args[3]), gauge = PyLong_AsLong(args[4]);
+    if (PyErr_Occurred())
+        return NULL;
+    PyObject *cumulative = PyDict_New(), *gauges = PyList_New(0), *start = Py_None;
+    Py_ssize_t others = 0;
+    Py_INCREF(start);
+    if (cumulative == NULL || gauges == NULL)
+        goto error;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(samples); i++) {
+        PyObject *pair = PyList_GET_ITEM(samples, i);
+        if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            PyErr_SetString(PyExc_TypeError, "samples are (series, value) pairs");
+            goto error;
+        }
+        PyObject *series = PyTuple_GET_ITEM(pair, 0), *value = PyTuple_GET_ITEM(pair, 1);
+        PyObject *role = PyDict_GetItemWithError(roles, series);  /* borrowed */
+        if (role == NULL) {
+            if (PyErr_Occurred())
+                goto error;
+            PyObject *made = PyObject_CallOneArg(classify, series);
+            if (made == NULL)
+                goto error;
+            int failed = PyDict_SetItem(roles, series, made);
+            Py_DECREF(made);
+            if (failed)
+                goto error;
+            role = made;  /* (roles holds it) */
+        }
+        if (role == Py_None) {
+            others++;
+            continue;
+        }
+        if (!PyTuple_Check(role) || PyTuple_GET_SIZE(role) < 1) {
+            PyErr_SetString(PyExc_TypeError, "a role is a tuple or None");
+            goto error;
+        }
+        long kind = PyLong_AsLong(PyTuple_GET_ITEM(role, 0));
+        if (kind == -1 && PyErr_Occurred())
+            goto error;
+        if (kind >= cumulative_from) {
+            if (PyDict_SetItem(cumulative, series, value))
+                goto error;
+            continue;
+        }
+        others++;
+        if (kind == gauge) {
+            PyObject *entry = PyTuple_Pack(2, role, value);
+            if (entry == NULL)
+                goto error;
+            int failed = PyList_Append(gauges, entry);
+            Py_DECREF(entry);
+            if (failed)
+                goto error;
+        }
+        else {
+            Py_INCREF(value);
+            Py_SETREF(start, value);
+        }
+    }
+    PyObject *result = Py_BuildValue("(NNNn)", cumulative, gauges, start, others);
+    return result;
+error:
+    Py_XDECREF(cumulative);
+    Py_XDECREF(gauges);
+    Py_DECREF(start);
+    return NULL;
+}
+
+PyDoc_STRVAR(add_buckets_doc,
+"add_buckets(increases, roles, bucket, buckets_name) -> rest\n\n"
+"derive's accumulation of latency buckets: for each series' increase whose role has kind\n"
+"bucket, role[1].<buckets_name>[role[3]] grows by the increase. Returns the other\n"
+"(role, increase) pairs, in order, for the pure code; series without a role are skipped.");
+
+static PyObject *
+add_buckets(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 4 || !PyDict_Check(args[0]) || !PyDict_CheckExact(args[1])
+            || !PyUnicode_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "add_buckets(dict, dict, int, str)");
+        return NULL;
+    }
+    PyObject *increases = args[0], *roles = args[1], *name = args[3];
+    long bucket = PyLong_AsLong(args[2]);
+    if (bucket == -1 && PyErr_Occurred())
+        return NULL;
+    PyObject *rest = PyList_New(0);
+    if (rest == NULL)
+        return NULL;
+    PyObject *series, *increase;
+    Py_ssize_t position = 0;
+    while (PyDict_Next(increases, &position, &series, &increase)) {
+        PyObject *role = PyDict_GetItemWithError(roles, series);  /* borrowed */
+        if (role == NULL) {
+            if (PyErr_Occurred())
+                goto error;
+            continue;
+        }
+        if (role == Py_None)
+            continue;
+        if (!PyTuple_Check(role) || PyTuple_GET_SIZE(role) < 1) {
+            PyErr_SetString(PyExc_TypeError, "a role is a tuple or None");
+            goto error;
+        }
+        long kind = PyLong_AsLong(PyTuple_GET_ITEM(role, 0));
+        if (kind == -1 && PyErr_Occurred())
+            goto error;
+        if (kind != bucket || PyTuple_GET_SIZE(role) < 4) {
+            PyObject *entry = PyTuple_Pack(2, role, increase);
+            if (entry == NULL)
+                goto error;
+            int failed = PyList_Append(rest, entry);
+            Py_DECREF(entry);
+            if (failed)
+                goto error;
+            continue;
+        }
+        PyObject *buckets = PyObject_GetAttr(PyTuple_GET_ITEM(role, 1), name);
+        if (buckets == NULL)
+            goto error;
+        if (!PyDict_CheckExact(buckets)) {
+            Py_DECREF(buckets);
+            PyErr_SetString(PyExc_TypeError, "buckets is a dict");
+            goto error;
+        }
+        PyObject *le = PyTuple_GET_ITEM(role, 3);
+        PyObject *old = PyDict_GetItemWithError(buckets, le);  /* borrowed */
+        PyObject *sum;
+        if (old == NULL && PyErr_Occurred())
+            sum = NULL;
+        else if (old != NULL && PyFloat_CheckExact(old) && PyFloat_CheckExact(increase))
+            sum = PyFloat_FromDouble(PyFloat_AS_DOUBLE(old) + PyFloat_AS_DOUBLE(increase));
+        else if (old == NULL && PyFloat_CheckExact(increase))
+            sum = PyFloat_FromDouble(0.0 + PyFloat_AS_DOUBLE(increase));
+        else {
+            PyObject *zero = old == NULL ? PyFloat_FromDouble(0.0) : NULL;
+            sum = (old == NULL && zero == NULL) ? NULL :
+                PyNumber_Add(old != NULL ? old : zero, increase);
+            Py_XDECREF(zero);
+        }
+        int failed = sum == NULL || PyDict_SetItem(buckets, le, sum);
+        Py_XDECREF(sum);
+        Py_DECREF(buckets);
+        if (failed)
+            goto error;
+    }
+    return rest;
+error:
+    Py_DECREF(rest);
+    return NULL;
+}
+
+static PyMethodDef methods[] = {
+    {"scan_lines", (PyCFunction)(void (*)(void))scan_lines, METH_FASTCALL, scan_lines_doc},
+    {"counter_increases", (PyCFunction)(void (*)(void))counter_increases, METH_FASTCALL,
+     counter_increases_doc},
+    {"sort_samples", (PyCFunction)(void (*)(void))sort_samples, METH_FASTCALL,
+     sort_samples_doc},
+    {"add_buckets", (PyCFunction)(void (*)(void))add_buckets, METH_FASTCALL, add_buckets_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef_Slot slots[] = {
+#ifdef Py_mod_multiple_interpreters
+    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+#endif
+    {0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_native",
+    .m_doc = "The compiled core of the bridge's per-sample hot path.",
+    .m_size = 0,
+    .m_methods = methods,
+    .m_slots = slots,
+};
+
+PyMODINIT_FUNC
+PyInit__native(void)
+{
+    return PyModuleDef_Init(&module_def);
+}

@@ -1,0 +1,282 @@
+"""One truth, two implementations: the compiled core (bridge/_native.c) against the
+pure-Python reference, on generated answers, hostile text and scrape sequences with resets,
+reordered labels and churn. Both must give the same samples (the same Series objects), the
+same points, counts and warnings, and the same errors, word for word."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import random
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prometheus_client import generate_latest as text_latest
+from prometheus_client.openmetrics.exposition import generate_latest as om_latest
+
+# (make test builds the compiled core: were it missing, importing _native fails loudly)
+from promflux.bridge import _native, native
+from promflux.bridge.analyze import derive, rates
+from promflux.bridge.analyze.derive import TargetDeriver
+from promflux.bridge.analyze.window import Counts
+from promflux.bridge.ingest import exposition
+from promflux.bridge.ingest.exposition import ExpositionError, SeriesCache, parse
+from promflux.bridge.model import intern_series
+
+from tests.test_bridge_exposition import registries
+
+USERS = (exposition, rates, derive)  # the modules that pick a core at import
+
+
+@contextlib.contextmanager
+def core(compiled: bool) -> Iterator[None]:
+    saved = [module.compiled for module in USERS]
+    for module in USERS:
+        module.compiled = _native if compiled else None
+    try:
+        yield
+    finally:
+        for module, value in zip(USERS, saved, strict=True):
+            module.compiled = value
+
+
+def outcome(texts: list[str], openmetrics: bool, max_samples: int | None) -> list:
+    """What parsing ``texts`` in turn through one cache gives: per text its types and
+    samples (series objects and value texts), or its error."""
+    cache = SeriesCache()
+    seen: list = []
+    number: dict[int, int] = {}  # each Series object by first appearance
+    for text in texts:
+        try:
+            scrape = parse(text, cache, openmetrics, max_samples)
+        except ExpositionError as error:
+            seen.append(("error", str(error), error.lineno))
+        else:
+            assert all(s is intern_series(s.name, s.labels) for s, _ in scrape.samples)
+            seen.append(("ok", scrape.types,
+                         [(number.setdefault(id(series), len(number)), series.name,
+                           series.labels, repr(value)) for series, value in scrape.samples]))
+        seen.append(sorted(cache.entries))
+    return seen
+
+
+def both(texts: list[str], openmetrics: bool = False, max_samples: int | None = None) -> list:
+    with core(False):
+        pure = outcome(texts, openmetrics, max_samples)
+    with core(True):
+        compiled = outcome(texts, openmetrics, max_samples)
+    assert compiled == pure
+    return pure
+
+
+EDITS = ["cut", "insert", "crlf", "repeat", "timestamp", "indent", "tab", "exemplar",
+         "reorder", "digits", "underscore", "drop", "comment", "nul"]
+NOISE = st.text(st.characters(blacklist_categories=("Cs",)), max_size=6) | st.sampled_from(
+    [" ", "\t", "}", "{", '"', "\\", "#", "\n", " # ", "=", ",", "١", "\r", "_", "e", "-"])
+
+
+def edit(text: str, kind: str, at: int, noise: str) -> str:
+    """``text`` with one ordinary fault of a real target in it."""
+    lines = text.split("\n")
+    i = at % max(len(lines) - 1, 1)
+    line = lines[i]
+    if kind == "cut":
+        return text[:at % (len(text) + 1)]
+    if kind == "insert":
+        cut = at % (len(text) + 1)
+        return text[:cut] + noise + text[cut:]
+    if kind == "crlf":
+        return text.replace("\n", "\r\n")
+    if kind == "repeat":
+        lines.insert(i, line)
+    elif kind == "timestamp" and line and not line.startswith("#"):
+        lines[i] = line + " 1700000000000"
+    elif kind == "indent":
+        lines[i] = "  " + line
+    elif kind == "tab":
+        lines[i] = line.replace(" ", "\t")
+    elif kind == "exemplar" and line and not line.startswith("#"):
+        lines[i] = line + ' # {trace_id="a"} 1.0'
+    elif kind == "reorder" and "{" in line and "," in line:
+        head, _, tail = line.partition("{")
+        inside, _, value = tail.rpartition("}")
+        pairs = inside.split(",")
+        lines[i] = head + "{" + ",".join(reversed(pairs)) + "}" + value
+    elif kind == "digits":
+        lines[i] = line[:-1] + "١" if line else line
+    elif kind == "underscore":
+        lines[i] = line + "_0" if line else line
+    elif kind == "drop":
+        del lines[i]
+    elif kind == "comment":
+        lines.insert(i, "# " + noise)
+    elif kind == "nul":
+        lines[i] = line + "\x00"
+    return "\n".join(lines)
+
+
+@st.composite
+def answers(draw: st.DrawFn) -> tuple[str, bool]:
+    registry = draw(registries())
+    openmetrics = draw(st.booleans())
+    text = (om_latest if openmetrics else text_latest)(registry).decode()
+    for _ in range(draw(st.integers(0, 3))):
+        text = edit(text, draw(st.sampled_from(EDITS)), draw(st.integers(0, 10_000)),
+                    draw(NOISE))
+    return text, openmetrics
+
+
+@settings(max_examples=400, deadline=None)
+@given(answers(), answers(), st.sampled_from([None, 0, 1, 5, 1000]))
+def test_both_cores_parse_every_answer_alike(first, second, max_samples):
+    """Two answers in turn through one cache (the second may be the first, faulted)."""
+    (text, openmetrics), (other, _) = first, second
+    both([text, other, text], openmetrics, max_samples)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200), st.booleans())
+def test_both_cores_take_any_text_alike(text, openmetrics):
+    both([text, text + "\n", "# EOF\n" + text], openmetrics)
+
+
+def test_every_edit_is_exercised_with_errors_and_samples():
+    """The generators above reach the slow and the fast lines: a fixed page with every
+    edit gives samples or the same error in both cores."""
+    base = ('# TYPE a counter\na_total{x="1",y="2"} 3\nb 4.5\n'
+            'c_bucket{le="+Inf"} 7\nd{v="é"} NaN\n')
+    results = [both([base, edit(base, kind, at, "x")])[2] for kind in EDITS
+               for at in range(6)]
+    assert any(r[0] == "error" for r in results) and any(r[0] == "ok" for r in results)
+
+
+def test_a_large_answer_stops_at_the_sample_limit_at_the_same_line():
+    text = "".join(f'm{{i="{i}"}} {i}\n' for i in range(40_000))
+    result = both([text, text], max_samples=20_000)
+    assert result[0][0] == "error" and "more than 20000 samples" in result[0][1]
+
+
+BOUNDS = ["0.1", "0.5", "+Inf"]
+
+
+@st.composite
+def scrape_sequences(draw: st.DrawFn) -> list[str]:
+    """Our exporter's pages over several scrapes: counters that grow, reset (a restart),
+    go missing and come back (churn), labels in any order, odd values, repeats."""
+    routes = draw(st.lists(st.sampled_from(["/a", "/b", "/c/{id}", "/d"]), min_size=1,
+                           max_size=4, unique=True))
+    counts = {(r, s): [0, 0, 0] for r in routes for s in ("200", "500")}
+    start = 1000.0
+    pages = []
+    for _ in range(draw(st.integers(2, 6))):
+        event = draw(st.sampled_from(["grow", "grow", "restart", "churn", "reorder", "odd",
+                                      "repeat"]))
+        if event == "restart":
+            start += 60.0
+            counts = {k: [0, 0, 0] for k in counts}
+        for key in counts:
+            step = draw(st.integers(0, 5))
+            counts[key] = [counts[key][0] + step, counts[key][1] + 2 * step,
+                           counts[key][2] + 3 * step]
+        lines = ["# TYPE http_request_duration_seconds histogram"]
+        for (route, status), cumulative in counts.items():
+            if event == "churn" and draw(st.booleans()):
+                continue
+            pairs = ['method="GET"', f'route="{route}"', 'service="api"',
+                     f'status="{status}"']
+            for le, c in zip(BOUNDS, cumulative, strict=True):
+                labels = [*pairs, f'le="{le}"']
+                if event == "reorder":
+                    random.Random(draw(st.integers(0, 99))).shuffle(labels)
+                value = draw(st.sampled_from(["-1", "NaN", "+Inf"])) if (
+                    event == "odd" and draw(st.booleans())) else str(c)
+                lines.append(f"http_request_duration_seconds_bucket{{{','.join(labels)}}} "
+                             f"{value}")
+                if event == "repeat" and le == "0.1":
+                    lines.append(lines[-1])
+            inner = ",".join(pairs)
+            lines.append(f"http_request_duration_seconds_count{{{inner}}} {cumulative[-1]}")
+            lines.append(f"http_request_duration_seconds_sum{{{inner}}} "
+                         f"{cumulative[-1] * 0.2}")
+        lines += [f"process_start_time_seconds {start}",
+                  f'events_processed_total{{kind="u",service="api"}} {len(pages) * 3}',
+                  f'service_cpu_seconds_total{{pid="7",service="api"}} {len(pages) * 1.5}',
+                  'service_cpu_limit_cores{service="api"} 2',
+                  'service_memory_rss_bytes{pid="7",service="api"} 1048576']
+        pages.append("\n".join(lines) + "\n")
+    return pages
+
+
+def plain(value: object) -> object:
+    """``value`` with every object as its fields, for comparing across cores."""
+    if isinstance(value, Counts):
+        return ("Counts", value.requests, value.errors, value.client_errors,
+                plain(value.buckets))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return (type(value).__name__, *(plain(getattr(value, f.name))
+                                        for f in dataclasses.fields(value)))
+    if isinstance(value, dict):
+        return [(plain(k), plain(v)) for k, v in value.items()]
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return repr(value)  # (NaN equals NaN as text)
+
+
+def derived(pages: list[str]) -> list[object]:
+    deriver = TargetDeriver("api")
+    seen = []
+    for step, page in enumerate(pages):
+        try:
+            scrape = parse(page, deriver.cache)
+        except ExpositionError as error:
+            seen.append(str(error))
+            continue
+        seen.append(plain(deriver.derive_all(scrape, 15.0 * step, 15.0 * step)))
+    seen.append(repr((deriver.restarts, deriver.duplicates, deriver.refused_histograms)))
+    return seen
+
+
+@settings(max_examples=150, deadline=None)
+@given(scrape_sequences())
+def test_both_cores_derive_the_same_points_counts_and_warnings(pages):
+    with core(False):
+        pure = derived(pages)
+    with core(True):
+        compiled = derived(pages)
+    assert compiled == pure
+
+
+def test_the_core_in_use_is_chosen_by_the_environment_and_said_by_version():
+    """PROMFLUX_PURE=1 forces the reference; --version says which core runs."""
+    def version(**env: str) -> str:
+        run = subprocess.run([sys.executable, "-m", "promflux.bridge", "--version"],
+                             capture_output=True, text=True, check=True,
+                             env={**os.environ, **env})
+        return run.stdout
+
+    assert "core: pure Python (PROMFLUX_PURE is set)" in version(PROMFLUX_PURE="1")
+    expected = "pure Python" if os.environ.get("PROMFLUX_PURE") else "compiled (C)"
+    assert f"core: {expected}" in version()
+    assert (native.compiled is None) == bool(os.environ.get("PROMFLUX_PURE"))
+
+
+def test_a_missing_build_falls_back_to_the_reference():
+    """Where the extension was not built (an sdist without a compiler), the bridge runs
+    the pure core and says why."""
+    code = ("import sys; sys.modules['promflux.bridge._native'] = None; "
+            "from promflux.bridge import native; print(native.CORE)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={k: v for k, v in os.environ.items()
+                                          if k != "PROMFLUX_PURE"})
+    assert run.stdout.startswith("pure Python (the compiled core was not built")
+
+
+def test_the_parser_refuses_what_it_refused_before_in_both_cores():
+    for kind in (False, True):
+        with core(kind), pytest.raises(ExpositionError, match="line 2: invalid value"):
+            parse("a 1\nb 1_000\n")
