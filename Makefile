@@ -11,9 +11,19 @@ OLD_PINS := fastapi==0.100.0 starlette==0.27.0 aiohttp==3.9.0 yarl==1.9.4 promet
 
 .PHONY: test lint canary system-deps venv venv-old bench demo clean
 
+# The bridge's hot path has two cores, the compiled one (bridge/_native.c) and the pure-Python
+# reference: the whole suite runs with the compiled one, then the tests of what the two cores
+# share (parsing, deriving, the bridge end to end) run again with PROMFLUX_PURE=1.
+PURE_TESTS := tests/test_bridge_native.py tests/test_bridge_exposition.py \
+	tests/test_bridge_exposition_conformance.py tests/test_bridge_derive.py \
+	tests/test_bridge_math.py tests/test_bridge_series_identity.py tests/test_bridge_presets.py \
+	tests/test_bridge_bucket_fields.py tests/test_bridge_bad_answers.py \
+	tests/test_bridge_alerts.py tests/test_bridge_e2e.py
+
 test: system-deps venv venv-old lint canary
 	$(OLD)/bin/python -m pytest -q -m compat tests/test_exporter_*.py; rc=$$?; [ $$rc -eq 5 ] || [ $$rc -eq 0 ] || exit $$rc
 	$(VENV)/bin/python -m pytest -q tests; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+	PROMFLUX_PURE=1 $(VENV)/bin/python -m pytest -q $(PURE_TESTS)
 
 # ruff everywhere; mypy --strict (pyproject) on the three packages.
 lint: venv
@@ -24,9 +34,12 @@ lint: venv
 # nginx to put InfluxDB behind TLS,
 # chromium for the browser tests, docker-compose to validate docker-compose.yml, npm for the
 # dashboards' type check against @grafana/schema, prometheus-alertmanager for alert delivery,
-# prometheus for promtool (the parser's reference); installed only when missing.
+# prometheus for promtool (the parser's reference), gcc and the Python headers for the
+# bridge's compiled core; installed only when missing.
 system-deps:
 	@missing=""; \
+	command -v gcc >/dev/null 2>&1 || missing="$$missing gcc"; \
+	$(PYTHON) -c "import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_path('include'), 'Python.h')))" || missing="$$missing python3-dev"; \
 	command -v influxd >/dev/null 2>&1 || missing="$$missing influxdb"; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
 	command -v nginx >/dev/null 2>&1 || missing="$$missing nginx-light"; \
@@ -47,7 +60,7 @@ canary: venv
 	@$(VENV)/bin/python -c "import importlib.metadata as m; print('newest releases under test:', ', '.join(p + ' ' + m.version(p) for p in '$(CANARY)'.split()))"
 
 venv: $(VENV)/.installed
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml setup.py bridge/_native.c
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[dev,bridge,aioprometheus]'
@@ -80,4 +93,4 @@ demo: venv
 	$(VENV)/bin/python -m examples.demo
 
 clean:
-	rm -rf $(VENV) $(OLD) *.egg-info .pytest_cache .ruff_cache .demo
+	rm -rf $(VENV) $(OLD) *.egg-info .pytest_cache .ruff_cache .demo build bridge/_native.*.so

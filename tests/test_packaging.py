@@ -3,9 +3,12 @@ has its own ``exporter.py`` and ``bridge.py``."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
+import tarfile
 import textwrap
 import zipfile
 from pathlib import Path
@@ -34,6 +37,28 @@ USER_CODE = textwrap.dedent("""
 """)
 
 
+# What the bridge tests need beyond the package, in a user's fresh virtualenv.
+TEST_TOOLS = ["pytest", "hypothesis", "httpx"]
+# The bridge tests run against an installed copy (no influxd needed): the two cores side by
+# side, the parser, the derived points and their math.
+BRIDGE_TESTS = ["test_bridge_native.py", "test_bridge_exposition.py", "test_bridge_derive.py",
+                "test_bridge_math.py"]
+
+
+def run_bridge_tests(venv: Path, where: Path, env: dict[str, str]) -> str:
+    """The bridge tests, copied beside nothing else, run by ``venv``'s Python: they import
+    the installed package, not this checkout."""
+    tests = where / "tests"
+    tests.mkdir(parents=True)
+    for name in ["__init__.py", "conftest.py", *BRIDGE_TESTS]:
+        (tests / name).write_text((ROOT / "tests" / name).read_text())
+    run = subprocess.run([str(venv / "bin" / "python"), "-m", "pytest", "-q",
+                          "-p", "no:cacheprovider", "tests"], cwd=where, env=env,
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    return run.stdout
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
@@ -59,7 +84,7 @@ def venv(wheel, tmp_path_factory: pytest.TempPathFactory) -> Path:
     venv = tmp_path_factory.mktemp("user") / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q",
-                    f"promflux[fastapi,aiohttp,bridge] @ {wheel.as_uri()}", "mypy"],
+                    f"promflux[fastapi,aiohttp,bridge] @ {wheel.as_uri()}", "mypy", *TEST_TOOLS],
                    check=True, timeout=600)
     return venv
 
@@ -179,3 +204,43 @@ def test_the_readme_install_commands_work_from_a_checkout_and_from_git(tmp_path)
                     f"{name} @ {url}"], check=True, timeout=600)
     assert subprocess.run([str(from_git / "bin" / "promflux-bridge"), "--help"],
                           capture_output=True, text=True, check=True).returncode == 0
+
+
+def test_the_wheel_carries_the_compiled_core_and_passes_the_bridge_tests(wheel, venv,
+                                                                           tmp_path):
+    names = zipfile.ZipFile(wheel).namelist()
+    assert [n for n in names if re.fullmatch(r"promflux/bridge/_native\.[\w.-]+\.so", n)]
+    assert not [n for n in names if n.endswith(".c")]
+    assert re.search(r"-cp3\d+-cp3\d+-linux_", wheel.name), wheel.name  # built for here
+    version = subprocess.run([str(venv / "bin" / "promflux-bridge"), "--version"],
+                             capture_output=True, text=True, check=True).stdout
+    assert "(core: compiled (C))" in version
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROMFLUX_")}
+    assert " passed" in run_bridge_tests(venv, tmp_path, env)
+
+
+def test_the_sdist_installs_without_a_compiler_and_runs_the_pure_core(tmp_path):
+    """No C compiler on PATH: the build goes on without the extension, the bridge says so
+    and runs its pure-Python reference, and the bridge tests pass with it."""
+    subprocess.run([sys.executable, "-m", "build", "--sdist", "--outdir", str(tmp_path),
+                    str(ROOT)], check=True, timeout=600, capture_output=True)
+    (sdist,) = tmp_path.glob("promflux-*.tar.gz")
+    with tarfile.open(sdist) as tar:
+        assert "bridge/_native.c" in {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    bare = {k: v for k, v in os.environ.items() if k not in ("CC", "LDSHARED")
+            and not k.startswith("PROMFLUX_")}
+    bare["PATH"] = str(venv / "bin")  # (no gcc, cc nor any other compiler)
+    assert shutil.which("gcc", path=bare["PATH"]) is None
+    install = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-v",
+                              f"promflux[bridge] @ {sdist.as_uri()}", *TEST_TOOLS],
+                             env=bare, capture_output=True, text=True, timeout=900)
+    assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-2000:]
+    assert "building extension \"promflux.bridge._native\" failed" in (
+        install.stdout + install.stderr)
+    version = subprocess.run([str(venv / "bin" / "promflux-bridge"), "--version"], env=bare,
+                             capture_output=True, text=True, check=True).stdout
+    assert "core: pure Python (the compiled core was not built" in version
+    assert " passed" in run_bridge_tests(venv, tmp_path / "run",
+                                         {**bare, "PROMFLUX_NO_COMPILER": "1"})
