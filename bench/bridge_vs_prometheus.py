@@ -2,14 +2,16 @@
 (docs/performance.md).
 
     .venv/bin/python bench/bridge_vs_prometheus.py [--targets 50] [--seconds 40]
-        [--rounds 1] [--against REVISION] [--mypyc] [--profile stacks.txt]
+        [--rounds 1] [--against REVISION] [--mypyc] [--pure] [--changing 0.1]
+        [--profile stacks.txt]
 
 Every target serves the same realistic page (a 50-route service from the exporter itself:
 76 latency series and the resource gauges, about 2,140 samples), from Debian's nginx, so
 the targets cost neither scraper anything. The page's counters grow every second, as a
 busy service's do. The bridge (``python -m promflux.bridge``, default settings, writing to
-a real influxd) and Prometheus (``prometheus`` 2.42, its own TSDB) scrape all targets at
-1 s at the same time. Over the measured window, after a warm-up:
+a real influxd), Prometheus (``prometheus`` 2.42, its own TSDB) and vmagent (Debian's
+``victoria-metrics``, remote-writing to nginx, which discards the writes) scrape all
+targets at 1 s at the same time. Over the measured window, after a warm-up:
 
 * CPU seconds of each process from /proc (bridge, Prometheus, and influxd, which only the
   bridge feeds), per scraped sample;
@@ -51,8 +53,13 @@ from tests.influx import InfluxServer  # noqa: E402
 _GROWS = re.compile(r"_(bucket|count|sum|total)(\{|\s)")
 
 
-def page_template(routes: int = 50) -> list[tuple[str, float, bool]]:
-    """The page as (text before the value, value, grows) per line."""
+_ROUTE = re.compile(r"things(\d+)/")
+
+
+def page_template(routes: int = 50, changing: float = 1.0) -> list[tuple[str, float, bool]]:
+    """The page as (text before the value, value, grows) per line. ``changing``: the share
+    of routes that get requests (the others' lines stay as they are, as on a real page
+    between two scrapes); the process's own counters always grow."""
     from prometheus_client import CollectorRegistry
     from promflux.exporter.recorder import Recorder
 
@@ -73,7 +80,9 @@ def page_template(routes: int = 50) -> list[tuple[str, float, bool]]:
             lines.append((line, 0.0, False))
             continue
         head, _, value = line.rpartition(" ")
-        lines.append((head, float(value), bool(_GROWS.search(line))))
+        route = _ROUTE.search(head)
+        busy = route is None or int(route.group(1)) < round(routes * changing)
+        lines.append((head, float(value), busy and bool(_GROWS.search(line))))
     return lines
 
 
@@ -93,9 +102,9 @@ def render(template: list[tuple[str, float, bool]], second: int) -> str:
 class Pages(threading.Thread):
     """Rewrites the served page every second (atomically: nginx never reads half a page)."""
 
-    def __init__(self, root: Path, routes: int = 50) -> None:
+    def __init__(self, root: Path, routes: int = 50, changing: float = 1.0) -> None:
         super().__init__(daemon=True)
-        self.root, self.template = root, page_template(routes)
+        self.root, self.template = root, page_template(routes, changing)
         self.samples = sum(1 for head, _, _ in self.template if head and head[0] != "#")
         self.stop = threading.Event()
         self.write(0)
@@ -126,6 +135,8 @@ http {{
     listen 127.0.0.1:{port};
     root {d}/www;
     location ~ ^/t[0-9]+/metrics$ {{ default_type text/plain; try_files /page.txt =404; }}
+    # vmagent's remote write, read and thrown away: its cost stays its own
+    location = /api/v1/write {{ access_log off; return 204; }}
   }}
 }}
 """
@@ -196,14 +207,14 @@ def bridge_argv(config: Path, root: Path | None) -> list[str]:
 
 
 @contextmanager
-def served_fleet(prefix: str, routes: int = 50) -> Iterator[tuple[Path, InfluxServer, int,
-                                                                 Pages]]:
+def served_fleet(prefix: str, routes: int = 50, changing: float = 1.0,
+                 ) -> Iterator[tuple[Path, InfluxServer, int, Pages]]:
     """A scratch folder, a real influxd, nginx serving the growing page on a port, and the
     page writer: (folder, influxd, port, pages), all stopped and removed afterwards."""
     d = Path(tempfile.mkdtemp(prefix=prefix))
     influx = InfluxServer()
     nginx, port = start_nginx(d)
-    pages = Pages(d / "www", routes)
+    pages = Pages(d / "www", routes, changing)
     pages.start()
     try:
         yield d, influx, port, pages
@@ -216,10 +227,11 @@ def served_fleet(prefix: str, routes: int = 50) -> Iterator[tuple[Path, InfluxSe
 
 
 def bridge_rss_one_target(d: Path, influx: str, port: int, root: Path | None,
-                          interval: float = 1.0) -> float:
+                          interval: float = 1.0, env: dict[str, str] | None = None) -> float:
     """RSS of a bridge scraping one target, settled: the fixed cost to subtract."""
     proc = subprocess.Popen(bridge_argv(bridge_config(d, "one", influx, port, 1,
-                                                      interval=interval), root), cwd=ROOT)
+                                                      interval=interval), root), cwd=ROOT,
+                            env=env)
     try:
         # a dozen scrapes at 1 s (a few at longer intervals): caches at their steady size
         time.sleep(max(12.0, 3 * interval + 5))
@@ -247,12 +259,28 @@ def own_counters(port: int) -> dict[str, float]:
     return sums
 
 
+def start_vmagent(d: Path, port: int, config: Path) -> subprocess.Popen[bytes]:
+    """Debian's vmagent on the same scrape configuration, remote-writing to nginx, which
+    reads and discards the writes."""
+    listen = free_port()
+    shutil.rmtree(d / "vmagent", ignore_errors=True)
+    proc = subprocess.Popen(["vmagent", f"-promscrape.config={config}",
+                             f"-remoteWrite.url=http://127.0.0.1:{port}/api/v1/write",
+                             f"-remoteWrite.tmpDataPath={d}/vmagent",
+                             f"-httpListenAddr=127.0.0.1:{listen}", "-loggerLevel=ERROR"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(listen)
+    return proc
+
+
 def measure(args: argparse.Namespace, d: Path, influx: InfluxServer, port: int,
-            pages: Pages, root: Path | None, rss_one: float) -> None:
-    """One round: the bridge and Prometheus side by side, then both stopped."""
+            pages: Pages, root: Path | None, rss_one: float,
+            env: dict[str, str] | None = None) -> None:
+    """One round: the bridge, Prometheus and vmagent side by side, then all stopped."""
     name, listen = f"bench{time.monotonic_ns()}", free_port()
     bridge = subprocess.Popen(bridge_argv(bridge_config(d, name, influx.url, port,
-                                                        args.targets, listen), root), cwd=ROOT)
+                                                        args.targets, listen), root), cwd=ROOT,
+                              env=env)
     prom_port = free_port()
     prom_config = prometheus_config(d, port, args.targets)
     shutil.rmtree(d / "tsdb", ignore_errors=True)
@@ -260,11 +288,13 @@ def measure(args: argparse.Namespace, d: Path, influx: InfluxServer, port: int,
                              f"--storage.tsdb.path={d}/tsdb",
                              f"--web.listen-address=127.0.0.1:{prom_port}",
                              "--log.level=warn"], stderr=subprocess.DEVNULL)
+    vmagent = start_vmagent(d, port, prom_config)
     try:
         wait_port(prom_port)
         time.sleep(args.warmup)
         assert influx.proc is not None
-        pids = {"bridge": bridge.pid, "prometheus": prom.pid, "influxd": influx.proc.pid}
+        pids = {"bridge": bridge.pid, "prometheus": prom.pid, "vmagent": vmagent.pid,
+                "influxd": influx.proc.pid}
         before = {n: cpu_seconds(pid) for n, pid in pids.items()}
         start = time.time()
         if args.profile:  # sampled from outside, without stopping the process
@@ -284,7 +314,7 @@ def measure(args: argparse.Namespace, d: Path, influx: InfluxServer, port: int,
             "db": name, "q": "SHOW MEASUREMENTS"}).json()["results"][0]
         assert "series" in stored, "the bridge stored nothing"
     finally:
-        for proc in (bridge, prom):
+        for proc in (bridge, prom, vmagent):
             proc.terminate()
             proc.wait(20)
 
@@ -299,8 +329,14 @@ def main() -> None:
     parser.add_argument("--profile", help="write py-spy's collapsed stacks of the bridge here")
     parser.add_argument("--mypyc", action="store_true",
                         help="also run this tree's bridge with its hot modules compiled")
+    parser.add_argument("--pure", action="store_true",
+                        help="also run this tree's bridge on its pure-Python core")
+    parser.add_argument("--changing", type=float, default=1.0,
+                        help="share of routes whose counters grow each second (1: all)")
     args = parser.parse_args()
     sides: list[tuple[str, Path | None]] = [("this tree", None)]
+    if args.pure:
+        sides.append(("this tree, pure core (PROMFLUX_PURE=1)", None))
     if args.against:
         from bench.bridge_instructions import export
 
@@ -309,20 +345,25 @@ def main() -> None:
         from bench.compiled import compiled_copy
 
         sides.append(("this tree, compiled by mypyc", compiled_copy()))
-    with served_fleet("bench-vs-prom-") as (d, influx, port, pages):
-        rss_one = {label: bridge_rss_one_target(d, influx.url, port, root)
+    clean = {k: v for k, v in os.environ.items() if k != "PROMFLUX_PURE"}
+    envs = {label: {**clean, "PROMFLUX_PURE": "1"} if "pure core" in label else clean
+            for label, _ in sides}
+    with served_fleet("bench-vs-prom-", changing=args.changing) as (d, influx, port, pages):
+        rss_one = {label: bridge_rss_one_target(d, influx.url, port, root, env=envs[label])
                    for label, root in sides}
         for round_ in range(args.rounds):
             for label, root in sides:  # interleaved: drift hits both sides alike
                 print(f"-- round {round_ + 1}, bridge of {label}")
-                measure(args, d, influx, port, pages, root, rss_one[label])
+                measure(args, d, influx, port, pages, root, rss_one[label], envs[label])
 
 
 def report(args: argparse.Namespace, samples: int, seen: dict[str, dict[str, list[float]]],
            cpu: dict[str, float], rss: dict[str, float], rss_one: float) -> None:
     expected = args.targets * args.seconds
-    print(f"{args.targets} targets x {samples} samples at 1 s, {args.seconds:.0f} s measured")
-    agents = {"bridge": "Python", "prometheus": "Prometheus"}  # user agents' first words
+    print(f"{args.targets} targets x {samples} samples at 1 s, {args.seconds:.0f} s measured"
+          f", {args.changing:.0%} of routes busy")
+    # user agents' first words
+    agents = {"bridge": "Python", "prometheus": "Prometheus", "vmagent": "vm_promscrape"}
     bridge_samples = sum(len(t) for t in seen.get("Python", {}).values()) * samples
     for name, agent in agents.items():
         by_target = seen.get(agent, {})
