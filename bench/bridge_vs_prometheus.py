@@ -298,7 +298,8 @@ def measure(args: argparse.Namespace, d: Path, influx: InfluxServer, port: int,
         before = {n: cpu_seconds(pid) for n, pid in pids.items()}
         start = time.time()
         if args.profile:  # sampled from outside, without stopping the process
-            subprocess.run(["py-spy", "record", "--nonblocking", "--format", "raw", "-p",
+            spy = str(Path(sys.executable).with_name("py-spy"))
+            subprocess.run([spy, "record", "--nonblocking", "--format", "raw", "-p",
                             str(bridge.pid), "-d", str(int(args.seconds)), "-o", args.profile],
                            check=True, capture_output=True)
         time.sleep(max(0.0, start + args.seconds - time.time()))

@@ -12,6 +12,10 @@
  * sort_samples and add_buckets: derive's two passes over every sample (analyze/derive.py):
  * each sample by its role, then each latency bucket's increase into its endpoint's sums.
  *
+ * bucket_fields, normalize and add_scaled: the loops over every bucket of every endpoint
+ * each scrape (analyze/bucket_fields.py, quantile.py, window.py): a bucket row's fields,
+ * sorted monotonic buckets for percentiles, and sliding-window sums.
+ *
  * Both are checked against the pure-Python reference by tests/test_bridge_native.py.
  */
 #define PY_SSIZE_T_CLEAN
@@ -460,7 +464,231 @@ error:
     return NULL;
 }
 
+/* Every value of a dict a float: the fast paths below need no other case. */
+static int
+all_floats(PyObject *dict, int keys_too)
+{
+    PyObject *key, *value;
+    Py_ssize_t position = 0;
+    while (PyDict_Next(dict, &position, &key, &value))
+        if (!PyFloat_CheckExact(value) || (keys_too && !PyFloat_CheckExact(key)))
+            return 0;
+    return 1;
+}
+
+PyDoc_STRVAR(add_scaled_doc,
+"add_scaled(target, source, sign) -> True, or None to leave it to the pure code\n\n"
+"target[k] = target.get(k, 0.0) + sign * source[k] for every k of source (float dicts).");
+
+static PyObject *
+add_scaled(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 3 || !PyDict_CheckExact(args[0]) || !PyDict_CheckExact(args[1])
+            || !PyFloat_CheckExact(args[2]) || !all_floats(args[1], 0))
+        Py_RETURN_NONE;
+    PyObject *target = args[0], *source = args[1];
+    double sign = PyFloat_AS_DOUBLE(args[2]);
+    PyObject *key, *value;
+    Py_ssize_t position = 0;
+    while (PyDict_Next(source, &position, &key, &value)) {
+        PyObject *old = PyDict_GetItemWithError(target, key);  /* borrowed */
+        if (old == NULL && PyErr_Occurred())
+            return NULL;
+        if (old != NULL && !PyFloat_CheckExact(old)) {
+            PyObject *scaled = PyNumber_Multiply(args[2], value);
+            PyObject *sum = scaled == NULL ? NULL : PyNumber_Add(old, scaled);
+            Py_XDECREF(scaled);
+            int failed = sum == NULL || PyDict_SetItem(target, key, sum);
+            Py_XDECREF(sum);
+            if (failed)
+                return NULL;
+            continue;
+        }
+        double before = old == NULL ? 0.0 : PyFloat_AS_DOUBLE(old);
+        PyObject *sum = PyFloat_FromDouble(before + sign * PyFloat_AS_DOUBLE(value));
+        int failed = sum == NULL || PyDict_SetItem(target, key, sum);
+        Py_XDECREF(sum);
+        if (failed)
+            return NULL;
+    }
+    Py_RETURN_TRUE;
+}
+
+PyDoc_STRVAR(normalize_doc,
+"normalize(buckets, epsilon) -> sorted (bound, count) pairs, or None for the pure code\n\n"
+"quantile.normalize over a dict bound -> count of floats: sorted by bound, counts made\n"
+"non-decreasing (a count within epsilon of its predecessor, relatively, counts as equal).");
+
+static PyObject *
+normalize_buckets(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 2 || !PyDict_CheckExact(args[0]) || !PyFloat_CheckExact(args[1])
+            || !all_floats(args[0], 1))
+        Py_RETURN_NONE;
+    PyObject *buckets = args[0];
+    double epsilon = PyFloat_AS_DOUBLE(args[1]);
+    PyObject *bounds = PyDict_Keys(buckets);
+    if (bounds == NULL || PyList_Sort(bounds)) {
+        Py_XDECREF(bounds);
+        return NULL;
+    }
+    Py_ssize_t size = PyList_GET_SIZE(bounds);
+    PyObject *out = PyList_New(size);
+    if (out == NULL) {
+        Py_DECREF(bounds);
+        return NULL;
+    }
+    double previous = 0.0;
+    for (Py_ssize_t i = 0; i < size; i++) {
+        PyObject *bound = PyList_GET_ITEM(bounds, i);
+        PyObject *value = PyDict_GetItemWithError(buckets, bound);  /* borrowed */
+        if (value == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_RuntimeError, "buckets changed while read");
+            goto error;
+        }
+        /* (0.0 + count, as the pure merge of a single bound gives) */
+        double count = 0.0 + PyFloat_AS_DOUBLE(value);
+        if (count < previous || fabs(count - previous) <= epsilon * fabs(previous))
+            count = previous;
+        PyObject *number = PyFloat_FromDouble(count);
+        PyObject *pair = number == NULL ? NULL : PyTuple_Pack(2, bound, number);
+        Py_XDECREF(number);
+        if (pair == NULL)
+            goto error;
+        PyList_SET_ITEM(out, i, pair);
+        previous = count;
+    }
+    Py_DECREF(bounds);
+    return out;
+error:
+    Py_DECREF(bounds);
+    Py_DECREF(out);
+    return NULL;
+}
+
+/* The field name of a bound: names[bound], else name_of(bound). New reference. */
+static PyObject *
+field_of(PyObject *names, PyObject *name_of, PyObject *bound)
+{
+    PyObject *name = PyDict_GetItemWithError(names, bound);
+    if (name != NULL) {
+        Py_INCREF(name);
+        return name;
+    }
+    return PyErr_Occurred() ? NULL : PyObject_CallOneArg(name_of, bound);
+}
+
+static int
+set_field(PyObject *out, PyObject *names, PyObject *name_of, PyObject *bound, double value)
+{
+    PyObject *name = field_of(names, name_of, bound);
+    PyObject *number = name == NULL ? NULL : PyFloat_FromDouble(value);
+    int failed = number == NULL || PyDict_SetItem(out, name, number);
+    Py_XDECREF(name);
+    Py_XDECREF(number);
+    return failed ? -1 : 0;
+}
+
+PyDoc_STRVAR(bucket_fields_doc,
+"bucket_fields(buckets, into, tolerance, names, name_of) -> fields, or None\n\n"
+"bucket_fields.fields over a dict of floats: None when the buckets are not cumulative (or\n"
+"not all floats): the pure code then says why. into (a dict or None) gets the buckets\n"
+"added only when the row is made.");
+
+static PyObject *
+bucket_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 5 || !PyDict_CheckExact(args[0]) || !PyFloat_CheckExact(args[2])
+            || !PyDict_CheckExact(args[3]) || !all_floats(args[0], 1)
+            || (args[1] != Py_None && !PyDict_CheckExact(args[1])))
+        Py_RETURN_NONE;
+    PyObject *buckets = args[0], *into = args[1], *names = args[3], *name_of = args[4];
+    double tolerance = PyFloat_AS_DOUBLE(args[2]);
+    PyObject *ordered = PyDict_Items(buckets);
+    if (ordered == NULL || PyList_Sort(ordered)) {
+        Py_XDECREF(ordered);
+        return NULL;
+    }
+    PyObject *out = PyDict_New(), *pending = PyList_New(0), *previous = NULL;
+    if (out == NULL || pending == NULL)
+        goto error;
+    double below = 0.0;
+    Py_ssize_t size = PyList_GET_SIZE(ordered);
+    for (Py_ssize_t i = 0; i < size; i++) {
+        PyObject *pair = PyList_GET_ITEM(ordered, i);
+        PyObject *le = PyTuple_GET_ITEM(pair, 0);
+        double count = PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(pair, 1));
+        double own = count - below;
+        if (own < 0.0) {
+            if (-own > tolerance * below) {  /* not cumulative: the pure code raises */
+                Py_DECREF(ordered);
+                Py_DECREF(out);
+                Py_DECREF(pending);
+                Py_RETURN_NONE;
+            }
+            own = 0.0;
+        }
+        else
+            below = count;
+        if (own == 0.0) {
+            if (PyDict_GET_SIZE(out)) {
+                if (PyList_Append(pending, le))
+                    goto error;
+            }
+            else
+                previous = le;  /* (borrowed from ordered) */
+            continue;
+        }
+        if (PyDict_GET_SIZE(out) == 0 && previous != NULL
+                && set_field(out, names, name_of, previous, 0.0))
+            goto error;
+        for (Py_ssize_t j = 0; j < PyList_GET_SIZE(pending); j++)
+            if (set_field(out, names, name_of, PyList_GET_ITEM(pending, j), 0.0))
+                goto error;
+        if (PyList_SetSlice(pending, 0, PyList_GET_SIZE(pending), NULL))
+            goto error;
+        if (set_field(out, names, name_of, le, own))
+            goto error;
+    }
+    if (into != Py_None) {
+        for (Py_ssize_t i = 0; i < size; i++) {
+            PyObject *pair = PyList_GET_ITEM(ordered, i);
+            PyObject *le = PyTuple_GET_ITEM(pair, 0);
+            PyObject *old = PyDict_GetItemWithError(into, le);
+            if (old == NULL && PyErr_Occurred())
+                goto error;
+            PyObject *sum;
+            if (old == NULL || PyFloat_CheckExact(old))
+                sum = PyFloat_FromDouble((old == NULL ? 0.0 : PyFloat_AS_DOUBLE(old))
+                                         + PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(pair, 1)));
+            else
+                sum = PyNumber_Add(old, PyTuple_GET_ITEM(pair, 1));
+            int failed = sum == NULL || PyDict_SetItem(into, le, sum);
+            Py_XDECREF(sum);
+            if (failed)
+                goto error;
+        }
+    }
+    Py_DECREF(ordered);
+    Py_DECREF(pending);
+    return out;
+error:
+    Py_DECREF(ordered);
+    Py_XDECREF(out);
+    Py_XDECREF(pending);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
+    {"add_scaled", (PyCFunction)(void (*)(void))add_scaled, METH_FASTCALL, add_scaled_doc},
+    {"normalize", (PyCFunction)(void (*)(void))normalize_buckets, METH_FASTCALL,
+     normalize_doc},
+    {"bucket_fields", (PyCFunction)(void (*)(void))bucket_fields, METH_FASTCALL,
+     bucket_fields_doc},
     {"scan_lines", (PyCFunction)(void (*)(void))scan_lines, METH_FASTCALL, scan_lines_doc},
     {"counter_increases", (PyCFunction)(void (*)(void))counter_increases, METH_FASTCALL,
      counter_increases_doc},

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
+import math
 import os
 import random
 import subprocess
@@ -296,3 +298,52 @@ def test_the_parser_refuses_what_it_refused_before_in_both_cores():
     for kind in (False, True):
         with core(kind), pytest.raises(ExpositionError, match="line 2: invalid value"):
             parse("a 1\nb 1_000\n")
+
+
+bounds = st.sampled_from([0.005, 0.01, 0.1, 0.25, 0.5, 1.0, 2.5, math.inf, -1.0, 0.0,
+                          math.nan])
+counts = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from(
+    [0.0, 1.0, 1.0 + 1e-13, 1.0 - 1e-13, 5.0, 1e9])
+bucket_maps = st.dictionaries(bounds, counts, max_size=8) | st.lists(
+    st.floats(0, 100, allow_nan=False), max_size=8).map(
+    lambda steps: dict(zip([0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, math.inf],
+                           itertools.accumulate(steps), strict=False)))
+
+
+@needs_core
+@settings(max_examples=500, deadline=None)
+@given(bucket_maps, st.one_of(st.none(), bucket_maps))
+def test_both_cores_make_the_same_bucket_rows_percentiles_and_window_sums(buckets, into):
+    """The per-bucket loops of every endpoint (a bucket row's fields, the sorted monotonic
+    buckets percentiles read, a window's sums) give the same figures in both cores,
+    the refusal of buckets that are not cumulative included."""
+    from promflux.bridge.analyze import bucket_fields, quantile, window
+
+    modules = (bucket_fields, quantile, window)
+
+    def figures() -> object:
+        out: list[object] = []
+        target = None if into is None else dict(into)
+        try:
+            out.append(bucket_fields.fields(dict(buckets), target))
+        except bucket_fields.NotCumulative as error:
+            out.append(("refused", str(error)))
+        out.append(target)
+        out.append(quantile.normalize_map(buckets))
+        total = window.Counts(buckets=dict(into or {}))
+        total.add(window.Counts(buckets=dict(buckets)), -1.0)
+        total.add(window.Counts(buckets=dict(buckets)))
+        out.append(total.buckets)
+        return plain(out)
+
+    saved = [m.compiled for m in modules]
+    try:
+        for m in modules:
+            m.compiled = None
+        pure = figures()
+        for m in modules:
+            m.compiled = _native
+        assert figures() == pure
+    finally:
+        for m, value in zip(modules, saved, strict=True):
+            m.compiled = value

@@ -15,6 +15,8 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..native import compiled
+
 PREFIX = "le_"
 _NAMES: dict[float, str] = {}
 _NAMES_MAX = 10_000  # distinct bounds cached; a hostile exporter cannot grow it further
@@ -47,6 +49,11 @@ def fields(buckets: Mapping[float, float],
     Raises NotCumulative, leaving ``into`` as it was, when a bucket holds fewer than the
     one below it by more than rounding: its own count would be negative.
     """
+    if compiled is not None:  # (None from it: not cumulative, said below, or not floats)
+        row: dict[str, float] | None = compiled.bucket_fields(buckets, into, _TOLERANCE,
+                                                              _NAMES, field_name)
+        if row is not None:
+            return row
     out: dict[str, float] = {}
     pending: list[float] = []  # zero buckets after a non-empty one: kept if one follows
     previous: float | None = None

@@ -15,7 +15,7 @@ from typing import Any
 from ..model import Point, Scrape, Series, SeriesCache
 from ..native import compiled
 from . import bucket_fields, schema
-from .quantile import normalize, quantile
+from .quantile import normalize_map, quantile
 from .rates import CounterTracker, error_rate_percent, per_minute
 from .window import Counts, Increments, endpoint_key, job_successes, resource_figures
 
@@ -160,7 +160,7 @@ class _Latency:
 
 def percentile_fields(buckets: dict[float, float], prefix: str = "") -> dict[str, float]:
     """p50/p90/p95/p99 in ms from (bound -> count) buckets; missing where undefined."""
-    ordered = normalize(buckets.items())
+    ordered = normalize_map(buckets)
     out = {}
     for name, q in schema.PERCENTILES:
         value = quantile(q, ordered)

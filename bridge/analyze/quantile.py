@@ -7,7 +7,9 @@ docs/algorithms.md): the input is the increase of every cumulative ``le`` bucket
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+
+from ..native import compiled
 
 # Relative differences below this count as equal when repairing non-monotonic buckets.
 _EPSILON = 1e-12
@@ -29,6 +31,15 @@ def normalize(buckets: Iterable[tuple[float, float]]) -> list[tuple[float, float
         out.append((bound, count))
         previous = count
     return out
+
+
+def normalize_map(buckets: Mapping[float, float]) -> list[tuple[float, float]]:
+    """``normalize`` of a bound -> count mapping (by the compiled core when it runs)."""
+    if compiled is not None:
+        out: list[tuple[float, float]] | None = compiled.normalize(buckets, _EPSILON)
+        if out is not None:
+            return out
+    return normalize(buckets.items())
 
 
 def quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float | None:

@@ -15,8 +15,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ..model import Point
+from ..native import compiled
 from . import schema
-from .quantile import normalize, quantile
+from .quantile import normalize_map, quantile
 
 
 class Counts:
@@ -36,7 +37,7 @@ class Counts:
         """The buckets sorted and monotonic; kept until the counts change (several
         figures read them per scrape)."""
         if self._ordered is None:
-            self._ordered = normalize(self.buckets.items())
+            self._ordered = normalize_map(self.buckets)
         return self._ordered
 
     def add(self, other: Counts, sign: float = 1.0) -> None:
@@ -45,6 +46,8 @@ class Counts:
         self.errors += sign * other.errors
         self.client_errors += sign * other.client_errors
         buckets = self.buckets
+        if compiled is not None and compiled.add_scaled(buckets, other.buckets, sign):
+            return
         for le, count in other.buckets.items():
             buckets[le] = buckets.get(le, 0.0) + sign * count
 
