@@ -16,6 +16,8 @@
  * each scrape (analyze/bucket_fields.py, quantile.py, window.py): a bucket row's fields,
  * sorted monotonic buckets for percentiles, and sliding-window sums.
  *
+ * encode_fields: the line-protocol encoder's loop over a point's fields (store/lineprotocol.py).
+ *
  * Both are checked against the pure-Python reference by tests/test_bridge_native.py.
  */
 #define PY_SSIZE_T_CLEAN
@@ -683,7 +685,105 @@ error:
     return NULL;
 }
 
+/* A growing text buffer (ASCII). */
+typedef struct {
+    char *data;
+    Py_ssize_t size, capacity;
+} Text;
+
+static int
+text_add(Text *text, const char *data, Py_ssize_t size)
+{
+    if (text->size + size > text->capacity) {
+        Py_ssize_t capacity = (text->size + size) * 2 + 256;
+        char *grown = PyMem_Realloc(text->data, (size_t)capacity);
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        text->data = grown;
+        text->capacity = capacity;
+    }
+    memcpy(text->data + text->size, data, (size_t)size);
+    text->size += size;
+    return 0;
+}
+
+/* repr(value) of a finite float: integral values below 1e16 as "%lld.0" (what repr gives
+ * for them, without the shortest-digits search), the others as repr makes them. */
+static int
+text_add_float(Text *text, double value)
+{
+    char digits[32];
+    if (value == floor(value) && fabs(value) < 1e16 && !(value == 0.0 && signbit(value))) {
+        int size = snprintf(digits, sizeof digits, "%lld.0", (long long)value);
+        return text_add(text, digits, size);
+    }
+    char *made = PyOS_double_to_string(value, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
+    if (made == NULL)
+        return -1;
+    int failed = text_add(text, made, (Py_ssize_t)strlen(made));
+    PyMem_Free(made);
+    return failed;
+}
+
+PyDoc_STRVAR(encode_fields_doc,
+"encode_fields(fields, keys, key_of) -> 'k=v,...' or None for the pure code\n\n"
+"LineEncoder's field loop for a point whose fields are all floats with ASCII keys: keys\n"
+"maps a field name to its escaped 'name=' ('' for a name never written), key_of(name)\n"
+"makes and caches one; NaN and infinities are left out.");
+
+static PyObject *
+encode_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 3 || !PyDict_CheckExact(args[0]) || !PyDict_CheckExact(args[1]))
+        Py_RETURN_NONE;
+    PyObject *fields = args[0], *keys = args[1], *key_of = args[2];
+    Text text = {NULL, 0, 0};
+    PyObject *key, *value;
+    Py_ssize_t position = 0;
+    while (PyDict_Next(fields, &position, &key, &value)) {
+        if (value == Py_None)
+            continue;
+        if (!PyFloat_CheckExact(value))
+            goto pure;  /* a string or another number: the pure loop */
+        PyObject *escaped = PyDict_GetItemWithError(keys, key);  /* borrowed */
+        if (escaped != NULL)
+            Py_INCREF(escaped);
+        else if (PyErr_Occurred() || (escaped = PyObject_CallOneArg(key_of, key)) == NULL)
+            goto error;
+        if (!PyUnicode_Check(escaped) || !PyUnicode_IS_ASCII(escaped)) {
+            Py_DECREF(escaped);
+            goto pure;
+        }
+        double number = PyFloat_AS_DOUBLE(value);
+        Py_ssize_t size = PyUnicode_GET_LENGTH(escaped);
+        if (size == 0 || !isfinite(number)) {
+            Py_DECREF(escaped);
+            continue;
+        }
+        int failed = (text.size && text_add(&text, ",", 1))
+            || text_add(&text, (const char *)PyUnicode_DATA(escaped), size)
+            || text_add_float(&text, number);
+        Py_DECREF(escaped);
+        if (failed)
+            goto error;
+    }
+    PyObject *out = PyUnicode_FromStringAndSize(text.data ? text.data : "", text.size);
+    PyMem_Free(text.data);
+    return out;
+pure:
+    PyMem_Free(text.data);
+    Py_RETURN_NONE;
+error:
+    PyMem_Free(text.data);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
+    {"encode_fields", (PyCFunction)(void (*)(void))encode_fields, METH_FASTCALL,
+     encode_fields_doc},
     {"add_scaled", (PyCFunction)(void (*)(void))add_scaled, METH_FASTCALL, add_scaled_doc},
     {"normalize", (PyCFunction)(void (*)(void))normalize_buckets, METH_FASTCALL,
      normalize_doc},

@@ -347,3 +347,31 @@ def test_both_cores_make_the_same_bucket_rows_percentiles_and_window_sums(bucket
     finally:
         for m, value in zip(modules, saved, strict=True):
             m.compiled = value
+
+
+field_values = (st.floats() | st.sampled_from(
+    [0.0, -0.0, 1.0, -3.0, 1e15, 1e16, -1e16, 9007199254740993.0, 0.1, 1e-7, 123456.5,
+     math.inf, math.nan]) | st.integers(-10, 10) | st.none() | st.text(max_size=4))
+points = st.lists(st.tuples(
+    st.sampled_from(["performance_metrics", "latency buckets", "m,x"]),
+    st.dictionaries(st.sampled_from(["service", "endpoint", "tag=x", "time"]),
+                    st.text(max_size=5), max_size=3),
+    st.dictionaries(st.sampled_from(["requests", "le_0.1", "le_+Inf", "p95_ms", "time",
+                                     "fïeld", "a b"]), field_values, max_size=5),
+    st.integers(0, 2_000_000_000_000)), max_size=6)
+
+
+@needs_core
+@settings(max_examples=400, deadline=None)
+@given(points)
+def test_both_cores_write_the_same_line_protocol(batch):
+    from promflux.bridge.store import lineprotocol
+
+    saved = lineprotocol.compiled
+    try:
+        lineprotocol.compiled = None
+        pure = lineprotocol.LineEncoder().encode(batch)
+        lineprotocol.compiled = _native
+        assert lineprotocol.LineEncoder().encode(batch) == pure
+    finally:
+        lineprotocol.compiled = saved

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..model import Point
+from ..native import compiled
 
 _PERCENT = {c: f"%{ord(c):02X}" for c in ["%", "\\", *map(chr, range(0x20)), "\x7f"]}
 _MEASUREMENT = str.maketrans({**_PERCENT, ",": r"\,", " ": r"\ "})
@@ -113,7 +114,15 @@ class LineEncoder:
         field_key = self._field
         head_of = self._head
         last_ts, ts_text = None, ""
+        fast = compiled.encode_fields if compiled is not None else None
         for measurement, tags, fields, timestamp_ms in points:
+            text = fast(fields, known_keys, field_key) if fast is not None else None
+            if text is not None:  # (every field a float: the compiled loop)
+                if text:
+                    if timestamp_ms != last_ts:
+                        last_ts, ts_text = timestamp_ms, str(int(timestamp_ms))
+                    append(f"{head_of(measurement, tags)} {text} {ts_text}")
+                continue
             parts = []
             for key, value in fields.items():
                 escaped = known_keys.get(key)
