@@ -45,23 +45,21 @@ slow_line(PyObject *slow, const char *start, Py_ssize_t length)
     return result;
 }
 
-/* The value of a usual line's tail (" 12.5"): 1 and *value when it is one plain number
- * token, 0 when the line must go the slow way (a timestamp, '_', non-ASCII, CR, ...). */
-static int
-plain_value(const char *p, const char *end, double *value)
+/* A number token of a usual line ([p, end) up to a blank): its end, and *value, or NULL
+ * when it is not one plain token that float() reads ('_', non-ASCII, CR, ...). */
+static const char *
+number_token(const char *p, const char *end, double *value)
 {
-    while (p < end && *p == ' ')
-        p++;
     const char *token = p;
-    while (p < end) {
+    while (p < end && *p != ' ') {
         unsigned char c = (unsigned char)*p;
-        if (c <= ' ' || c >= 0x7f || c == '_')
-            return 0;
+        if (c < ' ' || c >= 0x7f || c == '_')
+            return NULL;
         p++;
     }
     Py_ssize_t length = p - token;
     if (length == 0 || length > MAX_TOKEN)
-        return 0;
+        return NULL;
     char copy[MAX_TOKEN + 1];
     memcpy(copy, token, (size_t)length);
     copy[length] = '\0';
@@ -70,12 +68,30 @@ plain_value(const char *p, const char *end, double *value)
     double parsed = PyOS_string_to_double(copy, &stop, NULL);
     if (parsed == -1.0 && PyErr_Occurred()) {
         PyErr_Clear();
-        return 0;
+        return NULL;
     }
     if (stop != copy + length)
-        return 0;
+        return NULL;
     *value = parsed;
-    return 1;
+    return p;
+}
+
+/* The value of a usual line's tail (" 12.5", or " 12.5 1700000000000" with a timestamp,
+ * which is checked and dropped): 1 and *value, or 0 for the slow way. */
+static int
+plain_value(const char *p, const char *end, double *value)
+{
+    while (p < end && *p == ' ')
+        p++;
+    p = number_token(p, end, value);
+    if (p == NULL)
+        return 0;
+    if (p == end)
+        return 1;
+    while (p < end && *p == ' ')
+        p++;
+    double stamp;
+    return p < end && number_token(p, end, &stamp) == end;
 }
 
 static int
@@ -102,33 +118,63 @@ has_exemplar_mark(const char *start, Py_ssize_t length)
     return 0;
 }
 
-/* One sample line the usual way: 1 done, 0 for the slow way, -1 on error. */
+/* What a scan keeps across lines: the answer before (its series texts and series, in
+ * order, as [text, series, text, series, ...]), where it has got to in it, and the same
+ * list being made for this answer. A page comes back in the same order scrape after
+ * scrape, so a line's series is found by comparing its text with the one at the same
+ * place last time: no string made, hashed or looked up. */
+typedef struct {
+    PyObject *known, *samples, *before, *order;
+    Py_ssize_t at;
+} Scan;
+
 static int
-fast_line(const char *start, const char *end, PyObject *known, PyObject *samples)
+same_text(PyObject *key, const char *start, Py_ssize_t length)
 {
-    const char *close = find_last(start, end, '}');
-    const char *key_end, *rest;
-    if (close == NULL) {
-        const char *blank = memchr(start, ' ', (size_t)(end - start));
-        if (blank == NULL)
-            return 0;  /* no value: the pure parser says why */
-        key_end = blank;
-        rest = blank + 1;
-    }
-    else {
-        key_end = close + 1;
-        rest = close + 1;
-    }
-    double value;
-    if (!plain_value(rest, end, &value))
+    if (!PyUnicode_Check(key))
         return 0;
-    PyObject *key = PyUnicode_DecodeUTF8(start, key_end - start, "surrogatepass");
-    if (key == NULL)
+    if (PyUnicode_IS_ASCII(key))
+        return PyUnicode_GET_LENGTH(key) == length
+            && memcmp(PyUnicode_DATA(key), start, (size_t)length) == 0;
+    Py_ssize_t size;
+    const char *utf8 = PyUnicode_AsUTF8AndSize(key, &size);
+    if (utf8 == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    return size == length && memcmp(utf8, start, (size_t)length) == 0;
+}
+
+/* The series the answer before had at the scan's place (or the next), if its text is
+ * this one; borrowed. Sets *key to that text (borrowed). */
+static PyObject *
+in_order(Scan *scan, const char *start, Py_ssize_t length, PyObject **key)
+{
+    Py_ssize_t size = PyList_GET_SIZE(scan->before);
+    for (Py_ssize_t at = scan->at; at < scan->at + 4 && at + 1 < size; at += 2) {
+        PyObject *text = PyList_GET_ITEM(scan->before, at);
+        if (same_text(text, start, length)) {
+            scan->at = at + 2;
+            *key = text;
+            return PyList_GET_ITEM(scan->before, at + 1);
+        }
+    }
+    return NULL;
+}
+
+/* Make known's key for series the string object key itself (so the order list shares
+ * it, rather than holding a copy), and add both to the order being made. */
+static int
+remember(Scan *scan, PyObject *key, PyObject *series, int rekey)
+{
+    if (rekey && (PyDict_DelItem(scan->known, key) || PyDict_SetItem(scan->known, key, series)))
         return -1;
-    PyObject *series = PyDict_GetItemWithError(known, key);  /* borrowed */
-    Py_DECREF(key);
-    if (series == NULL)
-        return PyErr_Occurred() ? -1 : 0;
+    return PyList_Append(scan->order, key) || PyList_Append(scan->order, series) ? -1 : 0;
+}
+
+static int
+add_sample(PyObject *samples, PyObject *series, double value)
+{
     PyObject *number = PyFloat_FromDouble(value);
     if (number == NULL)
         return -1;
@@ -142,22 +188,93 @@ fast_line(const char *start, const char *end, PyObject *known, PyObject *samples
     PyTuple_SET_ITEM(pair, 1, number);
     int failed = PyList_Append(samples, pair);
     Py_DECREF(pair);
+    return failed ? -1 : 0;
+}
+
+/* Where a line's series text ends (the usual split: at the last '}', else at the first
+ * blank); NULL when there is no blank nor brace. */
+static const char *
+key_end_of(const char *start, const char *end)
+{
+    const char *close = find_last(start, end, '}');
+    if (close != NULL)
+        return close + 1;
+    return memchr(start, ' ', (size_t)(end - start));
+}
+
+/* One sample line the usual way: 1 done, 0 for the slow way, -1 on error. */
+static int
+fast_line(Scan *scan, const char *start, const char *end)
+{
+    const char *key_end = key_end_of(start, end);
+    if (key_end == NULL)
+        return 0;  /* no value: the pure parser says why */
+    double value;
+    if (!plain_value(key_end == end || *key_end != ' ' ? key_end : key_end + 1, end, &value))
+        return 0;
+    PyObject *key = NULL;
+    PyObject *series = in_order(scan, start, key_end - start, &key);
+    if (series != NULL)
+        return remember(scan, key, series, 0) || add_sample(scan->samples, series, value)
+            ? -1 : 1;
+    key = PyUnicode_DecodeUTF8(start, key_end - start, "surrogatepass");
+    if (key == NULL)
+        return -1;
+    series = PyDict_GetItemWithError(scan->known, key);  /* borrowed */
+    if (series == NULL) {
+        Py_DECREF(key);
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    Py_INCREF(series);
+    int failed = remember(scan, key, series, 1) || add_sample(scan->samples, series, value);
+    Py_DECREF(series);
+    Py_DECREF(key);
     return failed ? -1 : 1;
 }
 
+/* After the pure parser took a line and added a sample: the line's series text and that
+ * sample's series into the order, when the text is known's key for it (a usual line of a
+ * series new to this target). */
+static int
+after_slow(Scan *scan, const char *start, const char *end, Py_ssize_t count)
+{
+    if (PyList_GET_SIZE(scan->samples) != count + 1 || start[0] == ' ' || start[0] == '\t')
+        return 0;
+    const char *key_end = key_end_of(start, end);
+    if (key_end == NULL)
+        return 0;
+    PyObject *key = PyUnicode_DecodeUTF8(start, key_end - start, "surrogatepass");
+    if (key == NULL)
+        return -1;
+    PyObject *series = PyTuple_GET_ITEM(PyList_GET_ITEM(scan->samples, count), 0);
+    PyObject *found = PyDict_GetItemWithError(scan->known, key);  /* borrowed */
+    int failed = 0;
+    if (found == series) {
+        Py_INCREF(series);
+        failed = remember(scan, key, series, 1);
+        Py_DECREF(series);
+    }
+    else if (found == NULL && PyErr_Occurred())
+        failed = -1;
+    Py_DECREF(key);
+    return failed;
+}
+
 PyDoc_STRVAR(scan_lines_doc,
-"scan_lines(text, known, samples, slow, openmetrics, chunk, max_samples) -> (ended, over)\n\n"
+"scan_lines(text, known, samples, slow, openmetrics, chunk, max_samples, before)\n"
+"-> (ended, over, order)\n\n"
 "Append text's samples to samples. known maps series text to Series; slow(line) parses one\n"
 "line the pure way (and returns True at an OpenMetrics '# EOF'). After every chunk lines,\n"
 "more than max_samples samples (when >= 0) stops the scan: over is then the line number the\n"
-"pure parser names in its error; else 0.");
+"pure parser names in its error; else 0. before is the order of the answer before (a list\n"
+"[text, series, ...]); order is this answer's, for the next scan.");
 
 static PyObject *
 scan_lines(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)module;
-    if (nargs != 7) {
-        PyErr_SetString(PyExc_TypeError, "scan_lines takes 7 arguments");
+    if (nargs != 8 || !PyList_CheckExact(args[7])) {
+        PyErr_SetString(PyExc_TypeError, "scan_lines takes 8 arguments");
         return NULL;
     }
     PyObject *text = args[0], *known = args[1], *samples = args[2], *slow = args[3];
@@ -179,6 +296,9 @@ scan_lines(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     const char *end = buffer + size, *line = buffer;
     Py_ssize_t number = 0, over = 0;
     int ended = 0;
+    Scan scan = {known, samples, args[7], PyList_New(0), 0};
+    if (scan.order == NULL)
+        return NULL;
     while (line <= end) {
         const char *newline = memchr(line, '\n', (size_t)(end - line));
         const char *stop = newline ? newline : end;
@@ -198,14 +318,15 @@ scan_lines(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
         else if (line[0] != ' ' && line[0] != '\t'
                  && !(openmetrics && has_exemplar_mark(line, length))) {
-            done = fast_line(line, stop, known, samples);
+            done = fast_line(&scan, line, stop);
             if (done < 0)
-                return NULL;
+                goto error;
         }
         if (!done) {
+            Py_ssize_t count = PyList_GET_SIZE(samples);
             int result = slow_line(slow, line, length);
-            if (result < 0)
-                return NULL;
+            if (result < 0 || (line[0] != '#' && after_slow(&scan, line, stop, count)))
+                goto error;
             if (result) {
                 ended = 1;
                 break;
@@ -221,7 +342,10 @@ scan_lines(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             break;
         line = newline + 1;
     }
-    return Py_BuildValue("(On)", ended ? Py_True : Py_False, over);
+    return Py_BuildValue("(OnN)", ended ? Py_True : Py_False, over, scan.order);
+error:
+    Py_DECREF(scan.order);
+    return NULL;
 }
 
 PyDoc_STRVAR(counter_increases_doc,

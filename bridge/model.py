@@ -47,10 +47,13 @@ class SeriesCache:
     """Series text -> Series for one target. After each successful parse it holds exactly
     the series of that scrape, so it never grows past one scrape's worth."""
 
-    __slots__ = ("entries",)
+    __slots__ = ("entries", "order")
 
     def __init__(self) -> None:
         self.entries: dict[str, Series] = {}
+        # The compiled parser's: the last answer's series texts and series, in order
+        # ([text, series, ...], the texts shared with ``entries``).
+        self.order: list[object] = []
 
     def __len__(self) -> int:
         return len(self.entries)

@@ -375,3 +375,19 @@ def test_both_cores_write_the_same_line_protocol(batch):
         assert lineprotocol.LineEncoder().encode(batch) == pure
     finally:
         lineprotocol.compiled = saved
+
+
+@needs_core
+@settings(max_examples=100, deadline=None)
+@given(answers(), st.randoms(use_true_random=False))
+def test_a_page_in_another_order_or_with_lines_gone_gives_the_same_series(answer, rng):
+    """The compiled parser finds a line's series by its place in the answer before: pages
+    reordered, cut down or grown between scrapes still give every core the same samples."""
+    text, openmetrics = answer
+    body = [line for line in text.split("\n") if line and not line.startswith("# EOF")]
+    shuffled = body[:]
+    rng.shuffle(shuffled)
+    fewer = [line for i, line in enumerate(body) if i % 3]
+    pages = ["\n".join(lines) + ("\n# EOF\n" if openmetrics else "\n")
+             for lines in (body, shuffled, body, fewer, body, body)]
+    both(pages, openmetrics)

@@ -175,7 +175,7 @@ def parse(text: str, cache: SeriesCache | None = None, openmetrics: bool = False
     ascii_text = text.isascii()  # (else each value is checked: float() reads "١" as 1)
     lines: list[str] | None = None
     try:
-        if compiled is not None and _scan_compiled(text, known, scrape, openmetrics,
+        if compiled is not None and _scan_compiled(text, cache, scrape, openmetrics,
                                                    max_samples, ascii_text):
             lines = None
         else:
@@ -212,19 +212,19 @@ def _scan(lines: list[str], known: dict[str, Series], scrape: Scrape, openmetric
     _check_end(len(lines), lines[-1], ended, openmetrics, len(samples), max_samples)
 
 
-def _scan_compiled(text: str, known: dict[str, Series], scrape: Scrape, openmetrics: bool,
+def _scan_compiled(text: str, cache: SeriesCache, scrape: Scrape, openmetrics: bool,
                    max_samples: int | None, ascii_text: bool) -> bool:
     """The same parse by the compiled core; False when it cannot take the text (lone
     surrogates, which no HTTP answer decodes to), which the pure parse then takes."""
-    types, append = scrape.types, scrape.samples.append
+    types, append, known = scrape.types, scrape.samples.append, cache.entries
 
     def slow(line: str) -> bool:  # every line out of the usual, the pure way
         return _parse_lines([line], known, types, append, openmetrics, ascii_text)
 
     try:
-        ended, over = compiled.scan_lines(  # type: ignore[union-attr]
+        ended, over, cache.order = compiled.scan_lines(  # type: ignore[union-attr]
             text, known, scrape.samples, slow, openmetrics, _CHUNK,
-            -1 if max_samples is None else max_samples)
+            -1 if max_samples is None else max_samples, cache.order)
     except UnicodeEncodeError:
         return False
     if over:
