@@ -86,8 +86,11 @@ def test_latency_regression_is_detected_within_two_intervals(tmp_path, influxdb,
 
         load.delay_ms = 10  # fixed
         wait_for(lambda: p95_state(bridge), lambda s: s["level"] == "ok", timeout=6 * INTERVAL)
+        # (p95's own changes: a slow phase stretched by a loaded machine may also raise
+        # the regression alert, which is right and not what this test is about)
         posts = wait_for(lambda: [p for p in receiver.delivered
-                                  if p["endpoint"] == "GET /items/{item_id}"],
+                                  if p["endpoint"] == "GET /items/{item_id}"
+                                  and p["metric"] == "p95_ms"],
                          lambda p: len(p) >= 2, timeout=30)
         assert [(p["previous"], p["level"], p["resolved"]) for p in posts] == [
             ("ok", "warning", False), ("warning", "ok", True)]
