@@ -1,7 +1,7 @@
 """What the bridge holds per tracked series, by the line that allocated it (tracemalloc),
 in one process (docs/performance.md).
 
-    .venv/bin/python bench/bridge_memory.py [--targets 20] [--top 32]
+    .venv/bin/python bench/bridge_memory.py [--targets 20] [--top 32] [--scrapes 4]
 
 The same targets as bench/bridge_vs_prometheus.py (nginx, the growing 2,140-sample page)
 and a real influxd. The bridge is set up in this process and scrapes each target four
@@ -30,7 +30,7 @@ from promflux.bridge.config import load  # noqa: E402
 from bench.bridge_vs_prometheus import bridge_config, served_fleet  # noqa: E402
 
 
-async def measure(config: Path, targets: int, samples: int, top: int) -> None:
+async def measure(config: Path, targets: int, samples: int, top: int, scrapes: int) -> None:
     bridge = Bridge(load(str(config)))
     await bridge.start()
     session = aiohttp.ClientSession()  # (the loops would use the bridge's own)
@@ -38,7 +38,7 @@ async def measure(config: Path, targets: int, samples: int, top: int) -> None:
     bridge.writer.set_ready()
     tracemalloc.start(1)
     before = tracemalloc.take_snapshot()
-    for _ in range(4):  # the baseline and three scrapes with increases
+    for _ in range(scrapes):  # the baseline, then scrapes with increases
         for index in range(targets):
             await bridge.scrapers[index].scrape_once(session)
         await asyncio.sleep(1.1)  # the page grows every second
@@ -60,11 +60,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--targets", type=int, default=20)
     parser.add_argument("--top", type=int, default=32)
+    parser.add_argument("--scrapes", type=int, default=4,
+                        help="scrapes per target (35 fills the threshold windows' 30 slots)")
     args = parser.parse_args()
     logging.disable(logging.CRITICAL)
     with served_fleet("bench-memory-") as (d, influx, port, pages):
         asyncio.run(measure(bridge_config(d, "memory", influx.url, port, args.targets),
-                            args.targets, pages.samples, args.top))
+                            args.targets, pages.samples, args.top, args.scrapes))
 
 
 if __name__ == "__main__":

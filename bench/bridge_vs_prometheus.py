@@ -2,7 +2,7 @@
 (docs/performance.md).
 
     .venv/bin/python bench/bridge_vs_prometheus.py [--targets 50] [--seconds 40]
-        [--rounds 1] [--against REVISION] [--mypyc] [--pure] [--changing 0.1]
+        [--rounds 1] [--against REVISION] [--mypyc] [--pure] [--changing 0.1] [--alone]
         [--profile stacks.txt]
 
 Every target serves the same realistic page (a 50-route service from the exporter itself:
@@ -273,6 +273,19 @@ def start_vmagent(d: Path, port: int, config: Path) -> subprocess.Popen[bytes]:
     return proc
 
 
+def start_others(d: Path, port: int, targets: int) -> dict[str, subprocess.Popen[bytes]]:
+    """Prometheus and vmagent on the same targets, running."""
+    prom_port = free_port()
+    prom_config = prometheus_config(d, port, targets)
+    shutil.rmtree(d / "tsdb", ignore_errors=True)
+    prom = subprocess.Popen(["prometheus", f"--config.file={prom_config}",
+                             f"--storage.tsdb.path={d}/tsdb",
+                             f"--web.listen-address=127.0.0.1:{prom_port}",
+                             "--log.level=warn"], stderr=subprocess.DEVNULL)
+    wait_port(prom_port)
+    return {"prometheus": prom, "vmagent": start_vmagent(d, port, prom_config)}
+
+
 def measure(args: argparse.Namespace, d: Path, influx: InfluxServer, port: int,
             pages: Pages, root: Path | None, rss_one: float,
             env: dict[str, str] | None = None) -> None:
@@ -281,19 +294,11 @@ def measure(args: argparse.Namespace, d: Path, influx: InfluxServer, port: int,
     bridge = subprocess.Popen(bridge_argv(bridge_config(d, name, influx.url, port,
                                                         args.targets, listen), root), cwd=ROOT,
                               env=env)
-    prom_port = free_port()
-    prom_config = prometheus_config(d, port, args.targets)
-    shutil.rmtree(d / "tsdb", ignore_errors=True)
-    prom = subprocess.Popen(["prometheus", f"--config.file={prom_config}",
-                             f"--storage.tsdb.path={d}/tsdb",
-                             f"--web.listen-address=127.0.0.1:{prom_port}",
-                             "--log.level=warn"], stderr=subprocess.DEVNULL)
-    vmagent = start_vmagent(d, port, prom_config)
+    others = {} if args.alone else start_others(d, port, args.targets)
     try:
-        wait_port(prom_port)
         time.sleep(args.warmup)
         assert influx.proc is not None
-        pids = {"bridge": bridge.pid, "prometheus": prom.pid, "vmagent": vmagent.pid,
+        pids = {"bridge": bridge.pid, **{n: p.pid for n, p in others.items()},
                 "influxd": influx.proc.pid}
         before = {n: cpu_seconds(pid) for n, pid in pids.items()}
         start = time.time()
@@ -315,7 +320,7 @@ def measure(args: argparse.Namespace, d: Path, influx: InfluxServer, port: int,
             "db": name, "q": "SHOW MEASUREMENTS"}).json()["results"][0]
         assert "series" in stored, "the bridge stored nothing"
     finally:
-        for proc in (bridge, prom, vmagent):
+        for proc in (bridge, *others.values()):
             proc.terminate()
             proc.wait(20)
 
@@ -332,6 +337,8 @@ def main() -> None:
                         help="also run this tree's bridge with its hot modules compiled")
     parser.add_argument("--pure", action="store_true",
                         help="also run this tree's bridge on its pure-Python core")
+    parser.add_argument("--alone", action="store_true",
+                        help="the bridge without Prometheus and vmagent beside it")
     parser.add_argument("--changing", type=float, default=1.0,
                         help="share of routes whose counters grow each second (1: all)")
     args = parser.parse_args()
@@ -367,6 +374,8 @@ def report(args: argparse.Namespace, samples: int, seen: dict[str, dict[str, lis
     agents = {"bridge": "Python", "prometheus": "Prometheus", "vmagent": "vm_promscrape"}
     bridge_samples = sum(len(t) for t in seen.get("Python", {}).values()) * samples
     for name, agent in agents.items():
+        if name not in cpu:
+            continue
         by_target = seen.get(agent, {})
         done = sum(len(times) for times in by_target.values())
         gaps = sorted(b - a for times in by_target.values() for a, b in itertools.pairwise(times))
