@@ -10,8 +10,9 @@ whole request counts stay exact in floating point.
 from __future__ import annotations
 
 import math
+from array import array
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from ..model import Point
@@ -20,10 +21,35 @@ from . import schema
 from .quantile import normalize_map, quantile
 
 
+class Packed:
+    """A closed window entry's buckets, packed: bounds (one tuple shared by every entry
+    with the same ones) and counts as doubles. An entry is read once more, when it leaves
+    the window, so it need not be a dict: this holds 30 entries per target in about a
+    fifth of the memory."""
+
+    __slots__ = ("bounds", "counts")
+
+    def __init__(self, buckets: dict[float, float]) -> None:
+        bounds = tuple(buckets)
+        shared = _BOUNDS.get(bounds)
+        if shared is None:
+            if len(_BOUNDS) >= 10_000:  # (a hostile exporter's bounds cannot grow it)
+                _BOUNDS.clear()
+            shared = _BOUNDS[bounds] = bounds
+        self.bounds = shared
+        self.counts = array("d", buckets.values())
+
+    def items(self) -> Iterator[tuple[float, float]]:
+        return zip(self.bounds, self.counts, strict=True)
+
+
+_BOUNDS: dict[tuple[float, ...], tuple[float, ...]] = {}
+
+
 class Counts:
     """Requests, errors and cumulative latency buckets (seconds -> count) over some time."""
 
-    __slots__ = ("requests", "errors", "client_errors", "buckets", "_ordered")
+    __slots__ = ("requests", "errors", "client_errors", "buckets", "_ordered", "packed")
 
     def __init__(self, requests: float = 0.0, errors: float = 0.0, client_errors: float = 0.0,
                  buckets: dict[float, float] | None = None) -> None:
@@ -32,28 +58,48 @@ class Counts:
         self.client_errors = client_errors
         self.buckets: dict[float, float] = {} if buckets is None else buckets
         self._ordered: list[tuple[float, float]] | None = None
+        self.packed: Packed | None = None  # the buckets, when packed (``buckets`` is empty)
+
+    def pack(self) -> None:
+        """Hold the buckets packed (a closed window entry); ``add`` unpacks them."""
+        if self.buckets and self.packed is None:
+            self.packed = Packed(self.buckets)
+            self.buckets = {}
+        self._ordered = None
+
+    def _unpack(self) -> None:
+        if self.packed is not None:
+            self.buckets = dict(self.packed.items())
+            self.packed = None
+
+    def bucket_items(self) -> Iterable[tuple[float, float]]:
+        """(bound, count) pairs, packed or not."""
+        return self.buckets.items() if self.packed is None else self.packed.items()
 
     def ordered(self) -> list[tuple[float, float]]:
         """The buckets sorted and monotonic; kept until the counts change (several
         figures read them per scrape)."""
+        self._unpack()
         if self._ordered is None:
             self._ordered = normalize_map(self.buckets)
         return self._ordered
 
     def add(self, other: Counts, sign: float = 1.0) -> None:
+        self._unpack()
         self._ordered = None
         self.requests += sign * other.requests
         self.errors += sign * other.errors
         self.client_errors += sign * other.client_errors
         buckets = self.buckets
-        if compiled is not None and compiled.add_scaled(buckets, other.buckets, sign):
+        if other.packed is None and compiled is not None and compiled.add_scaled(
+                buckets, other.buckets, sign):
             return
-        for le, count in other.buckets.items():
+        for le, count in other.bucket_items():
             buckets[le] = buckets.get(le, 0.0) + sign * count
 
     @property
     def empty(self) -> bool:
-        return self.requests <= 0.0 and not any(c > 0.0 for c in self.buckets.values())
+        return self.requests <= 0.0 and not any(c > 0.0 for _, c in self.bucket_items())
 
     def percentile_ms(self, q: float) -> float | None:
         value = quantile(q, self.ordered())
@@ -166,6 +212,12 @@ def add_counts(into: dict[str, Counts], more: dict[str, Counts], sign: float) ->
     return requests
 
 
+def pack(inc: Increments) -> None:
+    """A closed entry's counts packed (its service total made first, from the dicts)."""
+    for counts in (inc.service(), *inc.endpoints.values(), *inc.jobs.values()):
+        counts.pack()
+
+
 def merge(into: Increments, more: Increments) -> None:
     """Add ``more`` (a later scrape of the same target) into ``into``."""
     total = into.service()  # before the endpoints change
@@ -263,6 +315,8 @@ class ServiceWindow:
             for run in self.runs.values():
                 run.include(inc, now)
         else:
+            if entry is not None:  # closed: read again only when it leaves the window
+                pack(entry.increments)
             entry = self._open[inc.target] = _Entry(now, now, inc)
             for run in self.runs.values():
                 run.push(entry)
