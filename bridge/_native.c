@@ -28,6 +28,30 @@
 /* A value token longer than this is left to the pure parser (no valid one is). */
 #define MAX_TOKEN 63
 
+/* A growing text buffer (ASCII). */
+typedef struct {
+    char *data;
+    Py_ssize_t size, capacity;
+} Text;
+
+static int
+text_add(Text *text, const char *data, Py_ssize_t size)
+{
+    if (text->size + size > text->capacity) {
+        Py_ssize_t capacity = (text->size + size) * 2 + 256;
+        char *grown = PyMem_Realloc(text->data, (size_t)capacity);
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        text->data = grown;
+        text->capacity = capacity;
+    }
+    memcpy(text->data + text->size, data, (size_t)size);
+    text->size += size;
+    return 0;
+}
+
 /* Hand one line to the pure parser; returns 1 if it ended the answer ("# EOF"), 0 if not,
  * -1 with an exception set. */
 static int
@@ -118,58 +142,103 @@ has_exemplar_mark(const char *start, Py_ssize_t length)
     return 0;
 }
 
-/* What a scan keeps across lines: the answer before (its series texts and series, in
- * order, as [text, series, text, series, ...]), where it has got to in it, and the same
- * list being made for this answer. A page comes back in the same order scrape after
+/* The series texts of an answer, in order, packed: per text two 16-bit lengths (what
+ * it shares with the text before, what follows) and the bytes that follow. A page's
+ * texts share long prefixes (a histogram's lines differ in their le), so this takes a
+ * few dozen bytes per series where the texts themselves take about 150. */
+#define MAX_KEY 65535
+
+/* What a scan keeps across lines: the answer before (its packed texts, its series in the
+ * same order, where the scan has got to in them, and the text there), the same being made
+ * for this answer, and known (series text -> Series) filled from the answer before only
+ * if a line is not where it was. A page comes back in the same order scrape after
  * scrape, so a line's series is found by comparing its text with the one at the same
  * place last time: no string made, hashed or looked up. */
 typedef struct {
-    PyObject *known, *samples, *before, *order;
-    Py_ssize_t at;
+    PyObject *known, *samples;
+    const unsigned char *before;  /* packed texts of the answer before */
+    Py_ssize_t before_size, before_at, index;
+    PyObject *before_series;      /* list */
+    Text current;                 /* the text at before_at's entry, decoded */
+    Py_ssize_t current_shared, current_length;  /* of the entry at before_at */
+    int filled;                   /* known filled from the answer before */
+    Text order, last;             /* this answer's packed texts; its last text */
+    PyObject *series;             /* this answer's series, in order */
 } Scan;
 
-static int
-same_text(PyObject *key, const char *start, Py_ssize_t length)
+static void
+read_entry(const unsigned char *at, Py_ssize_t *shared, Py_ssize_t *length)
 {
-    if (!PyUnicode_Check(key))
-        return 0;
-    if (PyUnicode_IS_ASCII(key))
-        return PyUnicode_GET_LENGTH(key) == length
-            && memcmp(PyUnicode_DATA(key), start, (size_t)length) == 0;
-    Py_ssize_t size;
-    const char *utf8 = PyUnicode_AsUTF8AndSize(key, &size);
-    if (utf8 == NULL) {
-        PyErr_Clear();
-        return 0;
-    }
-    return size == length && memcmp(utf8, start, (size_t)length) == 0;
+    *shared = at[0] | (at[1] << 8);
+    *length = at[2] | (at[3] << 8);
 }
 
-/* The series the answer before had at the scan's place (or the next), if its text is
- * this one; borrowed. Sets *key to that text (borrowed). */
-static PyObject *
-in_order(Scan *scan, const char *start, Py_ssize_t length, PyObject **key)
-{
-    Py_ssize_t size = PyList_GET_SIZE(scan->before);
-    for (Py_ssize_t at = scan->at; at < scan->at + 4 && at + 1 < size; at += 2) {
-        PyObject *text = PyList_GET_ITEM(scan->before, at);
-        if (same_text(text, start, length)) {
-            scan->at = at + 2;
-            *key = text;
-            return PyList_GET_ITEM(scan->before, at + 1);
-        }
-    }
-    return NULL;
-}
-
-/* Make known's key for series the string object key itself (so the order list shares
- * it, rather than holding a copy), and add both to the order being made. */
+/* Whether [start, start + length) is the text of the entry at the scan's place; if so
+ * the scan moves past it. */
 static int
-remember(Scan *scan, PyObject *key, PyObject *series, int rekey)
+at_place(Scan *scan, const char *start, Py_ssize_t length)
 {
-    if (rekey && (PyDict_DelItem(scan->known, key) || PyDict_SetItem(scan->known, key, series)))
+    if (scan->before_at + 4 > scan->before_size)
+        return 0;
+    Py_ssize_t shared, rest;
+    read_entry(scan->before + scan->before_at, &shared, &rest);
+    const unsigned char *tail = scan->before + scan->before_at + 4;
+    if (shared + rest != length || shared > scan->current.size
+            || memcmp(start, scan->current.data, (size_t)shared) != 0
+            || memcmp(start + shared, tail, (size_t)rest) != 0)
+        return 0;
+    scan->current.size = shared;
+    if (text_add(&scan->current, (const char *)tail, rest))
         return -1;
-    return PyList_Append(scan->order, key) || PyList_Append(scan->order, series) ? -1 : 0;
+    scan->before_at += 4 + rest;
+    scan->index++;
+    return 1;
+}
+
+/* known filled with the answer before's texts and series (once per scan, and only when a
+ * line was not where it was before). */
+static int
+fill_known(Scan *scan)
+{
+    scan->filled = 1;
+    Text text = {NULL, 0, 0};
+    Py_ssize_t at = 0, index = 0, count = PyList_GET_SIZE(scan->before_series);
+    int failed = 0;
+    while (!failed && at + 4 <= scan->before_size && index < count) {
+        Py_ssize_t shared, rest;
+        read_entry(scan->before + at, &shared, &rest);
+        text.size = shared < text.size ? shared : text.size;
+        failed = text_add(&text, (const char *)scan->before + at + 4, rest);
+        at += 4 + rest;
+        if (failed)
+            break;
+        PyObject *key = PyUnicode_DecodeUTF8(text.data, text.size, "surrogatepass");
+        failed = key == NULL || PyDict_SetItem(scan->known, key,
+                                               PyList_GET_ITEM(scan->before_series, index));
+        Py_XDECREF(key);
+        index++;
+    }
+    PyMem_Free(text.data);
+    return failed ? -1 : 0;
+}
+
+/* This line's series text and series, next in the order being made. */
+static int
+remember(Scan *scan, const char *start, Py_ssize_t length, PyObject *series)
+{
+    if (length > MAX_KEY)
+        return 0;  /* (such a line is looked up the slow way each time) */
+    Py_ssize_t shared = 0, limit = length < scan->last.size ? length : scan->last.size;
+    while (shared < limit && scan->last.data[shared] == start[shared])
+        shared++;
+    Py_ssize_t rest = length - shared;
+    unsigned char head[4] = {shared & 0xff, shared >> 8, rest & 0xff, rest >> 8};
+    scan->last.size = shared;
+    if (text_add(&scan->order, (const char *)head, 4)
+            || text_add(&scan->order, start + shared, rest)
+            || text_add(&scan->last, start + shared, rest))
+        return -1;
+    return PyList_Append(scan->series, series);
 }
 
 static int
@@ -212,28 +281,30 @@ fast_line(Scan *scan, const char *start, const char *end)
     double value;
     if (!plain_value(key_end == end || *key_end != ' ' ? key_end : key_end + 1, end, &value))
         return 0;
-    PyObject *key = NULL;
-    PyObject *series = in_order(scan, start, key_end - start, &key);
-    if (series != NULL)
-        return remember(scan, key, series, 0) || add_sample(scan->samples, series, value)
-            ? -1 : 1;
-    key = PyUnicode_DecodeUTF8(start, key_end - start, "surrogatepass");
+    Py_ssize_t length = key_end - start;
+    int placed = at_place(scan, start, length);
+    if (placed < 0)
+        return -1;
+    if (placed) {
+        PyObject *series = PyList_GET_ITEM(scan->before_series, scan->index - 1);
+        return remember(scan, start, length, series)
+            || add_sample(scan->samples, series, value) ? -1 : 1;
+    }
+    if (!scan->filled && fill_known(scan))
+        return -1;
+    PyObject *key = PyUnicode_DecodeUTF8(start, length, "surrogatepass");
     if (key == NULL)
         return -1;
-    series = PyDict_GetItemWithError(scan->known, key);  /* borrowed */
-    if (series == NULL) {
-        Py_DECREF(key);
-        return PyErr_Occurred() ? -1 : 0;
-    }
-    Py_INCREF(series);
-    int failed = remember(scan, key, series, 1) || add_sample(scan->samples, series, value);
-    Py_DECREF(series);
+    PyObject *series = PyDict_GetItemWithError(scan->known, key);  /* borrowed */
     Py_DECREF(key);
-    return failed ? -1 : 1;
+    if (series == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    return remember(scan, start, length, series)
+        || add_sample(scan->samples, series, value) ? -1 : 1;
 }
 
 /* After the pure parser took a line and added a sample: the line's series text and that
- * sample's series into the order, when the text is known's key for it (a usual line of a
+ * sample's series into the order, when known holds the text for it (a usual line of a
  * series new to this target). */
 static int
 after_slow(Scan *scan, const char *start, const char *end, Py_ssize_t count)
@@ -248,16 +319,19 @@ after_slow(Scan *scan, const char *start, const char *end, Py_ssize_t count)
         return -1;
     PyObject *series = PyTuple_GET_ITEM(PyList_GET_ITEM(scan->samples, count), 0);
     PyObject *found = PyDict_GetItemWithError(scan->known, key);  /* borrowed */
-    int failed = 0;
-    if (found == series) {
-        Py_INCREF(series);
-        failed = remember(scan, key, series, 1);
-        Py_DECREF(series);
-    }
-    else if (found == NULL && PyErr_Occurred())
-        failed = -1;
     Py_DECREF(key);
-    return failed;
+    if (found == series)
+        return remember(scan, start, key_end - start, series);
+    return found == NULL && PyErr_Occurred() ? -1 : 0;
+}
+
+static void
+scan_free(Scan *scan)
+{
+    PyMem_Free(scan->current.data);
+    PyMem_Free(scan->order.data);
+    PyMem_Free(scan->last.data);
+    Py_XDECREF(scan->series);
 }
 
 PyDoc_STRVAR(scan_lines_doc,
@@ -266,14 +340,15 @@ PyDoc_STRVAR(scan_lines_doc,
 "Append text's samples to samples. known maps series text to Series; slow(line) parses one\n"
 "line the pure way (and returns True at an OpenMetrics '# EOF'). After every chunk lines,\n"
 "more than max_samples samples (when >= 0) stops the scan: over is then the line number the\n"
-"pure parser names in its error; else 0. before is the order of the answer before (a list\n"
-"[text, series, ...]); order is this answer's, for the next scan.");
+"pure parser names in its error; else 0. before is the order of the answer before, as\n"
+"(packed texts, series) or (); order is this answer's, for the next scan. known is only\n"
+"filled when a line is not where it was before (the caller may empty it after).");
 
 static PyObject *
 scan_lines(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)module;
-    if (nargs != 8 || !PyList_CheckExact(args[7])) {
+    if (nargs != 8 || !PyTuple_CheckExact(args[7])) {
         PyErr_SetString(PyExc_TypeError, "scan_lines takes 8 arguments");
         return NULL;
     }
@@ -296,9 +371,20 @@ scan_lines(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     const char *end = buffer + size, *line = buffer;
     Py_ssize_t number = 0, over = 0;
     int ended = 0;
-    Scan scan = {known, samples, args[7], PyList_New(0), 0};
-    if (scan.order == NULL)
+    Scan scan = {.known = known, .samples = samples, .series = PyList_New(0)};
+    if (scan.series == NULL)
         return NULL;
+    PyObject *before = args[7];
+    if (PyTuple_GET_SIZE(before) == 2 && PyBytes_CheckExact(PyTuple_GET_ITEM(before, 0))
+            && PyList_CheckExact(PyTuple_GET_ITEM(before, 1))) {
+        scan.before = (const unsigned char *)PyBytes_AS_STRING(PyTuple_GET_ITEM(before, 0));
+        scan.before_size = PyBytes_GET_SIZE(PyTuple_GET_ITEM(before, 0));
+        scan.before_series = PyTuple_GET_ITEM(before, 1);
+    }
+    else {
+        scan.before_series = NULL;
+        scan.filled = 1;  /* (nothing before: known is what there is) */
+    }
     while (line <= end) {
         const char *newline = memchr(line, '\n', (size_t)(end - line));
         const char *stop = newline ? newline : end;
@@ -342,9 +428,14 @@ scan_lines(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             break;
         line = newline + 1;
     }
-    return Py_BuildValue("(OnN)", ended ? Py_True : Py_False, over, scan.order);
+    PyObject *packed = PyBytes_FromStringAndSize(scan.order.data ? scan.order.data : "",
+                                                 scan.order.size);
+    PyObject *result = packed == NULL ? NULL : Py_BuildValue(
+        "(On(NO))", ended ? Py_True : Py_False, over, packed, scan.series);
+    scan_free(&scan);
+    return result;
 error:
-    Py_DECREF(scan.order);
+    scan_free(&scan);
     return NULL;
 }
 
@@ -807,30 +898,6 @@ error:
     Py_XDECREF(out);
     Py_XDECREF(pending);
     return NULL;
-}
-
-/* A growing text buffer (ASCII). */
-typedef struct {
-    char *data;
-    Py_ssize_t size, capacity;
-} Text;
-
-static int
-text_add(Text *text, const char *data, Py_ssize_t size)
-{
-    if (text->size + size > text->capacity) {
-        Py_ssize_t capacity = (text->size + size) * 2 + 256;
-        char *grown = PyMem_Realloc(text->data, (size_t)capacity);
-        if (grown == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        text->data = grown;
-        text->capacity = capacity;
-    }
-    memcpy(text->data + text->size, data, (size_t)size);
-    text->size += size;
-    return 0;
 }
 
 /* repr(value) of a finite float: integral values below 1e16 as "%lld.0" (what repr gives

@@ -51,12 +51,28 @@ class SeriesCache:
 
     def __init__(self) -> None:
         self.entries: dict[str, Series] = {}
-        # The compiled parser's: the last answer's series texts and series, in order
-        # ([text, series, ...], the texts shared with ``entries``).
-        self.order: list[object] = []
+        # The compiled parser's: the last answer's series texts, packed (per text, two
+        # 16-bit lengths, shared with the text before and following, then those bytes),
+        # and its series in the same order. It keeps ``entries`` empty between answers.
+        self.order: tuple[bytes, list[Series]] | tuple[()] = ()
+
+    def texts(self) -> dict[str, Series]:
+        """Every series text the cache holds, with its series."""
+        out = dict(self.entries)
+        if self.order:
+            packed, series = self.order
+            text, at = b"", 0
+            for one in series:
+                shared = packed[at] | packed[at + 1] << 8
+                rest = packed[at + 2] | packed[at + 3] << 8
+                text = text[:shared] + packed[at + 4:at + 4 + rest]
+                at += 4 + rest
+                out.setdefault(text.decode("utf-8", "surrogatepass"), one)
+        return out
 
     def __len__(self) -> int:
-        return len(self.entries)
+        """Series texts held (the compiled parser keeps them in ``order`` instead)."""
+        return len(self.entries) + (len(self.order[1]) if self.order else 0)
 
 
 # (name, labels) -> its one live Series. Weak: an entry lives exactly as long as some

@@ -116,7 +116,7 @@ def test_sample_limit_and_cache_holds_one_scrape():
     parse("a 1\nb 2\n", cache)
     assert len(cache) == 2
     parse("b 3\nc 4\n", cache)
-    assert set(cache.entries) >= {"b", "c"}  # bounded: rebuilt once it outgrows a scrape
+    assert set(cache.texts()) >= {"b", "c"}  # bounded: rebuilt once it outgrows a scrape
     with pytest.raises(ExpositionError, match="more than 2 samples"):
         parse("a 1\nb 2\nc 3\n", max_samples=2)
 
@@ -126,7 +126,7 @@ def test_cache_forgets_series_that_are_gone():
     parse("".join(f'old{{i="{i}"}} 1\n' for i in range(3000)), cache)
     assert len(cache) == 3000
     parse('new{i="1"} 1\n', cache)
-    assert list(cache.entries) == ['new{i="1"}']
+    assert list(cache.texts()) == ['new{i="1"}']
 
 
 def test_a_flood_of_new_series_stops_at_the_limit_and_leaves_the_cache_small():

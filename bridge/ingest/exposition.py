@@ -227,6 +227,7 @@ def _scan_compiled(text: str, cache: SeriesCache, scrape: Scrape, openmetrics: b
             -1 if max_samples is None else max_samples, cache.order)
     except UnicodeEncodeError:
         return False
+    known.clear()  # (the order holds this answer's series; a line out of place refills it)
     if over:
         raise ExpositionError(over, f"more than {max_samples} samples", "")
     _check_end(text.count("\n") + 1, text[text.rfind("\n") + 1:], ended, openmetrics,

@@ -18,7 +18,7 @@ def export_state(deriver: TargetDeriver) -> dict[str, Any] | None:
     they were seen (None before the first scrape)."""
     if deriver.last_wall is None:
         return None
-    texts = {series: text for text, series in deriver.cache.entries.items()}
+    texts = {series: text for text, series in deriver.cache.texts().items()}
     values = [[texts[s], v] for s, v in deriver.tracker.last_values().items() if s in texts]
     return {"version": VERSION, "service": deriver.service, "wall": deriver.last_wall,
             "start_time": deriver.start_time, "values": values}
