@@ -164,6 +164,7 @@ typedef struct {
     int filled;                   /* known filled from the answer before */
     Text order, last;             /* this answer's packed texts; its last text */
     PyObject *series;             /* this answer's series, in order */
+    int in_step;                  /* the last text made was the one before's last placed */
 } Scan;
 
 static void
@@ -190,9 +191,16 @@ at_place(Scan *scan, const char *start, Py_ssize_t length)
     scan->current.size = shared;
     if (text_add(&scan->current, (const char *)tail, rest))
         return -1;
+    if (scan->in_step) {
+        /* The text before this one is the last one made: this entry is made as it was. */
+        scan->last.size = shared;
+        if (text_add(&scan->order, (const char *)scan->before + scan->before_at, 4 + rest)
+                || text_add(&scan->last, (const char *)tail, rest))
+            return -1;
+    }
     scan->before_at += 4 + rest;
     scan->index++;
-    return 1;
+    return scan->in_step ? 2 : 1;
 }
 
 /* known filled with the answer before's texts and series (once per scan, and only when a
@@ -226,6 +234,7 @@ fill_known(Scan *scan)
 static int
 remember(Scan *scan, const char *start, Py_ssize_t length, PyObject *series)
 {
+    scan->in_step = 0;
     if (length > MAX_KEY)
         return 0;  /* (such a line is looked up the slow way each time) */
     Py_ssize_t shared = 0, limit = length < scan->last.size ? length : scan->last.size;
@@ -287,8 +296,10 @@ fast_line(Scan *scan, const char *start, const char *end)
         return -1;
     if (placed) {
         PyObject *series = PyList_GET_ITEM(scan->before_series, scan->index - 1);
-        return remember(scan, start, length, series)
-            || add_sample(scan->samples, series, value) ? -1 : 1;
+        int failed = placed == 2 ? PyList_Append(scan->series, series)
+            : remember(scan, start, length, series);
+        scan->in_step = 1;
+        return failed || add_sample(scan->samples, series, value) ? -1 : 1;
     }
     if (!scan->filled && fill_known(scan))
         return -1;
@@ -371,7 +382,7 @@ scan_lines(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     const char *end = buffer + size, *line = buffer;
     Py_ssize_t number = 0, over = 0;
     int ended = 0;
-    Scan scan = {.known = known, .samples = samples, .series = PyList_New(0)};
+    Scan scan = {.known = known, .samples = samples, .series = PyList_New(0), .in_step = 1};
     if (scan.series == NULL)
         return NULL;
     PyObject *before = args[7];
