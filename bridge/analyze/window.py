@@ -46,6 +46,43 @@ class Packed:
 _BOUNDS: dict[tuple[float, ...], tuple[float, ...]] = {}
 
 
+class PackedCounts:
+    """A closed window entry's counts by endpoint in one array of doubles: per endpoint
+    its requests, errors and client errors, then its bucket counts. The layout (each
+    endpoint's key and bounds) is one tuple shared by every entry laid out alike. A
+    service's threshold windows hold about 75 entries per target; packed, an endpoint
+    costs about 8 bytes a figure in each instead of a few hundred."""
+
+    __slots__ = ("layout", "values")
+
+    def __init__(self, counts: dict[str, Counts]) -> None:
+        layout = tuple((key, tuple(c.buckets)) for key, c in counts.items())
+        shared = _LAYOUTS.get(layout)
+        if shared is None:
+            if len(_LAYOUTS) >= 1_000:  # (bounded, whatever the endpoints)
+                _LAYOUTS.clear()
+            shared = _LAYOUTS[layout] = layout
+        self.layout = shared
+        values = array("d")
+        for c in counts.values():
+            values.extend((c.requests, c.errors, c.client_errors))
+            values.extend(c.buckets.values())
+        self.values = values
+
+    def items(self) -> Iterator[tuple[str, Counts]]:
+        """(endpoint, its counts), as they were packed."""
+        values, at = self.values, 0
+        for key, bounds in self.layout:
+            end = at + 3 + len(bounds)
+            yield key, Counts(values[at], values[at + 1], values[at + 2],
+                              dict(zip(bounds, values[at + 3:end], strict=True)))
+            at = end
+
+
+_LAYOUTS: dict[tuple[tuple[str, tuple[float, ...]], ...],
+               tuple[tuple[str, tuple[float, ...]], ...]] = {}
+
+
 class Counts:
     """Requests, errors and cumulative latency buckets (seconds -> count) over some time."""
 
@@ -139,6 +176,7 @@ class Increments:
     total: Counts | None = None  # every endpoint summed (computed when not given)
     jobs: dict[str, Counts] = field(default_factory=dict)  # runs and failures, per job
     job_success: dict[str, float] = field(default_factory=dict)  # job -> last success
+    packed: PackedCounts | None = None  # the endpoints' counts, once the entry closed
 
     def service(self) -> Counts:
         if self.total is None:
@@ -197,11 +235,12 @@ class _Entry:
     increments: Increments
 
 
-def add_counts(into: dict[str, Counts], more: dict[str, Counts], sign: float) -> float:
+def add_counts(into: dict[str, Counts], more: Iterable[tuple[str, Counts]],
+               sign: float) -> float:
     """Add (or with sign -1 take away) counts by key; keys left empty go. Returns the
     requests added."""
     requests = 0.0
-    for key, counts in more.items():
+    for key, counts in more:
         mine = into.get(key)
         if mine is None:
             mine = into[key] = Counts()
@@ -214,15 +253,23 @@ def add_counts(into: dict[str, Counts], more: dict[str, Counts], sign: float) ->
 
 def pack(inc: Increments) -> None:
     """A closed entry's counts packed (its service total made first, from the dicts)."""
-    for counts in (inc.service(), *inc.endpoints.values(), *inc.jobs.values()):
+    for counts in (inc.service(), *inc.jobs.values()):
         counts.pack()
+    if inc.endpoints and inc.packed is None:
+        inc.packed = PackedCounts(inc.endpoints)
+        inc.endpoints = {}
+
+
+def endpoint_items(inc: Increments) -> Iterable[tuple[str, Counts]]:
+    """An entry's counts by endpoint, packed or not."""
+    return inc.endpoints.items() if inc.packed is None else inc.packed.items()
 
 
 def merge(into: Increments, more: Increments) -> None:
     """Add ``more`` (a later scrape of the same target) into ``into``."""
     total = into.service()  # before the endpoints change
-    add_counts(into.endpoints, more.endpoints, 1.0)
-    add_counts(into.jobs, more.jobs, 1.0)
+    add_counts(into.endpoints, endpoint_items(more), 1.0)
+    add_counts(into.jobs, more.jobs.items(), 1.0)
     total.add(more.service())
     if more.cpu_percent is not None:  # kept as a time-weighted mean
         weighted = (into.cpu_percent or 0.0) * into.seconds + more.cpu_percent * more.seconds
@@ -261,8 +308,8 @@ class Running:
     def _apply(self, inc: Increments, sign: float) -> None:
         target = inc.target
         self.seconds[target] = self.seconds.get(target, 0.0) + sign * inc.seconds
-        requests = add_counts(self.endpoints, inc.endpoints, sign)
-        add_counts(self.jobs, inc.jobs, sign)
+        requests = add_counts(self.endpoints, endpoint_items(inc), sign)
+        add_counts(self.jobs, inc.jobs.items(), sign)
         self.total.add(inc.service(), sign)
         self.requests[target] = self.requests.get(target, 0.0) + sign * requests
         if inc.cpu_percent is not None:
