@@ -18,7 +18,8 @@ PURE_TESTS := tests/test_bridge_native.py tests/test_bridge_exposition.py \
 	tests/test_bridge_exposition_conformance.py tests/test_bridge_derive.py \
 	tests/test_bridge_math.py tests/test_bridge_series_identity.py tests/test_bridge_presets.py \
 	tests/test_bridge_bucket_fields.py tests/test_bridge_bad_answers.py \
-	tests/test_bridge_alerts.py tests/test_bridge_lineprotocol.py tests/test_bridge_e2e.py
+	tests/test_bridge_alerts.py tests/test_bridge_lineprotocol.py tests/test_bridge_window_packing.py \
+	tests/test_bridge_e2e.py
 
 test: system-deps venv venv-old lint canary
 	$(OLD)/bin/python -m pytest -q -m compat tests/test_exporter_*.py; rc=$$?; [ $$rc -eq 5 ] || [ $$rc -eq 0 ] || exit $$rc

@@ -353,3 +353,22 @@ def test_a_regression_in_the_first_hour_is_found_from_the_previous_window(seed):
 @pytest.mark.parametrize("seed", range(3))
 def test_steady_traffic_in_the_first_hour_changes_no_state(seed):
     assert _first_hour(rise_at=None, minutes=60, seed=seed) == []
+
+
+@given(st.lists(st.tuples(st.booleans(), st.sampled_from(["api", "web"]),
+                          st.sampled_from(["_all", "GET /a", "GET /b"]),
+                          st.sampled_from(["p95_ms", "error_rate_percent", "up",
+                                           "cpu_percent"])), max_size=40))
+def test_the_states_index_names_the_endpoints_a_scan_of_every_state_finds(steps):
+    from promflux.bridge.analyze.alerts import State, States
+
+    states = States()
+    for add, *key in steps:
+        if add:
+            states[tuple(key)] = State(since=0.0)
+        elif tuple(key) in states:
+            del states[tuple(key)]
+        for service in ("api", "web"):
+            assert set(states.endpoints(service)) == {
+                k[1] for k in states if k[0] == service and k[1] != "_all"
+                and k[2] in ("p95_ms", "error_rate_percent", "client_error_rate_percent")}

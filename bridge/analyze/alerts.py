@@ -14,7 +14,7 @@ States are restored from InfluxDB at start-up (``restore``). docs/alerts.md has 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from ..model import Point
@@ -177,10 +177,38 @@ def large_breach(metric: str, rule: Threshold, counts: Counts) -> float | None:
         else None
 
 
+class States(dict[Key, State]):
+    """Every tracked state, with each service's endpoints that have a state of a ratio
+    figure kept beside them: judging a service reads those every scrape, and a scan of all
+    services' states there grew with the square of the targets."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._endpoints: dict[str, dict[str, int]] = {}  # service -> endpoint -> states
+
+    def __setitem__(self, key: Key, state: State) -> None:
+        if key not in self and key[2] in _COUNT_METRICS and key[1] != schema.ALL:
+            counted = self._endpoints.setdefault(key[0], {})
+            counted[key[1]] = counted.get(key[1], 0) + 1
+        super().__setitem__(key, state)
+
+    def __delitem__(self, key: Key) -> None:
+        super().__delitem__(key)
+        counted = self._endpoints.get(key[0])
+        if counted is not None and key[1] in counted and key[2] in _COUNT_METRICS:
+            counted[key[1]] -= 1
+            if not counted[key[1]]:
+                del counted[key[1]]
+
+    def endpoints(self, service: str) -> Iterable[str]:
+        """The endpoints (not "_all") of ``service`` with a state of a ratio figure."""
+        return self._endpoints.get(service, {}).keys()
+
+
 @dataclass
 class Evaluator:
     book: RuleBook
-    states: dict[Key, State] = field(default_factory=dict)
+    states: States = field(default_factory=States)
     windows: dict[str, ServiceWindow] = field(default_factory=dict)
     baselines: dict[tuple[str, str], regression.Baseline] = field(default_factory=dict)
     up: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -254,9 +282,7 @@ class Evaluator:
         longest = window.run(max(window.runs))
         # Endpoints with traffic in the longest window, and those with a state to resolve.
         endpoints = dict.fromkeys(e for e in longest.endpoints if e != schema.ALL)
-        endpoints.update(dict.fromkeys(
-            k[1] for k in self.states if k[0] == service and k[1] != schema.ALL
-            and k[2] in _COUNT_METRICS))
+        endpoints.update(dict.fromkeys(self.states.endpoints(service)))
         for endpoint in [schema.ALL, *endpoints]:
             yield from self._judge_counts(service, endpoint, window, now)
         yield from self._judge_jobs(service, window, now)
