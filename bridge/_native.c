@@ -52,6 +52,45 @@ text_add(Text *text, const char *data, Py_ssize_t size)
     return 0;
 }
 
+/* dict[key] = dict.get(key, 0.0) + scale * amount, as the pure code computes it (the
+ * multiplication left out where scale is 1, as the pure code leaves it out). */
+static int
+dict_add(PyObject *dict, PyObject *key, PyObject *amount, double scale)
+{
+    PyObject *old = PyDict_GetItemWithError(dict, key);  /* borrowed */
+    if (old == NULL && PyErr_Occurred())
+        return -1;
+    PyObject *sum;
+    if ((old == NULL || PyFloat_CheckExact(old)) && PyFloat_CheckExact(amount)) {
+        double before = old == NULL ? 0.0 : PyFloat_AS_DOUBLE(old);
+        double added = PyFloat_AS_DOUBLE(amount);
+        sum = PyFloat_FromDouble(before + (scale == 1.0 ? added : scale * added));
+    }
+    else {
+        PyObject *zero = PyFloat_FromDouble(0.0), *factor = PyFloat_FromDouble(scale);
+        PyObject *scaled = zero == NULL || factor == NULL ? NULL : scale == 1.0
+            ? (Py_INCREF(amount), amount) : PyNumber_Multiply(factor, amount);
+        sum = scaled == NULL ? NULL : PyNumber_Add(old != NULL ? old : zero, scaled);
+        Py_XDECREF(scaled);
+        Py_XDECREF(zero);
+        Py_XDECREF(factor);
+    }
+    int failed = sum == NULL || PyDict_SetItem(dict, key, sum);
+    Py_XDECREF(sum);
+    return failed ? -1 : 0;
+}
+
+static int
+append_pair(PyObject *list, PyObject *first, PyObject *second)
+{
+    PyObject *pair = PyTuple_Pack(2, first, second);
+    if (pair == NULL)
+        return -1;
+    int failed = PyList_Append(list, pair);
+    Py_DECREF(pair);
+    return failed;
+}
+
 /* Hand one line to the pure parser; returns 1 if it ended the answer ("# EOF"), 0 if not,
  * -1 with an exception set. */
 static int
@@ -450,6 +489,22 @@ error:
     return NULL;
 }
 
+/* old <= value < inf, as the pure hot loop compares (NaN fails both): 1, 0, or -1. */
+static int
+went_on(PyObject *old, PyObject *value)
+{
+    if (PyFloat_CheckExact(old) && PyFloat_CheckExact(value))
+        return PyFloat_AS_DOUBLE(old) <= PyFloat_AS_DOUBLE(value)
+            && PyFloat_AS_DOUBLE(value) < HUGE_VAL;
+    int below = PyObject_RichCompareBool(old, value, Py_LE);
+    if (below <= 0)
+        return below;
+    PyObject *inf = PyFloat_FromDouble(HUGE_VAL);
+    int finite = inf == NULL ? -1 : PyObject_RichCompareBool(value, inf, Py_LT);
+    Py_XDECREF(inf);
+    return finite;
+}
+
 PyDoc_STRVAR(counter_increases_doc,
 "counter_increases(values, last, increases) -> slow\n\n"
 "For each key of values whose previous value in last is not above its new finite value,\n"
@@ -474,46 +529,18 @@ counter_increases(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyObject *old = PyDict_GetItemWithError(last, key);  /* borrowed */
         if (old == NULL && PyErr_Occurred())
             goto error;
-        if (old != NULL && PyFloat_CheckExact(old) && PyFloat_CheckExact(value)) {
-            double before = PyFloat_AS_DOUBLE(old), now = PyFloat_AS_DOUBLE(value);
-            /* (NaN fails both comparisons, as in the pure loop) */
-            if (before <= now && now < HUGE_VAL) {
-                PyObject *increase = PyFloat_FromDouble(now - before);
-                if (increase == NULL)
-                    goto error;
-                int failed = PyDict_SetItem(increases, key, increase);
-                Py_DECREF(increase);
-                if (failed)
-                    goto error;
-                continue;
-            }
+        int on = old == NULL ? 0 : went_on(old, value);
+        if (on < 0)
+            goto error;
+        PyObject *increase = !on ? NULL : PyFloat_CheckExact(old) && PyFloat_CheckExact(value)
+            ? PyFloat_FromDouble(PyFloat_AS_DOUBLE(value) - PyFloat_AS_DOUBLE(old))
+            : PyNumber_Subtract(value, old);
+        if (on && (increase == NULL || PyDict_SetItem(increases, key, increase))) {
+            Py_XDECREF(increase);
+            goto error;
         }
-        else if (old != NULL) {
-            /* Not two floats (a test's ints): compared the Python way, as the pure loop. */
-            int went_on = PyObject_RichCompareBool(old, value, Py_LE);
-            if (went_on < 0)
-                goto error;
-            if (went_on) {
-                PyObject *inf = PyFloat_FromDouble(HUGE_VAL);
-                if (inf == NULL)
-                    goto error;
-                went_on = PyObject_RichCompareBool(value, inf, Py_LT);
-                Py_DECREF(inf);
-                if (went_on < 0)
-                    goto error;
-            }
-            if (went_on) {
-                PyObject *increase = PyNumber_Subtract(value, old);
-                if (increase == NULL)
-                    goto error;
-                int failed = PyDict_SetItem(increases, key, increase);
-                Py_DECREF(increase);
-                if (failed)
-                    goto error;
-                continue;
-            }
-        }
-        if (PyList_Append(slow, key))
+        Py_XDECREF(increase);
+        if (!on && PyList_Append(slow, key))
             goto error;
     }
     return slow;
@@ -585,12 +612,7 @@ sort_samples(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
         others++;
         if (kind == gauge) {
-            PyObject *entry = PyTuple_Pack(2, role, value);
-            if (entry == NULL)
-                goto error;
-            int failed = PyList_Append(gauges, entry);
-            Py_DECREF(entry);
-            if (failed)
+            if (append_pair(gauges, role, value))
                 goto error;
         }
         else {
@@ -648,12 +670,7 @@ add_buckets(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         if (kind == -1 && PyErr_Occurred())
             goto error;
         if (kind != bucket || PyTuple_GET_SIZE(role) < 4) {
-            PyObject *entry = PyTuple_Pack(2, role, increase);
-            if (entry == NULL)
-                goto error;
-            int failed = PyList_Append(rest, entry);
-            Py_DECREF(entry);
-            if (failed)
+            if (append_pair(rest, role, increase))
                 goto error;
             continue;
         }
@@ -665,23 +682,7 @@ add_buckets(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             PyErr_SetString(PyExc_TypeError, "buckets is a dict");
             goto error;
         }
-        PyObject *le = PyTuple_GET_ITEM(role, 3);
-        PyObject *old = PyDict_GetItemWithError(buckets, le);  /* borrowed */
-        PyObject *sum;
-        if (old == NULL && PyErr_Occurred())
-            sum = NULL;
-        else if (old != NULL && PyFloat_CheckExact(old) && PyFloat_CheckExact(increase))
-            sum = PyFloat_FromDouble(PyFloat_AS_DOUBLE(old) + PyFloat_AS_DOUBLE(increase));
-        else if (old == NULL && PyFloat_CheckExact(increase))
-            sum = PyFloat_FromDouble(0.0 + PyFloat_AS_DOUBLE(increase));
-        else {
-            PyObject *zero = old == NULL ? PyFloat_FromDouble(0.0) : NULL;
-            sum = (old == NULL && zero == NULL) ? NULL :
-                PyNumber_Add(old != NULL ? old : zero, increase);
-            Py_XDECREF(zero);
-        }
-        int failed = sum == NULL || PyDict_SetItem(buckets, le, sum);
-        Py_XDECREF(sum);
+        int failed = dict_add(buckets, PyTuple_GET_ITEM(role, 3), increase, 1.0);
         Py_DECREF(buckets);
         if (failed)
             goto error;
@@ -719,27 +720,9 @@ add_scaled(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     double sign = PyFloat_AS_DOUBLE(args[2]);
     PyObject *key, *value;
     Py_ssize_t position = 0;
-    while (PyDict_Next(source, &position, &key, &value)) {
-        PyObject *old = PyDict_GetItemWithError(target, key);  /* borrowed */
-        if (old == NULL && PyErr_Occurred())
+    while (PyDict_Next(source, &position, &key, &value))
+        if (dict_add(target, key, value, sign))
             return NULL;
-        if (old != NULL && !PyFloat_CheckExact(old)) {
-            PyObject *scaled = PyNumber_Multiply(args[2], value);
-            PyObject *sum = scaled == NULL ? NULL : PyNumber_Add(old, scaled);
-            Py_XDECREF(scaled);
-            int failed = sum == NULL || PyDict_SetItem(target, key, sum);
-            Py_XDECREF(sum);
-            if (failed)
-                return NULL;
-            continue;
-        }
-        double before = old == NULL ? 0.0 : PyFloat_AS_DOUBLE(old);
-        PyObject *sum = PyFloat_FromDouble(before + sign * PyFloat_AS_DOUBLE(value));
-        int failed = sum == NULL || PyDict_SetItem(target, key, sum);
-        Py_XDECREF(sum);
-        if (failed)
-            return NULL;
-    }
     Py_RETURN_TRUE;
 }
 
@@ -885,19 +868,7 @@ bucket_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (into != Py_None) {
         for (Py_ssize_t i = 0; i < size; i++) {
             PyObject *pair = PyList_GET_ITEM(ordered, i);
-            PyObject *le = PyTuple_GET_ITEM(pair, 0);
-            PyObject *old = PyDict_GetItemWithError(into, le);
-            if (old == NULL && PyErr_Occurred())
-                goto error;
-            PyObject *sum;
-            if (old == NULL || PyFloat_CheckExact(old))
-                sum = PyFloat_FromDouble((old == NULL ? 0.0 : PyFloat_AS_DOUBLE(old))
-                                         + PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(pair, 1)));
-            else
-                sum = PyNumber_Add(old, PyTuple_GET_ITEM(pair, 1));
-            int failed = sum == NULL || PyDict_SetItem(into, le, sum);
-            Py_XDECREF(sum);
-            if (failed)
+            if (dict_add(into, PyTuple_GET_ITEM(pair, 0), PyTuple_GET_ITEM(pair, 1), 1.0))
                 goto error;
         }
     }

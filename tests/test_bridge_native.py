@@ -395,3 +395,34 @@ def test_a_page_in_another_order_or_with_lines_gone_gives_the_same_series(answer
     pages = ["\n".join(lines) + ("\n# EOF\n" if openmetrics else "\n")
              for lines in (body, shuffled, body, fewer, body, body)]
     both(pages, openmetrics)
+
+
+tracker_values = st.floats(allow_nan=True) | st.integers(-5, 50) | st.sampled_from(
+    [0.0, 1.0, 1.0 - 1e-12, math.inf, -1.0])
+
+
+@needs_core
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.dictionaries(st.sampled_from("abcdef"), tracker_values, max_size=6),
+                min_size=1, max_size=8), st.lists(st.booleans(), min_size=8, max_size=8))
+def test_both_cores_count_the_same_increases(scrapes, restarts):
+    """Counter increases with restarts, absences, values no counter can have, and ints."""
+    from promflux.bridge.analyze.rates import CounterTracker
+
+    def run() -> list:
+        tracker: CounterTracker[str] = CounterTracker(stale_after=30.0)
+        out = []
+        for step, values in enumerate(scrapes):
+            increases, seconds = tracker.update(10.0 * step, values, restarts[step])
+            out.append(plain((increases, seconds, dict(tracker.last_values()),
+                              tracker.restarts, len(tracker))))
+        return out
+
+    saved = rates.compiled
+    try:
+        rates.compiled = None
+        pure = run()
+        rates.compiled = _native
+        assert run() == pure
+    finally:
+        rates.compiled = saved
