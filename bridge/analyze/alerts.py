@@ -239,6 +239,7 @@ class Evaluator:
                 changes.append(Change(service, j.endpoint, j.metric, state.level, previous,
                                       j.value if j.value is not None else float("nan"),
                                       j.rule.bound(state.level), now, j.baseline))
+        window.forget_orders()
         return changes
 
     def forget(self, service: str, target: str) -> None:
