@@ -35,7 +35,7 @@ def scrapes(draw: st.DrawFn) -> list[tuple[float, Increments]]:
 
 def figures(run: window.Running) -> object:
     def counts(c: Counts) -> object:
-        return (c.requests, c.errors, c.client_errors, sorted(c.bucket_items()))
+        return (c.requests, c.errors, c.client_errors, sorted(c.buckets.items()))
 
     return ({k: counts(c) for k, c in run.endpoints.items()}, counts(run.total),
             dict(run.seconds), dict(run.requests), dict(run.cpu),

@@ -21,37 +21,13 @@ from . import schema
 from .quantile import normalize_map, quantile
 
 
-class Packed:
-    """A closed window entry's buckets, packed: bounds (one tuple shared by every entry
-    with the same ones) and counts as doubles. An entry is read once more, when it leaves
-    the window, so it need not be a dict: this holds 30 entries per target in about a
-    fifth of the memory."""
-
-    __slots__ = ("bounds", "counts")
-
-    def __init__(self, buckets: dict[float, float]) -> None:
-        bounds = tuple(buckets)
-        shared = _BOUNDS.get(bounds)
-        if shared is None:
-            if len(_BOUNDS) >= 10_000:  # (a hostile exporter's bounds cannot grow it)
-                _BOUNDS.clear()
-            shared = _BOUNDS[bounds] = bounds
-        self.bounds = shared
-        self.counts = array("d", buckets.values())
-
-    def items(self) -> Iterator[tuple[float, float]]:
-        return zip(self.bounds, self.counts, strict=True)
-
-
-_BOUNDS: dict[tuple[float, ...], tuple[float, ...]] = {}
-
-
 class PackedCounts:
-    """A closed window entry's counts by endpoint in one array of doubles: per endpoint
-    its requests, errors and client errors, then its bucket counts. The layout (each
-    endpoint's key and bounds) is one tuple shared by every entry laid out alike. A
-    service's threshold windows hold about 75 entries per target; packed, an endpoint
-    costs about 8 bytes a figure in each instead of a few hundred."""
+    """A closed window entry's counts by key (endpoint, job) in one array of doubles: per
+    key its requests, errors and client errors, then its bucket counts. The layout (each
+    key and its bounds) is one tuple shared by every entry laid out alike. A service's
+    threshold windows hold about 75 entries per target, read again only when they leave
+    the window; packed, a key costs about 8 bytes a figure in each instead of a few
+    hundred."""
 
     __slots__ = ("layout", "values")
 
@@ -86,7 +62,7 @@ _LAYOUTS: dict[tuple[tuple[str, tuple[float, ...]], ...],
 class Counts:
     """Requests, errors and cumulative latency buckets (seconds -> count) over some time."""
 
-    __slots__ = ("requests", "errors", "client_errors", "buckets", "_ordered", "packed")
+    __slots__ = ("requests", "errors", "client_errors", "buckets", "_ordered")
 
     def __init__(self, requests: float = 0.0, errors: float = 0.0, client_errors: float = 0.0,
                  buckets: dict[float, float] | None = None) -> None:
@@ -95,52 +71,32 @@ class Counts:
         self.client_errors = client_errors
         self.buckets: dict[float, float] = {} if buckets is None else buckets
         self._ordered: list[tuple[float, float]] | None = None
-        self.packed: Packed | None = None  # the buckets, when packed (``buckets`` is empty)
-
-    def pack(self) -> None:
-        """Hold the buckets packed (a closed window entry); ``add`` unpacks them."""
-        if self.buckets and self.packed is None:
-            self.packed = Packed(self.buckets)
-            self.buckets = {}
-        self._ordered = None
 
     def forget_order(self) -> None:
         """Drop the sorted buckets kept for percentiles (remade when next read)."""
         self._ordered = None
 
-    def _unpack(self) -> None:
-        if self.packed is not None:
-            self.buckets = dict(self.packed.items())
-            self.packed = None
-
-    def bucket_items(self) -> Iterable[tuple[float, float]]:
-        """(bound, count) pairs, packed or not."""
-        return self.buckets.items() if self.packed is None else self.packed.items()
-
     def ordered(self) -> list[tuple[float, float]]:
         """The buckets sorted and monotonic; kept until the counts change (several
         figures read them per scrape)."""
-        self._unpack()
         if self._ordered is None:
             self._ordered = normalize_map(self.buckets)
         return self._ordered
 
     def add(self, other: Counts, sign: float = 1.0) -> None:
-        self._unpack()
         self._ordered = None
         self.requests += sign * other.requests
         self.errors += sign * other.errors
         self.client_errors += sign * other.client_errors
         buckets = self.buckets
-        if other.packed is None and compiled is not None and compiled.add_scaled(
-                buckets, other.buckets, sign):
+        if compiled is not None and compiled.add_scaled(buckets, other.buckets, sign):
             return
-        for le, count in other.bucket_items():
+        for le, count in other.buckets.items():
             buckets[le] = buckets.get(le, 0.0) + sign * count
 
     @property
     def empty(self) -> bool:
-        return self.requests <= 0.0 and not any(c > 0.0 for _, c in self.bucket_items())
+        return self.requests <= 0.0 and not any(c > 0.0 for c in self.buckets.values())
 
     def percentile_ms(self, q: float) -> float | None:
         value = quantile(q, self.ordered())
@@ -180,7 +136,8 @@ class Increments:
     total: Counts | None = None  # every endpoint summed (computed when not given)
     jobs: dict[str, Counts] = field(default_factory=dict)  # runs and failures, per job
     job_success: dict[str, float] = field(default_factory=dict)  # job -> last success
-    packed: PackedCounts | None = None  # the endpoints' counts, once the entry closed
+    # Once the entry closed: its endpoints, jobs and total, packed (those fields emptied).
+    packed: tuple[PackedCounts, PackedCounts, PackedCounts] | None = None
 
     def service(self) -> Counts:
         if self.total is None:
@@ -256,23 +213,26 @@ def add_counts(into: dict[str, Counts], more: Iterable[tuple[str, Counts]],
 
 
 def pack(inc: Increments) -> None:
-    """A closed entry's counts packed (its service total made first, from the dicts)."""
-    for counts in (inc.service(), *inc.jobs.values()):
-        counts.pack()
-    if inc.endpoints and inc.packed is None:
-        inc.packed = PackedCounts(inc.endpoints)
-        inc.endpoints = {}
+    """Pack a closed entry's counts (the service total made first, from the endpoints)."""
+    if inc.packed is None:
+        inc.packed = (PackedCounts(inc.endpoints), PackedCounts(inc.jobs),
+                      PackedCounts({schema.ALL: inc.service()}))
+        inc.endpoints, inc.jobs, inc.total = {}, {}, None
 
 
-def endpoint_items(inc: Increments) -> Iterable[tuple[str, Counts]]:
-    """An entry's counts by endpoint, packed or not."""
-    return inc.endpoints.items() if inc.packed is None else inc.packed.items()
+def _unpacked(inc: Increments) -> tuple[Iterable[tuple[str, Counts]],
+                                        Iterable[tuple[str, Counts]], Counts]:
+    """An entry's counts by endpoint and by job, and its total, packed or not."""
+    if inc.packed is None:
+        return inc.endpoints.items(), inc.jobs.items(), inc.service()
+    endpoints, jobs, total = inc.packed
+    return endpoints.items(), jobs.items(), next(total.items())[1]
 
 
 def merge(into: Increments, more: Increments) -> None:
     """Add ``more`` (a later scrape of the same target) into ``into``."""
     total = into.service()  # before the endpoints change
-    add_counts(into.endpoints, endpoint_items(more), 1.0)
+    add_counts(into.endpoints, more.endpoints.items(), 1.0)
     add_counts(into.jobs, more.jobs.items(), 1.0)
     total.add(more.service())
     if more.cpu_percent is not None:  # kept as a time-weighted mean
@@ -312,9 +272,10 @@ class Running:
     def _apply(self, inc: Increments, sign: float) -> None:
         target = inc.target
         self.seconds[target] = self.seconds.get(target, 0.0) + sign * inc.seconds
-        requests = add_counts(self.endpoints, endpoint_items(inc), sign)
-        add_counts(self.jobs, inc.jobs.items(), sign)
-        self.total.add(inc.service(), sign)
+        endpoints, jobs, total = _unpacked(inc)
+        requests = add_counts(self.endpoints, endpoints, sign)
+        add_counts(self.jobs, jobs, sign)
+        self.total.add(total, sign)
         self.requests[target] = self.requests.get(target, 0.0) + sign * requests
         if inc.cpu_percent is not None:
             self.cpu[target] = self.cpu.get(target, 0.0) + sign * inc.cpu_percent * inc.seconds

@@ -175,10 +175,8 @@ def parse(text: str, cache: SeriesCache | None = None, openmetrics: bool = False
     ascii_text = text.isascii()  # (else each value is checked: float() reads "١" as 1)
     lines: list[str] | None = None
     try:
-        if compiled is not None and _scan_compiled(text, cache, scrape, openmetrics,
-                                                   max_samples, ascii_text):
-            lines = None
-        else:
+        if compiled is None or not _scan_compiled(text, cache, scrape, openmetrics,
+                                                  max_samples, ascii_text):
             lines = text.split("\n")
             _scan(lines, known, scrape, openmetrics, max_samples, ascii_text)
     except _Malformed as error:
