@@ -284,6 +284,8 @@ def test_a_large_burst_is_critical_at_once_and_a_small_breach_waits_for_its_wind
     assert large_breach("error_rate_percent", rule, Counts(240, 36)) == 15.0
     assert large_breach("error_rate_percent", rule, Counts(240, 22)) is None  # 9 %
     assert large_breach("error_rate_percent", rule, Counts(20, 3)) is None  # not significant
+    # A burst's first two minutes that fell short (10.2 %) is still large: p about 0.002
+    assert large_breach("error_rate_percent", rule, Counts(205, 21)) == 100.0 * 21 / 205
     slow = {0.5: 100.0, 1.0: 120.0, 2.5: 240.0, math.inf: 240.0}
     assert large_breach("p95_ms", p95, Counts(240, 0, 0, slow)) > 1000.0
     assert large_breach("p95_ms", p95, Counts(240, 0, 0, {0.5: 100.0, 1.0: 235.0,

@@ -28,7 +28,7 @@ from .window import Counts, Increments, ServiceWindow
 Key = tuple[str, str, str]  # service, endpoint ("_all" for service-wide), metric
 # The short window already needs the critical level: its significance test may be this many
 # times looser than the rule's (docs/alerts.md, "Large breaches at once").
-FAST_ALPHA = 10.0
+FAST_ALPHA = 100.0
 # ... and a large breach: at least this many times the warning limit (10 % errors, a p95 of
 # 1,000 ms with the seed's limits), whatever the critical level is set to.
 FAST_FACTOR = 2.0
