@@ -18,6 +18,9 @@
  *
  * encode_fields: the line-protocol encoder's loop over a point's fields (store/lineprotocol.py).
  *
+ * Series, intern_series and live_series: the series type and its canonical table
+ * (model.py), kept out of the cycle collector's way.
+ *
  * Both are checked against the pure-Python reference by tests/test_bridge_native.py.
  */
 #define PY_SSIZE_T_CLEAN
@@ -954,6 +957,190 @@ error:
     return NULL;
 }
 
+/* Series: a parsed series (metric name, sorted label pairs) with a canonical identity, as
+ * model.Series in the pure core. Compared and hashed by identity. Not tracked by the cycle
+ * collector (it holds only strings and tuples of strings, so it can be in no cycle), and
+ * interned without weak references: `table` maps (name, labels) to the address of the one
+ * live Series, as an int that holds no reference; a Series takes its own entry out when it
+ * is freed. A target that churns series adds no object for the collector to walk. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *key; /* (name, labels): also its entry in `table` */
+} SeriesObject;
+
+static PyTypeObject *series_type;
+static PyObject *series_table; /* never freed: a Series may be freed at any time */
+
+static void
+series_dealloc(SeriesObject *self)
+{
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    PyObject *found = PyDict_GetItemWithError(series_table, self->key);
+    if (found != NULL && PyLong_AsVoidPtr(found) == (void *)self)
+        PyDict_DelItem(series_table, self->key);
+    PyErr_Clear();
+    PyErr_Restore(type, value, traceback);
+    Py_DECREF(self->key);
+    PyTypeObject *tp = Py_TYPE(self);
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+static PyObject *
+series_get_name(SeriesObject *self, void *Py_UNUSED(closure))
+{
+    return Py_NewRef(PyTuple_GET_ITEM(self->key, 0));
+}
+
+static PyObject *
+series_get_labels(SeriesObject *self, void *Py_UNUSED(closure))
+{
+    return Py_NewRef(PyTuple_GET_ITEM(self->key, 1));
+}
+
+PyDoc_STRVAR(series_label_doc, "label(name, default='')\n--\n\nThe value of label `name`.");
+
+static PyObject *
+series_label(SeriesObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1 || nargs > 2) {
+        PyErr_SetString(PyExc_TypeError, "label(name, default='')");
+        return NULL;
+    }
+    PyObject *labels = PyTuple_GET_ITEM(self->key, 1);
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(labels); i++) {
+        PyObject *pair = PyTuple_GET_ITEM(labels, i);
+        int same = PyObject_RichCompareBool(PyTuple_GET_ITEM(pair, 0), args[0], Py_EQ);
+        if (same < 0)
+            return NULL;
+        if (same)
+            return Py_NewRef(PyTuple_GET_ITEM(pair, 1));
+    }
+    return nargs == 2 ? Py_NewRef(args[1]) : PyUnicode_FromStringAndSize("", 0);
+}
+
+static PyObject *
+series_repr(SeriesObject *self)
+{
+    return PyUnicode_FromFormat("Series(name=%R, labels=%R)", PyTuple_GET_ITEM(self->key, 0),
+                                PyTuple_GET_ITEM(self->key, 1));
+}
+
+static PyObject *
+series_new(PyTypeObject *Py_UNUSED(type), PyObject *Py_UNUSED(args),
+           PyObject *Py_UNUSED(kwargs))
+{
+    PyErr_SetString(PyExc_TypeError, "a Series is made by intern_series(name, labels)");
+    return NULL;
+}
+
+static PyGetSetDef series_getset[] = {
+    {"name", (getter)series_get_name, NULL, "The metric name.", NULL},
+    {"labels", (getter)series_get_labels, NULL, "Sorted (name, value) label pairs.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMethodDef series_methods[] = {
+    {"label", (PyCFunction)(void (*)(void))series_label, METH_FASTCALL, series_label_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot series_slots[] = {
+    {Py_tp_dealloc, series_dealloc},
+    {Py_tp_repr, series_repr},
+    {Py_tp_new, series_new},
+    {Py_tp_getset, series_getset},
+    {Py_tp_methods, series_methods},
+    {Py_tp_doc, "A parsed series with a canonical identity (see intern_series)."},
+    {0, NULL},
+};
+
+static PyType_Spec series_spec = {
+    .name = "promflux.bridge._native.Series",
+    .basicsize = sizeof(SeriesObject),
+    .flags = Py_TPFLAGS_DEFAULT,
+    .slots = series_slots,
+};
+
+PyDoc_STRVAR(intern_series_doc, "intern_series(name, labels)\n--\n\n"
+             "The one live Series for `name` and `labels` (sorted pairs).");
+
+static PyObject *
+intern_series(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1 || nargs > 2 || !PyUnicode_Check(args[0])
+        || (nargs == 2 && !PyTuple_Check(args[1]))) {
+        PyErr_SetString(PyExc_TypeError, "intern_series(name: str, labels: tuple)");
+        return NULL;
+    }
+    PyObject *labels = nargs == 2 ? args[1] : PyTuple_New(0);
+    if (labels == NULL)
+        return NULL;
+    if (nargs == 1)
+        Py_DECREF(labels); /* the empty tuple is a singleton: it lives on */
+    PyObject *key = PyTuple_Pack(2, args[0], labels);
+    if (key == NULL)
+        return NULL;
+    PyObject *found = PyDict_GetItemWithError(series_table, key);
+    if (found != NULL) {
+        Py_DECREF(key);
+        return Py_NewRef((PyObject *)PyLong_AsVoidPtr(found));
+    }
+    SeriesObject *series = NULL;
+    PyObject *address = NULL;
+    if (PyErr_Occurred())
+        goto error;
+    series = PyObject_New(SeriesObject, series_type);
+    if (series == NULL)
+        goto error;
+    Py_INCREF(series_type); /* heap type: each instance holds its type */
+    series->key = key; /* (the reference made above) */
+    key = NULL;
+    address = PyLong_FromVoidPtr(series);
+    if (address == NULL || PyDict_SetItem(series_table, series->key, address) < 0)
+        goto error;
+    Py_DECREF(address);
+    return (PyObject *)series;
+error:
+    Py_XDECREF(key);
+    Py_XDECREF(address);
+    Py_XDECREF(series); /* (not in the table: its dealloc finds another entry or none) */
+    return NULL;
+}
+
+PyDoc_STRVAR(live_series_doc, "live_series()\n--\n\nEvery Series some state still holds.");
+
+static PyObject *
+live_series(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    PyObject *out = PyList_New(0), *key, *address;
+    Py_ssize_t at = 0;
+    if (out == NULL)
+        return NULL;
+    while (PyDict_Next(series_table, &at, &key, &address)) {
+        if (PyList_Append(out, (PyObject *)PyLong_AsVoidPtr(address)) < 0) {
+            Py_DECREF(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+static int
+module_exec(PyObject *module)
+{
+    if (series_type == NULL) {
+        series_table = PyDict_New();
+        if (series_table == NULL)
+            return -1;
+        series_type = (PyTypeObject *)PyType_FromSpec(&series_spec);
+        if (series_type == NULL)
+            return -1;
+    }
+    return PyModule_AddObjectRef(module, "Series", (PyObject *)series_type);
+}
+
 static PyMethodDef methods[] = {
     {"encode_fields", (PyCFunction)(void (*)(void))encode_fields, METH_FASTCALL,
      encode_fields_doc},
@@ -968,12 +1155,18 @@ static PyMethodDef methods[] = {
     {"sort_samples", (PyCFunction)(void (*)(void))sort_samples, METH_FASTCALL,
      sort_samples_doc},
     {"add_buckets", (PyCFunction)(void (*)(void))add_buckets, METH_FASTCALL, add_buckets_doc},
+    {"intern_series", (PyCFunction)(void (*)(void))intern_series, METH_FASTCALL,
+     intern_series_doc},
+    {"live_series", live_series, METH_NOARGS, live_series_doc},
     {NULL, NULL, 0, NULL},
 };
 
+/* The Series type and its table are one per process (a Series may outlive any module), so
+ * one interpreter only. */
 static struct PyModuleDef_Slot slots[] = {
+    {Py_mod_exec, module_exec},
 #ifdef Py_mod_multiple_interpreters
-    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED},
 #endif
     {0, NULL},
 };

@@ -6,6 +6,9 @@ from __future__ import annotations
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .native import compiled
 
 # One InfluxDB point: measurement, tags, fields, time in ms.
 Point = tuple[str, Mapping[str, str], Mapping[str, float | str], int]
@@ -94,3 +97,13 @@ def live_series() -> list[Series]:
     """Every Series some state still holds. (``valuerefs`` copies in C, so this is safe
     while a thread parses a large answer and adds series.)"""
     return [s for s in (ref() for ref in _CANONICAL.valuerefs()) if s is not None]
+
+
+if compiled is not None and not TYPE_CHECKING:
+    # The compiled core's Series: the same interface and identity rules, but not tracked
+    # by the cycle collector and interned without a weak reference each, so that a target
+    # churning series gives the collector nothing to walk (docs/scaling.md). One kind of
+    # Series per process: the choice is made here, once.
+    Series = compiled.Series
+    intern_series = compiled.intern_series
+    live_series = compiled.live_series

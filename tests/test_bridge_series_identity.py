@@ -165,3 +165,30 @@ def test_permutations_of_a_series_share_state_through_the_tracker():
         points = _scrape(deriver, text, float(step))
         if step:
             assert _requests(points) == 3
+
+
+def test_compiled_series_are_not_the_cycle_collectors_and_leave_the_table_when_freed():
+    """A churning target's series give the cycle collector nothing to walk, and the table
+    that keeps one object per label set forgets a series once nothing holds it."""
+    import gc
+
+    from promflux.bridge import model
+    from promflux.bridge.native import compiled
+
+    if compiled is None:
+        pytest.skip("the pure core: its series are dataclasses with weak references")
+    labels = (("kind", "k-freed"), ("service", "churn"))
+    series = model.intern_series("events_total", labels)
+    assert model.intern_series("events_total", tuple(labels)) is series
+    assert not gc.is_tracked(series)
+    assert (series.name, series.labels, series.label("kind"), series.label("x", "d"),
+            series.label("x")) == ("events_total", labels, "k-freed", "d", "")
+    assert repr(series) == f"Series(name='events_total', labels={labels!r})"
+    assert series in model.live_series() and series != model.intern_series("other_total")
+    with pytest.raises(TypeError):
+        type(series)("events_total", labels)
+    address = id(series)
+    del series
+    assert all(id(s) != address for s in model.live_series())
+    again = model.intern_series("events_total", labels)
+    assert again.label("kind") == "k-freed" and again in model.live_series()

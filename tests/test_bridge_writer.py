@@ -10,7 +10,7 @@ import shutil
 from prometheus_client import CollectorRegistry
 from promflux.bridge.store.buffer import DiskBuffer
 from promflux.bridge.store.influx import InfluxClient
-from promflux.bridge.store.writer import Writer, WriterMetrics
+from promflux.bridge.store.writer import ENCODE_SLICE, Writer, WriterMetrics
 
 
 async def until(condition, timeout: float = 30.0) -> None:
@@ -189,3 +189,55 @@ def test_settled_never_runs_ahead_of_what_influxdb_holds(influxdb, tmp_path):
     assert numbers == [1, 2, 3, 4] and after_disk == 4 * 25 + 5
     assert len(seen) > 10 and all(held + 5 <= then for held, then in seen), seen
     assert stored == 40 * 25 + 5
+
+
+def test_a_large_submission_is_encoded_in_slices_and_keeps_its_order(influxdb, tmp_path):
+    # A churning target's scrape: every point a new tag set. Encoded a slice per turn of the
+    # loop (a ticker sees turns throughout), behind it a small submission; ``settled``
+    # never names a submission before all of its points are in InfluxDB.
+    async def go():
+        h = Harness(influxdb, "w_slices", tmp_path)
+        turns = 0  # turns of the loop that saw the large submission partly encoded
+
+        async def ticker() -> None:
+            nonlocal turns
+            while True:
+                encoded = h.registry.get_sample_value(
+                    "promflux_bridge_points_submitted_total") or 0.0
+                turns += 0 < encoded < 5 * ENCODE_SLICE
+                await asyncio.sleep(0)
+
+        async with h:
+            h.writer.set_ready()
+            ticking = asyncio.create_task(ticker())
+            await asyncio.sleep(0)
+            big = [("m", {"k": f"k{i}"}, {"v": float(i)}, 1000) for i in range(5 * ENCODE_SLICE)]
+            first = h.writer.submit(big)
+            second = h.writer.submit(points(10, 0, k="last"))
+            assert h.writer.settled < first
+            await until(lambda: h.writer.settled >= second)
+            ticking.cancel()
+            count = h.influxdb.query('SELECT count("v") FROM "m"', db="w_slices")
+            return first, second, turns, count[0]["values"][0][1]
+
+    first, second, turns, stored = asyncio.run(go())
+    assert (first, second) == (1, 2)
+    assert turns >= 3  # the loop turned between the slices
+    assert stored == 5 * ENCODE_SLICE + 10
+
+
+def test_flush_encodes_what_is_left_of_a_large_submission(influxdb, tmp_path):
+    async def go():
+        h = Harness(influxdb, "w_flush_slices", tmp_path)
+        async with h:
+            h.writer.set_ready()
+            big = [("m", {"k": f"k{i}"}, {"v": 1.0}, 1000) for i in range(9000)]
+            h.writer.submit(big)
+            await asyncio.sleep(0)  # one slice encoded
+            h.task.cancel()  # shutting down, as the bridge does: the writer's task first
+            await asyncio.gather(h.task, return_exceptions=True)
+            await h.writer.flush(timeout=30)
+            return h.count(), h.writer.pending
+
+    stored, pending = asyncio.run(go())
+    assert (stored, pending) == (9000, 0)

@@ -21,7 +21,7 @@ import asyncio
 import itertools
 import logging
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from time import perf_counter
 
@@ -34,6 +34,9 @@ from .influx import InfluxClient, InfluxError
 from .lineprotocol import LineEncoder
 
 log = logging.getLogger("promflux.bridge.writer")
+# Points encoded per turn of the event loop when a submission is larger: about 10 ms of
+# new tag sets, the slowest kind (a cached series takes a fraction of that).
+ENCODE_SLICE = 2000
 
 
 class WriterMetrics:
@@ -77,6 +80,65 @@ class Batch:  # mutable: what is left of it after a write that stopped half-way
     last: int = 0  # the last submission (``Writer.submit``'s number) it holds a part of
 
 
+@dataclass(slots=True)
+class _Submission:
+    rp: str
+    points: Sequence[Point]
+    number: int  # its submission's number
+    done: int = 0  # points queued so far
+
+
+class Deferred:
+    """Large submissions still to encode, oldest first, and the task that encodes them: a
+    slice of ``ENCODE_SLICE`` points per turn of the event loop, each handed to ``put``
+    (which encodes and queues it); ``settle`` is told when one is done."""
+
+    def __init__(self, put: Callable[[Sequence[Point], str, int], bool],
+                 settle: Callable[[], None]) -> None:
+        self._entries: deque[_Submission] = deque()
+        self._task: asyncio.Task[None] | None = None
+        self._put, self._settle = put, settle
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def first(self) -> int:
+        """The number of the oldest submission still (partly) to encode."""
+        return self._entries[0].number
+
+    def add(self, rp: str, points: Sequence[Point], number: int) -> bool:
+        """Encode ``points`` in slices; False without a running loop (encode them now)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        self._entries.append(_Submission(rp, points, number))
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._run())
+        return True
+
+    def finish(self) -> None:
+        """Encode what is left now (shutting down)."""
+        if self._task is not None:
+            self._task.cancel()  # (between two slices: each is queued whole)
+        while self._entries:
+            self._slice()
+
+    async def _run(self) -> None:
+        while self._entries:
+            self._slice()
+            await asyncio.sleep(0)  # a turn for everything else on the loop
+
+    def _slice(self) -> None:
+        entry = self._entries[0]
+        end = entry.done + ENCODE_SLICE
+        self._put(entry.points[entry.done:end], entry.rp, entry.number)
+        entry.done = end
+        if end >= len(entry.points):
+            self._entries.popleft()
+            self._settle()
+
+
 def coalesce(queue: deque[Batch], batch_size: int) -> Batch:
     """The first queued batch, joined (in place) with those waiting behind it for the same
     retention policy, up to ``batch_size`` lines: while InfluxDB is slower than the
@@ -100,6 +162,24 @@ def coalesce(queue: deque[Batch], batch_size: int) -> Batch:
     joined = Batch(first.rp, b"".join(bodies), last)  # each body ends with a newline
     queue.appendleft(joined)
     return joined
+
+
+async def write_halves(write: Callable[[str, bytes], Awaitable[bytes]], rp: str, body: bytes,
+                       exc: InfluxError, metrics: WriterMetrics) -> bytes:
+    """Isolate the lines InfluxDB refuses (``exc``, for the whole ``body``): halves,
+    written with ``write``, recursively down to single lines, dropped and counted. Returns
+    what is left when InfluxDB went away half-way (the first half is done)."""
+    lines = body.splitlines(keepends=True)
+    if len(lines) <= 1:
+        reason = "unreadable_response" if exc.status is None else "rejected_by_influxdb"
+        metrics.drop(len(lines), reason, str(exc))
+        return b""
+    middle = len(lines) // 2
+    first, second = b"".join(lines[:middle]), b"".join(lines[middle:])
+    left = await write(rp, first)
+    if left:
+        return left + second
+    return await write(rp, second)
 
 
 class WriteHealth:
@@ -145,6 +225,7 @@ class Writer:
         self.on_written = on_written  # told of every body stored (late points heal)
         self._encoder = LineEncoder()
         self._queue: deque[Batch] = deque()
+        self._deferred = Deferred(self._queue_points, self._settle)
         self._queued_bytes = 0
         self._wake = asyncio.Event()
         # Held until set-up has created the database: a write before that gets a final 404.
@@ -156,8 +237,18 @@ class Writer:
 
     def submit(self, points: Sequence[Point], rp: str = "") -> int | None:
         """Queue points for writing (encoded now, in batches of ``batch_size``). Returns
-        their number (stored once ``settled`` reaches it); None when none were queued."""
+        their number (stored once ``settled`` reaches it); None when none were queued.
+
+        A submission of over ``ENCODE_SLICE`` points (a target churning series: every
+        point a new tag set) is encoded by a task instead, a slice per turn of the event
+        loop, so that it never holds the loop; later submissions wait behind it, in order."""
         self._submitted += 1
+        if ((self._deferred or len(points) > ENCODE_SLICE)
+                and self._deferred.add(rp, points, self._submitted)):
+            return self._submitted
+        return self._submitted if self._queue_points(points, rp, self._submitted) else None
+
+    def _queue_points(self, points: Sequence[Point], rp: str, number: int) -> bool:
         queued = False
         for start in range(0, len(points), self.batch_size):
             body = self._encoder.encode(points[start:start + self.batch_size])
@@ -170,17 +261,18 @@ class Writer:
                 self.metrics.drop(body.count(b"\n"), "queue_full",
                                   f"write queue over {self.max_queue_bytes} bytes")
                 continue
-            self._queue.append(Batch(rp, body, self._submitted))
+            self._queue.append(Batch(rp, body, number))
             self._queued_bytes += len(body)
             queued = True
         self.metrics.queued_bytes.set(self._queued_bytes)
         self._wake.set()
-        return self._submitted if queued else None
+        return queued
 
     def _settle(self) -> None:
         # Numbers are not kept on disk: nothing counts as settled while the disk holds any.
         if not len(self.buffer):
-            self.settled = self._queue[0].last - 1 if self._queue else self._submitted
+            self.settled = self._queue[0].last - 1 if self._queue else (
+                self._deferred.first() - 1 if self._deferred else self._submitted)
 
     def set_ready(self) -> None:
         """The database exists: start writing, buffered batches first."""
@@ -196,7 +288,7 @@ class Writer:
     @property
     def pending(self) -> int:
         """Batches not yet written: queued in memory plus buffered on disk."""
-        return len(self._queue) + len(self.buffer)
+        return len(self._queue) + len(self.buffer) + len(self._deferred)
 
     async def run(self) -> None:
         """Write for ever: queued batches directly while nothing waits on disk, else via
@@ -286,7 +378,7 @@ class Writer:
                 self.metrics.errors.labels("retryable").inc()
                 return body
             self.metrics.errors.labels("refused_batch").inc()
-            return await self._split(rp, body, exc)
+            return await write_halves(self._write, rp, body, exc, self.metrics)
         finally:
             self.metrics.duration.observe(perf_counter() - started)
         self.health.worked(result.partial)
@@ -301,21 +393,6 @@ class Writer:
             self.on_written(rp, body)
         return b""
 
-    async def _split(self, rp: str, body: bytes, exc: InfluxError) -> bytes:
-        """Isolate the lines InfluxDB refuses: halves, recursively, down to single lines.
-        Returns what is left when InfluxDB went away half-way (the first half is done)."""
-        lines = body.splitlines(keepends=True)
-        if len(lines) <= 1:
-            reason = "unreadable_response" if exc.status is None else "rejected_by_influxdb"
-            self.metrics.drop(len(lines), reason, str(exc))
-            return b""
-        middle = len(lines) // 2
-        first, second = b"".join(lines[:middle]), b"".join(lines[middle:])
-        left = await self._write(rp, first)
-        if left:
-            return left + second
-        return await self._write(rp, second)
-
     def _update_gauges(self) -> None:
         self.metrics.buffer_bytes.set(self.buffer.size_bytes)
         self.metrics.buffer_batches.set(len(self.buffer))
@@ -324,6 +401,7 @@ class Writer:
         """Before shutting down: write what can be in ``timeout``; the rest stays on disk."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        self._deferred.finish()
         while self.ready and self.pending and loop.time() < deadline:
             if not await self._step():  # (each step is bounded by the client's timeout)
                 break
