@@ -46,7 +46,7 @@ def logger_class(inst: Any, chained: type[AbstractAccessLogger] | None
             # (Fields, not properties: compat.aiohttp checked they exist before this logger
             # was installed; each property call is a tenth of this method's cost. Cached
             # routes have one method, so the route stands for it.)
-            series = cache[request._match_info._route, response._status]
+            series = cache[request._match_info._route][response._status]
         except Exception:  # not cached yet; or a request aiohttp could not parse (no match)
             series = None
         # A response whose end was never sent: the client went away (a 499).

@@ -181,10 +181,12 @@ class AiohttpInstrumentation:
             lambda: self.started[0] + sum(s.requests_count for s in self.servers))
         # id(request) -> (status, exception), from handle_error for the access logger
         self.errors: dict[int, tuple[int, BaseException | None]] = {}
-        # (route object, status) -> the accumulator's series list, for routes of one
-        # method (a request it matched has that method). aiohttp's routes hash by identity;
-        # the per-request SystemRoute of a 404/405 is never cached.
-        self.cache: dict[tuple[Any, int], list[float]] = {}
+        # route object -> status -> the accumulator's series list, for routes of one
+        # method (a request it matched has that method). aiohttp's routes hash by identity
+        # (two plain lookups cost less than making and hashing a (route, status) key); the
+        # per-request SystemRoute of a 404/405 is never cached.
+        self.cache: dict[Any, dict[int, list[float]]] = {}
+        self._cached = 0  # series in the cache
         # id(request) -> route, opening time, the first close code seen
         self.websockets: dict[int, tuple[str, float, list[int]]] = {}
         self._middleware = False
@@ -233,14 +235,16 @@ class AiohttpInstrumentation:
         try:
             route = request.match_info.route
             method = request.method
-            series = self.cache.get((route, status)) if route.method == method else None
+            statuses = self.cache.get(route) if route.method == method else None
+            series = None if statuses is None else statuses.get(status)
             if series is None:
                 normalized = normalize_method(method)
                 series = requests.series((_route_of(request), normalized, status))
                 # (A 500 may stand for a client gone or a WebSocket's error: never cached.)
                 if (route.resource is not None and route.method == normalized == method
-                        and status != 500 and len(self.cache) < 10_000):
-                    self.cache[route, status] = series
+                        and status != 500 and self._cached < 10_000):
+                    self.cache.setdefault(route, {})[status] = series
+                    self._cached += 1
             requests.add(series, elapsed)
         except Exception as error:
             self.recorder.internal_error("request", error)
@@ -331,7 +335,8 @@ class AiohttpInstrumentation:
                 return response
             elapsed = perf_counter() - start
             # The common case inline (a known route, method and status); else record().
-            series = cache.get((request.match_info.route, response.status))
+            statuses = cache.get(request.match_info.route)
+            series = None if statuses is None else statuses.get(response.status)
             if series is None:
                 record(request, response.status, elapsed)
             else:
