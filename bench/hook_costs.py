@@ -4,7 +4,8 @@ every hook turned off (PROMFLUX_NO_HOOKS=all, the path a changed framework relea
 FastAPI through ASGI for a matched route and for a 404; aiohttp through its own server
 protocol over an in-memory transport (bench/drive_aiohttp.py: a server on loopback counts
 the event loop's polling, which varies between runs by more than the cost in question).
-Variants interleaved in each round (docs/performance.md).
+Variants interleaved in each round, each round with its own PYTHONHASHSEED (0, 1, ...);
+medians, and each seed's ratio (docs/performance.md).
 
     .venv/bin/python bench/hook_costs.py [--rounds 3] [--skip-aiohttp]
 """
@@ -48,10 +49,13 @@ def main() -> None:
     if not args.skip_aiohttp:
         cases.append(("aiohttp /noop", None))
     counts = {(case, side): [] for case, _ in cases for side in SIDES}
-    for _ in range(args.rounds):
+    for round_ in range(args.rounds):
         for case, path in cases:
             for side, (variant, extra) in SIDES.items():  # interleaved
-                env = {**ENV, **extra}
+                # One hash seed per round: a run is deterministic for a seed, but where
+                # objects and type-cache entries land moves a figure by up to 2,000
+                # instructions from seed to seed; the median is over those layouts.
+                env = {**ENV, **extra, "PYTHONHASHSEED": str(round_)}
                 if path is None:
                     counts[case, side].append(aiohttp_instructions(variant, env))
                 else:
@@ -62,7 +66,9 @@ def main() -> None:
         row = [f"{case:14}"]
         for side in SIDES:
             value = statistics.median(counts[case, side])
-            row.append(f"{side} {value:,.0f} ({value / bare:.4f})")
+            ratios = "/".join(f"{v / b:.4f}" for v, b in zip(counts[case, side],
+                                                           counts[case, "bare"], strict=True))
+            row.append(f"{side} {value:,.0f} ({value / bare:.4f}; by seed {ratios})")
         print("  ".join(row))
 
 
