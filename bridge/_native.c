@@ -1074,12 +1074,11 @@ intern_series(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
         PyErr_SetString(PyExc_TypeError, "intern_series(name: str, labels: tuple)");
         return NULL;
     }
-    PyObject *labels = nargs == 2 ? args[1] : PyTuple_New(0);
-    if (labels == NULL)
+    PyObject *empty = nargs == 2 ? NULL : PyTuple_New(0);
+    if (nargs == 1 && empty == NULL)
         return NULL;
-    if (nargs == 1)
-        Py_DECREF(labels); /* the empty tuple is a singleton: it lives on */
-    PyObject *key = PyTuple_Pack(2, args[0], labels);
+    PyObject *key = PyTuple_Pack(2, args[0], nargs == 2 ? args[1] : empty);
+    Py_XDECREF(empty);
     if (key == NULL)
         return NULL;
     PyObject *found = PyDict_GetItemWithError(series_table, key);
