@@ -220,3 +220,21 @@ def test_memory_in_bytes_and_in_the_megabytes_of_older_exporters_store_the_same_
         points = run(TargetDeriver("api"), f'{name}{{pid="7",service="api"}} {value}\n', 1.0)
         fields = [f for m, _, f, _ in points if m in ("resources", "system")]
         assert fields in ([{"memory_mb": 50.0}], [{"memory_limit_mb": 1024.0}]), (name, fields)
+
+
+def test_bucket_roles_share_one_float_per_bound_and_keep_its_value():
+    """Every bucket series with a bound holds that bound's one float (24 bytes a series
+    otherwise); the value is the bound's, whatever its spelling."""
+    from promflux.bridge.analyze import derive, schema
+    from promflux.bridge.model import intern_series
+
+    preset = schema.PRESETS["promflux"]
+
+    def role(route: str, le: str):
+        return derive.classify(intern_series("http_request_duration_seconds_bucket", (
+            ("le", le), ("method", "GET"), ("route", route), ("status", "200"))), preset)
+
+    a, b = role("/a", "0.25"), role("/b", "0.25")
+    assert a[3] == 0.25 and a[3] is b[3]
+    assert role("/c", "+Inf")[3] == math.inf and role("/c", "2.5e-1")[3] == 0.25
+    assert role("/d", "not a number") is None  # no bound, not stored

@@ -29,10 +29,21 @@ _CUMULATIVE_FROM = _LAT_BUCKET  # roles from here on are cumulative counters
 
 def _le(series: Series) -> float | None:
     text = series.label("le")
-    try:
-        return float(text)
-    except ValueError:
-        return None
+    value = _BOUNDS.get(text)
+    if value is None:
+        try:
+            value = float(text)
+        except ValueError:
+            return None
+        if len(_BOUNDS) >= 10_000:  # (bounded, whatever the targets send)
+            _BOUNDS.clear()
+        _BOUNDS[text] = value
+    return value
+
+
+# A bucket bound's text -> one float shared by every series with that bound: bucket roles
+# hold it for as long as their series live (24 bytes each otherwise).
+_BOUNDS: dict[str, float] = {}
 
 
 def classify(series: Series, preset: schema.Preset,

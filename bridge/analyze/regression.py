@@ -59,6 +59,9 @@ def latency(window: Counts, base: Baseline, rule: Threshold) -> Verdict:
     current = window.percentile_ms(0.95)
     if (base_p95 is None or current is None or base.counts.requests < rule.min_baseline
             or window.requests < rule.min_requests):
+        # The baseline's figures are cached: the sorted buckets behind them, kept, cost
+        # as much as the baseline's counts; they are remade if a figure is still to come.
+        base.counts.forget_order()
         return Verdict(False, current, base_p95)
     bucket_top = base.p95_bucket_top
     regressed = (current >= rule.ratio * base_p95
@@ -66,6 +69,7 @@ def latency(window: Counts, base: Baseline, rule: Threshold) -> Verdict:
                  and above_baseline(window.slower_than(base_p95 / 1000.0), window.requests,
                                     base.slower_than_p95,
                                     base.counts.requests, rule.alpha))
+    base.counts.forget_order()
     return Verdict(regressed, current, base_p95)
 
 

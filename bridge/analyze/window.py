@@ -14,6 +14,7 @@ from array import array
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..model import Point
 from ..native import compiled
@@ -22,12 +23,14 @@ from .quantile import normalize_map, quantile
 
 
 class PackedCounts:
-    """A closed window entry's counts by key (endpoint, job) in one array of doubles: per
-    key its requests, errors and client errors, then its bucket counts. The layout (each
-    key and its bounds) is one tuple shared by every entry laid out alike. A service's
-    threshold windows hold about 75 entries per target, read again only when they leave
-    the window; packed, a key costs about 8 bytes a figure in each instead of a few
-    hundred."""
+    """A closed window entry's counts by key (endpoint, job) in one array: per key its
+    requests, errors and client errors, then its bucket counts. The layout (each key and
+    its bounds) is one tuple shared by every entry laid out alike. A service's threshold
+    windows hold about 75 entries per target, read again only when they leave the window;
+    packed, a key costs 1 to 8 bytes a figure in each instead of a few hundred.
+
+    The array takes the narrowest type that holds every figure exactly (see ``narrowest``):
+    a slot's counts are whole and small, so mostly one or two bytes each."""
 
     __slots__ = ("layout", "values")
 
@@ -39,20 +42,43 @@ class PackedCounts:
                 _LAYOUTS.clear()
             shared = _LAYOUTS[layout] = layout
         self.layout = shared
-        values = array("d")
+        values: list[float] = []
         for c in counts.values():
-            values.extend((c.requests, c.errors, c.client_errors))
-            values.extend(c.buckets.values())
-        self.values = values
+            values += (c.requests, c.errors, c.client_errors)
+            values += c.buckets.values()
+        self.values = narrowest(values)
 
     def items(self) -> Iterator[tuple[str, Counts]]:
-        """(endpoint, its counts), as they were packed."""
+        """(endpoint, its counts), as they were packed (as floats again)."""
         values, at = self.values, 0
+        if values.typecode != "d":
+            values = array("d", values)
         for key, bounds in self.layout:
             end = at + 3 + len(bounds)
             yield key, Counts(values[at], values[at + 1], values[at + 2],
                               dict(zip(bounds, values[at + 3:end], strict=True)))
             at = end
+
+
+_WHOLE = (("B", 255), ("H", 65_535), ("I", 4_294_967_295))
+
+
+def narrowest(values: list[float]) -> array[Any]:
+    """``values`` in the narrowest array that gives each back exactly: unsigned bytes,
+    shorts or ints when all are whole and in range, else doubles (negative, fractional,
+    huge, NaN or infinite figures)."""
+    if values and min(values) >= 0.0:
+        top = max(values)
+        for code, limit in _WHOLE:
+            if top <= limit:
+                try:
+                    whole = array(code, map(int, values))
+                except (OverflowError, ValueError):  # NaN, or out of range
+                    break
+                if whole.tolist() == values:  # every figure whole (no fraction lost)
+                    return whole
+                break
+    return array("d", values)
 
 
 _LAYOUTS: dict[tuple[tuple[str, tuple[float, ...]], ...],
