@@ -27,6 +27,12 @@ class Baseline:
     counts: Counts
     source: str  # "same hour, last 7 days" or "previous hour"
 
+    def __post_init__(self) -> None:
+        # Its figures once, then the sorted buckets behind them go: kept for as long as
+        # the baseline, they would cost as much memory as its counts.
+        _ = self.slower_than_p95, self.p95_bucket_top
+        self.counts.forget_order()
+
     @cached_property
     def p95_ms(self) -> float | None:
         return self.counts.percentile_ms(0.95)
@@ -59,9 +65,6 @@ def latency(window: Counts, base: Baseline, rule: Threshold) -> Verdict:
     current = window.percentile_ms(0.95)
     if (base_p95 is None or current is None or base.counts.requests < rule.min_baseline
             or window.requests < rule.min_requests):
-        # The baseline's figures are cached: the sorted buckets behind them, kept, cost
-        # as much as the baseline's counts; they are remade if a figure is still to come.
-        base.counts.forget_order()
         return Verdict(False, current, base_p95)
     bucket_top = base.p95_bucket_top
     regressed = (current >= rule.ratio * base_p95
@@ -69,7 +72,6 @@ def latency(window: Counts, base: Baseline, rule: Threshold) -> Verdict:
                  and above_baseline(window.slower_than(base_p95 / 1000.0), window.requests,
                                     base.slower_than_p95,
                                     base.counts.requests, rule.alpha))
-    base.counts.forget_order()
     return Verdict(regressed, current, base_p95)
 
 

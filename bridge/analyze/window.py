@@ -67,17 +67,18 @@ def narrowest(values: list[float]) -> array[Any]:
     """``values`` in the narrowest array that gives each back exactly: unsigned bytes,
     shorts or ints when all are whole and in range, else doubles (negative, fractional,
     huge, NaN or infinite figures)."""
+    code = None
     if values and min(values) >= 0.0:
-        top = max(values)
-        for code, limit in _WHOLE:
-            if top <= limit:
-                try:
-                    whole = array(code, map(int, values))
-                except (OverflowError, ValueError):  # NaN, or out of range
-                    break
-                if whole.tolist() == values:  # every figure whole (no fraction lost)
-                    return whole
-                break
+        top = max(values)  # (NaN fits no type: doubles)
+        code = next((c for c, limit in _WHOLE if top <= limit), None)
+    if code is not None:
+        try:
+            whole = array(code, map(int, values))
+        except ValueError:  # a NaN among them
+            pass
+        else:
+            if whole.tolist() == values:  # every figure whole (no fraction lost)
+                return whole
     return array("d", values)
 
 
