@@ -12,9 +12,10 @@
  * sort_samples and add_buckets: derive's two passes over every sample (analyze/derive.py):
  * each sample by its role, then each latency bucket's increase into its endpoint's sums.
  *
- * bucket_fields, normalize and add_scaled: the loops over every bucket of every endpoint
- * each scrape (analyze/bucket_fields.py, quantile.py, window.py): a bucket row's fields,
- * sorted monotonic buckets for percentiles, and sliding-window sums.
+ * bucket_fields, normalize, quantile and add_scaled: the loops over every bucket of every
+ * endpoint each scrape (analyze/bucket_fields.py, quantile.py, window.py): a bucket row's
+ * fields, sorted monotonic buckets and the percentiles read from them, and sliding-window
+ * sums.
  *
  * encode_fields: the line-protocol encoder's loop over a point's fields (store/lineprotocol.py).
  *
@@ -1140,12 +1141,82 @@ module_exec(PyObject *module)
     return PyModule_AddObjectRef(module, "Series", (PyObject *)series_type);
 }
 
+PyDoc_STRVAR(quantile_doc,
+"quantile(q, buckets)\n--\n\n"
+"quantile.quantile of normalized (bound, count) pairs, or NotImplemented where the pairs "
+"are not a list of tuples of two floats (the reference takes those).");
+
+/* One pair of floats out of the list: 0, or -1 where it is not one. */
+static int
+float_pair(PyObject *list, Py_ssize_t i, double *bound, double *count)
+{
+    PyObject *pair = PyList_GET_ITEM(list, i);
+    if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2
+            || !PyFloat_CheckExact(PyTuple_GET_ITEM(pair, 0))
+            || !PyFloat_CheckExact(PyTuple_GET_ITEM(pair, 1)))
+        return -1;
+    *bound = PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(pair, 0));
+    *count = PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(pair, 1));
+    return 0;
+}
+
+/* The reference's steps one for one, so that every comparison with a NaN goes the same way. */
+static PyObject *
+quantile(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 2 || !PyFloat_CheckExact(args[0]) || !PyList_CheckExact(args[1]))
+        Py_RETURN_NOTIMPLEMENTED;
+    PyObject *list = args[1];
+    Py_ssize_t size = PyList_GET_SIZE(list);
+    double bound, count, q = PyFloat_AS_DOUBLE(args[0]);
+    for (Py_ssize_t i = 0; i < size; i++)  /* checked whole first: no half answers */
+        if (float_pair(list, i, &bound, &count) < 0)
+            Py_RETURN_NOTIMPLEMENTED;
+    if (isnan(q))
+        Py_RETURN_NONE;
+    if (q < 0)
+        return PyFloat_FromDouble(-INFINITY);
+    if (q > 1)
+        return PyFloat_FromDouble(INFINITY);
+    double last_bound, total;
+    if (size < 2)
+        Py_RETURN_NONE;
+    float_pair(list, size - 1, &last_bound, &total);
+    if (!isinf(last_bound) || last_bound < 0 || total <= 0)
+        Py_RETURN_NONE;
+    double rank = q * total;
+    Py_ssize_t index = size - 1;
+    for (Py_ssize_t i = 0; i < size - 1; i++) {
+        float_pair(list, i, &bound, &count);
+        if (count >= rank) {
+            index = i;
+            break;
+        }
+    }
+    if (index == size - 1) {
+        float_pair(list, size - 2, &bound, &count);
+        return PyFloat_FromDouble(bound);
+    }
+    double upper, below = 0.0, lower = 0.0;
+    float_pair(list, index, &upper, &count);
+    if (index == 0 && upper <= 0)
+        return PyFloat_FromDouble(upper);
+    if (index > 0)
+        float_pair(list, index - 1, &lower, &below);
+    double in_bucket = count - below;
+    if (in_bucket <= 0)
+        Py_RETURN_NONE;
+    return PyFloat_FromDouble(lower + (upper - lower) * (rank - below) / in_bucket);
+}
+
 static PyMethodDef methods[] = {
     {"encode_fields", (PyCFunction)(void (*)(void))encode_fields, METH_FASTCALL,
      encode_fields_doc},
     {"add_scaled", (PyCFunction)(void (*)(void))add_scaled, METH_FASTCALL, add_scaled_doc},
     {"normalize", (PyCFunction)(void (*)(void))normalize_buckets, METH_FASTCALL,
      normalize_doc},
+    {"quantile", (PyCFunction)(void (*)(void))quantile, METH_FASTCALL, quantile_doc},
     {"bucket_fields", (PyCFunction)(void (*)(void))bucket_fields, METH_FASTCALL,
      bucket_fields_doc},
     {"scan_lines", (PyCFunction)(void (*)(void))scan_lines, METH_FASTCALL, scan_lines_doc},

@@ -333,7 +333,9 @@ def test_both_cores_make_the_same_bucket_rows_percentiles_and_window_sums(bucket
         except bucket_fields.NotCumulative as error:
             out.append(("refused", str(error)))
         out.append(target)
-        out.append(quantile.normalize_map(buckets))
+        ordered = quantile.normalize_map(buckets)
+        out.append(ordered)
+        out.append([quantile.quantile(q, ordered) for q in (0.0, 0.5, 0.95, 0.99, 1.0)])
         total = window.Counts(buckets=dict(into or {}))
         total.add(window.Counts(buckets=dict(buckets)), -1.0)
         total.add(window.Counts(buckets=dict(buckets)))
@@ -351,6 +353,30 @@ def test_both_cores_make_the_same_bucket_rows_percentiles_and_window_sums(bucket
     finally:
         for m, value in zip(modules, saved, strict=True):
             m.compiled = value
+
+
+pair_lists = st.lists(st.tuples(bounds, counts), max_size=6) | st.lists(
+    st.tuples(st.integers(-2, 5), st.integers(0, 9)), max_size=4)
+ranks = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from(
+    [0.0, 0.5, 0.95, 1.0, -0.0, 1.0 + 1e-16])
+
+
+@needs_core
+@settings(max_examples=500, deadline=None)
+@given(ranks, pair_lists)
+def test_both_cores_read_the_same_percentile_from_any_pairs(q, pairs):
+    """Any quantile of any (bound, count) pairs, sorted or not, NaN, infinite, negative,
+    empty, or ints (which the compiled core leaves to the reference): the same answer."""
+    from promflux.bridge.analyze import quantile
+
+    saved = quantile.compiled
+    try:
+        quantile.compiled = None
+        pure = plain(quantile.quantile(q, pairs))
+        quantile.compiled = _native
+        assert plain(quantile.quantile(q, pairs)) == pure
+    finally:
+        quantile.compiled = saved
 
 
 field_values = (st.floats() | st.sampled_from(
@@ -409,11 +435,13 @@ def test_both_cores_count_the_same_increases(scrapes, restarts):
     """Counter increases with restarts, absences, values no counter can have, and ints."""
     from promflux.bridge.analyze.rates import CounterTracker
 
-    def run() -> list:
+    def run(give: bool = False) -> list:
         tracker: CounterTracker[str] = CounterTracker(stale_after=30.0)
         out = []
         for step, values in enumerate(scrapes):
-            increases, seconds = tracker.update(10.0 * step, values, restarts[step])
+            # given, the values become the tracker's state: a copy, as derive's are its own
+            increases, seconds = tracker.update(10.0 * step, dict(values) if give else values,
+                                                restarts[step], give=give)
             out.append(plain((increases, seconds, dict(tracker.last_values()),
                               tracker.restarts, len(tracker))))
         return out
@@ -422,7 +450,9 @@ def test_both_cores_count_the_same_increases(scrapes, restarts):
     try:
         rates.compiled = None
         pure = run()
+        assert run(give=True) == pure
         rates.compiled = _native
         assert run() == pure
+        assert run(give=True) == pure
     finally:
         rates.compiled = saved

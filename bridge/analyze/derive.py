@@ -279,7 +279,7 @@ class TargetDeriver:
                 self._cores[role[3]] = value
         points = _gauge_points(gauges, ts, self._tags)
         increases, seconds = self.tracker.update(
-            timestamp if monotonic is None else monotonic, cumulative, restarted)
+            timestamp if monotonic is None else monotonic, cumulative, restarted, give=True)
         self.last_wall = timestamp
         if seconds is None or seconds <= 0 or not count:
             return Derived(points, None, warning, None)  # the first scrape is a baseline

@@ -63,16 +63,20 @@ class CounterTracker(Generic[K]):
         self._absent = {}
 
     def update(
-        self, now: float, values: Mapping[K, float], restarted: bool = False
+        self, now: float, values: Mapping[K, float], restarted: bool = False,
+        give: bool = False,
     ) -> tuple[dict[K, float], float | None]:
         """Increases since the previous scrape and the seconds between the two scrapes.
 
         Returns ({}, None) for the first scrape (a baseline, never a spike). ``restarted``
-        (the target's start time changed) makes every series count from zero.
+        (the target's start time changed) makes every series count from zero. ``give``:
+        ``values`` (a dict) is the tracker's from now on, kept as its state, not copied.
         """
         previous, last, absent = self._time, self._last, self._absent
         self._time = now
-        new = dict(values)  # fixed up below for the few values that are not counts
+        # The new state, fixed up below for the few values that are not counts. (A copy
+        # touches every series' key and value: with many targets, memory-bound.)
+        new = values if give and isinstance(values, dict) else dict(values)
         increases: dict[K, float] = {}
         if restarted:  # every series counts from zero
             absent.clear()

@@ -1,0 +1,132 @@
+"""Instructions per scraped sample of everything the bridge does with one scrape in process
+(parse, derive, threshold windows and judgement, encode), this tree against a git revision,
+both on their compiled cores (valgrind --tool=callgrind: repeatable where timings are not).
+
+    .venv/bin/python bench/scrape_instructions.py --against 886ffda [--changing 0.1]
+
+The page is bench/bridge_vs_prometheus.py's (2,140 samples, every counter growing by whole
+requests, or only ``--changing`` of the routes busy). A worker takes 300 scrapes a second
+apart first (the 5-minute windows full, four scrapes merged into each window slot, as at
+1 s scrapes), then N more; runs with N = 2 and N = 12 cancel start-up and the warm-up:
+(I12 - I2) / (10 x samples). PYTHONHASHSEED is fixed and the warm-up's objects are frozen
+out of the garbage collector. The revision gets a compiled core built from its own C source
+with the flags setup.py gives (``native_core``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WARM = 300
+SHORT, LONG = 2, 12
+
+
+def native_core(root: Path) -> Path:
+    """``root`` (an exported revision) with a compiled core of its own C source: this tree's
+    build when the source is the same, else one built here."""
+    source = root / "bridge" / "_native.c"
+    suffix = sysconfig.get_config_var("EXT_SUFFIX")
+    built = ROOT / "bridge" / f"_native{suffix}"
+    if source.read_bytes() == (ROOT / "bridge" / "_native.c").read_bytes() and built.exists():
+        shutil.copy2(built, root / "bridge" / built.name)
+        return root
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()
+    subprocess.run([*compiler, "-shared", "-fPIC", "-O2",
+                    *(sysconfig.get_config_var("CFLAGSFORSHARED") or "").split(),
+                    f"-I{sysconfig.get_paths()['include']}", str(source),
+                    "-o", str(root / "bridge" / f"_native{suffix}")], check=True)
+    return root
+
+
+def work(changing: float, scrapes: int) -> None:
+    import promflux
+
+    promflux.__path__.insert(0, os.environ["PROMFLUX_ROOT"])
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bridge_vs_prometheus import page_template, render
+    from promflux.bridge import native
+    from promflux.bridge.analyze.alerts import Evaluator
+    from promflux.bridge.analyze.derive import TargetDeriver
+    from promflux.bridge.analyze.rules import RuleBook
+    from promflux.bridge.analyze.thresholds import DEFAULTS, REGRESSION_DEFAULTS
+    from promflux.bridge.ingest.exposition import parse
+    from promflux.bridge.store.lineprotocol import LineEncoder
+
+    assert native.compiled is not None, "the compiled core did not load"
+    template = page_template(50, changing)
+    texts = [render(template, second) for second in range(WARM + scrapes)]
+    deriver, encoder = TargetDeriver("svc"), LineEncoder()
+    evaluator = Evaluator(RuleBook({**DEFAULTS, **REGRESSION_DEFAULTS}))
+
+    def scrape(second: int) -> None:
+        now = 1_000.0 + second
+        derived = deriver.derive_all(parse(texts[second], deriver.cache), now, now, True, "t")
+        points = derived.points
+        points += [change.point() for change in evaluator.observe(
+            "svc", "t", derived.increments, now, True, True)]
+        encoder.encode(points)
+
+    for second in range(WARM):
+        scrape(second)
+    gc.collect()
+    gc.freeze()
+    for second in range(WARM, WARM + scrapes):
+        scrape(second)
+
+
+def instructions(root: Path, changing: float, scrapes: int) -> int:
+    with tempfile.NamedTemporaryFile(suffix=".cg", delete=False) as out:
+        path = out.name
+    env = {**os.environ, "PYTHONHASHSEED": "0", "PROMFLUX_ROOT": str(root)}
+    env.pop("PROMFLUX_PURE", None)
+    subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={path}",
+                    sys.executable, __file__, "--work", str(changing), str(scrapes)],
+                   env=env, check=True, capture_output=True)
+    text = Path(path).read_text(errors="replace")
+    os.unlink(path)
+    match = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
+    assert match, "no callgrind totals"
+    return int(match.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--against", required=False, help="a git revision to compare with")
+    parser.add_argument("--changing", type=float, default=1.0,
+                        help="share of routes whose counters grow each second (1: all)")
+    parser.add_argument("--work", nargs=2, metavar=("CHANGING", "SCRAPES"))
+    args = parser.parse_args()
+    if args.work:
+        work(float(args.work[0]), int(args.work[1]))
+        return
+    sys.path.insert(0, str(ROOT))
+    from bench.bridge_instructions import export
+
+    sides = [("this tree", ROOT)]
+    if args.against:
+        sides.insert(0, (args.against, native_core(export(args.against))))
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bridge_vs_prometheus import page_template
+
+    samples = sum(1 for head, _, _ in page_template(50, args.changing) if head[:1] not in "#")
+    print(f"1 target x {samples} samples at 1 s, windows full, {args.changing:.0%} of routes "
+          "busy; instructions per scraped sample (parse, derive, windows and judgement, "
+          "encode)")
+    for label, root in sides:
+        short = instructions(root, args.changing, SHORT)
+        long = instructions(root, args.changing, LONG)
+        print(f"  {label:12s} {(long - short) / ((LONG - SHORT) * samples):8.0f}")
+
+
+if __name__ == "__main__":
+    main()
