@@ -135,8 +135,9 @@ def test_status_page_shows_a_dead_target_with_its_error(stack, browser):  # noqa
     assert status["ingest"]["level"] == "critical" and not status["ingest"]["up"]
     down = [s for s in status["ingest"]["states"] if s["metric"] == "up"]
     assert down == [{"endpoint": "_all", "metric": "up", "level": "critical", "value": 0.0,
-                     "since": down[0]["since"], "threshold": 0.5,
+                     "since": down[0]["since"], "at": down[0]["at"], "threshold": 0.5,
                      "limit": down[0]["limit"]}]
+    assert down[0]["at"] >= down[0]["since"]  # judged at the failed scrape, or later
     assert down[0]["limit"]["for"] == 0.0  # a failed scrape is down at once (down_for: 0)
     assert status["admin-api"]["level"] == "ok"
     stored = wait_for(lambda: stack.query('SELECT "level", "value" FROM "threshold_states" '

@@ -86,6 +86,7 @@ class State:
     pending: Level | None = None
     pending_since: float = 0.0
     rule: Threshold | None = None  # the limits that applied when last judged
+    at: float = 0.0  # when last judged: ``value`` is the figure over the window up to then
 
     def step(self, level: Level, now: float, rule: Threshold, at_once: bool = False
              ) -> Level | None:
@@ -221,17 +222,24 @@ class Evaluator:
         window = self.windows.get(service)
         if window is None:
             window = self.windows[service] = ServiceWindow(self.book.lengths())
+        opened = True
         if found is not None and found.seconds > 0:
-            window.add(found, now)
+            opened = window.add(found, now)
             self._recent().take(service, window, now, self._held)
-        self.up.setdefault(service, {})[target] = 1.0 if up else 0.0
+        ups = self.up.setdefault(service, {})
+        was, ups[target] = ups.get(target), 1.0 if up else 0.0
+        if not opened and was == ups[target]:
+            # Merged into its target's open slot: judged with the slot's first scrape, at
+            # most a slot later (as rules are evaluated on their own interval, not every
+            # scrape's): judging every endpoint's figures is most of a scrape's cost.
+            return []
         changes = []
         for j in self._judge(service, window, now, active):
             key = (service, j.endpoint, j.metric)
             state = self.states.get(key)
             if state is None:
                 state = self.states[key] = State(since=now)
-            state.value, state.baseline, state.rule = j.value, j.baseline, j.rule
+            state.value, state.baseline, state.rule, state.at = j.value, j.baseline, j.rule, now
             if j.level is None:
                 continue
             previous = state.step(j.level, now, j.rule, j.at_once)

@@ -344,11 +344,13 @@ class ServiceWindow:
         self.job_seen: dict[str, float] = {}  # job -> when its runs were first seen
         self._open: dict[str, _Entry] = {}  # per target, the entry still taking scrapes
 
-    def add(self, inc: Increments, now: float) -> None:
+    def add(self, inc: Increments, now: float) -> bool:
+        """Add one scrape; returns whether it opened an entry (a slot) of its target."""
         if self.started is None:
             self.started = now - inc.seconds
         entry = self._open.get(inc.target)
-        if entry is not None and now - entry.opened < self.slot:
+        opened = entry is None or now - entry.opened >= self.slot
+        if entry is not None and not opened:
             merge(entry.increments, inc)
             entry.at = now
             for run in self.runs.values():
@@ -367,6 +369,7 @@ class ServiceWindow:
             self.memory[inc.target] = inc.memory_percent
         if inc.disk_percent is not None:
             self.disk[inc.target] = inc.disk_percent
+        return opened
 
     def forget_orders(self) -> None:
         """Drop the sums' sorted buckets once a scrape is judged: they are remade from the

@@ -139,6 +139,7 @@ class BridgeHandlers:
             rule = state.rule or self.bridge.book.rule(service, endpoint, metric)
             row = {"endpoint": endpoint, "metric": metric, "level": state.level,
                    "value": _number(state.value), "since": state.since,
+                   "at": state.at,  # the value is the figure over the window up to then
                    # the bound crossed; for an ok state the limit that applies
                    "threshold": None if rule is None or metric in REGRESSIONS
                    else rule.bound(state.level) or rule.warning,
