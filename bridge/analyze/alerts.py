@@ -206,6 +206,26 @@ class States(dict[Key, State]):
         return self._endpoints.get(service, {}).keys()
 
 
+def step_states(states: States, service: str, judged: Iterable[Judgement],
+                now: float) -> list[Change]:
+    """Take the service's judgements made ``now`` into its states; returns the changes."""
+    changes = []
+    for j in judged:
+        key = (service, j.endpoint, j.metric)
+        state = states.get(key)
+        if state is None:
+            state = states[key] = State(since=now)
+        state.value, state.baseline, state.rule, state.at = j.value, j.baseline, j.rule, now
+        if j.level is None:
+            continue
+        previous = state.step(j.level, now, j.rule, j.at_once)
+        if previous is not None:
+            changes.append(Change(service, j.endpoint, j.metric, state.level, previous,
+                                  j.value if j.value is not None else float("nan"),
+                                  j.rule.bound(state.level), now, j.baseline))
+    return changes
+
+
 @dataclass
 class Evaluator:
     book: RuleBook
@@ -233,20 +253,8 @@ class Evaluator:
             # most a slot later (as rules are evaluated on their own interval, not every
             # scrape's): judging every endpoint's figures is most of a scrape's cost.
             return []
-        changes = []
-        for j in self._judge(service, window, now, active):
-            key = (service, j.endpoint, j.metric)
-            state = self.states.get(key)
-            if state is None:
-                state = self.states[key] = State(since=now)
-            state.value, state.baseline, state.rule, state.at = j.value, j.baseline, j.rule, now
-            if j.level is None:
-                continue
-            previous = state.step(j.level, now, j.rule, j.at_once)
-            if previous is not None:
-                changes.append(Change(service, j.endpoint, j.metric, state.level, previous,
-                                      j.value if j.value is not None else float("nan"),
-                                      j.rule.bound(state.level), now, j.baseline))
+        changes = step_states(self.states, service, self._judge(service, window, now, active),
+                              now)
         window.forget_orders()
         return changes
 

@@ -207,7 +207,7 @@ def _scan(lines: list[str], known: dict[str, Series], scrape: Scrape, openmetric
             break
         if max_samples is not None and len(samples) > max_samples:
             raise ExpositionError(start + _CHUNK, f"more than {max_samples} samples", "")
-    _check_end(len(lines), lines[-1], ended, openmetrics, len(samples), max_samples)
+    _check_end(lambda: len(lines), lines[-1], ended, openmetrics, len(samples), max_samples)
 
 
 def _scan_compiled(text: str, cache: SeriesCache, scrape: Scrape, openmetrics: bool,
@@ -228,21 +228,22 @@ def _scan_compiled(text: str, cache: SeriesCache, scrape: Scrape, openmetrics: b
     known.clear()  # (the order holds this answer's series; a line out of place refills it)
     if over:
         raise ExpositionError(over, f"more than {max_samples} samples", "")
-    _check_end(text.count("\n") + 1, text[text.rfind("\n") + 1:], ended, openmetrics,
+    _check_end(lambda: text.count("\n") + 1, text[text.rfind("\n") + 1:], ended, openmetrics,
                len(scrape.samples), max_samples)
     return True
 
 
-def _check_end(count: int, last: str, ended: bool, openmetrics: bool, samples: int,
-               max_samples: int | None) -> None:
+def _check_end(count: Callable[[], int], last: str, ended: bool, openmetrics: bool,
+               samples: int, max_samples: int | None) -> None:
+    """``count``: the lines of the answer, for the message (counted only for one)."""
     # An answer cut short (a dropped connection, a proxy's limit) may end inside a
     # value, turning 1234 into 12: refused whole, as Prometheus and promtool do.
     if openmetrics and not ended:
-        raise ExpositionError(count, "cut short: no '# EOF' line at the end", "")
+        raise ExpositionError(count(), "cut short: no '# EOF' line at the end", "")
     if last and not openmetrics:
-        raise ExpositionError(count, "cut short: the last line has no newline", last)
+        raise ExpositionError(count(), "cut short: the last line has no newline", last)
     if max_samples is not None and samples > max_samples:
-        raise ExpositionError(count, f"more than {max_samples} samples", "")
+        raise ExpositionError(count(), f"more than {max_samples} samples", "")
 
 
 _CHUNK = 16384
