@@ -328,16 +328,11 @@ def measure(args: argparse.Namespace, d: Path, influx: InfluxServer, port: int,
 
 
 def with_native_core(root: Path) -> Path:
-    """An exported revision with this tree's built compiled core beside its bridge, when
-    the revision's C source is this tree's (else it runs its pure core: said here)."""
-    source = root / "bridge" / "_native.c"
-    built = sorted((ROOT / "bridge").glob("_native.*.so"))
-    if built and source.exists() and source.read_bytes() == (
-            ROOT / "bridge" / "_native.c").read_bytes():
-        shutil.copy2(built[0], root / "bridge" / built[0].name)
-    else:
-        print(f"-- {root}: its C core differs from this tree's: it runs the pure core")
-    return root
+    """An exported revision with a compiled core of its own C source beside its bridge
+    (this tree's build when the source is the same, else one built with setup.py's flags)."""
+    from bench.scrape_instructions import native_core
+
+    return native_core(root)
 
 
 def main() -> None:
