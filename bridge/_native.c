@@ -12,10 +12,10 @@
  * sort_samples and add_buckets: derive's two passes over every sample (analyze/derive.py):
  * each sample by its role, then each latency bucket's increase into its endpoint's sums.
  *
- * bucket_fields, normalize, quantile and add_scaled: the loops over every bucket of every
- * endpoint each scrape (analyze/bucket_fields.py, quantile.py, window.py): a bucket row's
- * fields, sorted monotonic buckets and the percentiles read from them, and sliding-window
- * sums.
+ * bucket_fields, normalize, quantile, add_scaled and add_counts: the loops over every bucket of
+ * every endpoint each scrape (analyze/bucket_fields.py, quantile.py, window.py): a bucket
+ * row's fields, sorted monotonic buckets and the percentiles read from them, and
+ * sliding-window sums.
  *
  * encode_fields: the line-protocol encoder's loop over a point's fields (store/lineprotocol.py).
  *
@@ -28,6 +28,10 @@
 #include <Python.h>
 #include <math.h>
 #include <string.h>
+
+/* Attribute names of window.Counts, made once. */
+static PyObject *name_requests, *name_errors, *name_client_errors, *name_buckets, *name_ordered,
+    *name_add, *name_empty;
 
 /* A value token longer than this is left to the pure parser (no valid one is). */
 #define MAX_TOKEN 63
@@ -1130,6 +1134,15 @@ live_series(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 static int
 module_exec(PyObject *module)
 {
+    if (name_requests == NULL) {
+        const char *texts[7] = {"requests", "errors", "client_errors", "buckets", "_ordered",
+                                "add", "empty"};
+        PyObject **names[7] = {&name_requests, &name_errors, &name_client_errors,
+                               &name_buckets, &name_ordered, &name_add, &name_empty};
+        for (int i = 0; i < 7; i++)
+            if ((*names[i] = PyUnicode_InternFromString(texts[i])) == NULL)
+                return -1;
+    }
     if (series_type == NULL) {
         series_table = PyDict_New();
         if (series_table == NULL)
@@ -1139,6 +1152,145 @@ module_exec(PyObject *module)
             return -1;
     }
     return PyModule_AddObjectRef(module, "Series", (PyObject *)series_type);
+}
+
+/* mine.add(other, sign) of window.Counts for float figures and float dicts: 1; 0 where a
+ * figure is not a float (nothing changed: the caller calls the method); -1 on an error. */
+static int
+counts_add(PyObject *mine, PyObject *other, double sign)
+{
+    PyObject *names[3] = {name_requests, name_errors, name_client_errors};
+    PyObject *have[3] = {NULL}, *more[3] = {NULL}, *buckets = NULL, *adding = NULL;
+    int result = -1, i;
+    for (i = 0; i < 3; i++) {
+        have[i] = PyObject_GetAttr(mine, names[i]);
+        more[i] = have[i] == NULL ? NULL : PyObject_GetAttr(other, names[i]);
+        if (more[i] == NULL)
+            goto done;
+    }
+    buckets = PyObject_GetAttr(mine, name_buckets);
+    adding = buckets == NULL ? NULL : PyObject_GetAttr(other, name_buckets);
+    if (adding == NULL)
+        goto done;
+    result = 0;
+    for (i = 0; i < 3; i++)
+        if (!PyFloat_CheckExact(have[i]) || !PyFloat_CheckExact(more[i]))
+            goto done;
+    if (!PyDict_CheckExact(buckets) || !PyDict_CheckExact(adding) || !all_floats(adding, 0))
+        goto done;
+    result = -1;
+    if (PyObject_SetAttr(mine, name_ordered, Py_None) < 0)
+        goto done;
+    for (i = 0; i < 3; i++) {
+        PyObject *sum = PyFloat_FromDouble(
+            PyFloat_AS_DOUBLE(have[i]) + sign * PyFloat_AS_DOUBLE(more[i]));
+        int failed = sum == NULL || PyObject_SetAttr(mine, names[i], sum) < 0;
+        Py_XDECREF(sum);
+        if (failed)
+            goto done;
+    }
+    PyObject *key, *value;
+    Py_ssize_t position = 0;
+    while (PyDict_Next(adding, &position, &key, &value))
+        if (dict_add(buckets, key, value, sign))
+            goto done;
+    result = 1;
+done:
+    for (i = 0; i < 3; i++) {
+        Py_XDECREF(have[i]);
+        Py_XDECREF(more[i]);
+    }
+    Py_XDECREF(buckets);
+    Py_XDECREF(adding);
+    return result;
+}
+
+/* One (key, counts) pair of add_counts. */
+static int
+add_one(PyObject *into, PyObject *item, PyObject *sign, PyObject *make, PyObject **requests)
+{
+    PyObject *pair = PySequence_Fast(item, "add_counts takes (key, counts) pairs");
+    if (pair == NULL)
+        return -1;
+    if (PySequence_Fast_GET_SIZE(pair) != 2) {
+        PyErr_SetString(PyExc_ValueError, "add_counts takes (key, counts) pairs");
+        Py_DECREF(pair);
+        return -1;
+    }
+    PyObject *key = PySequence_Fast_GET_ITEM(pair, 0), *counts = PySequence_Fast_GET_ITEM(pair, 1);
+    PyObject *mine = PyDict_GetItemWithError(into, key), *figure = NULL, *sum = NULL;
+    int result = -1;
+    Py_XINCREF(mine);
+    if (mine == NULL) {
+        if (PyErr_Occurred() || (mine = PyObject_CallNoArgs(make)) == NULL
+                || PyDict_SetItem(into, key, mine) < 0)
+            goto done;
+    }
+    int fast = counts_add(mine, counts, PyFloat_AS_DOUBLE(sign));
+    if (fast < 0)
+        goto done;
+    if (fast == 0) {
+        PyObject *added = PyObject_CallMethodObjArgs(mine, name_add, counts, sign, NULL);
+        if (added == NULL)
+            goto done;
+        Py_DECREF(added);
+    }
+    if ((figure = PyObject_GetAttr(counts, name_requests)) == NULL)
+        goto done;
+    if (PyFloat_CheckExact(*requests) && PyFloat_CheckExact(figure))
+        sum = PyFloat_FromDouble(PyFloat_AS_DOUBLE(*requests) + PyFloat_AS_DOUBLE(figure));
+    else
+        sum = PyNumber_Add(*requests, figure);
+    if (sum == NULL)
+        goto done;
+    Py_SETREF(*requests, sum);
+    if (PyFloat_AS_DOUBLE(sign) < 0) {
+        PyObject *empty = PyObject_GetAttr(mine, name_empty);
+        int gone = empty == NULL ? -1 : PyObject_IsTrue(empty);
+        Py_XDECREF(empty);
+        if (gone < 0 || (gone && PyDict_DelItem(into, key) < 0))
+            goto done;
+    }
+    result = 0;
+done:
+    Py_XDECREF(figure);
+    Py_XDECREF(mine);
+    Py_DECREF(pair);
+    return result;
+}
+
+PyDoc_STRVAR(add_counts_doc,
+"add_counts(into, more, sign, make) -> requests added, or NotImplemented\n\n"
+"window.add_counts: each (key, counts) of more added to into[key] (a new make() where there\n"
+"is none) times sign, keys left empty dropped when taking away. NotImplemented (nothing\n"
+"done) unless into is a dict and sign a float.");
+
+static PyObject *
+add_counts(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 4 || !PyDict_CheckExact(args[0]) || !PyFloat_CheckExact(args[2]))
+        Py_RETURN_NOTIMPLEMENTED;
+    PyObject *iterator = PyObject_GetIter(args[1]), *item;
+    if (iterator == NULL)
+        return NULL;
+    PyObject *requests = PyFloat_FromDouble(0.0);
+    if (requests == NULL) {
+        Py_DECREF(iterator);
+        return NULL;
+    }
+    while ((item = PyIter_Next(iterator)) != NULL) {
+        int failed = add_one(args[0], item, args[2], args[3], &requests);
+        Py_DECREF(item);
+        if (failed)
+            break;
+    }
+    Py_DECREF(iterator);
+    if (PyErr_Occurred()) {
+        Py_DECREF(requests);
+        return NULL;
+    }
+    return requests;
 }
 
 PyDoc_STRVAR(quantile_doc,
@@ -1217,6 +1369,7 @@ static PyMethodDef methods[] = {
     {"normalize", (PyCFunction)(void (*)(void))normalize_buckets, METH_FASTCALL,
      normalize_doc},
     {"quantile", (PyCFunction)(void (*)(void))quantile, METH_FASTCALL, quantile_doc},
+    {"add_counts", (PyCFunction)(void (*)(void))add_counts, METH_FASTCALL, add_counts_doc},
     {"bucket_fields", (PyCFunction)(void (*)(void))bucket_fields, METH_FASTCALL,
      bucket_fields_doc},
     {"scan_lines", (PyCFunction)(void (*)(void))scan_lines, METH_FASTCALL, scan_lines_doc},

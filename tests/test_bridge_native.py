@@ -235,8 +235,8 @@ def scrape_sequences(draw: st.DrawFn) -> list[str]:
 def plain(value: object) -> object:
     """``value`` with every object as its fields, for comparing across cores."""
     if isinstance(value, Counts):
-        return ("Counts", value.requests, value.errors, value.client_errors,
-                plain(value.buckets))
+        return ("Counts", plain(value.requests), plain(value.errors),
+                plain(value.client_errors), plain(value.buckets))
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return (type(value).__name__, *(plain(getattr(value, f.name))
                                         for f in dataclasses.fields(value)))
@@ -377,6 +377,38 @@ def test_both_cores_read_the_same_percentile_from_any_pairs(q, pairs):
         assert plain(quantile.quantile(q, pairs)) == pure
     finally:
         quantile.compiled = saved
+
+
+figures = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from(
+    [0.0, 1.0, 3.0, 1e9]) | st.integers(0, 5)
+count_maps = st.dictionaries(st.sampled_from(["GET /a", "GET /b", "_all"]), st.builds(
+    lambda r, e, c, b: Counts(r, e, c, b), figures, figures, figures,
+    st.dictionaries(bounds, figures, max_size=4)), max_size=3)
+
+
+@needs_core
+@settings(max_examples=400, deadline=None)
+@given(count_maps, count_maps, st.sampled_from([1.0, -1.0]), st.booleans())
+def test_both_cores_add_and_take_away_the_same_window_counts(into, more, sign, lazily):
+    """A window's sums per endpoint: what is added or taken away, the keys left empty that
+    go, and the requests returned, alike in both cores (ints and NaN left to the method)."""
+    from promflux.bridge.analyze import window
+
+    def run() -> object:
+        mine = {k: window.Counts(c.requests, c.errors, c.client_errors, dict(c.buckets))
+                for k, c in into.items()}
+        pairs = ((k, c) for k, c in more.items()) if lazily else more.items()
+        added = window.add_counts(mine, pairs, sign)
+        return plain((mine, added))
+
+    saved = window.compiled
+    try:
+        window.compiled = None
+        pure = run()
+        window.compiled = _native
+        assert run() == pure
+    finally:
+        window.compiled = saved
 
 
 field_values = (st.floats() | st.sampled_from(

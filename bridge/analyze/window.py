@@ -226,7 +226,11 @@ class _Entry:
 def add_counts(into: dict[str, Counts], more: Iterable[tuple[str, Counts]],
                sign: float) -> float:
     """Add (or with sign -1 take away) counts by key; keys left empty go. Returns the
-    requests added."""
+    requests added. (By the compiled core when it runs: every endpoint, every scrape.)"""
+    if compiled is not None:
+        added: float = compiled.add_counts(into, more, sign, Counts)
+        if added is not NotImplemented:
+            return added
     requests = 0.0
     for key, counts in more:
         mine = into.get(key)
