@@ -10,7 +10,8 @@
  * increase of every counter that went on; the others are left to the pure code.
  *
  * sort_samples and add_buckets: derive's two passes over every sample (analyze/derive.py):
- * each sample by its role, then each latency bucket's increase into its endpoint's sums.
+ * each sample by its role, then each latency bucket's increase into its endpoint's sums;
+ * performance_fields: the fields of each endpoint's row (its percentiles among them).
  *
  * bucket_fields, normalize, quantile, add_scaled and add_counts: the loops over every bucket of
  * every endpoint each scrape (analyze/bucket_fields.py, quantile.py, window.py): a bucket
@@ -1362,6 +1363,145 @@ quantile(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return PyFloat_FromDouble(lower + (upper - lower) * (rank - below) / in_bucket);
 }
 
+/* per_minute(x, seconds) or 0.0, and the like: a zero is +0.0 (a NaN stays). */
+static double
+or_zero(double value)
+{
+    return value == 0.0 ? 0.0 : value;
+}
+
+static int
+set_float(PyObject *dict, const char *name, double value)
+{
+    PyObject *number = PyFloat_FromDouble(value);
+    int failed = number == NULL || PyDict_SetItemString(dict, name, number) < 0;
+    Py_XDECREF(number);
+    return failed ? -1 : 0;
+}
+
+/* derive.within: the bucket at limit, else the one at the largest bound under it, else 0.0
+ * (a new reference). */
+static PyObject *
+within_limit(PyObject *buckets, PyObject *limit)
+{
+    PyObject *found = PyDict_GetItemWithError(buckets, limit);
+    if (found != NULL || PyErr_Occurred())
+        return Py_XNewRef(found);
+    double bound = PyFloat_AS_DOUBLE(limit), best = 0.0;
+    PyObject *key, *value, *below = NULL;
+    Py_ssize_t position = 0;
+    while (PyDict_Next(buckets, &position, &key, &value)) {
+        double at = PyFloat_AS_DOUBLE(key);
+        if (at <= bound && (below == NULL || at > best)) {
+            best = at;
+            below = value;
+        }
+    }
+    return below != NULL ? Py_NewRef(below) : PyFloat_FromDouble(0.0);
+}
+
+/* The percentile fields of performance_fields into fields. */
+static int
+percentile_fields(PyObject *fields, PyObject *buckets, PyObject *epsilon, PyObject *percentiles)
+{
+    PyObject *pair[2] = {buckets, epsilon};
+    PyObject *ordered = normalize_buckets(NULL, pair, 2);
+    if (ordered == NULL || !PyList_CheckExact(ordered)) {
+        if (ordered != NULL)  /* (not expected: the buckets were checked) */
+            PyErr_SetString(PyExc_RuntimeError, "buckets changed while read");
+        Py_XDECREF(ordered);
+        return -1;
+    }
+    int failed = 0;
+    for (Py_ssize_t i = 0; !failed && i < PyTuple_GET_SIZE(percentiles); i++) {
+        PyObject *named = PyTuple_GET_ITEM(percentiles, i);
+        PyObject *ask[2] = {PyTuple_GET_ITEM(named, 1), ordered};
+        PyObject *value = quantile(NULL, ask, 2);
+        if (value == NULL)
+            failed = 1;
+        else if (PyFloat_CheckExact(value) && !isinf(PyFloat_AS_DOUBLE(value))) {
+            PyObject *ms = PyFloat_FromDouble(PyFloat_AS_DOUBLE(value) * 1000.0);
+            failed = ms == NULL || PyDict_SetItem(fields, PyTuple_GET_ITEM(named, 0), ms) < 0;
+            Py_XDECREF(ms);
+        }
+        Py_XDECREF(value);
+    }
+    Py_DECREF(ordered);
+    return failed ? -1 : 0;
+}
+
+/* Whether percentiles is a tuple of (str, float) pairs. */
+static int
+named_ranks(PyObject *percentiles)
+{
+    if (!PyTuple_CheckExact(percentiles))
+        return 0;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(percentiles); i++) {
+        PyObject *named = PyTuple_GET_ITEM(percentiles, i);
+        if (!PyTuple_CheckExact(named) || PyTuple_GET_SIZE(named) != 2
+                || !PyUnicode_CheckExact(PyTuple_GET_ITEM(named, 0))
+                || !PyFloat_CheckExact(PyTuple_GET_ITEM(named, 1)))
+            return 0;
+    }
+    return 1;
+}
+
+PyDoc_STRVAR(performance_fields_doc,
+"performance_fields(count, errors, client_errors, total, seconds, buckets, limit, epsilon,\n"
+"                   percentiles) -> dict, or None to leave it to the pure code\n\n"
+"The fields of derive's performance row (float figures and a dict of float buckets).");
+
+static PyObject *
+performance_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 9 || !PyDict_CheckExact(args[5]) || !named_ranks(args[8]))
+        Py_RETURN_NONE;
+    for (int i = 0; i < 8; i++)
+        if (i != 5 && !PyFloat_CheckExact(args[i]))
+            Py_RETURN_NONE;
+    if (!all_floats(args[5], 1))
+        Py_RETURN_NONE;
+    double count = PyFloat_AS_DOUBLE(args[0]), errors = PyFloat_AS_DOUBLE(args[1]);
+    double client = PyFloat_AS_DOUBLE(args[2]), total = PyFloat_AS_DOUBLE(args[3]);
+    double seconds = PyFloat_AS_DOUBLE(args[4]);
+    PyObject *fields = PyDict_New(), *buckets = args[5], *within = NULL;
+    if (fields == NULL)
+        return NULL;
+    /* (per_minute: none without a positive interval) */
+    if (PyDict_SetItemString(fields, "requests", args[0]) < 0
+            || set_float(fields, "requests_per_minute",
+                         seconds <= 0 ? 0.0 : or_zero(count * 60.0 / seconds))
+            || PyDict_SetItemString(fields, "errors", args[1]) < 0
+            || set_float(fields, "errors_per_minute",
+                         seconds <= 0 ? 0.0 : or_zero(errors * 60.0 / seconds))
+            || PyDict_SetItemString(fields, "client_errors", args[2]) < 0
+            || PyDict_SetItemString(fields, "interval_s", args[4]) < 0)
+        goto error;
+    if (count > 0) {
+        if (set_float(fields, "response_time_ms", total / count * 1000.0)
+                || set_float(fields, "latency_sum_ms", total * 1000.0)
+                || set_float(fields, "error_rate_percent", or_zero(100.0 * errors / count))
+                || set_float(fields, "client_error_rate_percent",
+                             or_zero(100.0 * client / count)))
+            goto error;
+        if (PyDict_GET_SIZE(buckets)) {
+            within = within_limit(buckets, args[6]);
+            if (within == NULL || PyDict_SetItemString(fields, "requests_within_limit",
+                                                       within) < 0)
+                goto error;
+            Py_CLEAR(within);
+        }
+        if (percentile_fields(fields, buckets, args[7], args[8]) < 0)
+            goto error;
+    }
+    return fields;
+error:
+    Py_XDECREF(within);
+    Py_DECREF(fields);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"encode_fields", (PyCFunction)(void (*)(void))encode_fields, METH_FASTCALL,
      encode_fields_doc},
@@ -1370,6 +1510,8 @@ static PyMethodDef methods[] = {
      normalize_doc},
     {"quantile", (PyCFunction)(void (*)(void))quantile, METH_FASTCALL, quantile_doc},
     {"add_counts", (PyCFunction)(void (*)(void))add_counts, METH_FASTCALL, add_counts_doc},
+    {"performance_fields", (PyCFunction)(void (*)(void))performance_fields, METH_FASTCALL,
+     performance_fields_doc},
     {"bucket_fields", (PyCFunction)(void (*)(void))bucket_fields, METH_FASTCALL,
      bucket_fields_doc},
     {"scan_lines", (PyCFunction)(void (*)(void))scan_lines, METH_FASTCALL, scan_lines_doc},

@@ -411,6 +411,30 @@ def test_both_cores_add_and_take_away_the_same_window_counts(into, more, sign, l
         window.compiled = saved
 
 
+@needs_core
+@settings(max_examples=500, deadline=None)
+@given(figures, figures, figures, figures, st.sampled_from([15.0, 1.0, 0.0, -1.0, math.nan]),
+       bucket_maps, st.sampled_from([0.5, 0.25, 0.3, math.inf, 0.0]),
+       st.dictionaries(st.sampled_from(["200", "500"]), figures, max_size=2))
+def test_both_cores_make_the_same_performance_rows(count, errors, client_errors, total,
+                                                    seconds, buckets, limit, by_status):
+    """An endpoint's row (rates, error shares, the requests within the p95 limit, the
+    percentiles) alike in both cores, with NaN, infinite, negative, int and missing
+    figures, any buckets, and intervals that are not positive."""
+    group = derive._Latency({"service": "s", "endpoint": "/a", "method": "GET"})
+    group.count, group.errors, group.client_errors, group.total = (
+        count, errors, client_errors, total)
+    group.buckets, group.by_status = dict(buckets), dict(by_status)
+    saved = derive.compiled
+    try:
+        derive.compiled = None
+        pure = plain(derive._performance_row(group, seconds, 1_000, limit))
+        derive.compiled = _native
+        assert plain(derive._performance_row(group, seconds, 1_000, limit)) == pure
+    finally:
+        derive.compiled = saved
+
+
 field_values = (st.floats() | st.sampled_from(
     [0.0, -0.0, 1.0, -3.0, 1e15, 1e16, -1e16, 9007199254740993.0, 0.1, 1e-7, 123456.5,
      math.inf, math.nan]) | st.integers(-10, 10) | st.none() | st.text(max_size=4))

@@ -15,7 +15,7 @@ from typing import Any
 from ..model import Point, Scrape, Series, SeriesCache
 from ..native import compiled
 from . import bucket_fields, schema
-from .quantile import normalize_map, quantile
+from .quantile import EPSILON, normalize_map, quantile
 from .rates import CounterTracker, error_rate_percent, per_minute
 from .window import Counts, Increments, endpoint_key, job_successes, resource_figures
 
@@ -518,6 +518,18 @@ def within(buckets: dict[float, float], limit_s: float) -> float:
 def _performance_row(group: _Latency, seconds: float, ts: int, limit_s: float) -> Point:
     count = (group.count or group.buckets.get(math.inf, 0.0)
              or sum(group.by_status.values()))
+    fields = None if compiled is None else compiled.performance_fields(
+        count, group.errors, group.client_errors, group.total, seconds, group.buckets,
+        limit_s, EPSILON, schema.PERCENTILES)  # (None where a figure is not a float)
+    if fields is None:
+        fields = performance_fields(group, count, seconds, limit_s)
+    return (schema.PERFORMANCE, group.tags, fields, ts)
+
+
+def performance_fields(group: _Latency, count: float, seconds: float,
+                       limit_s: float) -> dict[str, float]:
+    """The fields of a group's performance row (the compiled core's are checked against
+    these)."""
     fields: dict[str, float] = {
         "requests": count,
         "requests_per_minute": per_minute(count, seconds) or 0.0,
@@ -537,4 +549,4 @@ def _performance_row(group: _Latency, seconds: float, ts: int, limit_s: float) -
             # is sum(requests_within_limit) / sum(requests); >= 95 % means p95 <= limit.
             fields["requests_within_limit"] = within(group.buckets, limit_s)
         fields.update(percentile_fields(group.buckets))
-    return (schema.PERFORMANCE, group.tags, fields, ts)
+    return fields

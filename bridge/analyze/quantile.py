@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from ..native import compiled
 
 # Relative differences below this count as equal when repairing non-monotonic buckets.
-_EPSILON = 1e-12
+EPSILON = _EPSILON = 1e-12
 
 
 def normalize(buckets: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
