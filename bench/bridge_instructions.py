@@ -66,14 +66,18 @@ def work(texts_path: str, scrapes: int) -> None:
 
 
 def instructions(root: Path, texts_path: str, scrapes: int, pure: bool = False) -> int:
-    with tempfile.NamedTemporaryFile(suffix=".cg", delete=False) as out:
-        path = out.name
     env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": str(root)}
     env.pop("PROMFLUX_PURE", None)
     if pure:
         env["PROMFLUX_PURE"] = "1"
-    subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={path}",
-                    sys.executable, __file__, "--work", texts_path, str(scrapes)],
+    return callgrind_total([sys.executable, __file__, "--work", texts_path, str(scrapes)], env)
+
+
+def callgrind_total(argv: list[str], env: dict[str, str]) -> int:
+    """The instructions ``argv`` runs, all told (valgrind --tool=callgrind)."""
+    with tempfile.NamedTemporaryFile(suffix=".cg", delete=False) as out:
+        path = out.name
+    subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={path}", *argv],
                    env=env, check=True, capture_output=True)
     text = Path(path).read_text(errors="replace")
     os.unlink(path)

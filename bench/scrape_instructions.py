@@ -18,12 +18,10 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import re
 import shutil
 import subprocess
 import sys
 import sysconfig
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,18 +83,12 @@ def work(changing: float, scrapes: int) -> None:
 
 
 def instructions(root: Path, changing: float, scrapes: int) -> int:
-    with tempfile.NamedTemporaryFile(suffix=".cg", delete=False) as out:
-        path = out.name
+    from bench.bridge_instructions import callgrind_total
+
     env = {**os.environ, "PYTHONHASHSEED": "0", "PROMFLUX_ROOT": str(root)}
     env.pop("PROMFLUX_PURE", None)
-    subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={path}",
-                    sys.executable, __file__, "--work", str(changing), str(scrapes)],
-                   env=env, check=True, capture_output=True)
-    text = Path(path).read_text(errors="replace")
-    os.unlink(path)
-    match = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
-    assert match, "no callgrind totals"
-    return int(match.group(1))
+    return callgrind_total([sys.executable, __file__, "--work", str(changing), str(scrapes)],
+                           env)
 
 
 def main() -> None:
