@@ -217,6 +217,8 @@ def test_a_restored_state_is_not_judged_before_the_window_has_filled_again():
                                for_seconds=0.0, resolve_seconds=0.0)
     evaluator = Evaluator(RuleBook({"error_rate_percent": rule}))
     evaluator.restore(("api", ROUTE, "error_rate_percent"), "critical", 100.0, 40.0)
+    restored = evaluator.states[("api", ROUTE, "error_rate_percent")]
+    assert (restored.value, restored.at) == (40.0, 100.0)  # the value as stored, and when
     healthy = Counts(50.0, 0.0, 0.0, {0.1: 50.0, math.inf: 50.0})
     changes = []
     for step in range(1, 20):  # a healthy scrape every 5 s from t = 1000
@@ -225,7 +227,7 @@ def test_a_restored_state_is_not_judged_before_the_window_has_filled_again():
         changes += [(c.level, now - 1000.0) for c in evaluator.observe("api", "t1", found, now)]
         if now - 1000.0 < 60.0:  # the figure is shown, the state is kept
             state = evaluator.states[("api", ROUTE, "error_rate_percent")]
-            assert state.level == "critical" and state.value == 0.0
+            assert state.level == "critical" and state.value == 0.0 and state.at == now
     assert changes == [("ok", 60.0)]  # judged once the window is full: resolved once
 
 

@@ -414,7 +414,8 @@ class Evaluator:
         """Take up a state stored before a restart (so a breach that goes on is not
         announced again). States already seen since the start win."""
         if key not in self.states and level in SEVERITY:
-            self.states[key] = State(level=level, since=since, value=value)
+            # (its value is the one stored with its last change, judged then)
+            self.states[key] = State(level=level, since=since, value=value, at=since)
 
     def snapshot(self) -> list[tuple[Key, State]]:
         """Every tracked state, worst first."""
