@@ -714,6 +714,18 @@ all_floats(PyObject *dict, int keys_too)
     return 1;
 }
 
+/* target[k] += sign * source[k] for every k of source: 0, or -1 on an error. */
+static int
+add_dict(PyObject *target, PyObject *source, double sign)
+{
+    PyObject *key, *value;
+    Py_ssize_t position = 0;
+    while (PyDict_Next(source, &position, &key, &value))
+        if (dict_add(target, key, value, sign))
+            return -1;
+    return 0;
+}
+
 PyDoc_STRVAR(add_scaled_doc,
 "add_scaled(target, source, sign) -> True, or None to leave it to the pure code\n\n"
 "target[k] = target.get(k, 0.0) + sign * source[k] for every k of source (float dicts).");
@@ -725,13 +737,8 @@ add_scaled(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (nargs != 3 || !PyDict_CheckExact(args[0]) || !PyDict_CheckExact(args[1])
             || !PyFloat_CheckExact(args[2]) || !all_floats(args[1], 0))
         Py_RETURN_NONE;
-    PyObject *target = args[0], *source = args[1];
-    double sign = PyFloat_AS_DOUBLE(args[2]);
-    PyObject *key, *value;
-    Py_ssize_t position = 0;
-    while (PyDict_Next(source, &position, &key, &value))
-        if (dict_add(target, key, value, sign))
-            return NULL;
+    if (add_dict(args[0], args[1], PyFloat_AS_DOUBLE(args[2])))
+        return NULL;
     Py_RETURN_TRUE;
 }
 
@@ -740,15 +747,10 @@ PyDoc_STRVAR(normalize_doc,
 "quantile.normalize over a dict bound -> count of floats: sorted by bound, counts made\n"
 "non-decreasing (a count within epsilon of its predecessor, relatively, counts as equal).");
 
+/* normalize of a dict whose keys and values are floats (checked by the caller). */
 static PyObject *
-normalize_buckets(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+normalized(PyObject *buckets, double epsilon)
 {
-    (void)module;
-    if (nargs != 2 || !PyDict_CheckExact(args[0]) || !PyFloat_CheckExact(args[1])
-            || !all_floats(args[0], 1))
-        Py_RETURN_NONE;
-    PyObject *buckets = args[0];
-    double epsilon = PyFloat_AS_DOUBLE(args[1]);
     PyObject *bounds = PyDict_Keys(buckets);
     if (bounds == NULL || PyList_Sort(bounds)) {
         Py_XDECREF(bounds);
@@ -787,6 +789,16 @@ error:
     Py_DECREF(bounds);
     Py_DECREF(out);
     return NULL;
+}
+
+static PyObject *
+normalize_buckets(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 2 || !PyDict_CheckExact(args[0]) || !PyFloat_CheckExact(args[1])
+            || !all_floats(args[0], 1))
+        Py_RETURN_NONE;
+    return normalized(args[0], PyFloat_AS_DOUBLE(args[1]));
 }
 
 /* The field name of a bound: names[bound], else name_of(bound). New reference. */
@@ -1190,11 +1202,8 @@ counts_add(PyObject *mine, PyObject *other, double sign)
         if (failed)
             goto done;
     }
-    PyObject *key, *value;
-    Py_ssize_t position = 0;
-    while (PyDict_Next(adding, &position, &key, &value))
-        if (dict_add(buckets, key, value, sign))
-            goto done;
+    if (add_dict(buckets, adding, sign))
+        goto done;
     result = 1;
 done:
     for (i = 0; i < 3; i++) {
@@ -1218,7 +1227,8 @@ add_one(PyObject *into, PyObject *item, PyObject *sign, PyObject *make, PyObject
         Py_DECREF(pair);
         return -1;
     }
-    PyObject *key = PySequence_Fast_GET_ITEM(pair, 0), *counts = PySequence_Fast_GET_ITEM(pair, 1);
+    PyObject *key = PySequence_Fast_GET_ITEM(pair, 0);
+    PyObject *counts = PySequence_Fast_GET_ITEM(pair, 1);
     PyObject *mine = PyDict_GetItemWithError(into, key), *figure = NULL, *sum = NULL;
     int result = -1;
     Py_XINCREF(mine);
@@ -1313,19 +1323,13 @@ float_pair(PyObject *list, Py_ssize_t i, double *bound, double *count)
     return 0;
 }
 
-/* The reference's steps one for one, so that every comparison with a NaN goes the same way. */
+/* quantile of a list of float pairs (checked by the caller): the reference's steps one for
+ * one, so that every comparison with a NaN goes the same way. */
 static PyObject *
-quantile(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+quantile_of(double q, PyObject *list)
 {
-    (void)module;
-    if (nargs != 2 || !PyFloat_CheckExact(args[0]) || !PyList_CheckExact(args[1]))
-        Py_RETURN_NOTIMPLEMENTED;
-    PyObject *list = args[1];
     Py_ssize_t size = PyList_GET_SIZE(list);
-    double bound, count, q = PyFloat_AS_DOUBLE(args[0]);
-    for (Py_ssize_t i = 0; i < size; i++)  /* checked whole first: no half answers */
-        if (float_pair(list, i, &bound, &count) < 0)
-            Py_RETURN_NOTIMPLEMENTED;
+    double bound, count;
     if (isnan(q))
         Py_RETURN_NONE;
     if (q < 0)
@@ -1361,6 +1365,19 @@ quantile(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (in_bucket <= 0)
         Py_RETURN_NONE;
     return PyFloat_FromDouble(lower + (upper - lower) * (rank - below) / in_bucket);
+}
+
+static PyObject *
+quantile(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 2 || !PyFloat_CheckExact(args[0]) || !PyList_CheckExact(args[1]))
+        Py_RETURN_NOTIMPLEMENTED;
+    double bound, count;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(args[1]); i++)  /* no half answers */
+        if (float_pair(args[1], i, &bound, &count) < 0)
+            Py_RETURN_NOTIMPLEMENTED;
+    return quantile_of(PyFloat_AS_DOUBLE(args[0]), args[1]);
 }
 
 /* per_minute(x, seconds) or 0.0, and the like: a zero is +0.0 (a NaN stays). */
@@ -1400,23 +1417,17 @@ within_limit(PyObject *buckets, PyObject *limit)
     return below != NULL ? Py_NewRef(below) : PyFloat_FromDouble(0.0);
 }
 
-/* The percentile fields of performance_fields into fields. */
+/* The percentile fields of performance_fields into fields (buckets: a float dict). */
 static int
-percentile_fields(PyObject *fields, PyObject *buckets, PyObject *epsilon, PyObject *percentiles)
+percentile_fields(PyObject *fields, PyObject *buckets, double epsilon, PyObject *percentiles)
 {
-    PyObject *pair[2] = {buckets, epsilon};
-    PyObject *ordered = normalize_buckets(NULL, pair, 2);
-    if (ordered == NULL || !PyList_CheckExact(ordered)) {
-        if (ordered != NULL)  /* (not expected: the buckets were checked) */
-            PyErr_SetString(PyExc_RuntimeError, "buckets changed while read");
-        Py_XDECREF(ordered);
+    PyObject *ordered = normalized(buckets, epsilon);
+    if (ordered == NULL)
         return -1;
-    }
     int failed = 0;
     for (Py_ssize_t i = 0; !failed && i < PyTuple_GET_SIZE(percentiles); i++) {
         PyObject *named = PyTuple_GET_ITEM(percentiles, i);
-        PyObject *ask[2] = {PyTuple_GET_ITEM(named, 1), ordered};
-        PyObject *value = quantile(NULL, ask, 2);
+        PyObject *value = quantile_of(PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(named, 1)), ordered);
         if (value == NULL)
             failed = 1;
         else if (PyFloat_CheckExact(value) && !isinf(PyFloat_AS_DOUBLE(value))) {
@@ -1492,7 +1503,7 @@ performance_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                 goto error;
             Py_CLEAR(within);
         }
-        if (percentile_fields(fields, buckets, args[7], args[8]) < 0)
+        if (percentile_fields(fields, buckets, PyFloat_AS_DOUBLE(args[7]), args[8]) < 0)
             goto error;
     }
     return fields;

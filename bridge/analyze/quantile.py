@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from ..native import compiled
 
 # Relative differences below this count as equal when repairing non-monotonic buckets.
-EPSILON = _EPSILON = 1e-12
+EPSILON = 1e-12
 
 
 def normalize(buckets: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -26,7 +26,7 @@ def normalize(buckets: Iterable[tuple[float, float]]) -> list[tuple[float, float
         # A count below its predecessor (float noise, or a scrape that raced an
         # observation) is raised to it; relative differences under 1e-12 count as equal.
         count = merged[bound]
-        if count < previous or abs(count - previous) <= _EPSILON * abs(previous):
+        if count < previous or abs(count - previous) <= EPSILON * abs(previous):
             count = previous
         out.append((bound, count))
         previous = count
@@ -36,7 +36,7 @@ def normalize(buckets: Iterable[tuple[float, float]]) -> list[tuple[float, float
 def normalize_map(buckets: Mapping[float, float]) -> list[tuple[float, float]]:
     """``normalize`` of a bound -> count mapping (by the compiled core when it runs)."""
     if compiled is not None:
-        out: list[tuple[float, float]] | None = compiled.normalize(buckets, _EPSILON)
+        out: list[tuple[float, float]] | None = compiled.normalize(buckets, EPSILON)
         if out is not None:
             return out
     return normalize(buckets.items())
