@@ -13,6 +13,10 @@
  * each sample by its role, then each latency bucket's increase into its endpoint's sums;
  * performance_fields: the fields of each endpoint's row (its percentiles among them).
  *
+ * steady_scan: parse and derive in one pass for a page whose lines are where they were
+ * (ingest/steady.py): each value checked and its increase added where it goes, with no
+ * Python object per sample; anything out of the usual gives the page back to the above.
+ *
  * bucket_fields, normalize, quantile, add_scaled and add_counts: the loops over every bucket of
  * every endpoint each scrape (analyze/bucket_fields.py, quantile.py, window.py): a bucket
  * row's fields, sorted monotonic buckets and the percentiles read from them, and
@@ -148,6 +152,44 @@ number_token(const char *p, const char *end, double *value)
     return p;
 }
 
+/* Powers of ten that doubles hold exactly. */
+static const double exact_tens[] = {
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* A plain decimal token ([-+]digits[.digits], up to a blank or end) with at most 15
+ * significant digits and 22 decimals: its end and *value, else NULL. The digits make an
+ * exact integer and the power of ten is exact, so one division is correctly rounded: the
+ * very double float() reads (and PyOS_string_to_double, which number_token uses). */
+static const char *
+decimal_token(const char *p, const char *end, double *value)
+{
+    int negative = p < end && *p == '-';
+    if (p < end && (*p == '-' || *p == '+'))
+        p++;
+    long long digits = 0;
+    int significant = 0, decimals = 0, seen = 0, dot = 0;
+    for (; p < end && *p != ' '; p++) {
+        if (*p >= '0' && *p <= '9') {
+            seen = 1;
+            significant += digits != 0 || *p != '0';
+            digits = digits * 10 + (*p - '0');
+            decimals += dot;
+            if (significant > 15 || decimals > 22)
+                return NULL;
+        }
+        else if (*p == '.' && !dot)
+            dot = 1;
+        else
+            return NULL;
+    }
+    if (!seen)
+        return NULL;
+    double magnitude = (double)digits / exact_tens[decimals];
+    *value = negative ? -magnitude : magnitude;
+    return p;
+}
+
 /* The value of a usual line's tail (" 12.5", or " 12.5 1700000000000" with a timestamp,
  * which is checked and dropped): 1 and *value, or 0 for the slow way. */
 static int
@@ -155,7 +197,10 @@ plain_value(const char *p, const char *end, double *value)
 {
     while (p < end && *p == ' ')
         p++;
-    p = number_token(p, end, value);
+    const char *token = p;
+    p = decimal_token(token, end, value);
+    if (p == NULL)
+        p = number_token(token, end, value);
     if (p == NULL)
         return 0;
     if (p == end)
@@ -496,6 +541,229 @@ scan_lines(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 error:
     scan_free(&scan);
     return NULL;
+}
+
+/* Kinds of a steady page's lines (ingest/steady.py gives them, one byte per sample line). */
+enum { STEADY_SKIP, STEADY_BUCKET, STEADY_COUNTER, STEADY_GAUGE, STEADY_START };
+
+/* The packed entry at *at (see remember) is [start, start + length): *at moves past it and
+ * current holds its text. */
+static int
+next_entry(const unsigned char *packed, Py_ssize_t size, Py_ssize_t *at, Text *current,
+           const char *start, Py_ssize_t length)
+{
+    if (*at + 4 > size)
+        return 0;
+    Py_ssize_t shared, rest;
+    read_entry(packed + *at, &shared, &rest);
+    const unsigned char *tail = packed + *at + 4;
+    if (shared + rest != length || shared > current->size || *at + 4 + rest > size
+            || memcmp(start, current->data, (size_t)shared) != 0
+            || memcmp(start + shared, tail, (size_t)rest) != 0)
+        return 0;
+    current->size = shared;
+    if (text_add(current, (const char *)tail, rest))
+        return -1;
+    *at += 4 + rest;
+    return 1;
+}
+
+/* What one steady scan reads and makes. */
+typedef struct {
+    const unsigned char *kinds;
+    double *last, *fresh, *sums;
+    const int *slots;
+    Py_ssize_t lines, slot_count;
+    PyObject *roles, *rest, *gauges;
+} Steady;
+
+/* One sample line's value by its kind: 1 taken, 0 not steady, -1 on error. */
+static int
+steady_value(Steady *s, Py_ssize_t i, double value)
+{
+    double old = s->last[i];
+    switch (s->kinds[i]) {
+    case STEADY_BUCKET:
+    case STEADY_COUNTER:
+        if (!(old <= value && value < HUGE_VAL))
+            return 0;  /* a reset, NaN or infinity: the tracker's slow rules */
+        s->fresh[i] = value;
+        if (s->kinds[i] == STEADY_BUCKET) {
+            int slot = s->slots[i];
+            if (slot < 0 || slot >= s->slot_count)
+                return 0;
+            s->sums[slot] += value - old;
+            return 1;
+        }
+        else {
+            PyObject *increase = PyFloat_FromDouble(value - old);
+            int failed = increase == NULL
+                || append_pair(s->rest, PyList_GET_ITEM(s->roles, i), increase);
+            Py_XDECREF(increase);
+            return failed ? -1 : 1;
+        }
+    case STEADY_GAUGE: {
+        PyObject *number = PyFloat_FromDouble(value);
+        int failed = number == NULL
+            || append_pair(s->gauges, PyList_GET_ITEM(s->roles, i), number);
+        Py_XDECREF(number);
+        return failed ? -1 : 1;
+    }
+    case STEADY_START:
+        return value == old;  /* a new start time: the target restarted */
+    default:
+        return 1;
+    }
+}
+
+/* The scan's line loop: 1 when every line was where it was and took its value, 0 when
+ * not, -1 on error. */
+static int
+steady_lines(Steady *s, const char *line, const char *end, const unsigned char *packed,
+             Py_ssize_t packed_size, PyObject *types, PyObject *slow)
+{
+    Text current = {NULL, 0, 0};
+    Py_ssize_t at = 0, i = 0, types_at = 0, types_size = PyBytes_GET_SIZE(types);
+    const char *known_types = PyBytes_AS_STRING(types);
+    int result = 1;
+    while (line < end && result > 0) {
+        const char *newline = memchr(line, '\n', (size_t)(end - line));
+        const char *stop = newline ? newline : end;
+        Py_ssize_t length = stop - line;
+        if (length == 0) {}
+        else if (line[0] == '#') {
+            if (!starts_with(line, length, "# TYPE ", 7)) {}
+            else if (types_at + length < types_size && known_types[types_at + length] == '\n'
+                     && memcmp(known_types + types_at, line, (size_t)length) == 0)
+                types_at += length + 1;  /* as on the page before: well formed */
+            else {
+                int odd = slow_line(slow, line, length);
+                result = odd < 0 ? -1 : !odd;
+            }
+        }
+        else if (line[0] == ' ' || line[0] == '\t' || i >= s->lines)
+            result = 0;
+        else {
+            const char *key_end = key_end_of(line, stop);
+            double value;
+            result = key_end == NULL ? 0
+                : next_entry(packed, packed_size, &at, &current, line, key_end - line);
+            if (result > 0)
+                result = plain_value(key_end == stop || *key_end != ' ' ? key_end
+                                     : key_end + 1, stop, &value)
+                    ? steady_value(s, i++, value) : 0;
+        }
+        line = stop + 1;
+    }
+    PyMem_Free(current.data);
+    return result > 0 && i == s->lines ? 1 : result;
+}
+
+/* Commit a steady scan: the counters' new values, the bucket sums into their dicts. */
+static int
+steady_commit(Steady *s, PyObject *slot_groups, PyObject *slot_les, PyObject *buckets_name)
+{
+    for (Py_ssize_t i = 0; i < s->lines; i++)
+        if (s->kinds[i] == STEADY_BUCKET || s->kinds[i] == STEADY_COUNTER)
+            s->last[i] = s->fresh[i];
+    for (Py_ssize_t j = 0; j < s->slot_count; j++) {
+        PyObject *buckets = PyObject_GetAttr(PyList_GET_ITEM(slot_groups, j), buckets_name);
+        PyObject *sum = buckets == NULL ? NULL : PyFloat_FromDouble(s->sums[j]);
+        int failed = sum == NULL || !PyDict_CheckExact(buckets)
+            || PyDict_SetItem(buckets, PyList_GET_ITEM(slot_les, j), sum);
+        Py_XDECREF(sum);
+        Py_XDECREF(buckets);
+        if (failed) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "buckets is a dict");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(steady_scan_doc,
+"steady_scan(text, packed, kinds, last, slots, roles, slot_groups, slot_les, types, slow,\n"
+"            buckets_name) -> (rest, gauges) or None\n\n"
+"Parse and derive in one pass a page whose every sample line is where it was (packed: the\n"
+"texts of the page before, as scan_lines packs them), each with one plain value. Per line\n"
+"kinds (bytes) says what its value is: 0 not stored, 1 a latency bucket, 2 another\n"
+"counter, 3 a gauge, 4 the start time. last (array 'd') holds each counter's value before\n"
+"and the start time; a counter must not go down (nor be NaN or infinite) and the start time\n"
+"must not change. A bucket's increase goes into its slot (slots, array 'i'): each slot's sum\n"
+"is set as slot_groups[j].<buckets_name>[slot_les[j]]. Other counters' increases come back\n"
+"as (role, increase) in rest, gauges as (role, value). A TYPE line not the next of types\n"
+"(the page before's, each ending in a newline) goes to slow(line), true when malformed.\n"
+"None, with nothing changed, when the page is not steady; else last holds the new values.");
+
+static PyObject *
+steady_scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 11 || !PyUnicode_Check(args[0]) || !PyBytes_CheckExact(args[1])
+            || !PyBytes_CheckExact(args[2]) || !PyList_CheckExact(args[5])
+            || !PyList_CheckExact(args[6]) || !PyList_CheckExact(args[7])
+            || !PyBytes_CheckExact(args[8]) || !PyUnicode_Check(args[10])) {
+        PyErr_SetString(PyExc_TypeError, "steady_scan(str, bytes, bytes, array, array, list, "
+                        "list, list, bytes, callable, str)");
+        return NULL;
+    }
+    Py_ssize_t size;
+    const char *text = PyUnicode_AsUTF8AndSize(args[0], &size);
+    if (text == NULL) {  /* lone surrogates: the usual parse says what they are */
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    if (size == 0 || text[size - 1] != '\n')
+        Py_RETURN_NONE;  /* cut short: the usual parse refuses it */
+    Py_buffer last = {0}, slots = {0};
+    if (PyObject_GetBuffer(args[3], &last, PyBUF_WRITABLE | PyBUF_FORMAT) < 0)
+        return NULL;
+    if (PyObject_GetBuffer(args[4], &slots, PyBUF_FORMAT) < 0) {
+        PyBuffer_Release(&last);
+        return NULL;
+    }
+    Py_ssize_t lines = PyBytes_GET_SIZE(args[2]);
+    Steady s = {
+        .kinds = (const unsigned char *)PyBytes_AS_STRING(args[2]), .last = last.buf,
+        .slots = slots.buf, .lines = lines, .slot_count = PyList_GET_SIZE(args[6]),
+        .roles = args[5], .rest = PyList_New(0), .gauges = PyList_New(0)};
+    PyObject *result = NULL;
+    if (strcmp(last.format, "d") != 0 || strcmp(slots.format, "i") != 0
+            || last.len != lines * (Py_ssize_t)sizeof(double)
+            || slots.len != lines * (Py_ssize_t)sizeof(int)
+            || PyList_GET_SIZE(args[5]) != lines
+            || PyList_GET_SIZE(args[7]) != s.slot_count) {
+        PyErr_SetString(PyExc_ValueError, "steady_scan: one entry per line and per slot");
+        goto done;
+    }
+    s.fresh = PyMem_Malloc((size_t)(lines ? lines : 1) * sizeof(double));
+    s.sums = PyMem_Calloc((size_t)(s.slot_count ? s.slot_count : 1), sizeof(double));
+    if (s.rest == NULL || s.gauges == NULL || s.fresh == NULL || s.sums == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_NoMemory();
+        goto done;
+    }
+    int steady = steady_lines(&s, text, text + size,
+                              (const unsigned char *)PyBytes_AS_STRING(args[1]),
+                              PyBytes_GET_SIZE(args[1]), args[8], args[9]);
+    if (steady < 0)
+        goto done;
+    if (steady == 0) {
+        result = Py_None;
+        Py_INCREF(result);
+        goto done;
+    }
+    if (steady_commit(&s, args[6], args[7], args[10]) == 0)
+        result = PyTuple_Pack(2, s.rest, s.gauges);
+done:
+    PyMem_Free(s.fresh);
+    PyMem_Free(s.sums);
+    Py_XDECREF(s.rest);
+    Py_XDECREF(s.gauges);
+    PyBuffer_Release(&last);
+    PyBuffer_Release(&slots);
+    return result;
 }
 
 /* old <= value < inf, as the pure hot loop compares (NaN fails both): 1, 0, or -1. */
@@ -1531,6 +1799,8 @@ static PyMethodDef methods[] = {
     {"sort_samples", (PyCFunction)(void (*)(void))sort_samples, METH_FASTCALL,
      sort_samples_doc},
     {"add_buckets", (PyCFunction)(void (*)(void))add_buckets, METH_FASTCALL, add_buckets_doc},
+    {"steady_scan", (PyCFunction)(void (*)(void))steady_scan, METH_FASTCALL,
+     steady_scan_doc},
     {"intern_series", (PyCFunction)(void (*)(void))intern_series, METH_FASTCALL,
      intern_series_doc},
     {"live_series", live_series, METH_NOARGS, live_series_doc},

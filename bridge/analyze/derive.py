@@ -8,6 +8,7 @@ parser, the counter state, and each series' role in the schema, decided once per
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -190,6 +191,36 @@ class Derived:
     increments: Increments | None  # what it adds to the threshold windows
 
 
+# The kinds of a steady page's lines, as the compiled steady scan reads them.
+STEADY_SKIP, STEADY_BUCKET, STEADY_COUNTER, STEADY_GAUGE, STEADY_START = range(5)
+
+
+@dataclass(frozen=True, slots=True)
+class SteadyLayout:
+    """How a page of the same series in the same order as the one just derived derives,
+    line by line (``TargetDeriver.arm``): each line's kind, its counter's last value (the
+    start time's, for the start time), its latency bucket's slot and its role; per slot,
+    the group and bound that slot's sum goes to. ``last`` follows the scrapes."""
+
+    series: list[Series]
+    kinds: bytes
+    last: array[float]
+    slots: array[int]
+    roles: list[tuple[Any, ...] | None]
+    slot_groups: list[_Latency]
+    slot_les: list[float]
+
+    def counters(self) -> dict[Series, float]:
+        """The counters' last values, by series (the tracker's state)."""
+        counted = (STEADY_BUCKET, STEADY_COUNTER)
+        return {series: value for series, value, kind in zip(
+            self.series, self.last, self.kinds, strict=True) if kind in counted}
+
+
+# (rest, gauges) of a steady page, or None when the page is not one
+SteadyScan = Callable[[], tuple[list[tuple[Any, float]], list[tuple[Any, float]]] | None]
+
+
 @dataclass(frozen=True, slots=True)
 class _Counted:
     points: list[Point]
@@ -220,6 +251,7 @@ class TargetDeriver:
         self.last_wall: float | None = None  # when the counter state was last updated
         self.duplicates = 0  # repeated series dropped from answers, as Prometheus does
         self.refused_histograms = 0  # interval buckets refused as not cumulative
+        self.steady: SteadyLayout | None = None  # the last page's, when armed
 
     def _job_group(self, job: str) -> _Latency:
         group = self._jobs.get(job)
@@ -254,6 +286,7 @@ class TargetDeriver:
         baseline, its gauges the only points."""
         roles = self._roles
         warning = ""
+        self.steady = None  # (its values are the tracker's again from here)
         if compiled is not None:
             cumulative, gauges, start_time, others = compiled.sort_samples(
                 scrape.samples, roles, self._classify, _CUMULATIVE_FROM, _GAUGE)
@@ -283,12 +316,43 @@ class TargetDeriver:
         self.last_wall = timestamp
         if seconds is None or seconds <= 0 or not count:
             return Derived(points, None, warning, None)  # the first scrape is a baseline
-        counted = self._counter_points(increases, seconds, ts)
-        points += counted.points
-        # (a group "_all" counts in the service, never alone)
-        return Derived(points, seconds, counted.warning or warning, Increments(
-            target, seconds, counted.counts, *resource_figures(points), total=counted.total,
-            jobs=counted.jobs, job_success=job_successes(points)))
+        return _derived(points, seconds, self._counter_points(increases, seconds, ts),
+                        warning, target)
+
+    def derive_steady(self, scan: SteadyScan, timestamp: float, monotonic: float,
+                      target: str = "") -> Derived | None:
+        """``derive_all`` of a counted scrape whose page has the lines of the one before in
+        the same order (see ``arm``). ``scan`` is the compiled pass over the page, run here
+        once the groups are reset: it adds the latency buckets into them and gives the
+        other counters' increases and the gauges; None when the page is not steady (then
+        nothing has changed, and this returns None)."""
+        layout, previous = self.steady, self.tracker.time
+        if layout is None or previous is None or monotonic <= previous:
+            return None
+        self._reset_groups()
+        scanned = scan()
+        if scanned is None:
+            return None
+        rest, gauges = scanned
+        ts = int(timestamp * 1000)
+        for role, value in gauges:  # the cores a CPU counter is a share of
+            if role[3] in _CORE_FIELDS:
+                self._cores[role[3]] = value
+        points = _gauge_points(gauges, ts, self._tags)
+        seconds = monotonic - previous
+        self.tracker.went_on(monotonic, layout.counters)
+        self.last_wall = timestamp
+        return _derived(points, seconds, self._rows(rest, seconds, ts), "", target)
+
+    def arm(self, samples: list[tuple[Series, float]]) -> bool:
+        """After ``derive_all`` of ``samples``: lay them out for ``derive_steady`` of the
+        pages to come with the same lines. False when such pages would not derive the
+        usual way alone: a series repeated, a counter whose value was not kept (NaN)."""
+        last = self.tracker.last_values()
+        if self.tracker.time is None or len({s for s, _ in samples}) != len(samples):
+            return False
+        self.steady = steady_layout(samples, self._roles, last)
+        return self.steady is not None
 
     def _classify(self, series: Series) -> tuple[Any, ...] | None:
         return classify(series, self.preset, self._group, self._job_group)
@@ -314,55 +378,27 @@ class TargetDeriver:
         tags.update(extra)
         return tags
 
+    def _reset_groups(self) -> None:
+        for group in (*self._groups.values(), *self._jobs.values()):
+            group.reset()
+
     def _counter_points(self, increases: dict[Series, float], seconds: float,
                         ts: int) -> _Counted:
         roles = self._roles
         rest: list[tuple[tuple[Any, ...] | None, float]]
-        groups = list(self._groups.values())
-        for group in (*groups, *self._jobs.values()):
-            group.reset()
-        counters: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, float]] = {}
-        cpu_rows: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, float]] = {}
-        histograms: dict[tuple[str, tuple[tuple[str, str], ...], str], _Latency] = {}
+        self._reset_groups()
         if compiled is not None:  # (the latency buckets, most samples, added in C)
             rest = compiled.add_buckets(increases, roles, _LAT_BUCKET, "buckets")
         else:
             rest = [(roles.get(series), increase) for series, increase in increases.items()]
-        for role, increase in rest:
-            if role is None:
-                continue  # not stored (the tracker's increases are finite, never negative)
-            kind = role[0]
-            if kind == _LAT_BUCKET:
-                buckets = role[1].buckets
-                le = role[3]
-                buckets[le] = buckets.get(le, 0.0) + increase
-            elif kind == _LAT_COUNT:
-                group = role[1]
-                group.count += increase
-                status = role[2]
-                if status:
-                    group.by_status[status] = group.by_status.get(status, 0.0) + increase
-            elif kind == _LAT_SUM:
-                role[1].total += increase
-            elif kind == _REQ_COUNT:
-                by_status = role[1].by_status
-                by_status[role[2]] = by_status.get(role[2], 0.0) + increase
-            elif kind == _COUNTER:
-                row = counters.setdefault((role[1], role[2]), {})
-                row[role[3]] = row.get(role[3], 0.0) + increase
-            elif kind == _CPU:
-                cores = self._cores.get(role[4]) or 1.0
-                cpu_rows.setdefault((role[1], role[2]), {})[role[3]] = (
-                    100.0 * increase / seconds / cores)
-            else:  # other histograms
-                key = (role[1], role[2], role[3])
-                hist = histograms.get(key) or histograms.setdefault(key, _Latency())
-                if kind == _HIST_BUCKET:
-                    hist.buckets[role[4]] = hist.buckets.get(role[4], 0.0) + increase
-                elif kind == _HIST_COUNT:
-                    hist.count += increase
-                else:
-                    hist.total += increase
+        return self._rows(rest, seconds, ts)
+
+    def _rows(self, rest: list[tuple[tuple[Any, ...] | None, float]], seconds: float,
+              ts: int) -> _Counted:
+        """The points of an interval, its latency buckets added into their groups and
+        ``rest`` the other counters' increases."""
+        groups = list(self._groups.values())
+        counters, cpu_rows, histograms = _add_rest(rest, self._cores, seconds)
         counts: dict[str, Counts] = {}
         points, total = latency_points(
             groups, self._tags((("endpoint", schema.ALL), ("method", schema.ALL))), seconds,
@@ -381,6 +417,102 @@ class TargetDeriver:
             points.append((measurement, self._tags(tags), fields, ts))
         points += _other_points(counters, histograms, seconds, ts, self._tags)
         return _Counted(points, counts, total, jobs, warning)
+
+
+_Rows = dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, float]]
+_Histograms = dict[tuple[str, tuple[tuple[str, str], ...], str], "_Latency"]
+
+
+def _add_rest(rest: list[tuple[tuple[Any, ...] | None, float]], cores: dict[str, float],
+              seconds: float) -> tuple[_Rows, _Rows, _Histograms]:
+    """Each increase but the latency buckets' into its group, counter row, CPU row or
+    histogram (``cores``: the cores gauges a CPU counter is a share of)."""
+    counters: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, float]] = {}
+    cpu_rows: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, float]] = {}
+    histograms: dict[tuple[str, tuple[tuple[str, str], ...], str], _Latency] = {}
+    for role, increase in rest:
+        if role is None:
+            continue  # not stored (the tracker's increases are finite, never negative)
+        kind = role[0]
+        if kind == _LAT_BUCKET:
+            buckets = role[1].buckets
+            le = role[3]
+            buckets[le] = buckets.get(le, 0.0) + increase
+        elif kind == _LAT_COUNT:
+            group = role[1]
+            group.count += increase
+            status = role[2]
+            if status:
+                group.by_status[status] = group.by_status.get(status, 0.0) + increase
+        elif kind == _LAT_SUM:
+            role[1].total += increase
+        elif kind == _REQ_COUNT:
+            by_status = role[1].by_status
+            by_status[role[2]] = by_status.get(role[2], 0.0) + increase
+        elif kind == _COUNTER:
+            row = counters.setdefault((role[1], role[2]), {})
+            row[role[3]] = row.get(role[3], 0.0) + increase
+        elif kind == _CPU:
+            share = cores.get(role[4]) or 1.0
+            cpu_rows.setdefault((role[1], role[2]), {})[role[3]] = (
+                100.0 * increase / seconds / share)
+        else:  # other histograms
+            key = (role[1], role[2], role[3])
+            hist = histograms.get(key) or histograms.setdefault(key, _Latency())
+            if kind == _HIST_BUCKET:
+                hist.buckets[role[4]] = hist.buckets.get(role[4], 0.0) + increase
+            elif kind == _HIST_COUNT:
+                hist.count += increase
+            else:
+                hist.total += increase
+    return counters, cpu_rows, histograms
+
+
+def steady_layout(samples: list[tuple[Series, float]],
+                  roles: dict[Series, tuple[Any, ...] | None],
+                  last: dict[Series, float]) -> SteadyLayout | None:
+    """The layout of a page of ``samples`` (each series with its role, the counters with
+    their last values); None when a series or a counter's value is missing."""
+    kinds, values, slots = bytearray(), array("d"), array("i")
+    roles_of: list[tuple[Any, ...] | None] = []
+    slot_of: dict[tuple[int, float], int] = {}
+    slot_groups: list[_Latency] = []
+    slot_les: list[float] = []
+    for series, value in samples:
+        if series not in roles:
+            return None
+        role = roles[series]
+        kind, old, slot = STEADY_SKIP, 0.0, -1
+        if role is not None and role[0] >= _CUMULATIVE_FROM:
+            old = last.get(series)  # type: ignore[assignment]
+            if type(old) is not float:
+                return None
+            kind = STEADY_COUNTER
+            if role[0] == _LAT_BUCKET:
+                kind, key = STEADY_BUCKET, (id(role[1]), role[3])
+                slot = slot_of.get(key, -1)
+                if slot < 0:
+                    slot = slot_of[key] = len(slot_groups)
+                    slot_groups.append(role[1])
+                    slot_les.append(role[3])
+        elif role is not None:
+            kind = STEADY_GAUGE if role[0] == _GAUGE else STEADY_START
+            old = value if kind == STEADY_START else 0.0
+        kinds.append(kind)
+        values.append(old)
+        slots.append(slot)
+        roles_of.append(role)
+    return SteadyLayout([s for s, _ in samples], bytes(kinds), values, slots, roles_of,
+                        slot_groups, slot_les)
+
+
+def _derived(points: list[Point], seconds: float, counted: _Counted, warning: str,
+             target: str) -> Derived:
+    points += counted.points
+    # (a group "_all" counts in the service, never alone)
+    return Derived(points, seconds, counted.warning or warning, Increments(
+        target, seconds, counted.counts, *resource_figures(points), total=counted.total,
+        jobs=counted.jobs, job_success=job_successes(points)))
 
 
 def _bucket_points(group: _Latency, measurement: str, ts: int, points: list[Point],

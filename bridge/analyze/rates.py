@@ -7,7 +7,7 @@ later counts from zero, and a counter that goes down restarted.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import Generic, TypeVar
 
 from ..native import compiled
@@ -31,7 +31,7 @@ class CounterTracker(Generic[K]):
     """
 
     __slots__ = ("_last", "_time", "_absent", "_pruned", "stale_after", "max_absent",
-                 "restarts")
+                 "restarts", "_held")
 
     def __init__(self, stale_after: float = 900.0, max_absent: int = 200_000) -> None:
         self._last: dict[K, float] = {}
@@ -41,6 +41,9 @@ class CounterTracker(Generic[K]):
         self.stale_after = stale_after
         self.max_absent = max_absent  # bounds memory when a target churns through series
         self.restarts = 0
+        # The present series' values when a caller holds them (``went_on``): made into
+        # ``_last`` when next needed.
+        self._held: Callable[[], dict[K, float]] | None = None
 
     @property
     def time(self) -> float | None:
@@ -53,7 +56,12 @@ class CounterTracker(Generic[K]):
 
     def last_values(self) -> dict[K, float]:
         """Each present series' last value (not to be changed by the caller)."""
+        self._settle()
         return self._last
+
+    def _settle(self) -> None:
+        if self._held is not None:
+            self._last, self._held = self._held(), None
 
     def seed(self, values: Mapping[K, float], time: float) -> None:
         """Start from ``values`` seen at ``time`` (a bridge restart's saved state): the next
@@ -61,6 +69,7 @@ class CounterTracker(Generic[K]):
         self._last = dict(values)
         self._time = time
         self._absent = {}
+        self._held = None
 
     def update(
         self, now: float, values: Mapping[K, float], restarted: bool = False,
@@ -72,6 +81,7 @@ class CounterTracker(Generic[K]):
         (the target's start time changed) makes every series count from zero. ``give``:
         ``values`` (a dict) is the tracker's from now on, kept as its state, not copied.
         """
+        self._settle()
         previous, last, absent = self._time, self._last, self._absent
         self._time = now
         # The new state, fixed up below for the few values that are not counts. (A copy
@@ -123,17 +133,32 @@ class CounterTracker(Generic[K]):
         if found < len(last):  # some series are missing: keep them for a while
             for key in last.keys() - values.keys():
                 absent[key] = (last[key], now)
-        # Absent series are kept up to about one scrape's worth (a target churning through
-        # series keeps memory flat), and never past ``max_absent``.
-        bound = min(self.max_absent, len(new) + 1024)
-        if absent and (now - self._pruned > self.stale_after / 4 or len(absent) > bound):
-            self._prune(now, bound)
         self._last = new
+        self._keep_absent_bounded(now)
         if previous is None:
             return {}, None
         if went_down or restarted:
             self.restarts += 1
         return increases, now - previous
+
+    def went_on(self, now: float, values: Callable[[], dict[K, float]]) -> float | None:
+        """``update`` of a scrape in which every present series came back, went on (no
+        lower, finite) and no other came, its values held by the caller: ``values`` gives
+        them as a dict (the ``values`` of ``update``) when they are next needed. No series
+        restarted: the increases are the caller's to take. Returns the seconds since the
+        scrape before (None for a first scrape)."""
+        previous, self._time, self._held = self._time, now, values
+        self._keep_absent_bounded(now)
+        return None if previous is None else now - previous
+
+    def _keep_absent_bounded(self, now: float) -> None:
+        # Absent series are kept up to about one scrape's worth (a target churning through
+        # series keeps memory flat), and never past ``max_absent``. (While values are held,
+        # ``_last`` has the same series, with older values.)
+        bound = min(self.max_absent, len(self._last) + 1024)
+        if self._absent and (now - self._pruned > self.stale_after / 4
+                             or len(self._absent) > bound):
+            self._prune(now, bound)
 
     def _prune(self, now: float, bound: int) -> None:
         """Forget series absent for longer than ``stale_after`` (linear in the absent)."""

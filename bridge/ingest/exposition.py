@@ -330,6 +330,15 @@ def _type_line(line: str, types: dict[str, str]) -> None:
     types[parts[2]] = parts[3].strip()
 
 
+def bad_type_line(line: str) -> bool:
+    """Whether a ``# TYPE`` line is malformed (the parse refuses the answer for it)."""
+    try:
+        _type_line(line, {})
+    except _Malformed:
+        return True
+    return False
+
+
 def _value_and_timestamp(rest: str) -> float:
     fields = rest.split()
     if not fields or len(fields) > 2:

@@ -22,13 +22,14 @@ import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from ..analyze import schema
-from ..analyze.derive import TargetDeriver
+from ..analyze.derive import Derived, TargetDeriver
 from ..analyze.window import Increments
 from ..config import ScrapeConfig, Target
 from ..model import Point, Scrape
 from ..redact import redact
 from .exposition import ExpositionError, not_metrics, parse
 from .fetch import AuthCache, Fetched, ScrapeError, fetch
+from .steady import SteadyPages
 
 log = logging.getLogger("promflux.bridge")
 T = TypeVar("T")
@@ -124,6 +125,16 @@ def start_offset(target: Target, interval: float) -> float:
     return (zlib.crc32(f"{target.service} {target.url}".encode()) % 1000) / 1000 * interval
 
 
+def parse_answer(fetched: Fetched, deriver: TargetDeriver, max_samples: int | None) -> Scrape:
+    """An answer's samples, in the deriver's series cache."""
+    scraped = parse(fetched.text, deriver.cache, fetched.openmetrics, max_samples)
+    if not scraped.samples:
+        # An empty page (a proxy's blank 200, a service still starting) is no scrape:
+        # nothing is stored, and the next good one counts the gap.
+        raise ScrapeError("the answer holds no samples (an empty page)")
+    return scraped
+
+
 class TargetScraper:
     """One target: its status, its rate state (the deriver) and its loop."""
 
@@ -152,6 +163,7 @@ class TargetScraper:
         self.deriver = TargetDeriver(target.service, target.preset, config.max_samples,
                                      latency_limit_s, target.labels)
         self.auth = AuthCache(target)
+        self.steady = SteadyPages(self.deriver)
         self.busy = False  # a large answer is being read in the thread (see _off_loop)
         self._slow: bool | None = None  # the last answer took long to read (None: no answer)
 
@@ -191,13 +203,14 @@ class TargetScraper:
             large = self._slow or len(fetched.text) >= (
                 FIRST_OFF_LOOP_CHARS if self._slow is None else OFF_LOOP_CHARS)
             digest = time.perf_counter()
-            scraped = await self._off_loop(self._parse, fetched) if large else (
-                self._parse(fetched))
             since = self.deriver.last_wall
-            count = not await self._twin_stored(started, stamp)
-            derive, url = self.deriver.derive_all, target.url
-            derived = await self._off_loop(derive, scraped, stamp, started, count, url) if (
-                large) else derive(scraped, stamp, started, count, url)
+            steady = None if large or not self._counted(started) else self.steady.derive(
+                fetched.text, fetched.openmetrics, config.max_samples, stamp, started,
+                target.url)
+            if steady is None:
+                samples, derived = await self._digest(fetched, large, started, stamp)
+            else:
+                samples, derived = steady
             points, increments = derived.points, derived.increments
             self._slow = time.perf_counter() - digest > SLOW_DIGEST_S
             if derived.seconds is None:  # a baseline: counts stored from here
@@ -205,7 +218,7 @@ class TargetScraper:
             elif status.covered_since is None:  # counting on from a saved state
                 status.covered_since = since
             status.covered_until = stamp
-            status.samples = len(scraped.samples)
+            status.samples = samples
             status.warning = derived.warning
         except ScrapeError as exc:
             error = str(exc)
@@ -217,24 +230,34 @@ class TargetScraper:
             error = f"internal error: {exc!r}"
         elapsed = time.perf_counter() - started
         self._record(error, started_wall, elapsed)
-        samples = float(status.samples if not error else 0)
         points.append((schema.SCRAPES, {"service": target.service, "url": status.url,
                                         **target.labels},
                        {"up": 1.0 if not error else 0.0, "duration_ms": elapsed * 1000,
-                        "samples": samples, "last_error": error[:500]},
+                        "samples": float(status.samples if not error else 0),
+                        "last_error": error[:500]},
                        int(stamp * 1000)))
         await self.sink(target, points, started_wall, stamp, not error,
                         None if error else increments)
         return points
 
-    def _parse(self, fetched: Fetched) -> Scrape:
-        scraped = parse(fetched.text, self.deriver.cache, fetched.openmetrics,
-                        self.config.max_samples)
-        if not scraped.samples:
-            # An empty page (a proxy's blank 200, a service still starting) is no scrape:
-            # nothing is stored, and the next good one counts the gap.
-            raise ScrapeError("the answer holds no samples (an empty page)")
-        return scraped
+    async def _digest(self, fetched: Fetched, large: bool, started: float,
+                      stamp: float) -> tuple[int, Derived]:
+        """The usual parse and derive of an answer: (its samples, what it gives)."""
+        read = functools.partial(parse_answer, fetched, self.deriver, self.config.max_samples)
+        scraped = await self._off_loop(read) if large else read()
+        count = not await self._twin_stored(started, stamp)
+        derive, url = self.deriver.derive_all, self.target.url
+        derived = await self._off_loop(derive, scraped, stamp, started, count, url) if (
+            large) else derive(scraped, stamp, started, count, url)
+        self.steady.arm(scraped, fetched.text)
+        return len(scraped.samples), derived
+
+    def _counted(self, started: float) -> bool:
+        """Whether ``_twin_stored`` would say no at once, with nothing to change: this
+        scrape's interval is the target's own to count."""
+        last = self.deriver.tracker.time
+        return (self.twin_covers is None or (
+            not self._resync and last is not None and started - last <= 1.5 * self.interval))
 
     async def _off_loop(self, work: Callable[..., T], *args: Any) -> T:
         """``work`` on a large answer, in the one thread kept for those: a target sending
