@@ -656,7 +656,9 @@ steady_lines(Steady *s, const char *line, const char *end, const unsigned char *
         line = stop + 1;
     }
     PyMem_Free(current.data);
-    return result > 0 && i == s->lines ? 1 : result;
+    if (result > 0 && i != s->lines)
+        result = 0;  /* lines missing at the end (a page cut after a line) */
+    return result;
 }
 
 /* Commit a steady scan: the counters' new values, the bucket sums into their dicts. */

@@ -87,9 +87,12 @@ def steady_sequences(draw: st.DrawFn) -> list[str]:
     for page in pages:
         for step in range(draw(st.integers(1, 3))):
             out.append(grown(page, step * draw(st.integers(0, 3))))
-        kind = draw(st.sampled_from([None, "type", *EDITS]))
+        kind = draw(st.sampled_from([None, "type", "cut_line", *EDITS]))
         if kind == "type":  # a TYPE line gone bad
             out.append(out[-1].replace(" histogram\n", " histgram\n"))
+        elif kind == "cut_line":  # cut after a line: it looks whole, the rest is missing
+            lines = out[-1].split("\n")
+            out.append("\n".join(lines[:draw(st.integers(0, len(lines) - 1))]) + "\n")
         elif kind is not None:
             out.append(edit(out[-1], kind, draw(st.integers(0, 10_000)), draw(NOISE)))
     return out
