@@ -6,20 +6,35 @@ taken on the pages it is made for."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import struct
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from promflux.bridge.analyze.derive import TargetDeriver
 from promflux.bridge.ingest.exposition import ExpositionError, SeriesCache, parse
+from promflux.bridge.ingest import steady as steady_module
 from promflux.bridge.ingest.steady import SteadyPages
 
 from tests.test_bridge_native import EDITS, NOISE, _native, core, edit, plain, scrape_sequences
 
 needs_core = pytest.mark.skipif(_native is None, reason="installed without a C compiler")
+
+
+@contextlib.contextmanager
+def compiled() -> Iterator[None]:
+    """The compiled core in every module that picks one (PROMFLUX_PURE=1 or not)."""
+    saved = steady_module.compiled
+    steady_module.compiled = _native
+    try:
+        with core(True):
+            yield
+    finally:
+        steady_module.compiled = saved
 
 
 def usual(pages: list[str]) -> list[object]:
@@ -102,7 +117,7 @@ def steady_sequences(draw: st.DrawFn) -> list[str]:
 @settings(max_examples=200, deadline=None)
 @given(steady_sequences())
 def test_steady_pages_give_what_the_usual_parse_and_derive_give(pages):
-    with core(True):
+    with compiled():
         assert steady(pages) == usual(pages)
 
 
@@ -125,7 +140,7 @@ def test_the_steady_scan_is_taken_on_a_page_that_only_grows_and_left_when_it_cha
     pages.append(pages[-1].replace("# TYPE http_request_duration_seconds histogram",
                                    "# TYPE http_request_duration_seconds"))  # malformed
     taken: list[int] = []
-    with core(True):
+    with compiled():
         assert steady(pages, taken) == usual(pages)
     # Steady from the second page on, until the restart; again two pages after it (the
     # first is laid out, the second waits one scrape after the miss); never on a change.
@@ -146,7 +161,7 @@ def test_plain_values_read_as_float_reads_them(token):
     """Decimal values are read without strtod where that is exact: the very double
     float() gives (the sign of zero too), or the same refusal."""
     cache = SeriesCache()
-    with core(True):
+    with compiled():
         parse("m 0\n", cache)  # (so that the line below is a known one, read in C)
         try:
             value = parse(f"m {token}\n", cache).samples[0][1]
