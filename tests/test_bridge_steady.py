@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from promflux.bridge.analyze.derive import TargetDeriver
-from promflux.bridge.ingest.exposition import ExpositionError, SeriesCache, parse
 from promflux.bridge.ingest import steady as steady_module
+from promflux.bridge.ingest.exposition import ExpositionError, SeriesCache, parse
 from promflux.bridge.ingest.steady import SteadyPages
 
 from tests.test_bridge_native import EDITS, NOISE, _native, core, edit, plain, scrape_sequences
