@@ -60,6 +60,11 @@ def test_window_figures_equal_the_truth_of_the_raw_requests_in_the_window(interv
         derived = deriver.derive_all(parse(generate_latest(registry).decode(), deriver.cache),
                                      now, now, target="t1")
         evaluator.observe("api", "t1", derived.increments, now, active=True)
+        # The sums read every third scrape: merged scrapes are held until then (or until
+        # a slot opens), and must then count as if each had been added at once.
+        read = step % 3 == 0
+        if read:
+            evaluator.windows["api"].settle()
         run = evaluator.windows["api"].run(window)
         if not run.entries:
             continue
@@ -72,20 +77,22 @@ def test_window_figures_equal_the_truth_of_the_raw_requests_in_the_window(interv
         counts = run.endpoints.get(ROUTE)
         if everything:  # the service: both routes summed
             total = run.service()
-            assert total.requests == len(everything)
-            assert total.percentile_ms(0.95) == truth_p95([r[1] for r in everything])
-            merged += not shown(evaluator, ("_all", "p95_ms"), now, total.percentile_ms(0.95),
-                                judged)
+            assert not read or total.requests == len(everything)
+            assert not read or total.percentile_ms(0.95) == truth_p95([r[1] for r in everything])
+            merged += not shown(evaluator, ("_all", "p95_ms"), now,
+                                truth_p95([r[1] for r in everything]), judged)
         if not inside:
             continue
-        assert counts is not None and counts.requests == len(inside)
-        assert counts.errors == sum(1 for r in inside if r[2] == 500)
-        assert counts.percentile_ms(0.95) == truth_p95([r[1] for r in inside])
-        assert math.isclose(run.requests_per_minute() or 0.0,
-                            len(everything) * 60.0 / covered)
+        errors = sum(1 for r in inside if r[2] == 500)
+        if read:
+            assert counts is not None and counts.requests == len(inside)
+            assert counts.errors == errors
+            assert counts.percentile_ms(0.95) == truth_p95([r[1] for r in inside])
+            assert math.isclose(run.requests_per_minute() or 0.0,
+                                len(everything) * 60.0 / covered)
         shown(evaluator, (ROUTE, "p95_ms"), now, truth_p95([r[1] for r in inside]), judged)
-        shown(evaluator, (ROUTE, "error_rate_percent"), now,
-              100.0 * counts.errors / len(inside), judged)
+        shown(evaluator, (ROUTE, "error_rate_percent"), now, 100.0 * errors / len(inside),
+              judged)
     # at 5 s every scrape opens a slot; at 1 s every other one after the first is merged
     assert merged == (0 if interval >= evaluator.windows["api"].slot else (400 - 1) // 2)
 

@@ -253,6 +253,7 @@ class Evaluator:
             # most a slot later (as rules are evaluated on their own interval, not every
             # scrape's): judging every endpoint's figures is most of a scrape's cost.
             return []
+        window.settle()
         changes = step_states(self.states, service, self._judge(service, window, now, active),
                               now)
         window.forget_orders()

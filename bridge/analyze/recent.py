@@ -35,6 +35,7 @@ class RecentBaselines:
                                                                              now):
             return
         self._taken[service] = now
+        window.settle()
         run = window.run(self.length)
         for endpoint, counts in [*run.endpoints.items(), (schema.ALL, run.service())]:
             if not held(service, endpoint) and counts.requests > 0:
