@@ -1,6 +1,7 @@
 """Instructions per scraped sample of everything the bridge does with one scrape in process
 (parse, derive, threshold windows and judgement, encode), this tree against a git revision,
 both on their compiled cores (valgrind --tool=callgrind: repeatable where timings are not).
+Pages go the scrape loop's way: the steady scan first where the revision has one.
 
     .venv/bin/python bench/scrape_instructions.py --against 886ffda [--changing 0.1]
 
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import sysconfig
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 WARM = 300
@@ -65,10 +67,26 @@ def work(changing: float, scrapes: int) -> None:
     texts = [render(template, second) for second in range(WARM + scrapes)]
     deriver, encoder = TargetDeriver("svc"), LineEncoder()
     evaluator = Evaluator(RuleBook({**DEFAULTS, **REGRESSION_DEFAULTS}))
+    try:  # (as the scrape loop takes a page: the steady scan first, where there is one)
+        from promflux.bridge.ingest.steady import SteadyPages
+    except ImportError:
+        steady = None
+    else:
+        steady = SteadyPages(deriver)
+
+    def digest(text: str, now: float) -> Any:
+        quick = None if steady is None else steady.derive(text, False, None, now, now, "t")
+        if quick is not None:
+            return quick[1]
+        scraped = parse(text, deriver.cache)
+        derived = deriver.derive_all(scraped, now, now, True, "t")
+        if steady is not None:
+            steady.arm(scraped, text)
+        return derived
 
     def scrape(second: int) -> None:
         now = 1_000.0 + second
-        derived = deriver.derive_all(parse(texts[second], deriver.cache), now, now, True, "t")
+        derived = digest(texts[second], now)
         points = derived.points
         points += [change.point() for change in evaluator.observe(
             "svc", "t", derived.increments, now, True, True)]

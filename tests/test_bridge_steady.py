@@ -142,9 +142,10 @@ def test_the_steady_scan_is_taken_on_a_page_that_only_grows_and_left_when_it_cha
     taken: list[int] = []
     with compiled():
         assert steady(pages, taken) == usual(pages)
-    # Steady from the second page on, until the restart; again two pages after it (the
-    # first is laid out, the second waits one scrape after the miss); never on a change.
-    assert taken == [1, 2, 3, 6, 7]
+    # The first page (all its series new) is not laid out, the second is: steady from the
+    # third on, until the restart; again two pages after it (the first waits one scrape
+    # after the miss, the second is laid out); never on a change.
+    assert taken == [2, 3, 6, 7]
     assert isinstance(usual(pages)[-2], str) and "malformed TYPE line" in usual(pages)[-2]
 
 

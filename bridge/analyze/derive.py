@@ -252,6 +252,7 @@ class TargetDeriver:
         self.duplicates = 0  # repeated series dropped from answers, as Prometheus does
         self.refused_histograms = 0  # interval buckets refused as not cumulative
         self.steady: SteadyLayout | None = None  # the last page's, when armed
+        self._new_series = False  # the last page had series not seen before
 
     def _job_group(self, job: str) -> _Latency:
         group = self._jobs.get(job)
@@ -287,12 +288,14 @@ class TargetDeriver:
         roles = self._roles
         warning = ""
         self.steady = None  # (its values are the tracker's again from here)
+        known = len(roles)
         if compiled is not None:
             cumulative, gauges, start_time, others = compiled.sort_samples(
                 scrape.samples, roles, self._classify, _CUMULATIVE_FROM, _GAUGE)
         else:
             cumulative, gauges, start_time, others = sort_samples(
                 scrape.samples, roles, self._classify)
+        self._new_series = len(roles) > known
         if len(scrape.samples) - others != len(cumulative):  # a series repeated
             cumulative, warning = self._first_values(scrape)
         if len(roles) > 2 * len(scrape.samples) + 1024:
@@ -347,10 +350,13 @@ class TargetDeriver:
     def arm(self, samples: list[tuple[Series, float]]) -> bool:
         """After ``derive_all`` of ``samples``: lay them out for ``derive_steady`` of the
         pages to come with the same lines. False when such pages would not derive the
-        usual way alone: a series repeated, a counter whose value was not kept (NaN)."""
-        last = self.tracker.last_values()
-        if self.tracker.time is None or len({s for s, _ in samples}) != len(samples):
+        usual way alone: a series repeated, a counter whose value was not kept (NaN); or
+        when they had series not seen before (a page that churns is not laid out each
+        time: the next without new series is)."""
+        if (self._new_series or self.tracker.time is None
+                or len({s for s, _ in samples}) != len(samples)):
             return False
+        last = self.tracker.last_values()
         self.steady = steady_layout(samples, self._roles, last)
         return self.steady is not None
 

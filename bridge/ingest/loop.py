@@ -249,7 +249,8 @@ class TargetScraper:
         derive, url = self.deriver.derive_all, self.target.url
         derived = await self._off_loop(derive, scraped, stamp, started, count, url) if (
             large) else derive(scraped, stamp, started, count, url)
-        self.steady.arm(scraped, fetched.text)
+        if not large:  # (a large answer never takes the steady scan: read in the thread)
+            self.steady.arm(scraped, fetched.text)
         return len(scraped.samples), derived
 
     def _counted(self, started: float) -> bool:
