@@ -39,25 +39,19 @@ def compiled() -> Iterator[None]:
 
 def usual(pages: list[str]) -> list[object]:
     """What the usual parse and derive give, page by page."""
-    deriver = TargetDeriver("api")
-    seen: list[object] = []
-    for step, page in enumerate(pages):
-        try:
-            scrape = parse(page, deriver.cache)
-        except ExpositionError as error:
-            seen.append(str(error))
-            continue
-        seen.append(plain(deriver.derive_all(scrape, 15.0 * step, 15.0 * step)))
-    return [*seen, _end(deriver)]
+    return steady(pages, first=False)
 
 
-def steady(pages: list[str], taken: list[int] | None = None) -> list[object]:
-    """The same through the steady scan first, as the scrape loop does it."""
+def steady(pages: list[str], taken: list[int] | None = None,
+           first: bool = True) -> list[object]:
+    """The same through the steady scan ``first``, as the scrape loop does it; ``taken``
+    gets the pages the scan took."""
     deriver = TargetDeriver("api")
     pages_of = SteadyPages(deriver)
     seen: list[object] = []
     for step, page in enumerate(pages):
-        got = pages_of.derive(page, False, None, 15.0 * step, 15.0 * step, "")
+        got = pages_of.derive(page, False, None, 15.0 * step, 15.0 * step, "") if (
+            first) else None
         if got is not None:
             seen.append(plain(got[1]))
             if taken is not None:
@@ -69,7 +63,8 @@ def steady(pages: list[str], taken: list[int] | None = None) -> list[object]:
             seen.append(str(error))
             continue
         seen.append(plain(deriver.derive_all(scrape, 15.0 * step, 15.0 * step)))
-        pages_of.arm(scrape, page)
+        if first:
+            pages_of.arm(scrape, page)
     return [*seen, _end(deriver)]
 
 
