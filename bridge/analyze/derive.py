@@ -253,6 +253,7 @@ class TargetDeriver:
         self.refused_histograms = 0  # interval buckets refused as not cumulative
         self.steady: SteadyLayout | None = None  # the last page's, when armed
         self._new_series = False  # the last page had series not seen before
+        self._steady_at: float | None = None  # the tracker's time the layout follows
 
     def _job_group(self, job: str) -> _Latency:
         group = self._jobs.get(job)
@@ -330,8 +331,9 @@ class TargetDeriver:
         other counters' increases and the gauges; None when the page is not steady (then
         nothing has changed, and this returns None)."""
         layout, previous = self.steady, self.tracker.time
-        if layout is None or previous is None or monotonic <= previous:
-            return None
+        if (layout is None or previous is None or monotonic <= previous
+                or previous != self._steady_at):
+            return None  # (not laid out, or the tracker was set since: a restored state)
         self._reset_groups()
         scanned = scan()
         if scanned is None:
@@ -344,6 +346,7 @@ class TargetDeriver:
         points = _gauge_points(gauges, ts, self._tags)
         seconds = monotonic - previous
         self.tracker.went_on(monotonic, layout.counters)
+        self._steady_at = monotonic
         self.last_wall = timestamp
         return _derived(points, seconds, self._rows(rest, seconds, ts), "", target)
 
@@ -358,6 +361,7 @@ class TargetDeriver:
             return False
         last = self.tracker.last_values()
         self.steady = steady_layout(samples, self._roles, last)
+        self._steady_at = self.tracker.time
         return self.steady is not None
 
     def _classify(self, series: Series) -> tuple[Any, ...] | None:
