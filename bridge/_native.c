@@ -267,33 +267,49 @@ read_entry(const unsigned char *at, Py_ssize_t *shared, Py_ssize_t *length)
     *length = at[2] | (at[3] << 8);
 }
 
+/* The packed entry at *at (see remember) is [start, start + length): 1 and *at moves
+ * past it, current then holding its text; 0 when not; -1 on an error. */
+static int
+next_entry(const unsigned char *packed, Py_ssize_t size, Py_ssize_t *at, Text *current,
+           const char *start, Py_ssize_t length)
+{
+    if (*at + 4 > size)
+        return 0;
+    Py_ssize_t shared, rest;
+    read_entry(packed + *at, &shared, &rest);
+    const unsigned char *tail = packed + *at + 4;
+    if (shared + rest != length || shared > current->size || *at + 4 + rest > size
+            || memcmp(start, current->data, (size_t)shared) != 0
+            || memcmp(start + shared, tail, (size_t)rest) != 0)
+        return 0;
+    current->size = shared;
+    if (text_add(current, (const char *)tail, rest))
+        return -1;
+    *at += 4 + rest;
+    return 1;
+}
+
 /* Whether [start, start + length) is the text of the entry at the scan's place; if so
  * the scan moves past it. */
 static int
 at_place(Scan *scan, const char *start, Py_ssize_t length)
 {
-    if (scan->before_at + 4 > scan->before_size)
-        return 0;
-    Py_ssize_t shared, rest;
-    read_entry(scan->before + scan->before_at, &shared, &rest);
-    const unsigned char *tail = scan->before + scan->before_at + 4;
-    if (shared + rest != length || shared > scan->current.size
-            || memcmp(start, scan->current.data, (size_t)shared) != 0
-            || memcmp(start + shared, tail, (size_t)rest) != 0)
-        return 0;
-    scan->current.size = shared;
-    if (text_add(&scan->current, (const char *)tail, rest))
-        return -1;
-    if (scan->in_step) {
-        /* The text before this one is the last one made: this entry is made as it was. */
-        scan->last.size = shared;
-        if (text_add(&scan->order, (const char *)scan->before + scan->before_at, 4 + rest)
-                || text_add(&scan->last, (const char *)tail, rest))
-            return -1;
-    }
-    scan->before_at += 4 + rest;
+    Py_ssize_t entry = scan->before_at;
+    int found = next_entry(scan->before, scan->before_size, &scan->before_at,
+                           &scan->current, start, length);
+    if (found <= 0)
+        return found;
     scan->index++;
-    return scan->in_step ? 2 : 1;
+    if (!scan->in_step)
+        return 1;
+    /* The text before this one is the last one made: this entry is made as it was. */
+    Py_ssize_t shared, rest;
+    read_entry(scan->before + entry, &shared, &rest);
+    scan->last.size = shared;
+    if (text_add(&scan->order, (const char *)scan->before + entry, 4 + rest)
+            || text_add(&scan->last, (const char *)scan->before + entry + 4, rest))
+        return -1;
+    return 2;
 }
 
 /* known filled with the answer before's texts and series (once per scan, and only when a
@@ -546,28 +562,6 @@ error:
 /* Kinds of a steady page's lines (ingest/steady.py gives them, one byte per sample line). */
 enum { STEADY_SKIP, STEADY_BUCKET, STEADY_COUNTER, STEADY_GAUGE, STEADY_START };
 
-/* The packed entry at *at (see remember) is [start, start + length): *at moves past it and
- * current holds its text. */
-static int
-next_entry(const unsigned char *packed, Py_ssize_t size, Py_ssize_t *at, Text *current,
-           const char *start, Py_ssize_t length)
-{
-    if (*at + 4 > size)
-        return 0;
-    Py_ssize_t shared, rest;
-    read_entry(packed + *at, &shared, &rest);
-    const unsigned char *tail = packed + *at + 4;
-    if (shared + rest != length || shared > current->size || *at + 4 + rest > size
-            || memcmp(start, current->data, (size_t)shared) != 0
-            || memcmp(start + shared, tail, (size_t)rest) != 0)
-        return 0;
-    current->size = shared;
-    if (text_add(current, (const char *)tail, rest))
-        return -1;
-    *at += 4 + rest;
-    return 1;
-}
-
 /* What one steady scan reads and makes. */
 typedef struct {
     const unsigned char *kinds;
@@ -576,6 +570,16 @@ typedef struct {
     Py_ssize_t lines, slot_count;
     PyObject *roles, *rest, *gauges;
 } Steady;
+
+/* (first, value) appended to list: 0, or -1 on an error. */
+static int
+append_number(PyObject *list, PyObject *first, double value)
+{
+    PyObject *number = PyFloat_FromDouble(value);
+    int failed = number == NULL || append_pair(list, first, number);
+    Py_XDECREF(number);
+    return failed ? -1 : 0;
+}
 
 /* One sample line's value by its kind: 1 taken, 0 not steady, -1 on error. */
 static int
@@ -595,20 +599,9 @@ steady_value(Steady *s, Py_ssize_t i, double value)
             s->sums[slot] += value - old;
             return 1;
         }
-        else {
-            PyObject *increase = PyFloat_FromDouble(value - old);
-            int failed = increase == NULL
-                || append_pair(s->rest, PyList_GET_ITEM(s->roles, i), increase);
-            Py_XDECREF(increase);
-            return failed ? -1 : 1;
-        }
-    case STEADY_GAUGE: {
-        PyObject *number = PyFloat_FromDouble(value);
-        int failed = number == NULL
-            || append_pair(s->gauges, PyList_GET_ITEM(s->roles, i), number);
-        Py_XDECREF(number);
-        return failed ? -1 : 1;
-    }
+        return append_number(s->rest, PyList_GET_ITEM(s->roles, i), value - old) ? -1 : 1;
+    case STEADY_GAUGE:
+        return append_number(s->gauges, PyList_GET_ITEM(s->roles, i), value) ? -1 : 1;
     case STEADY_START:
         return value == old;  /* a new start time: the target restarted */
     default:

@@ -311,10 +311,7 @@ class TargetDeriver:
         if start_time is not None:
             self.start_time = start_time
         ts = int(timestamp * 1000)
-        for role, value in gauges:  # the cores a CPU counter is a share of
-            if role[3] in _CORE_FIELDS:
-                self._cores[role[3]] = value
-        points = _gauge_points(gauges, ts, self._tags)
+        points = self._gauge_points(gauges, ts)
         increases, seconds = self.tracker.update(
             timestamp if monotonic is None else monotonic, cumulative, restarted, give=True)
         self.last_wall = timestamp
@@ -340,10 +337,7 @@ class TargetDeriver:
             return None
         rest, gauges = scanned
         ts = int(timestamp * 1000)
-        for role, value in gauges:  # the cores a CPU counter is a share of
-            if role[3] in _CORE_FIELDS:
-                self._cores[role[3]] = value
-        points = _gauge_points(gauges, ts, self._tags)
+        points = self._gauge_points(gauges, ts)
         seconds = monotonic - previous
         self.tracker.went_on(monotonic, layout.counters)
         self._steady_at = monotonic
@@ -387,6 +381,12 @@ class TargetDeriver:
         tags = dict(self.base_tags)
         tags.update(extra)
         return tags
+
+    def _gauge_points(self, gauges: list[tuple[tuple[Any, ...], float]], ts: int) -> list[Point]:
+        for role, value in gauges:  # the cores a CPU counter is a share of
+            if role[3] in _CORE_FIELDS:
+                self._cores[role[3]] = value
+        return _gauge_points(gauges, ts, self._tags)
 
     def _reset_groups(self) -> None:
         for group in (*self._groups.values(), *self._jobs.values()):
@@ -437,9 +437,9 @@ def _add_rest(rest: list[tuple[tuple[Any, ...] | None, float]], cores: dict[str,
               seconds: float) -> tuple[_Rows, _Rows, _Histograms]:
     """Each increase but the latency buckets' into its group, counter row, CPU row or
     histogram (``cores``: the cores gauges a CPU counter is a share of)."""
-    counters: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, float]] = {}
-    cpu_rows: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, float]] = {}
-    histograms: dict[tuple[str, tuple[tuple[str, str], ...], str], _Latency] = {}
+    counters: _Rows = {}
+    cpu_rows: _Rows = {}
+    histograms: _Histograms = {}
     for role, increase in rest:
         if role is None:
             continue  # not stored (the tracker's increases are finite, never negative)

@@ -254,8 +254,8 @@ class TargetScraper:
         return len(scraped.samples), derived
 
     def _counted(self, started: float) -> bool:
-        """Whether ``_twin_stored`` would say no at once, with nothing to change: this
-        scrape's interval is the target's own to count."""
+        """Whether this scrape's interval is the target's own to count, known without
+        asking the HA twin (``_twin_stored`` then says no at once)."""
         last = self.deriver.tracker.time
         return (self.twin_covers is None or (
             not self._resync and last is not None and started - last <= 1.5 * self.interval))
@@ -277,10 +277,10 @@ class TargetScraper:
         (through the slot before this one, at least). After such a gap the next interval
         is left to the twin too: it begins at the late scrape, not at a slot, so its point
         would hold less than the twin's point of the same slot, and could overwrite it."""
-        last, since = self.deriver.tracker.time, self.deriver.last_wall
+        counted, since = self._counted(started), self.deriver.last_wall
         resync, self._resync = self._resync, False
-        if (self.twin_covers is None or last is None or since is None
-                or (started - last <= 1.5 * self.interval and not resync)):
+        if (counted or since is None or self.deriver.tracker.time is None
+                or self.twin_covers is None):
             return False
         stored = await self.twin_covers(self.target.service, self.status.url, since,
                                         stamp - self.interval)
