@@ -2,8 +2,8 @@
 (docs/performance.md).
 
     .venv/bin/python bench/bridge_vs_prometheus.py [--targets 50] [--seconds 40]
-        [--rounds 1] [--against REVISION] [--mypyc] [--pure] [--changing 0.1] [--alone]
-        [--profile stacks.txt]
+        [--rounds 1] [--against REVISION] [--mypyc] [--pure] [--asyncio] [--changing 0.1]
+        [--alone] [--together] [--profile stacks.txt]
 
 Every target serves the same realistic page (a 50-route service from the exporter itself:
 76 latency series and the resource gauges, about 2,140 samples), from Debian's nginx, so
@@ -20,7 +20,9 @@ targets at 1 s at the same time. Over the measured window, after a warm-up:
 * the bridge's RSS growth per tracked sample series, against a bridge scraping one target.
 
 With ``--against``, a git revision's bridge runs in alternate rounds against the same
-targets and influxd (before and after in one run). ``--profile`` samples the bridge with
+targets and influxd (before and after in one run); with ``--together`` the sides' bridges
+run at the same time instead, measured over one window, so that the machine's drift
+between rounds weighs on none of them more than another. ``--profile`` samples the bridge with
 py-spy during the measured window (collapsed stacks: where its CPU goes).
 """
 
@@ -155,12 +157,12 @@ def start_nginx(d: Path) -> tuple[subprocess.Popen[bytes], int]:
 
 
 def bridge_config(d: Path, name: str, influx: str, port: int, targets: int,
-                  listen: int = 0, interval: float = 1.0) -> Path:
+                  listen: int = 0, interval: float = 1.0, query: str = "") -> Path:
     lines = [f"influxdb:\n  url: {influx}\n  database: {name}",
              f"scrape:\n  interval: {interval:g}s\n  timeout: {min(interval, 10):g}s",
              f"buffer:\n  path: {d}/{name}-buffer", f"listen: 127.0.0.1:{listen or free_port()}",
              "targets:"]
-    lines += [f"  - service: svc{t}\n    url: http://127.0.0.1:{port}/t{t}/metrics"
+    lines += [f"  - service: svc{t}\n    url: http://127.0.0.1:{port}/t{t}/metrics{query}"
               for t in range(targets)]
     path = d / f"{name}.yml"
     path.write_text("\n".join(lines) + "\n")
@@ -327,6 +329,46 @@ def measure(args: argparse.Namespace, d: Path, influx: InfluxServer, port: int,
             proc.wait(20)
 
 
+def measure_together(args: argparse.Namespace, d: Path, influx: InfluxServer, port: int,
+                     pages: Pages, sides: list[tuple[str, Path | None, dict[str, str]]],
+                     rss_one: dict[str, float]) -> None:
+    """One round with every side's bridge running at once, on the same targets (each its
+    own database), measured over the same window: what the machine does meanwhile weighs
+    on all of them alike. A side's scrapes are told apart by a query string (?side=N)."""
+    bridges = []
+    for n, (_label, root, env) in enumerate(sides):
+        config = bridge_config(d, f"bench{time.monotonic_ns()}", influx.url, port,
+                               args.targets, query=f"?side={n}")
+        bridges.append(subprocess.Popen(bridge_argv(config, root), cwd=ROOT, env=env))
+    try:
+        time.sleep(args.warmup)
+        before = [cpu_seconds(b.pid) for b in bridges]
+        start = time.time()
+        time.sleep(args.seconds)
+        end = time.time()
+        cpu = [cpu_seconds(b.pid) - was for b, was in zip(bridges, before, strict=True)]
+        rss = [rss_mib(b.pid) for b in bridges]
+        time.sleep(1.5)  # nginx flushes its log buffer every second
+        seen = scrapes(d / "access.log", start, end).get("Python", {})
+        print(f"{len(sides)} bridges at once, {args.targets} targets x {pages.samples} "
+              f"samples at 1 s, {args.seconds:.0f} s measured, {args.changing:.0%} of "
+              "routes busy")
+        for n, (label, _, _) in enumerate(sides):
+            mine = [times for uri, times in seen.items() if uri.endswith(f"?side={n}")]
+            done = sum(len(times) for times in mine)
+            gaps = sorted(b - a for times in mine for a, b in itertools.pairwise(times))
+            p99 = gaps[int(len(gaps) * 0.99)] if gaps else float("nan")
+            growth = (rss[n] - rss_one[label]) * 1048576 / ((args.targets - 1) * pages.samples)
+            print(f"  {label:40} CPU {cpu[n] / args.seconds * 100:5.1f} % of a core, "
+                  f"{cpu[n] / max(done * pages.samples, 1) * 1e6:5.2f} us per scraped sample; "
+                  f"kept {done / (args.targets * args.seconds) * 100:5.1f} %, p99 gap "
+                  f"{p99:.3f} s; RSS {rss[n]:.0f} MiB, {growth:.0f} B per series")
+    finally:
+        for bridge in bridges:
+            bridge.terminate()
+            bridge.wait(20)
+
+
 def with_native_core(root: Path) -> Path:
     """An exported revision with a compiled core of its own C source beside its bridge
     (this tree's build when the source is the same, else one built with setup.py's flags)."""
@@ -351,10 +393,17 @@ def main() -> None:
                         help="the bridge without Prometheus and vmagent beside it")
     parser.add_argument("--changing", type=float, default=1.0,
                         help="share of routes whose counters grow each second (1: all)")
+    parser.add_argument("--asyncio", action="store_true",
+                        help="also run this tree's bridge on asyncio's own event loop")
+    parser.add_argument("--together", action="store_true",
+                        help="the bridges of all sides at once, measured over one window "
+                             "(without Prometheus and vmagent)")
     args = parser.parse_args()
     sides: list[tuple[str, Path | None]] = [("this tree", None)]
     if args.pure:
         sides.append(("this tree, pure core (PROMFLUX_PURE=1)", None))
+    if args.asyncio:
+        sides.append(("this tree, asyncio loop (PROMFLUX_LOOP=asyncio)", None))
     if args.against:
         from bench.bridge_instructions import export
 
@@ -363,13 +412,19 @@ def main() -> None:
         from bench.compiled import compiled_copy
 
         sides.append(("this tree, compiled by mypyc", compiled_copy()))
-    clean = {k: v for k, v in os.environ.items() if k != "PROMFLUX_PURE"}
-    envs = {label: {**clean, "PROMFLUX_PURE": "1"} if "pure core" in label else clean
+    clean = {k: v for k, v in os.environ.items() if k not in ("PROMFLUX_PURE", "PROMFLUX_LOOP")}
+    envs = {label: {**clean, "PROMFLUX_PURE": "1"} if "pure core" in label else
+            {**clean, "PROMFLUX_LOOP": "asyncio"} if "asyncio loop" in label else clean
             for label, _ in sides}
     with served_fleet("bench-vs-prom-", changing=args.changing) as (d, influx, port, pages):
         rss_one = {label: bridge_rss_one_target(d, influx.url, port, root, env=envs[label])
                    for label, root in sides}
         for round_ in range(args.rounds):
+            if args.together:
+                print(f"-- round {round_ + 1}, all at once")
+                measure_together(args, d, influx, port, pages,
+                                 [(label, root, envs[label]) for label, root in sides], rss_one)
+                continue
             for label, root in sides:  # interleaved: drift hits both sides alike
                 print(f"-- round {round_ + 1}, bridge of {label}")
                 measure(args, d, influx, port, pages, root, rss_one[label], envs[label])

@@ -26,19 +26,30 @@ def tune_gc() -> None:
 
 
 def version_text() -> str:
-    """The version and which core runs the per-sample hot path."""
+    """The version, which core runs the per-sample hot path and which event loop."""
     from promflux import __version__
 
+    from .event_loop import loop_factory
     from .native import CORE
 
-    return f"promflux-bridge {__version__} (core: {CORE})"
+    return f"promflux-bridge {__version__} (core: {CORE}; event loop: {loop_factory()[1]})"
+
+
+class _Version(argparse.Action):
+    """--version, printed on one line (argparse's own wraps it at the terminal's width)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        print(version_text())
+        parser.exit()
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the bridge; exit code 2 for an invalid configuration."""
     parser = argparse.ArgumentParser(prog="promflux-bridge", description=(
         "Scrape Prometheus /metrics and write percentiles and rates to InfluxDB."))
-    parser.add_argument("--version", action="version", version=version_text())
+    parser.add_argument("--version", action=_Version, nargs=0,
+                        help="say the version, the core and the event loop, and exit")
     parser.add_argument("--config", required=True, help="YAML configuration file")
     parser.add_argument("--check-config", action="store_true",
                         help="validate the configuration and exit")
@@ -74,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.backfill:
         return _backfill(config, args.backfill)
     from .app import Bridge, ListenError
+    from .event_loop import loop_factory
+    from .native import CORE
 
     tune_gc()
 
@@ -89,8 +102,11 @@ def main(argv: list[str] | None = None) -> int:
         except asyncio.CancelledError:
             pass
 
+    factory, loop_name = loop_factory()
+    logging.getLogger("promflux.bridge").info("event loop: %s; core: %s", loop_name, CORE)
     try:
-        asyncio.run(run())
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(run())
     except ConfigError as exc:  # a secret that cannot be read
         print(f"promflux-bridge: invalid configuration: {exc}", file=sys.stderr)
         return 2

@@ -22,7 +22,8 @@
  * row's fields, sorted monotonic buckets and the percentiles read from them, and
  * sliding-window sums.
  *
- * encode_fields: the line-protocol encoder's loop over a point's fields (store/lineprotocol.py).
+ * encode_points: the line-protocol encoder's loop over a batch of points
+ * (store/lineprotocol.py), bytes out.
  *
  * Series, intern_series and live_series: the series type and its canonical table
  * (model.py), kept out of the cycle collector's way.
@@ -65,6 +66,22 @@ text_add(Text *text, const char *data, Py_ssize_t size)
     return 0;
 }
 
+/* Whether a float can take a new value in place: nobody but its holder (and `ours`
+ * references we took ourselves) can see it, so no one can tell it from a new float. The
+ * window sums change every bucket of every endpoint at each scrape: a new float and a
+ * dict store each time were most of that. Not where the GIL is gone (no count is sure). */
+static int
+sole_float(PyObject *value, Py_ssize_t ours)
+{
+#ifdef Py_GIL_DISABLED
+    (void)value;
+    (void)ours;
+    return 0;
+#else
+    return value != NULL && PyFloat_CheckExact(value) && Py_REFCNT(value) == ours;
+#endif
+}
+
 /* dict[key] = dict.get(key, 0.0) + scale * amount, as the pure code computes it (the
  * multiplication left out where scale is 1, as the pure code leaves it out). */
 static int
@@ -77,6 +94,10 @@ dict_add(PyObject *dict, PyObject *key, PyObject *amount, double scale)
     if ((old == NULL || PyFloat_CheckExact(old)) && PyFloat_CheckExact(amount)) {
         double before = old == NULL ? 0.0 : PyFloat_AS_DOUBLE(old);
         double added = PyFloat_AS_DOUBLE(amount);
+        if (sole_float(old, 1)) {
+            ((PyFloatObject *)old)->ob_fval = before + (scale == 1.0 ? added : scale * added);
+            return 0;
+        }
         sum = PyFloat_FromDouble(before + (scale == 1.0 ? added : scale * added));
     }
     else {
@@ -1184,22 +1205,15 @@ text_add_float(Text *text, double value)
     return failed;
 }
 
-PyDoc_STRVAR(encode_fields_doc,
-"encode_fields(fields, keys, key_of) -> 'k=v,...' or None for the pure code\n\n"
-"LineEncoder's field loop for a point whose fields are all floats with ASCII keys: keys\n"
-"maps a field name to its escaped 'name=' ('' for a name never written), key_of(name)\n"
-"makes and caches one; NaN and infinities are left out.");
-
-static PyObject *
-encode_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+/* A point's fields as 'k=v,...' into text (every field a float with an ASCII key; NaN and
+ * infinities left out, as are names never written): 1, or 0 where the point needs the pure
+ * code (text as it was), or -1 on an error. */
+static int
+fields_into(Text *text, PyObject *fields, PyObject *keys, PyObject *key_of)
 {
-    (void)module;
-    if (nargs != 3 || !PyDict_CheckExact(args[0]) || !PyDict_CheckExact(args[1]))
-        Py_RETURN_NONE;
-    PyObject *fields = args[0], *keys = args[1], *key_of = args[2];
-    Text text = {NULL, 0, 0};
+    Py_ssize_t start = text->size, position = 0;
     PyObject *key, *value;
-    Py_ssize_t position = 0;
+    int first = 1;
     while (PyDict_Next(fields, &position, &key, &value)) {
         if (value == Py_None)
             continue;
@@ -1209,7 +1223,7 @@ encode_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         if (escaped != NULL)
             Py_INCREF(escaped);
         else if (PyErr_Occurred() || (escaped = PyObject_CallOneArg(key_of, key)) == NULL)
-            goto error;
+            return -1;
         if (!PyUnicode_Check(escaped) || !PyUnicode_IS_ASCII(escaped)) {
             Py_DECREF(escaped);
             goto pure;
@@ -1220,20 +1234,153 @@ encode_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             Py_DECREF(escaped);
             continue;
         }
-        int failed = (text.size && text_add(&text, ",", 1))
-            || text_add(&text, (const char *)PyUnicode_DATA(escaped), size)
-            || text_add_float(&text, number);
+        int failed = (!first && text_add(text, ",", 1))
+            || text_add(text, (const char *)PyUnicode_DATA(escaped), size)
+            || text_add_float(text, number);
         Py_DECREF(escaped);
         if (failed)
-            goto error;
+            return -1;
+        first = 0;
     }
-    PyObject *out = PyUnicode_FromStringAndSize(text.data ? text.data : "", text.size);
+    return 1;
+pure:
+    text->size = start;
+    return 0;
+}
+
+/* The UTF-8 of a str into text: 0, or -1 on an error (a lone surrogate, as str.encode). */
+static int
+text_add_str(Text *text, PyObject *str)
+{
+    if (!PyUnicode_Check(str)) {
+        PyErr_SetString(PyExc_TypeError, "a line or head must be a str");
+        return -1;
+    }
+    Py_ssize_t size;
+    const char *data = PyUnicode_AsUTF8AndSize(str, &size);
+    return data == NULL ? -1 : text_add(text, data, size);
+}
+
+/* One point of the usual shape (a 4-tuple: str measurement, dict tags, dict fields, int
+ * timestamp) as a line into text: 1, or 0 where it needs the pure code (text as it was),
+ * or -1 on an error. The head is the encoder's cached one (made by head_of when missing). */
+static int
+point_into(Text *text, PyObject *point, PyObject *heads, PyObject *keys, PyObject *key_of,
+           PyObject *head_of)
+{
+    if (!PyTuple_CheckExact(point) || PyTuple_GET_SIZE(point) != 4)
+        return 0;
+    PyObject *measurement = PyTuple_GET_ITEM(point, 0), *tags = PyTuple_GET_ITEM(point, 1);
+    PyObject *fields = PyTuple_GET_ITEM(point, 2), *stamp = PyTuple_GET_ITEM(point, 3);
+    if (!PyUnicode_CheckExact(measurement) || !PyDict_CheckExact(tags)
+            || !PyDict_CheckExact(fields) || !PyLong_CheckExact(stamp))
+        return 0;
+    int overflow;
+    long long ms = PyLong_AsLongLongAndOverflow(stamp, &overflow);
+    if (overflow || (ms == -1 && PyErr_Occurred())) {
+        PyErr_Clear();
+        return 0;
+    }
+    Py_ssize_t start = text->size, mark;
+    char digits[32];
+    int size = snprintf(digits, sizeof digits, " %lld\n", ms);
+    if (text_add(text, " ", 1))  /* (the head goes before it once the fields are known) */
+        return -1;
+    mark = text->size;
+    int found = fields_into(text, fields, keys, key_of);
+    if (found <= 0 || text->size == mark) {  /* pure code, an error, or no field to write */
+        text->size = start;
+        return found < 0 ? -1 : (found == 0 ? 0 : 1);
+    }
+    if (text_add(text, digits, size))
+        return -1;
+    /* The head: (measurement, *tags.keys(), *tags.values()) as the encoder keys it. */
+    Py_ssize_t count = PyDict_GET_SIZE(tags), position = 0, i = 0;
+    PyObject *key = PyTuple_New(1 + 2 * count), *name, *value, *head;
+    if (key == NULL)
+        return -1;
+    Py_INCREF(measurement);
+    PyTuple_SET_ITEM(key, 0, measurement);
+    while (PyDict_Next(tags, &position, &name, &value) && i < count) {
+        Py_INCREF(name);
+        Py_INCREF(value);
+        PyTuple_SET_ITEM(key, 1 + i, name);
+        PyTuple_SET_ITEM(key, 1 + count + i, value);
+        i++;
+    }
+    if (i != count) {  /* (a tags dict that changed size: not expected) */
+        Py_DECREF(key);
+        text->size = start;
+        return 0;
+    }
+    head = PyDict_GetItemWithError(heads, key);  /* borrowed */
+    Py_DECREF(key);
+    if (head != NULL)
+        Py_INCREF(head);
+    else if (PyErr_Occurred() || (head = PyObject_CallFunctionObjArgs(
+            head_of, measurement, tags, NULL)) == NULL)
+        return -1;
+    /* The line so far is " fields ts\n": put the head before it. */
+    Py_ssize_t line = text->size - start, head_size;
+    const char *data = PyUnicode_Check(head) ? PyUnicode_AsUTF8AndSize(head, &head_size) : NULL;
+    if (data == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "a head must be a str");
+        Py_DECREF(head);
+        return -1;
+    }
+    if (text_add(text, data, head_size)) {  /* (grows the buffer by the head's size) */
+        Py_DECREF(head);
+        return -1;
+    }
+    memmove(text->data + start + head_size, text->data + start, (size_t)line);
+    memcpy(text->data + start, data, (size_t)head_size);
+    Py_DECREF(head);
+    return 1;
+}
+
+PyDoc_STRVAR(encode_points_doc,
+"encode_points(points, heads, keys, head_of, key_of, line_of) -> bytes\n\n"
+"LineEncoder.encode: each point's line and a newline, as UTF-8. Points of the usual shape\n"
+"whose fields are all floats are written here, with heads (the encoder's cache, keyed\n"
+"(measurement, *tags.keys(), *tags.values()); head_of(measurement, tags) makes one) and keys\n"
+"(escaped 'name=' by field name; key_of(name) makes one); line_of(point) gives any other\n"
+"point's line ('' for none).");
+
+static PyObject *
+encode_points(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 6 || !PyDict_CheckExact(args[1]) || !PyDict_CheckExact(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "encode_points takes points, two dicts and three "
+                        "callables");
+        return NULL;
+    }
+    PyObject *points = PySequence_Fast(args[0], "points must be iterable");
+    if (points == NULL)
+        return NULL;
+    Text text = {NULL, 0, 0};
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(points);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *point = PySequence_Fast_GET_ITEM(points, i);
+        int done = point_into(&text, point, args[1], args[2], args[4], args[3]);
+        if (done < 0)
+            goto error;
+        if (done == 0) {
+            PyObject *line = PyObject_CallOneArg(args[5], point);
+            int failed = line == NULL || text_add_str(&text, line)
+                || (PyUnicode_GET_LENGTH(line) && text_add(&text, "\n", 1));
+            Py_XDECREF(line);
+            if (failed)
+                goto error;
+        }
+    }
+    Py_DECREF(points);
+    PyObject *out = PyBytes_FromStringAndSize(text.data ? text.data : "", text.size);
     PyMem_Free(text.data);
     return out;
-pure:
-    PyMem_Free(text.data);
-    Py_RETURN_NONE;
 error:
+    Py_DECREF(points);
     PyMem_Free(text.data);
     return NULL;
 }
@@ -1458,8 +1605,12 @@ counts_add(PyObject *mine, PyObject *other, double sign)
     if (PyObject_SetAttr(mine, name_ordered, Py_None) < 0)
         goto done;
     for (i = 0; i < 3; i++) {
-        PyObject *sum = PyFloat_FromDouble(
-            PyFloat_AS_DOUBLE(have[i]) + sign * PyFloat_AS_DOUBLE(more[i]));
+        double figure = PyFloat_AS_DOUBLE(have[i]) + sign * PyFloat_AS_DOUBLE(more[i]);
+        if (sole_float(have[i], 2)) {  /* (held by the attribute and by us) */
+            ((PyFloatObject *)have[i])->ob_fval = figure;
+            continue;
+        }
+        PyObject *sum = PyFloat_FromDouble(figure);
         int failed = sum == NULL || PyObject_SetAttr(mine, names[i], sum) < 0;
         Py_XDECREF(sum);
         if (failed)
@@ -1777,8 +1928,8 @@ error:
 }
 
 static PyMethodDef methods[] = {
-    {"encode_fields", (PyCFunction)(void (*)(void))encode_fields, METH_FASTCALL,
-     encode_fields_doc},
+    {"encode_points", (PyCFunction)(void (*)(void))encode_points, METH_FASTCALL,
+     encode_points_doc},
     {"add_scaled", (PyCFunction)(void (*)(void))add_scaled, METH_FASTCALL, add_scaled_doc},
     {"normalize", (PyCFunction)(void (*)(void))normalize_buckets, METH_FASTCALL,
      normalize_doc},

@@ -286,6 +286,26 @@ def test_the_core_in_use_is_chosen_by_the_environment_and_said_by_version():
     assert (native.compiled is None) == pure
 
 
+def test_the_event_loop_is_uvloop_where_installed_and_asyncio_when_asked():
+    """--version says which loop runs: uvloop where it is installed, asyncio's own with
+    PROMFLUX_LOOP=asyncio or without uvloop."""
+    def version(**env: str) -> str:
+        return subprocess.run([sys.executable, "-m", "promflux.bridge", "--version"],
+                              capture_output=True, text=True, check=True,
+                              env={**os.environ, **env}).stdout
+
+    assert "event loop: asyncio (PROMFLUX_LOOP=asyncio)" in version(PROMFLUX_LOOP="asyncio")
+    try:
+        import uvloop
+    except ImportError:
+        assert "event loop: asyncio (uvloop is not installed)" in version()
+    else:
+        from importlib.metadata import version as installed
+
+        assert uvloop.new_event_loop
+        assert f"event loop: uvloop {installed('uvloop')}" in version()
+
+
 def test_a_missing_build_falls_back_to_the_reference():
     """Where the extension was not built (an sdist without a compiler), the bridge runs
     the pure core and says why."""
@@ -439,12 +459,13 @@ field_values = (st.floats() | st.sampled_from(
     [0.0, -0.0, 1.0, -3.0, 1e15, 1e16, -1e16, 9007199254740993.0, 0.1, 1e-7, 123456.5,
      math.inf, math.nan]) | st.integers(-10, 10) | st.none() | st.text(max_size=4))
 points = st.lists(st.tuples(
-    st.sampled_from(["performance_metrics", "latency buckets", "m,x"]),
+    st.sampled_from(["performance_metrics", "latency buckets", "m,x", "mé"]),
     st.dictionaries(st.sampled_from(["service", "endpoint", "tag=x", "time"]),
                     st.text(max_size=5), max_size=3),
     st.dictionaries(st.sampled_from(["requests", "le_0.1", "le_+Inf", "p95_ms", "time",
                                      "fïeld", "a b"]), field_values, max_size=5),
-    st.integers(0, 2_000_000_000_000)), max_size=6)
+    st.integers(0, 2_000_000_000_000) | st.sampled_from([2**63, -1, 1.5e12, True])).map(
+        lambda point: list(point) if point[3] == -1 else point), max_size=6)
 
 
 @needs_core
@@ -459,6 +480,8 @@ def test_both_cores_write_the_same_line_protocol(batch):
         pure = lineprotocol.LineEncoder().encode(batch)
         lineprotocol.compiled = _native
         assert lineprotocol.LineEncoder().encode(batch) == pure
+        encoder = lineprotocol.LineEncoder(max_entries=2)  # (its caches cleared as it goes)
+        assert encoder.encode(iter(batch)) == pure == encoder.encode(batch)
     finally:
         lineprotocol.compiled = saved
 

@@ -214,7 +214,7 @@ def test_the_wheel_carries_the_compiled_core_and_passes_the_bridge_tests(wheel, 
     assert re.search(r"-cp3\d+-cp3\d+-linux_", wheel.name), wheel.name  # built for here
     version = subprocess.run([str(venv / "bin" / "promflux-bridge"), "--version"],
                              capture_output=True, text=True, check=True).stdout
-    assert "(core: compiled (C))" in version
+    assert "(core: compiled (C); event loop: uvloop " in version
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROMFLUX_")}
     assert " passed" in run_bridge_tests(venv, tmp_path, env)
 

@@ -548,9 +548,10 @@ def latency_points(groups: list[_Latency], wide_tags: dict[str, str], seconds: f
     points: list[Point] = []
     append = points.append
     service_wide = _Latency(wide_tags)
-    wide_buckets = service_wide.buckets
+    wide_buckets, wide_status = service_wide.buckets, service_wide.by_status
     to_minute = 60.0 / seconds
     seen = False
+    status_codes = schema.STATUS_CODES
     for group in groups:
         if not (group.buckets or group.by_status or group.count):
             continue  # no series of this endpoint in this scrape
@@ -562,15 +563,14 @@ def latency_points(groups: list[_Latency], wide_tags: dict[str, str], seconds: f
             elif cls == "4":
                 group.client_errors += count
             if count > 0:
-                append((schema.STATUS_CODES, group.status_tag(status),
+                append((status_codes, group.status_tags.get(status) or group.status_tag(status),
                         {"requests": count, "requests_per_minute": count * to_minute}, ts))
+            wide_status[status] = wide_status.get(status, 0.0) + count
         _bucket_points(group, schema.LATENCY_BUCKETS, ts, points, wide_buckets)
         service_wide.count += group.count
         service_wide.total += group.total
         service_wide.errors += group.errors
         service_wide.client_errors += group.client_errors
-        service_wide.by_status.update(
-            (s, service_wide.by_status.get(s, 0.0) + c) for s, c in group.by_status.items())
         row = _performance_row(group, seconds, ts, limit_s)
         append(row)
         # The group's bucket dict is replaced at the next reset: shared, not copied.

@@ -108,43 +108,35 @@ class LineEncoder:
 
     def encode(self, points: Iterable[Point]) -> bytes:
         """A write body: one line per point that has a valid field."""
-        lines: list[str] = []
-        append = lines.append
-        known_keys = self._keys
-        field_key = self._field
-        head_of = self._head
-        last_ts, ts_text = None, ""
-        fast = compiled.encode_fields if compiled is not None else None
-        for measurement, tags, fields, timestamp_ms in points:
-            text = fast(fields, known_keys, field_key) if fast is not None else None
-            if text is not None:  # (every field a float: the compiled loop)
-                if text:
-                    if timestamp_ms != last_ts:
-                        last_ts, ts_text = timestamp_ms, str(int(timestamp_ms))
-                    append(f"{head_of(measurement, tags)} {text} {ts_text}")
-                continue
-            parts = []
-            for key, value in fields.items():
-                escaped = known_keys.get(key)
-                if escaped is None:
-                    escaped = field_key(key)
-                if not escaped or value is None:
-                    continue
-                if value.__class__ is float:
-                    if value - value != 0.0:  # NaN or an infinity (x - x is 0 otherwise)
-                        continue
-                    parts.append(escaped + repr(value))
-                elif isinstance(value, str):
-                    parts.append(f'{escaped}"{value.translate(_STRING)}"')
-                else:
-                    number = float(value)
-                    if number - number != 0.0:
-                        continue
-                    parts.append(escaped + repr(number))
-            if parts:
-                if timestamp_ms != last_ts:  # one scrape's points share their timestamp
-                    last_ts, ts_text = timestamp_ms, str(int(timestamp_ms))
-                append(f"{head_of(measurement, tags)} {','.join(parts)} {ts_text}")
+        if compiled is not None:  # (the same lines, one compiled loop: bytes out)
+            body: bytes = compiled.encode_points(points, self._heads, self._keys, self._head,
+                                                 self._field, self.line)
+            return body
+        lines = [line for line in map(self.line, points) if line]
         return ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
 
-
+    def line(self, point: Point) -> str:
+        """One point's line, without its newline ("" when it has no valid field)."""
+        measurement, tags, fields, timestamp_ms = point
+        parts = []
+        known_keys = self._keys
+        for key, value in fields.items():
+            escaped = known_keys.get(key)
+            if escaped is None:
+                escaped = self._field(key)
+            if not escaped or value is None:
+                continue
+            if value.__class__ is float:
+                if value - value != 0.0:  # NaN or an infinity (x - x is 0 otherwise)
+                    continue
+                parts.append(escaped + repr(value))
+            elif isinstance(value, str):
+                parts.append(f'{escaped}"{value.translate(_STRING)}"')
+            else:
+                number = float(value)
+                if number - number != 0.0:
+                    continue
+                parts.append(escaped + repr(number))
+        if not parts:
+            return ""
+        return f"{self._head(measurement, tags)} {','.join(parts)} {int(timestamp_ms)}"
