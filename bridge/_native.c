@@ -1187,15 +1187,35 @@ error:
     return NULL;
 }
 
-/* repr(value) of a finite float: integral values below 1e16 as "%lld.0" (what repr gives
- * for them, without the shortest-digits search), the others as repr makes them. */
+/* The decimal digits of n (a '-' first when negative) at out, as "%lld" writes them
+ * without printf's parsing of a format: the counts of every row are whole numbers. */
+static Py_ssize_t
+decimal_digits(long long n, char *out)
+{
+    char reversed[24];
+    unsigned long long left = n < 0 ? 0ULL - (unsigned long long)n : (unsigned long long)n;
+    Py_ssize_t count = 0, size = 0;
+    do {
+        reversed[count++] = (char)('0' + left % 10);
+        left /= 10;
+    } while (left);
+    if (n < 0)
+        out[size++] = '-';
+    while (count)
+        out[size++] = reversed[--count];
+    return size;
+}
+
+/* repr(value) of a finite float: integral values below 1e16 as their digits and ".0" (what
+ * repr gives for them, without the shortest-digits search), the others as repr makes them. */
 static int
 text_add_float(Text *text, double value)
 {
     char digits[32];
     if (value == floor(value) && fabs(value) < 1e16 && !(value == 0.0 && signbit(value))) {
-        int size = snprintf(digits, sizeof digits, "%lld.0", (long long)value);
-        return text_add(text, digits, size);
+        Py_ssize_t size = decimal_digits((long long)value, digits);
+        memcpy(digits + size, ".0", 2);
+        return text_add(text, digits, size + 2);
     }
     char *made = PyOS_double_to_string(value, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
     if (made == NULL)
@@ -1283,7 +1303,9 @@ point_into(Text *text, PyObject *point, PyObject *heads, PyObject *keys, PyObjec
     }
     Py_ssize_t start = text->size, mark;
     char digits[32];
-    int size = snprintf(digits, sizeof digits, " %lld\n", ms);
+    Py_ssize_t size = 1 + decimal_digits(ms, digits + 1);
+    digits[0] = ' ';
+    digits[size++] = '\n';
     if (text_add(text, " ", 1))  /* (the head goes before it once the fields are known) */
         return -1;
     mark = text->size;

@@ -464,7 +464,7 @@ points = st.lists(st.tuples(
                     st.text(max_size=5), max_size=3),
     st.dictionaries(st.sampled_from(["requests", "le_0.1", "le_+Inf", "p95_ms", "time",
                                      "fïeld", "a b"]), field_values, max_size=5),
-    st.integers(0, 2_000_000_000_000) | st.sampled_from([2**63, -1, 1.5e12, True])).map(
+    st.integers(0, 2_000_000_000_000) | st.sampled_from([2**63, -1, -5, 10, 1.5e12, True])).map(
         lambda point: list(point) if point[3] == -1 else point), max_size=6)
 
 
