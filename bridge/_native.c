@@ -84,12 +84,22 @@ sole_float(PyObject *value, Py_ssize_t ours)
 
 /* dict[key] = dict.get(key, 0.0) + scale * amount, as the pure code computes it (the
  * multiplication left out where scale is 1, as the pure code leaves it out). */
+static int dict_add_at(PyObject *dict, PyObject *key, PyObject *old, PyObject *amount,
+                       double scale);
+
 static int
 dict_add(PyObject *dict, PyObject *key, PyObject *amount, double scale)
 {
     PyObject *old = PyDict_GetItemWithError(dict, key);  /* borrowed */
     if (old == NULL && PyErr_Occurred())
         return -1;
+    return dict_add_at(dict, key, old, amount, scale);
+}
+
+/* dict_add where dict[key] is known to be old (NULL: missing). */
+static int
+dict_add_at(PyObject *dict, PyObject *key, PyObject *old, PyObject *amount, double scale)
+{
     PyObject *sum;
     if ((old == NULL || PyFloat_CheckExact(old)) && PyFloat_CheckExact(amount)) {
         double before = old == NULL ? 0.0 : PyFloat_AS_DOUBLE(old);
@@ -998,15 +1008,28 @@ all_floats(PyObject *dict, int keys_too)
     return 1;
 }
 
-/* target[k] += sign * source[k] for every k of source: 0, or -1 on an error. */
+/* target[k] += sign * source[k] for every k of source: 0, or -1 on an error. Window sums
+ * and the counts added to them hold the same bounds (the same float objects) in the same
+ * order, so both are walked side by side while their keys are the same objects: such a
+ * key is the entry a lookup would find, and neither hashing a float nor a lookup is
+ * needed. From the first key that differs, each is looked up. (A value replaced in place
+ * leaves the walk over target as it was: no key is added while walking it.) */
 static int
 add_dict(PyObject *target, PyObject *source, double sign)
 {
-    PyObject *key, *value;
-    Py_ssize_t position = 0;
-    while (PyDict_Next(source, &position, &key, &value))
+    PyObject *key, *value, *mine_key, *mine;
+    Py_ssize_t position = 0, at = 0;
+    int side_by_side = 1;
+    while (PyDict_Next(source, &position, &key, &value)) {
+        if (side_by_side && PyDict_Next(target, &at, &mine_key, &mine) && mine_key == key) {
+            if (dict_add_at(target, key, mine, value, sign))
+                return -1;
+            continue;
+        }
+        side_by_side = 0;
         if (dict_add(target, key, value, sign))
             return -1;
+    }
     return 0;
 }
 

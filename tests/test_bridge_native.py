@@ -399,6 +399,52 @@ def test_both_cores_read_the_same_percentile_from_any_pairs(q, pairs):
         quantile.compiled = saved
 
 
+def _fresh(value: object) -> object:
+    """A float as a new object of the same value (an int as it is)."""
+    return float(repr(value)) if isinstance(value, float) else value
+
+
+@needs_core
+@settings(max_examples=400, deadline=None)
+@given(bucket_maps, st.lists(counts, max_size=8), st.sampled_from([1.0, -1.0]),
+       st.sampled_from(["same", "reversed", "fewer", "more", "equal keys"]))
+def test_both_cores_add_bucket_counts_alike_whatever_the_order_of_keys(
+        source, values, sign, layout):
+    """The window's bucket sums walk the sums and the counts side by side while their keys
+    are the same objects: in any order, with keys missing or extra, or equal keys that are
+    other objects, the sums are the pure code's; no float another holds changes."""
+    keys = list(source)
+    if layout == "reversed":
+        keys.reverse()
+    elif layout == "fewer":
+        keys = keys[1:]
+    elif layout == "more":
+        keys = [*keys[:1], 123.0, *keys[1:]]
+    elif layout == "equal keys":
+        keys = [float(repr(k)) for k in keys]
+
+    def run() -> tuple[object, object, object]:
+        padded = [*values, *[0.0] * len(keys)][:len(keys)]
+        target = {k: _fresh(v) for k, v in zip(keys, padded, strict=True)}
+        seen = list(target.values())[::2]  # (held here too: these may not change)
+        before = plain(seen)
+        counts = Counts(buckets=target)
+        counts.add(Counts(buckets=source), sign)
+        assert plain(seen) == before
+        return plain(counts.buckets), plain(list(counts.buckets)), plain(source)
+
+    from promflux.bridge.analyze import window
+
+    saved = window.compiled
+    try:
+        window.compiled = None
+        pure = run()
+        window.compiled = _native
+        assert run() == pure
+    finally:
+        window.compiled = saved
+
+
 figures = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from(
     [0.0, 1.0, 3.0, 1e9]) | st.integers(0, 5)
 count_maps = st.dictionaries(st.sampled_from(["GET /a", "GET /b", "_all"]), st.builds(
