@@ -13,7 +13,8 @@ import os
 import random
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from types import ModuleType
 
 import pytest
 from hypothesis import given, settings
@@ -55,6 +56,18 @@ def core(compiled: bool) -> Iterator[None]:
     finally:
         for module, value in zip(USERS, saved, strict=True):
             module.compiled = value
+
+
+def alike(module: ModuleType, run: Callable[[], object]) -> None:
+    """``run()`` on ``module``'s pure core, then on the compiled one: the same outcome."""
+    saved = module.compiled
+    try:
+        module.compiled = None
+        pure = run()
+        module.compiled = _native
+        assert run() == pure
+    finally:
+        module.compiled = saved
 
 
 def outcome(texts: list[str], openmetrics: bool, max_samples: int | None) -> list:
@@ -389,14 +402,7 @@ def test_both_cores_read_the_same_percentile_from_any_pairs(q, pairs):
     empty, or ints (which the compiled core leaves to the reference): the same answer."""
     from promflux.bridge.analyze import quantile
 
-    saved = quantile.compiled
-    try:
-        quantile.compiled = None
-        pure = plain(quantile.quantile(q, pairs))
-        quantile.compiled = _native
-        assert plain(quantile.quantile(q, pairs)) == pure
-    finally:
-        quantile.compiled = saved
+    alike(quantile, lambda: plain(quantile.quantile(q, pairs)))
 
 
 def _fresh(value: object) -> object:
@@ -435,14 +441,7 @@ def test_both_cores_add_bucket_counts_alike_whatever_the_order_of_keys(
 
     from promflux.bridge.analyze import window
 
-    saved = window.compiled
-    try:
-        window.compiled = None
-        pure = run()
-        window.compiled = _native
-        assert run() == pure
-    finally:
-        window.compiled = saved
+    alike(window, run)
 
 
 figures = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from(
@@ -467,14 +466,7 @@ def test_both_cores_add_and_take_away_the_same_window_counts(into, more, sign, l
         added = window.add_counts(mine, pairs, sign)
         return plain((mine, added))
 
-    saved = window.compiled
-    try:
-        window.compiled = None
-        pure = run()
-        window.compiled = _native
-        assert run() == pure
-    finally:
-        window.compiled = saved
+    alike(window, run)
 
 
 @needs_core
@@ -491,14 +483,7 @@ def test_both_cores_make_the_same_performance_rows(count, errors, client_errors,
     group.count, group.errors, group.client_errors, group.total = (
         count, errors, client_errors, total)
     group.buckets, group.by_status = dict(buckets), dict(by_status)
-    saved = derive.compiled
-    try:
-        derive.compiled = None
-        pure = plain(derive._performance_row(group, seconds, 1_000, limit))
-        derive.compiled = _native
-        assert plain(derive._performance_row(group, seconds, 1_000, limit)) == pure
-    finally:
-        derive.compiled = saved
+    alike(derive, lambda: plain(derive._performance_row(group, seconds, 1_000, limit)))
 
 
 field_values = (st.floats() | st.sampled_from(
