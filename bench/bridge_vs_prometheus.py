@@ -199,6 +199,13 @@ def scrapes(log: Path, start: float, end: float) -> dict[str, dict[str, list[flo
     return seen
 
 
+def kept_and_p99(by_target: list[list[float]]) -> tuple[int, float]:
+    """Scrapes done (each target's request times) and the p99 gap between two of a target."""
+    gaps = sorted(b - a for times in by_target for a, b in itertools.pairwise(times))
+    return (sum(len(times) for times in by_target),
+            gaps[int(len(gaps) * 0.99)] if gaps else float("nan"))
+
+
 def bridge_argv(config: Path, root: Path | None) -> list[str]:
     """The bridge's command line: this tree's, or an exported revision's (``root``)."""
     if root is None:
@@ -354,10 +361,7 @@ def measure_together(args: argparse.Namespace, d: Path, influx: InfluxServer, po
               f"samples at 1 s, {args.seconds:.0f} s measured, {args.changing:.0%} of "
               "routes busy")
         for n, (label, _, _) in enumerate(sides):
-            mine = [times for uri, times in seen.items() if uri.endswith(f"?side={n}")]
-            done = sum(len(times) for times in mine)
-            gaps = sorted(b - a for times in mine for a, b in itertools.pairwise(times))
-            p99 = gaps[int(len(gaps) * 0.99)] if gaps else float("nan")
+            done, p99 = kept_and_p99([t for uri, t in seen.items() if uri.endswith(f"?side={n}")])
             growth = (rss[n] - rss_one[label]) * 1048576 / ((args.targets - 1) * pages.samples)
             print(f"  {label:40} CPU {cpu[n] / args.seconds * 100:5.1f} % of a core, "
                   f"{cpu[n] / max(done * pages.samples, 1) * 1e6:5.2f} us per scraped sample; "
@@ -441,10 +445,7 @@ def report(args: argparse.Namespace, samples: int, seen: dict[str, dict[str, lis
     for name, agent in agents.items():
         if name not in cpu:
             continue
-        by_target = seen.get(agent, {})
-        done = sum(len(times) for times in by_target.values())
-        gaps = sorted(b - a for times in by_target.values() for a, b in itertools.pairwise(times))
-        p99 = gaps[int(len(gaps) * 0.99)] if gaps else float("nan")
+        done, p99 = kept_and_p99(list(seen.get(agent, {}).values()))
         per_sample = cpu[name] / max(done * samples, 1) * 1e6
         print(f"  {name:10} CPU {cpu[name] / args.seconds * 100:5.1f} % of a core, "
               f"{per_sample:5.2f} us per scraped sample; scrapes kept "

@@ -4,6 +4,7 @@ both on their compiled cores (valgrind --tool=callgrind: repeatable where timing
 Pages go the scrape loop's way: the steady scan first where the revision has one.
 
     .venv/bin/python bench/scrape_instructions.py --against 886ffda [--changing 0.1]
+    .venv/bin/python bench/scrape_instructions.py --parts  (up to derive, windows, encode)
 
 The page is bench/bridge_vs_prometheus.py's (2,140 samples, every counter growing by whole
 requests, or only ``--changing`` of the routes busy). A worker takes 300 scrapes a second
@@ -51,7 +52,9 @@ def native_core(root: Path) -> Path:
     return root
 
 
-def work(changing: float, scrapes: int) -> None:
+def work(changing: float, scrapes: int, upto: str = "encode") -> None:
+    """The warm-up, then ``scrapes`` counted ones done up to the part ``upto`` (derive,
+    windows or encode)."""
     import promflux
 
     promflux.__path__.insert(0, os.environ["PROMFLUX_ROOT"])
@@ -88,29 +91,32 @@ def work(changing: float, scrapes: int) -> None:
             steady.arm(scraped, text)
         return derived
 
-    def scrape(second: int) -> None:
+    def scrape(second: int, upto: str = "encode") -> None:
         now = 1_000.0 + second
         derived = digest(texts[second], now)
+        if upto == "derive":
+            return
         points = derived.points
         points += [change.point() for change in evaluator.observe(
             "svc", "t", derived.increments, now, True, True)]
-        encoder.encode(points)
+        if upto != "windows":
+            encoder.encode(points)
 
     for second in range(WARM):
         scrape(second)
     gc.collect()
     gc.freeze()
     for second in range(WARM, WARM + scrapes):
-        scrape(second)
+        scrape(second, upto)
 
 
-def instructions(root: Path, changing: float, scrapes: int) -> int:
+def instructions(root: Path, changing: float, scrapes: int, upto: str = "encode") -> int:
     from bench.bridge_instructions import callgrind_total
 
     env = {**os.environ, "PYTHONHASHSEED": "0", "PROMFLUX_ROOT": str(root)}
     env.pop("PROMFLUX_PURE", None)
-    return callgrind_total([sys.executable, __file__, "--work", str(changing), str(scrapes)],
-                           env)
+    return callgrind_total([sys.executable, __file__, "--work", str(changing), str(scrapes),
+                            upto], env)
 
 
 def main() -> None:
@@ -118,10 +124,12 @@ def main() -> None:
     parser.add_argument("--against", required=False, help="a git revision to compare with")
     parser.add_argument("--changing", type=float, default=1.0,
                         help="share of routes whose counters grow each second (1: all)")
-    parser.add_argument("--work", nargs=2, metavar=("CHANGING", "SCRAPES"))
+    parser.add_argument("--parts", action="store_true",
+                        help="this tree's figure up to derive, then windows, then encode")
+    parser.add_argument("--work", nargs=3, metavar=("CHANGING", "SCRAPES", "UPTO"))
     args = parser.parse_args()
     if args.work:
-        work(float(args.work[0]), int(args.work[1]))
+        work(float(args.work[0]), int(args.work[1]), args.work[2])
         return
     sys.path.insert(0, str(ROOT))
     from bench.bridge_instructions import export
@@ -136,10 +144,13 @@ def main() -> None:
     print(f"1 target x {samples} samples at 1 s, windows full, {args.changing:.0%} of routes "
           "busy; instructions per scraped sample (parse, derive, windows and judgement, "
           "encode)")
-    for label, root in sides:
-        short = instructions(root, args.changing, SHORT)
-        long = instructions(root, args.changing, LONG)
-        print(f"  {label:12s} {(long - short) / ((LONG - SHORT) * samples):8.0f}")
+    runs = [(label, root, "encode") for label, root in sides]
+    if args.parts:  # (each part is the difference between two of these)
+        runs = [(f"up to {upto}", ROOT, upto) for upto in ("derive", "windows", "encode")]
+    for label, root, upto in runs:
+        short = instructions(root, args.changing, SHORT, upto)
+        long = instructions(root, args.changing, LONG, upto)
+        print(f"  {label:16s} {(long - short) / ((LONG - SHORT) * samples):8.0f}")
 
 
 if __name__ == "__main__":

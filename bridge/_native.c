@@ -1306,7 +1306,7 @@ static int
 text_add_str(Text *text, PyObject *str)
 {
     if (!PyUnicode_Check(str)) {
-        PyErr_SetString(PyExc_TypeError, "a line or head must be a str");
+        PyErr_SetString(PyExc_TypeError, "a line or a head must be a str");
         return -1;
     }
     Py_ssize_t size;
@@ -1315,11 +1315,12 @@ text_add_str(Text *text, PyObject *str)
 }
 
 /* One point of the usual shape (a 4-tuple: str measurement, dict tags, dict fields, int
- * timestamp) as a line into text: 1, or 0 where it needs the pure code (text as it was),
- * or -1 on an error. The head is the encoder's cached one (made by head_of when missing). */
+ * timestamp) as a line into text, its fields made in scratch first (a line is written only
+ * when it has one): 1, or 0 where it needs the pure code (text as it was), or -1 on an
+ * error. The head is the encoder's cached one (made by head_of when missing). */
 static int
-point_into(Text *text, PyObject *point, PyObject *heads, PyObject *keys, PyObject *key_of,
-           PyObject *head_of)
+point_into(Text *text, Text *scratch, PyObject *point, PyObject *heads, PyObject *keys,
+           PyObject *key_of, PyObject *head_of)
 {
     if (!PyTuple_CheckExact(point) || PyTuple_GET_SIZE(point) != 4)
         return 0;
@@ -1334,21 +1335,10 @@ point_into(Text *text, PyObject *point, PyObject *heads, PyObject *keys, PyObjec
         PyErr_Clear();
         return 0;
     }
-    Py_ssize_t start = text->size, mark;
-    char digits[32];
-    Py_ssize_t size = 1 + decimal_digits(ms, digits + 1);
-    digits[0] = ' ';
-    digits[size++] = '\n';
-    if (text_add(text, " ", 1))  /* (the head goes before it once the fields are known) */
-        return -1;
-    mark = text->size;
-    int found = fields_into(text, fields, keys, key_of);
-    if (found <= 0 || text->size == mark) {  /* pure code, an error, or no field to write */
-        text->size = start;
-        return found < 0 ? -1 : (found == 0 ? 0 : 1);
-    }
-    if (text_add(text, digits, size))
-        return -1;
+    scratch->size = 0;
+    int found = fields_into(scratch, fields, keys, key_of);
+    if (found <= 0 || scratch->size == 0)  /* the pure code, an error, or no field */
+        return found;
     /* The head: (measurement, *tags.keys(), *tags.values()) as the encoder keys it. */
     Py_ssize_t count = PyDict_GET_SIZE(tags), position = 0, i = 0;
     PyObject *key = PyTuple_New(1 + 2 * count), *name, *value, *head;
@@ -1356,17 +1346,12 @@ point_into(Text *text, PyObject *point, PyObject *heads, PyObject *keys, PyObjec
         return -1;
     Py_INCREF(measurement);
     PyTuple_SET_ITEM(key, 0, measurement);
-    while (PyDict_Next(tags, &position, &name, &value) && i < count) {
+    while (PyDict_Next(tags, &position, &name, &value)) {
         Py_INCREF(name);
         Py_INCREF(value);
         PyTuple_SET_ITEM(key, 1 + i, name);
         PyTuple_SET_ITEM(key, 1 + count + i, value);
         i++;
-    }
-    if (i != count) {  /* (a tags dict that changed size: not expected) */
-        Py_DECREF(key);
-        text->size = start;
-        return 0;
     }
     head = PyDict_GetItemWithError(heads, key);  /* borrowed */
     Py_DECREF(key);
@@ -1375,23 +1360,14 @@ point_into(Text *text, PyObject *point, PyObject *heads, PyObject *keys, PyObjec
     else if (PyErr_Occurred() || (head = PyObject_CallFunctionObjArgs(
             head_of, measurement, tags, NULL)) == NULL)
         return -1;
-    /* The line so far is " fields ts\n": put the head before it. */
-    Py_ssize_t line = text->size - start, head_size;
-    const char *data = PyUnicode_Check(head) ? PyUnicode_AsUTF8AndSize(head, &head_size) : NULL;
-    if (data == NULL) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_TypeError, "a head must be a str");
-        Py_DECREF(head);
-        return -1;
-    }
-    if (text_add(text, data, head_size)) {  /* (grows the buffer by the head's size) */
-        Py_DECREF(head);
-        return -1;
-    }
-    memmove(text->data + start + head_size, text->data + start, (size_t)line);
-    memcpy(text->data + start, data, (size_t)head_size);
+    char digits[32];
+    Py_ssize_t size = 1 + decimal_digits(ms, digits + 1);
+    digits[0] = ' ';
+    digits[size++] = '\n';
+    int failed = text_add_str(text, head) || text_add(text, " ", 1)
+        || text_add(text, scratch->data, scratch->size) || text_add(text, digits, size);
     Py_DECREF(head);
-    return 1;
+    return failed ? -1 : 1;
 }
 
 PyDoc_STRVAR(encode_points_doc,
@@ -1414,11 +1390,11 @@ encode_points(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     PyObject *points = PySequence_Fast(args[0], "points must be iterable");
     if (points == NULL)
         return NULL;
-    Text text = {NULL, 0, 0};
+    Text text = {NULL, 0, 0}, scratch = {NULL, 0, 0};
     Py_ssize_t count = PySequence_Fast_GET_SIZE(points);
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *point = PySequence_Fast_GET_ITEM(points, i);
-        int done = point_into(&text, point, args[1], args[2], args[4], args[3]);
+        int done = point_into(&text, &scratch, point, args[1], args[2], args[4], args[3]);
         if (done < 0)
             goto error;
         if (done == 0) {
@@ -1431,11 +1407,13 @@ encode_points(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
     }
     Py_DECREF(points);
+    PyMem_Free(scratch.data);
     PyObject *out = PyBytes_FromStringAndSize(text.data ? text.data : "", text.size);
     PyMem_Free(text.data);
     return out;
 error:
     Py_DECREF(points);
+    PyMem_Free(scratch.data);
     PyMem_Free(text.data);
     return NULL;
 }

@@ -551,7 +551,6 @@ def latency_points(groups: list[_Latency], wide_tags: dict[str, str], seconds: f
     wide_buckets, wide_status = service_wide.buckets, service_wide.by_status
     to_minute = 60.0 / seconds
     seen = False
-    status_codes = schema.STATUS_CODES
     for group in groups:
         if not (group.buckets or group.by_status or group.count):
             continue  # no series of this endpoint in this scrape
@@ -563,7 +562,7 @@ def latency_points(groups: list[_Latency], wide_tags: dict[str, str], seconds: f
             elif cls == "4":
                 group.client_errors += count
             if count > 0:
-                append((status_codes, group.status_tags.get(status) or group.status_tag(status),
+                append((schema.STATUS_CODES, group.status_tag(status),
                         {"requests": count, "requests_per_minute": count * to_minute}, ts))
             wide_status[status] = wide_status.get(status, 0.0) + count
         _bucket_points(group, schema.LATENCY_BUCKETS, ts, points, wide_buckets)
