@@ -33,7 +33,10 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
+
+#include "ryu/d2s.c"  /* (Ryu, vendored: the shortest digits of a double) */
 
 /* Attribute names of window.Counts, made once. */
 static PyObject *name_requests, *name_errors, *name_client_errors, *name_buckets, *name_ordered,
@@ -1059,53 +1062,111 @@ add_scaled(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_TRUE;
 }
 
+/* A bucket dict's entry: its bound as a double, and its key and value (owned). */
+typedef struct {
+    double le;
+    PyObject *key, *value;
+} Bucket;
+
+static void
+release_buckets(Bucket *entries, Py_ssize_t size)
+{
+    for (Py_ssize_t i = 0; i < size; i++) {
+        Py_DECREF(entries[i].key);
+        Py_DECREF(entries[i].value);
+    }
+}
+
+#define FEW_BUCKETS 64  /* sorted on the stack up to this many; a histogram has ~25 */
+
+/* The entries of a dict of floats (checked by the caller) sorted by bound, into entries (of
+ * room for all of them): the order sorted() gives the bounds, which are distinct numbers.
+ * Sorting (bound, count) tuples compared each pair through the objects, most of a row's
+ * cost; a page lists its buckets in order, so an insertion sort of doubles does next to
+ * nothing. 1 when a bound is NaN (the order is then left to the pure code). */
+static int
+sort_buckets(PyObject *dict, Bucket *entries)
+{
+    PyObject *key, *value;
+    Py_ssize_t position = 0, size = 0;
+    while (PyDict_Next(dict, &position, &key, &value)) {
+        double le = PyFloat_AS_DOUBLE(key);
+        if (isnan(le)) {
+            release_buckets(entries, size);
+            return 1;
+        }
+        Py_ssize_t at = size++;
+        for (; at > 0 && entries[at - 1].le > le; at--)
+            entries[at] = entries[at - 1];
+        entries[at] = (Bucket){le, Py_NewRef(key), Py_NewRef(value)};
+    }
+    return 0;
+}
+
+/* Room for a dict's sorted entries: few when they fit, else from the heap (NULL: no memory,
+ * the error set). */
+static Bucket *
+bucket_room(PyObject *dict, Bucket *few)
+{
+    Py_ssize_t size = PyDict_GET_SIZE(dict);
+    if (size <= FEW_BUCKETS)
+        return few;
+    Bucket *room = PyMem_New(Bucket, (size_t)size);
+    if (room == NULL)
+        PyErr_NoMemory();
+    return room;
+}
+
+static void
+free_buckets(Bucket *entries, Py_ssize_t size, Bucket *few)
+{
+    release_buckets(entries, size);
+    if (entries != few)
+        PyMem_Free(entries);
+}
+
 PyDoc_STRVAR(normalize_doc,
 "normalize(buckets, epsilon) -> sorted (bound, count) pairs, or None for the pure code\n\n"
 "quantile.normalize over a dict bound -> count of floats: sorted by bound, counts made\n"
 "non-decreasing (a count within epsilon of its predecessor, relatively, counts as equal).");
 
-/* normalize of a dict whose keys and values are floats (checked by the caller). */
+/* normalize of a dict whose keys and values are floats (checked by the caller); None when
+ * a bound is NaN (the pure code's to order). */
 static PyObject *
 normalized(PyObject *buckets, double epsilon)
 {
-    PyObject *bounds = PyDict_Keys(buckets);
-    if (bounds == NULL || PyList_Sort(bounds)) {
-        Py_XDECREF(bounds);
+    Bucket few[FEW_BUCKETS], *ordered = bucket_room(buckets, few);
+    if (ordered == NULL)
         return NULL;
+    Py_ssize_t size = PyDict_GET_SIZE(buckets);
+    if (sort_buckets(buckets, ordered)) {
+        free_buckets(ordered, 0, few);
+        Py_RETURN_NONE;
     }
-    Py_ssize_t size = PyList_GET_SIZE(bounds);
     PyObject *out = PyList_New(size);
     if (out == NULL) {
-        Py_DECREF(bounds);
+        free_buckets(ordered, size, few);
         return NULL;
     }
     double previous = 0.0;
     for (Py_ssize_t i = 0; i < size; i++) {
-        PyObject *bound = PyList_GET_ITEM(bounds, i);
-        PyObject *value = PyDict_GetItemWithError(buckets, bound);  /* borrowed */
-        if (value == NULL) {
-            if (!PyErr_Occurred())
-                PyErr_SetString(PyExc_RuntimeError, "buckets changed while read");
-            goto error;
-        }
         /* (0.0 + count, as the pure merge of a single bound gives) */
-        double count = 0.0 + PyFloat_AS_DOUBLE(value);
+        double count = 0.0 + PyFloat_AS_DOUBLE(ordered[i].value);
         if (count < previous || fabs(count - previous) <= epsilon * fabs(previous))
             count = previous;
         PyObject *number = PyFloat_FromDouble(count);
-        PyObject *pair = number == NULL ? NULL : PyTuple_Pack(2, bound, number);
+        PyObject *pair = number == NULL ? NULL : PyTuple_Pack(2, ordered[i].key, number);
         Py_XDECREF(number);
-        if (pair == NULL)
-            goto error;
+        if (pair == NULL) {
+            free_buckets(ordered, size, few);
+            Py_DECREF(out);
+            return NULL;
+        }
         PyList_SET_ITEM(out, i, pair);
         previous = count;
     }
-    Py_DECREF(bounds);
+    free_buckets(ordered, size, few);
     return out;
-error:
-    Py_DECREF(bounds);
-    Py_DECREF(out);
-    return NULL;
 }
 
 static PyObject *
@@ -1118,16 +1179,61 @@ normalize_buckets(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return normalized(args[0], PyFloat_AS_DOUBLE(args[1]));
 }
 
+/* A copy of the names dict's entries keyed by the bound's bits: looking a float up in a
+ * dict hashes it (a few dozen instructions), for every bucket of every row. The dict only
+ * grows and a name never changes, so a copied entry stays true; entries are copied only
+ * from the dict, never from name_of, so the dict stays the one truth (0.0 and -0.0 are one
+ * key in both). A memo belongs to one names dict; another one starts it anew. */
+#define NAME_SLOTS 256
+#define NAME_PROBES 8
+static struct {
+    uint64_t bits;
+    PyObject *name;  /* NULL: empty */
+} name_memo[NAME_SLOTS];
+static PyObject *name_memo_of;
+
+static void
+name_memo_reset(PyObject *names)
+{
+    for (int i = 0; i < NAME_SLOTS; i++)
+        Py_CLEAR(name_memo[i].name);
+    Py_XSETREF(name_memo_of, Py_NewRef(names));
+}
+
 /* The field name of a bound: names[bound], else name_of(bound). New reference. */
 static PyObject *
 field_of(PyObject *names, PyObject *name_of, PyObject *bound)
 {
-    PyObject *name = PyDict_GetItemWithError(names, bound);
-    if (name != NULL) {
-        Py_INCREF(name);
-        return name;
+    double le = PyFloat_AS_DOUBLE(bound), key = le == 0.0 ? 0.0 : le;
+    uint64_t bits;
+    memcpy(&bits, &key, sizeof bits);
+    size_t slot = (size_t)((bits * 0x9E3779B97F4A7C15ULL) >> 56) % NAME_SLOTS;
+#ifdef Py_GIL_DISABLED
+    int memo = 0;  /* (one table for every thread: only under the GIL) */
+#else
+    int memo = !isnan(le);
+#endif
+    if (memo && names != name_memo_of)
+        name_memo_reset(names);
+    for (int i = 0; memo && i < NAME_PROBES; i++) {
+        size_t at = (slot + (size_t)i) % NAME_SLOTS;
+        if (name_memo[at].name == NULL)
+            break;
+        if (name_memo[at].bits == bits)
+            return Py_NewRef(name_memo[at].name);
     }
-    return PyErr_Occurred() ? NULL : PyObject_CallOneArg(name_of, bound);
+    PyObject *name = PyDict_GetItemWithError(names, bound);
+    if (name == NULL)
+        return PyErr_Occurred() ? NULL : PyObject_CallOneArg(name_of, bound);
+    for (int i = 0; memo && PyUnicode_CheckExact(name) && i < NAME_PROBES; i++) {
+        size_t at = (slot + (size_t)i) % NAME_SLOTS;
+        if (name_memo[at].name == NULL) {
+            name_memo[at].bits = bits;
+            name_memo[at].name = Py_NewRef(name);
+            break;
+        }
+    }
+    return Py_NewRef(name);
 }
 
 static int
@@ -1139,6 +1245,28 @@ set_field(PyObject *out, PyObject *names, PyObject *name_of, PyObject *bound, do
     Py_XDECREF(name);
     Py_XDECREF(number);
     return failed ? -1 : 0;
+}
+
+/* into[k] += v for each sorted entry, in order. A service's sum holds the bounds of its
+ * endpoints' rows, the same float objects in the same (sorted) order: walked side by side
+ * with the entries while its keys are theirs, as add_dict walks two dicts. */
+static int
+add_sorted(PyObject *into, const Bucket *entries, Py_ssize_t size)
+{
+    PyObject *key, *value;
+    Py_ssize_t at = 0;
+    int side_by_side = 1;
+    for (Py_ssize_t i = 0; i < size; i++) {
+        if (side_by_side && PyDict_Next(into, &at, &key, &value) && key == entries[i].key) {
+            if (dict_add_at(into, key, value, entries[i].value, 1.0))
+                return -1;
+            continue;
+        }
+        side_by_side = 0;
+        if (dict_add(into, entries[i].key, entries[i].value, 1.0))
+            return -1;
+    }
+    return 0;
 }
 
 PyDoc_STRVAR(bucket_fields_doc,
@@ -1157,24 +1285,25 @@ bucket_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         Py_RETURN_NONE;
     PyObject *buckets = args[0], *into = args[1], *names = args[3], *name_of = args[4];
     double tolerance = PyFloat_AS_DOUBLE(args[2]);
-    PyObject *ordered = PyDict_Items(buckets);
-    if (ordered == NULL || PyList_Sort(ordered)) {
-        Py_XDECREF(ordered);
+    Bucket few[FEW_BUCKETS], *ordered = bucket_room(buckets, few);
+    if (ordered == NULL)
         return NULL;
+    Py_ssize_t size = PyDict_GET_SIZE(buckets);
+    if (sort_buckets(buckets, ordered)) {
+        free_buckets(ordered, 0, few);
+        Py_RETURN_NONE;
     }
     PyObject *out = PyDict_New(), *pending = PyList_New(0), *previous = NULL;
     if (out == NULL || pending == NULL)
         goto error;
     double below = 0.0;
-    Py_ssize_t size = PyList_GET_SIZE(ordered);
     for (Py_ssize_t i = 0; i < size; i++) {
-        PyObject *pair = PyList_GET_ITEM(ordered, i);
-        PyObject *le = PyTuple_GET_ITEM(pair, 0);
-        double count = PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(pair, 1));
+        PyObject *le = ordered[i].key;
+        double count = PyFloat_AS_DOUBLE(ordered[i].value);
         double own = count - below;
         if (own < 0.0) {
             if (-own > tolerance * below) {  /* not cumulative: the pure code raises */
-                Py_DECREF(ordered);
+                free_buckets(ordered, size, few);
                 Py_DECREF(out);
                 Py_DECREF(pending);
                 Py_RETURN_NONE;
@@ -1189,7 +1318,7 @@ bucket_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                     goto error;
             }
             else
-                previous = le;  /* (borrowed from ordered) */
+                previous = le;  /* (held by ordered) */
             continue;
         }
         if (PyDict_GET_SIZE(out) == 0 && previous != NULL
@@ -1203,18 +1332,13 @@ bucket_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         if (set_field(out, names, name_of, le, own))
             goto error;
     }
-    if (into != Py_None) {
-        for (Py_ssize_t i = 0; i < size; i++) {
-            PyObject *pair = PyList_GET_ITEM(ordered, i);
-            if (dict_add(into, PyTuple_GET_ITEM(pair, 0), PyTuple_GET_ITEM(pair, 1), 1.0))
-                goto error;
-        }
-    }
-    Py_DECREF(ordered);
+    if (into != Py_None && add_sorted(into, ordered, size))
+        goto error;
+    free_buckets(ordered, size, few);
     Py_DECREF(pending);
     return out;
 error:
-    Py_DECREF(ordered);
+    free_buckets(ordered, size, few);
     Py_XDECREF(out);
     Py_XDECREF(pending);
     return NULL;
@@ -1239,8 +1363,77 @@ decimal_digits(long long n, char *out)
     return size;
 }
 
-/* repr(value) of a finite float: integral values below 1e16 as their digits and ".0" (what
- * repr gives for them, without the shortest-digits search), the others as repr makes them. */
+/* repr(value) of a finite float, at out (room for 32): the shortest digits that read back
+ * as value, the closest of them to it (Ryu's d2d: the digits repr's dtoa finds, at a tenth
+ * of the cost), laid out as repr lays them out: an exponent of at least two digits below
+ * 1e-4 and from 1e16 on, else the digits around a point, ".0" after a whole number. */
+static Py_ssize_t
+float_repr_into(double value, char *out)
+{
+    uint64_t bits = double_to_bits(value);
+    uint64_t mantissa = bits & ((1ull << DOUBLE_MANTISSA_BITS) - 1);
+    uint32_t exponent = (uint32_t)((bits >> DOUBLE_MANTISSA_BITS)
+                                   & ((1u << DOUBLE_EXPONENT_BITS) - 1));
+    Py_ssize_t size = 0;
+    if (bits >> 63)
+        out[size++] = '-';
+    if (exponent == 0 && mantissa == 0) {
+        memcpy(out + size, "0.0", 3);
+        return size + 3;
+    }
+    floating_decimal_64 decimal;
+    if (d2d_small_int(mantissa, exponent, &decimal)) {
+        while (decimal.mantissa % 10 == 0) {  /* (a whole number's trailing zeros) */
+            decimal.mantissa /= 10;
+            decimal.exponent++;
+        }
+    }
+    else
+        decimal = d2d(mantissa, exponent);
+    char digits[17];
+    int count = (int)decimalLength17(decimal.mantissa), point = count + decimal.exponent;
+    for (int i = count - 1; i >= 0; i--) {
+        digits[i] = (char)('0' + decimal.mantissa % 10);
+        decimal.mantissa /= 10;
+    }
+    if (point <= -4 || point > 16) {
+        out[size++] = digits[0];
+        if (count > 1) {
+            out[size++] = '.';
+            memcpy(out + size, digits + 1, (size_t)count - 1);
+            size += count - 1;
+        }
+        int power = point - 1;
+        out[size++] = 'e';
+        out[size++] = power < 0 ? '-' : '+';
+        if (power < 0)
+            power = -power;
+        if (power < 10)
+            out[size++] = '0';
+        return size + decimal_digits(power, out + size);
+    }
+    if (point <= 0) {
+        memcpy(out + size, "0.000", (size_t)(2 - point));
+        size += 2 - point;
+        memcpy(out + size, digits, (size_t)count);
+        return size + count;
+    }
+    if (point < count) {
+        memcpy(out + size, digits, (size_t)point);
+        out[size + point] = '.';
+        memcpy(out + size + point + 1, digits + point, (size_t)(count - point));
+        return size + count + 1;
+    }
+    memcpy(out + size, digits, (size_t)count);
+    size += count;
+    memset(out + size, '0', (size_t)(point - count));
+    size += point - count;
+    memcpy(out + size, ".0", 2);
+    return size + 2;
+}
+
+/* repr(value) of a finite float: integral values below 1e16 as their digits and ".0" (the
+ * most common figures: counts), the others through float_repr_into. */
 static int
 text_add_float(Text *text, double value)
 {
@@ -1250,12 +1443,7 @@ text_add_float(Text *text, double value)
         memcpy(digits + size, ".0", 2);
         return text_add(text, digits, size + 2);
     }
-    char *made = PyOS_double_to_string(value, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
-    if (made == NULL)
-        return -1;
-    int failed = text_add(text, made, (Py_ssize_t)strlen(made));
-    PyMem_Free(made);
-    return failed;
+    return text_add(text, digits, float_repr_into(value, digits));
 }
 
 /* A point's fields as 'k=v,...' into text (every field a float with an ASCII key; NaN and
@@ -1773,48 +1961,68 @@ float_pair(PyObject *list, Py_ssize_t i, double *bound, double *count)
     return 0;
 }
 
-/* quantile of a list of float pairs (checked by the caller): the reference's steps one for
- * one, so that every comparison with a NaN goes the same way. */
-static PyObject *
-quantile_of(double q, PyObject *list)
+/* quantile over sorted bounds and their counts (size of each): the reference's steps one
+ * for one, so that every comparison with a NaN goes the same way. 1 with *out set, 0 for
+ * None. */
+static int
+quantile_at(double q, const double *bounds, const double *counts, Py_ssize_t size,
+            double *out)
 {
-    Py_ssize_t size = PyList_GET_SIZE(list);
-    double bound, count;
     if (isnan(q))
-        Py_RETURN_NONE;
-    if (q < 0)
-        return PyFloat_FromDouble(-INFINITY);
-    if (q > 1)
-        return PyFloat_FromDouble(INFINITY);
-    double last_bound, total;
+        return 0;
+    if (q < 0 || q > 1) {
+        *out = q < 0 ? -INFINITY : INFINITY;
+        return 1;
+    }
     if (size < 2)
-        Py_RETURN_NONE;
-    float_pair(list, size - 1, &last_bound, &total);
+        return 0;
+    double last_bound = bounds[size - 1], total = counts[size - 1];
     if (!isinf(last_bound) || last_bound < 0 || total <= 0)
-        Py_RETURN_NONE;
+        return 0;
     double rank = q * total;
     Py_ssize_t index = size - 1;
     for (Py_ssize_t i = 0; i < size - 1; i++) {
-        float_pair(list, i, &bound, &count);
-        if (count >= rank) {
+        if (counts[i] >= rank) {
             index = i;
             break;
         }
     }
     if (index == size - 1) {
-        float_pair(list, size - 2, &bound, &count);
-        return PyFloat_FromDouble(bound);
+        *out = bounds[size - 2];
+        return 1;
     }
-    double upper, below = 0.0, lower = 0.0;
-    float_pair(list, index, &upper, &count);
-    if (index == 0 && upper <= 0)
-        return PyFloat_FromDouble(upper);
-    if (index > 0)
-        float_pair(list, index - 1, &lower, &below);
+    double upper = bounds[index], count = counts[index], below = 0.0, lower = 0.0;
+    if (index == 0 && upper <= 0) {
+        *out = upper;
+        return 1;
+    }
+    if (index > 0) {
+        lower = bounds[index - 1];
+        below = counts[index - 1];
+    }
     double in_bucket = count - below;
     if (in_bucket <= 0)
+        return 0;
+    *out = lower + (upper - lower) * (rank - below) / in_bucket;
+    return 1;
+}
+
+/* quantile of a list of float pairs (checked by the caller). */
+static PyObject *
+quantile_of(double q, PyObject *list)
+{
+    Py_ssize_t size = PyList_GET_SIZE(list);
+    double *bounds = PyMem_New(double, (size_t)(size ? 2 * size : 1)), value;
+    if (bounds == NULL)
+        return PyErr_NoMemory();
+    double *counts = bounds + size;
+    for (Py_ssize_t i = 0; i < size; i++)
+        float_pair(list, i, &bounds[i], &counts[i]);
+    int found = quantile_at(q, bounds, counts, size, &value);
+    PyMem_Free(bounds);
+    if (!found)
         Py_RETURN_NONE;
-    return PyFloat_FromDouble(lower + (upper - lower) * (rank - below) / in_bucket);
+    return PyFloat_FromDouble(value);
 }
 
 static PyObject *
@@ -1867,27 +2075,48 @@ within_limit(PyObject *buckets, PyObject *limit)
     return below != NULL ? Py_NewRef(below) : PyFloat_FromDouble(0.0);
 }
 
-/* The percentile fields of performance_fields into fields (buckets: a float dict). */
+/* The percentile fields of performance_fields into fields (buckets: a float dict): its
+ * buckets sorted and made monotonic as normalize does, in C arrays. 1 when a bound is NaN
+ * (left to the pure code), -1 on an error. */
 static int
 percentile_fields(PyObject *fields, PyObject *buckets, double epsilon, PyObject *percentiles)
 {
-    PyObject *ordered = normalized(buckets, epsilon);
+    Bucket few[FEW_BUCKETS], *ordered = bucket_room(buckets, few);
     if (ordered == NULL)
         return -1;
+    Py_ssize_t size = PyDict_GET_SIZE(buckets);
+    if (sort_buckets(buckets, ordered)) {
+        free_buckets(ordered, 0, few);
+        return 1;
+    }
+    double few_bounds[2 * FEW_BUCKETS], *bounds = few_bounds;
+    if (size > FEW_BUCKETS && (bounds = PyMem_New(double, (size_t)(2 * size))) == NULL) {
+        free_buckets(ordered, size, few);
+        PyErr_NoMemory();
+        return -1;
+    }
+    double *counts = bounds + size, previous = 0.0;
+    for (Py_ssize_t i = 0; i < size; i++) {
+        double count = 0.0 + PyFloat_AS_DOUBLE(ordered[i].value);  /* as normalized */
+        if (count < previous || fabs(count - previous) <= epsilon * fabs(previous))
+            count = previous;
+        bounds[i] = ordered[i].le;
+        counts[i] = previous = count;
+    }
+    free_buckets(ordered, size, few);
     int failed = 0;
     for (Py_ssize_t i = 0; !failed && i < PyTuple_GET_SIZE(percentiles); i++) {
         PyObject *named = PyTuple_GET_ITEM(percentiles, i);
-        PyObject *value = quantile_of(PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(named, 1)), ordered);
-        if (value == NULL)
-            failed = 1;
-        else if (PyFloat_CheckExact(value) && !isinf(PyFloat_AS_DOUBLE(value))) {
-            PyObject *ms = PyFloat_FromDouble(PyFloat_AS_DOUBLE(value) * 1000.0);
+        double value;
+        if (quantile_at(PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(named, 1)), bounds, counts, size,
+                        &value) && !isinf(value)) {
+            PyObject *ms = PyFloat_FromDouble(value * 1000.0);
             failed = ms == NULL || PyDict_SetItem(fields, PyTuple_GET_ITEM(named, 0), ms) < 0;
             Py_XDECREF(ms);
         }
-        Py_XDECREF(value);
     }
-    Py_DECREF(ordered);
+    if (bounds != few_bounds)
+        PyMem_Free(bounds);
     return failed ? -1 : 0;
 }
 
@@ -1952,8 +2181,13 @@ performance_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                 goto error;
             Py_CLEAR(within);
         }
-        if (percentile_fields(fields, buckets, PyFloat_AS_DOUBLE(args[7]), args[8]) < 0)
+        int made = percentile_fields(fields, buckets, PyFloat_AS_DOUBLE(args[7]), args[8]);
+        if (made < 0)
             goto error;
+        if (made > 0) {  /* a NaN bound: the pure code makes the whole row */
+            Py_DECREF(fields);
+            Py_RETURN_NONE;
+        }
     }
     return fields;
 error:

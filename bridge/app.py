@@ -70,7 +70,8 @@ class Bridge:
         self.storage = Storage(self.client, influx.database)
         self.healer = Healer(self.storage, config.retention.raw)
         self.writer = Writer(self.client, self.buffer, WriterMetrics(self.registry),
-                             batch_size=influx.batch_size, on_written=self.healer.written)
+                             batch_size=influx.batch_size, on_written=self.healer.written,
+                             flush_interval=influx.flush_interval)
         self.storage.writer = self.writer  # the jobs write through the writer too
         self._session: aiohttp.ClientSession | None = None
         self.peer = PeerWatch(config.ha)

@@ -155,6 +155,8 @@ class InfluxConfig(_Model):
     password: Secret | None = None
     timeout: Seconds = 10.0
     batch_size: int = Field(default=10_000, gt=0, le=100_000)
+    # How long a point may wait for others to share its write (0: each scrape's own).
+    flush_interval: Annotated[float, BeforeValidator(_duration), Field(ge=0, le=60)] = 0.5
     tls: TLS = TLS()
     # False: no continuous queries; the bridge's roll-up job writes every hourly and daily
     # row (for servers that run none: Enterprise clusters with CQs off, 2.x, Cloud).

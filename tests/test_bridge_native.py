@@ -11,6 +11,7 @@ import itertools
 import math
 import os
 import random
+import struct
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -344,7 +345,9 @@ counts = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from(
 bucket_maps = st.dictionaries(bounds, counts, max_size=8) | st.lists(
     st.floats(0, 100, allow_nan=False), max_size=8).map(
     lambda steps: dict(zip([0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, math.inf],
-                           itertools.accumulate(steps), strict=False)))
+                           itertools.accumulate(steps), strict=False))) | st.dictionaries(
+    # (more buckets than the compiled core sorts on its stack, in any order)
+    st.floats(-10, 1e3, allow_nan=False) | st.just(math.inf), counts, min_size=60, max_size=90)
 
 
 @needs_core
@@ -366,6 +369,14 @@ def test_both_cores_make_the_same_bucket_rows_percentiles_and_window_sums(bucket
         except bucket_fields.NotCumulative as error:
             out.append(("refused", str(error)))
         out.append(target)
+        # A service's sum: the same bound objects, sorted, as the rows before put them there
+        # (the compiled core walks it side by side with the row's buckets).
+        same = dict(sorted(buckets.items(), key=lambda item: item[0]))
+        try:
+            out.append(bucket_fields.fields(dict(buckets), same))
+        except bucket_fields.NotCumulative as error:
+            out.append(("refused", str(error)))
+        out.append(same)
         ordered = quantile.normalize_map(buckets)
         out.append(ordered)
         out.append([quantile.quantile(q, ordered) for q in (0.0, 0.5, 0.95, 0.99, 1.0)])
@@ -515,6 +526,38 @@ def test_both_cores_write_the_same_line_protocol(batch):
         assert encoder.encode(iter(batch)) == pure == encoder.encode(batch)
     finally:
         lineprotocol.compiled = saved
+
+
+def float_values(seed: int) -> list[float]:
+    """Doubles of every kind: any bit pattern, figures of the sizes rows hold, rates of
+    whole counts, every power of two and ten, the edges of the exponent form, subnormals."""
+    rng = random.Random(seed)
+    bits = (struct.unpack("<d", rng.getrandbits(64).to_bytes(8, "little"))[0]
+            for _ in range(60_000))
+    values = [x for x in bits if math.isfinite(x)]
+    values += [rng.random() * 10.0 ** rng.randint(-8, 20) for _ in range(60_000)]
+    values += [rng.randint(0, 10**6) / rng.choice([60.0, 7.0, 3.0]) for _ in range(20_000)]
+    values += [2.0 ** e for e in range(-1074, 1024)] + [10.0 ** e for e in range(-323, 309)]
+    values += [5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, 1e16, 1e15,
+               9999999999999998.0, 1e-4, 1e-5, 9.999999999999999e-05, 0.1, 0.3, 1 / 3,
+               2.0**53, 2.0**53 + 2, 1e22, 1e23, 4.35, 0.1 + 0.2, -0.0, 0.0]
+    return values + [-x for x in values]
+
+
+@needs_core
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_compiled_encoder_writes_floats_as_repr_does(seed):
+    """The compiled encoder writes a float's shortest digits itself (Ryu): the same text
+    as repr, the pure encoder's, for some 290,000 doubles."""
+    from promflux.bridge.store import lineprotocol
+
+    values = float_values(seed)
+    body = lineprotocol.LineEncoder().encode([("m", {}, {"v": x}, 1) for x in values])
+    written = [line[4:-2] for line in body.decode().split("\n")[:-1]]  # (between v= and " 1")
+    assert len(written) == len(values)
+    wrong = [(repr(x), text) for x, text in zip(values, written, strict=True)
+             if text != repr(x)]
+    assert not wrong, wrong[:10]
 
 
 @needs_core

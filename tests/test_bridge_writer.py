@@ -23,14 +23,16 @@ async def until(condition, timeout: float = 30.0) -> None:
 class Harness:
     """A ready writer on its own database, its task running."""
 
-    def __init__(self, influxdb, database: str, buffer_dir, batch_size: int = 5000) -> None:
+    def __init__(self, influxdb, database: str, buffer_dir, batch_size: int = 5000,
+                 flush_interval: float = 0.0) -> None:
         self.influxdb = influxdb
         self.database = database
         influxdb.query(f'CREATE DATABASE "{database}"')
         self.client = InfluxClient(influxdb.url, database)
         self.registry = CollectorRegistry()
         self.writer = Writer(self.client, DiskBuffer(buffer_dir, 1 << 22),
-                             WriterMetrics(self.registry), batch_size=batch_size, max_backoff=1)
+                             WriterMetrics(self.registry), batch_size=batch_size, max_backoff=1,
+                             flush_interval=flush_interval)
         self.task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Harness:
@@ -159,6 +161,42 @@ def test_batches_that_wait_are_joined_into_fewer_writes_up_to_batch_size(influxd
     written, stored, writes = asyncio.run(go())
     assert (written, stored) == (600, 600)
     assert writes == 3  # 200 + 200 + 200 lines: a third batch would go over 250
+
+
+def writes(h: Harness) -> float:
+    return h.registry.get_sample_value("promflux_bridge_write_duration_seconds_count") or 0.0
+
+
+def test_scrapes_within_the_flush_interval_share_one_write(influxdb, tmp_path):
+    async def go():
+        h = Harness(influxdb, "w_linger", tmp_path, flush_interval=3.0)
+        h.writer.set_ready()
+        async with h:
+            for i in range(5):  # five scrapes, the writer given a turn after each
+                h.writer.submit(points(100, start=i * 100))
+                await asyncio.sleep(0)
+            await until(lambda: h.writer.pending == 0)
+            return h.written(), h.count(), writes(h)
+
+    assert asyncio.run(go()) == (500, 500, 1)
+
+
+def test_a_whole_batch_is_written_without_waiting_and_flush_writes_the_rest(influxdb,
+                                                                               tmp_path):
+    async def go():
+        h = Harness(influxdb, "w_full", tmp_path, batch_size=250, flush_interval=60.0)
+        h.writer.set_ready()
+        async with h:
+            for i in range(3):
+                h.writer.submit(points(100, start=i * 100))
+            # The first two batches in one write, not a minute later; the third waits.
+            await until(lambda: h.writer.pending == 1 and h.count() == 200, timeout=20)
+            h.task.cancel()  # shutting down, as the bridge does: the writer's task first
+            await asyncio.gather(h.task, return_exceptions=True)
+            await h.writer.flush(timeout=5.0)  # nothing lingers
+            return h.count(), h.writer.pending, writes(h)
+
+    assert asyncio.run(go()) == (300, 0, 2)
 
 
 def test_settled_never_runs_ahead_of_what_influxdb_holds(influxdb, tmp_path):

@@ -18,12 +18,13 @@ points InfluxDB says it dropped. Every point submitted ends up written or counte
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from time import perf_counter
+from time import monotonic, perf_counter
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -78,6 +79,8 @@ class Batch:  # mutable: what is left of it after a write that stopped half-way
     rp: str
     body: bytes
     last: int = 0  # the last submission (``Writer.submit``'s number) it holds a part of
+    lines: int = 0  # the points in ``body``
+    at: float = 0.0  # when it was queued (monotonic)
 
 
 @dataclass(slots=True)
@@ -159,7 +162,8 @@ def coalesce(queue: deque[Batch], batch_size: int) -> Batch:
     last = 0
     for _ in bodies:
         last = queue.popleft().last
-    joined = Batch(first.rp, b"".join(bodies), last)  # each body ends with a newline
+    # (each body ends with a newline)
+    joined = Batch(first.rp, b"".join(bodies), last, lines, first.at)
     queue.appendleft(joined)
     return joined
 
@@ -209,13 +213,58 @@ class WriteHealth:
             self.last_error = ""
 
 
+class Batches:
+    """The encoded batches waiting in memory, oldest first, with their bytes and lines."""
+
+    def __init__(self) -> None:
+        self.queue: deque[Batch] = deque()
+        self.bytes = 0
+        self.lines = 0
+        self.full = asyncio.Event()  # set by the writer once a whole batch waits
+
+    def __len__(self) -> int:
+        return len(self.queue)
+
+    def __iter__(self) -> Iterator[Batch]:
+        return iter(self.queue)
+
+    def append(self, batch: Batch) -> None:
+        self.queue.append(batch)
+        self.bytes += len(batch.body)
+        self.lines += batch.lines
+
+    def popleft(self) -> Batch:
+        batch = self.queue.popleft()
+        self.bytes -= len(batch.body)
+        self.lines -= batch.lines
+        return batch
+
+    def shrink(self, batch: Batch, left: bytes) -> None:
+        """``batch`` is now what is left of it after a write that stopped half-way."""
+        lines = left.count(b"\n")
+        self.bytes -= len(batch.body) - len(left)
+        self.lines -= batch.lines - lines
+        batch.body, batch.lines = left, lines
+
+    async def gather(self, interval: float, batch_size: int) -> None:
+        """Let the oldest batch wait up to ``interval`` for others to join it in one write
+        (InfluxDB's cost, and ours, is as much per request as per point), unless a whole
+        batch waits already."""
+        remaining = self.queue[0].at + interval - monotonic() if self.queue else 0.0
+        if remaining > 0 and self.lines < batch_size:
+            self.full.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.full.wait(), remaining)
+
+
 class Writer:
     """Accepts points from the scrape loops and gets them into InfluxDB."""
 
     def __init__(self, client: InfluxClient, buffer: DiskBuffer, metrics: WriterMetrics,
                  batch_size: int = 5000, max_backoff: float = 30.0,
                  max_queue_bytes: int = 64 * 1024 * 1024,
-                 on_written: Callable[[str, bytes], None] | None = None) -> None:
+                 on_written: Callable[[str, bytes], None] | None = None,
+                 flush_interval: float = 0.0) -> None:
         self.client = client
         self.buffer = buffer
         self.metrics = metrics
@@ -223,13 +272,12 @@ class Writer:
         self.max_backoff = max_backoff
         self.max_queue_bytes = max_queue_bytes
         self.on_written = on_written  # told of every body stored (late points heal)
+        self.flush_interval = flush_interval  # how long a batch may wait for others
         self._encoder = LineEncoder()
-        self._queue: deque[Batch] = deque()
+        self._queue = Batches()
         self._deferred = Deferred(self._queue_points, self._settle)
-        self._queued_bytes = 0
         self._wake = asyncio.Event()
-        # Held until set-up has created the database: a write before that gets a final 404.
-        self.ready = False
+        self.ready = False  # until set-up has made the database (a write before: a 404)
         self.health = WriteHealth()
         self._submitted = 0
         self.settled = 0  # the last submission of which nothing waits (stored or dropped)
@@ -254,24 +302,26 @@ class Writer:
             body = self._encoder.encode(points[start:start + self.batch_size])
             if not body:
                 continue
-            self.metrics.submitted.inc(body.count(b"\n"))
-            if self._queued_bytes + len(body) > self.max_queue_bytes:
+            lines = body.count(b"\n")
+            self.metrics.submitted.inc(lines)
+            if self._queue.bytes + len(body) > self.max_queue_bytes:
                 # Neither InfluxDB nor the disk keeps up: refuse the newest, never a batch
                 # the writer may be working on.
-                self.metrics.drop(body.count(b"\n"), "queue_full",
+                self.metrics.drop(lines, "queue_full",
                                   f"write queue over {self.max_queue_bytes} bytes")
                 continue
-            self._queue.append(Batch(rp, body, number))
-            self._queued_bytes += len(body)
+            self._queue.append(Batch(rp, body, number, lines, monotonic()))
             queued = True
-        self.metrics.queued_bytes.set(self._queued_bytes)
+        self.metrics.queued_bytes.set(self._queue.bytes)
         self._wake.set()
+        if self._queue.lines >= self.batch_size:
+            self._queue.full.set()  # (a whole batch: written without lingering)
         return queued
 
     def _settle(self) -> None:
         # Numbers are not kept on disk: nothing counts as settled while the disk holds any.
         if not len(self.buffer):
-            self.settled = self._queue[0].last - 1 if self._queue else (
+            self.settled = self._queue.queue[0].last - 1 if self._queue else (
                 self._deferred.first() - 1 if self._deferred else self._submitted)
 
     def set_ready(self) -> None:
@@ -283,7 +333,7 @@ class Writer:
     def backlogged(self) -> bool:
         """Over half the memory queue waits: InfluxDB takes points more slowly than they
         come (the scrape loops then put scrapes off rather than drop points later)."""
-        return self._queued_bytes > self.max_queue_bytes // 2
+        return self._queue.bytes > self.max_queue_bytes // 2
 
     @property
     def pending(self) -> int:
@@ -299,6 +349,8 @@ class Writer:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
+            if self.flush_interval and self.ready and not len(self.buffer):
+                await self._queue.gather(self.flush_interval, self.batch_size)
             if await self._step():
                 backoff.reset()
             else:
@@ -307,11 +359,10 @@ class Writer:
     async def _step(self) -> bool:
         """One unit of work; False when InfluxDB did not take it (back off)."""
         if self.ready and not len(self.buffer) and self._queue:
-            batch = coalesce(self._queue, self.batch_size)
+            batch = coalesce(self._queue.queue, self.batch_size)
             left = await self._write(batch.rp, batch.body)
             if left:
-                self._queued_bytes -= len(batch.body) - len(left)
-                batch.body = left
+                self._queue.shrink(batch, left)
                 await self._spill()  # keep it (and what follows) on disk, in order
                 return False
             self._unqueue()
@@ -347,8 +398,7 @@ class Writer:
 
     def _unqueue(self) -> Batch:
         batch = self._queue.popleft()
-        self._queued_bytes -= len(batch.body)
-        self.metrics.queued_bytes.set(self._queued_bytes)
+        self.metrics.queued_bytes.set(self._queue.bytes)
         return batch
 
     async def _spill(self) -> None:
