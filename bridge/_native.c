@@ -2196,6 +2196,108 @@ error:
     return NULL;
 }
 
+PyDoc_STRVAR(narrow_doc,
+"narrow(values) -> (typecode, bytes), or None for the pure code\n\n"
+"window.narrowest of a list of floats, as the typecode and the bytes of its array: 'B', 'H'\n"
+"or 'I' when every figure is whole, not negative and in range, else 'd'.");
+
+/* array's setitem parses each figure through PyArg_Parse (a hundred instructions and
+ * more a figure); the bytes are made here and the array takes them whole. */
+static PyObject *
+narrow(PyObject *module, PyObject *values)
+{
+    (void)module;
+    if (!PyList_CheckExact(values) || PyList_GET_SIZE(values) == 0)
+        Py_RETURN_NONE;
+    Py_ssize_t size = PyList_GET_SIZE(values);
+    int whole = 1;
+    double top = 0.0;
+    for (Py_ssize_t i = 0; i < size; i++) {
+        PyObject *item = PyList_GET_ITEM(values, i);
+        if (!PyFloat_CheckExact(item))
+            Py_RETURN_NONE;
+        double figure = PyFloat_AS_DOUBLE(item);
+        /* (NaN, negative, fractional or infinite: doubles; -0.0 is whole, as int() has it) */
+        if (!(figure >= 0.0) || figure != floor(figure) || isinf(figure))
+            whole = 0;
+        else if (figure > top)
+            top = figure;
+    }
+    char code = !whole || top > 4294967295.0 ? 'd' : top > 65535.0 ? 'I'
+        : top > 255.0 ? 'H' : 'B';
+    size_t width = code == 'd' ? sizeof(double) : code == 'I' ? sizeof(unsigned int)
+        : code == 'H' ? sizeof(unsigned short) : 1;
+    if (code == 'I' && sizeof(unsigned int) < 4)
+        Py_RETURN_NONE;
+    PyObject *raw = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)width * size);
+    if (raw == NULL)
+        return NULL;
+    char *out = PyBytes_AS_STRING(raw);
+    for (Py_ssize_t i = 0; i < size; i++) {
+        double figure = PyFloat_AS_DOUBLE(PyList_GET_ITEM(values, i));
+        if (code == 'd')
+            memcpy(out + i * (Py_ssize_t)width, &figure, width);
+        else if (code == 'I') {
+            unsigned int n = (unsigned int)figure;
+            memcpy(out + i * (Py_ssize_t)width, &n, width);
+        }
+        else if (code == 'H') {
+            unsigned short n = (unsigned short)figure;
+            memcpy(out + i * (Py_ssize_t)width, &n, width);
+        }
+        else
+            out[i] = (char)(unsigned char)figure;
+    }
+    return Py_BuildValue("(CN)", code, raw);
+}
+
+PyDoc_STRVAR(widen_doc,
+"widen(values) -> bytes of doubles, or None for the pure code\n\n"
+"The figures of an array of 'B', 'H' or 'I' as the bytes of an array of 'd'.");
+
+static PyObject *
+widen(PyObject *module, PyObject *values)
+{
+    (void)module;
+    Py_buffer view;
+    if (PyObject_GetBuffer(values, &view, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    /* (array's own formats: one letter, native sizes) */
+    int code = view.format != NULL && view.format[0] != '\0' && view.format[1] == '\0'
+        ? view.format[0] : 0;
+    PyObject *raw = NULL;
+    if ((code == 'B' && view.itemsize == 1)
+            || (code == 'H' && view.itemsize == (Py_ssize_t)sizeof(unsigned short))
+            || (code == 'I' && view.itemsize == (Py_ssize_t)sizeof(unsigned int))) {
+        Py_ssize_t size = view.len / view.itemsize;
+        raw = PyBytes_FromStringAndSize(NULL, size * (Py_ssize_t)sizeof(double));
+        if (raw != NULL) {
+            double *out = (double *)(void *)PyBytes_AS_STRING(raw);
+            const char *in = view.buf;
+            for (Py_ssize_t i = 0; i < size; i++) {
+                if (code == 'B')
+                    out[i] = (double)((const unsigned char *)in)[i];
+                else if (code == 'H') {
+                    unsigned short n;
+                    memcpy(&n, in + i * view.itemsize, sizeof n);
+                    out[i] = (double)n;
+                }
+                else {
+                    unsigned int n;
+                    memcpy(&n, in + i * view.itemsize, sizeof n);
+                    out[i] = (double)n;
+                }
+            }
+        }
+    }
+    else
+        raw = Py_NewRef(Py_None);
+    PyBuffer_Release(&view);
+    return raw;
+}
+
 static PyMethodDef methods[] = {
     {"encode_points", (PyCFunction)(void (*)(void))encode_points, METH_FASTCALL,
      encode_points_doc},
@@ -2219,6 +2321,8 @@ static PyMethodDef methods[] = {
     {"intern_series", (PyCFunction)(void (*)(void))intern_series, METH_FASTCALL,
      intern_series_doc},
     {"live_series", live_series, METH_NOARGS, live_series_doc},
+    {"narrow", narrow, METH_O, narrow_doc},
+    {"widen", widen, METH_O, widen_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -528,6 +528,25 @@ def test_both_cores_write_the_same_line_protocol(batch):
         lineprotocol.compiled = saved
 
 
+@needs_core
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=True) | st.integers(0, 2**33).map(float)
+                | st.integers(0, 300).map(float) | st.integers(-3, 3) | st.sampled_from(
+                    [-0.0, 255.0, 256.0, 65_535.0, 65_536.0, 4_294_967_295.0, 4_294_967_296.0]),
+                max_size=40))
+def test_both_cores_pack_and_unpack_window_entries_alike(values):
+    """A closed window entry's figures packed in the narrowest array (its bytes made in C)
+    and read back as doubles: the same type and figures in both cores."""
+    from promflux.bridge.analyze import window
+
+    def run() -> object:
+        packed = window.narrowest(list(values))
+        wide = window._widened(packed) if packed.typecode != "d" else packed
+        return packed.typecode, repr(packed.tolist()), wide.typecode, repr(wide.tolist())
+
+    alike(window, run)
+
+
 def float_values(seed: int) -> list[float]:
     """Doubles of every kind: any bit pattern, figures of the sizes rows hold, rates of
     whole counts, every power of two and ten, the edges of the exponent form, subnormals."""

@@ -52,7 +52,7 @@ class PackedCounts:
         """(endpoint, its counts), as they were packed (as floats again)."""
         values, at = self.values, 0
         if values.typecode != "d":
-            values = array("d", values)
+            values = _widened(values)
         for key, bounds in self.layout:
             end = at + 3 + len(bounds)
             yield key, Counts(values[at], values[at + 1], values[at + 2],
@@ -67,6 +67,11 @@ def narrowest(values: list[float]) -> array[Any]:
     """``values`` in the narrowest array that gives each back exactly: unsigned bytes,
     shorts or ints when all are whole and in range, else doubles (negative, fractional,
     huge, NaN or infinite figures)."""
+    made = None if compiled is None else compiled.narrow(values)
+    if made is not None:  # (the same array, its bytes made in C)
+        packed = array(made[0])
+        packed.frombytes(made[1])
+        return packed
     code = None
     if values and min(values) >= 0.0:
         top = max(values)  # (NaN fits no type: doubles)
@@ -80,6 +85,16 @@ def narrowest(values: list[float]) -> array[Any]:
             if whole.tolist() == values:  # every figure whole (no fraction lost)
                 return whole
     return array("d", values)
+
+
+def _widened(values: array[Any]) -> array[float]:
+    """A packed array's figures as doubles."""
+    raw = None if compiled is None else compiled.widen(values)
+    if raw is None:
+        return array("d", values)
+    wide = array("d")
+    wide.frombytes(raw)
+    return wide
 
 
 _LAYOUTS: dict[tuple[tuple[str, tuple[float, ...]], ...],

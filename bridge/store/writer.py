@@ -2,7 +2,8 @@
 
 Scrape loops hand points to ``submit``, which encodes them and appends the batches to a
 bounded in-memory queue; it never waits. One task, ``run``, does all the I/O, one step at
-a time: while nothing waits on disk it writes queued batches straight to InfluxDB; when
+a time: while nothing waits on disk it writes queued batches straight to InfluxDB (the
+oldest waits up to ``flush_interval`` for others to join it in one write); when
 InfluxDB does not answer (network, 5xx) or set-up has not created the database yet, queued
 batches go to the disk buffer (in a worker thread), which is drained oldest first with
 backoff. Because one task does every step in turn, the batch being sent can never be
@@ -146,7 +147,7 @@ def coalesce(queue: deque[Batch], batch_size: int) -> Batch:
     """The first queued batch, joined (in place) with those waiting behind it for the same
     retention policy, up to ``batch_size`` lines: while InfluxDB is slower than the
     scrapes, fewer and larger writes (each costs it a request as well as its points);
-    while it keeps up, nothing waits and nothing is joined."""
+    and what came within the flush interval."""
     first = queue[0]
     if len(queue) == 1:
         return first
