@@ -1021,6 +1021,20 @@ all_floats(PyObject *dict, int keys_too)
     return 1;
 }
 
+/* One step of a walk side by side with target: target[key] += sign * value, where target's
+ * next entry (at) is key's while side_by_side holds; from the first that is not, a lookup
+ * (side_by_side then stays 0). */
+static int
+add_walking(PyObject *target, Py_ssize_t *at, int *side_by_side, PyObject *key,
+            PyObject *value, double sign)
+{
+    PyObject *mine_key, *mine;
+    if (*side_by_side && PyDict_Next(target, at, &mine_key, &mine) && mine_key == key)
+        return dict_add_at(target, key, mine, value, sign);
+    *side_by_side = 0;
+    return dict_add(target, key, value, sign);
+}
+
 /* target[k] += sign * source[k] for every k of source: 0, or -1 on an error. Window sums
  * and the counts added to them hold the same bounds (the same float objects) in the same
  * order, so both are walked side by side while their keys are the same objects: such a
@@ -1030,19 +1044,12 @@ all_floats(PyObject *dict, int keys_too)
 static int
 add_dict(PyObject *target, PyObject *source, double sign)
 {
-    PyObject *key, *value, *mine_key, *mine;
+    PyObject *key, *value;
     Py_ssize_t position = 0, at = 0;
     int side_by_side = 1;
-    while (PyDict_Next(source, &position, &key, &value)) {
-        if (side_by_side && PyDict_Next(target, &at, &mine_key, &mine) && mine_key == key) {
-            if (dict_add_at(target, key, mine, value, sign))
-                return -1;
-            continue;
-        }
-        side_by_side = 0;
-        if (dict_add(target, key, value, sign))
+    while (PyDict_Next(source, &position, &key, &value))
+        if (add_walking(target, &at, &side_by_side, key, value, sign))
             return -1;
-    }
     return 0;
 }
 
@@ -1130,6 +1137,16 @@ PyDoc_STRVAR(normalize_doc,
 "quantile.normalize over a dict bound -> count of floats: sorted by bound, counts made\n"
 "non-decreasing (a count within epsilon of its predecessor, relatively, counts as equal).");
 
+/* normalize's count of a bucket: raised to the one before where it is lower, or equal to it
+ * within epsilon, relatively (0.0 + count, as the pure merge of a single bound gives). */
+static double
+raised(double count, double previous, double epsilon)
+{
+    count = 0.0 + count;
+    return count < previous || fabs(count - previous) <= epsilon * fabs(previous)
+        ? previous : count;
+}
+
 /* normalize of a dict whose keys and values are floats (checked by the caller); None when
  * a bound is NaN (the pure code's to order). */
 static PyObject *
@@ -1150,10 +1167,7 @@ normalized(PyObject *buckets, double epsilon)
     }
     double previous = 0.0;
     for (Py_ssize_t i = 0; i < size; i++) {
-        /* (0.0 + count, as the pure merge of a single bound gives) */
-        double count = 0.0 + PyFloat_AS_DOUBLE(ordered[i].value);
-        if (count < previous || fabs(count - previous) <= epsilon * fabs(previous))
-            count = previous;
+        double count = raised(PyFloat_AS_DOUBLE(ordered[i].value), previous, epsilon);
         PyObject *number = PyFloat_FromDouble(count);
         PyObject *pair = number == NULL ? NULL : PyTuple_Pack(2, ordered[i].key, number);
         Py_XDECREF(number);
@@ -1253,19 +1267,11 @@ set_field(PyObject *out, PyObject *names, PyObject *name_of, PyObject *bound, do
 static int
 add_sorted(PyObject *into, const Bucket *entries, Py_ssize_t size)
 {
-    PyObject *key, *value;
     Py_ssize_t at = 0;
     int side_by_side = 1;
-    for (Py_ssize_t i = 0; i < size; i++) {
-        if (side_by_side && PyDict_Next(into, &at, &key, &value) && key == entries[i].key) {
-            if (dict_add_at(into, key, value, entries[i].value, 1.0))
-                return -1;
-            continue;
-        }
-        side_by_side = 0;
-        if (dict_add(into, entries[i].key, entries[i].value, 1.0))
+    for (Py_ssize_t i = 0; i < size; i++)
+        if (add_walking(into, &at, &side_by_side, entries[i].key, entries[i].value, 1.0))
             return -1;
-    }
     return 0;
 }
 
@@ -1381,15 +1387,7 @@ float_repr_into(double value, char *out)
         memcpy(out + size, "0.0", 3);
         return size + 3;
     }
-    floating_decimal_64 decimal;
-    if (d2d_small_int(mantissa, exponent, &decimal)) {
-        while (decimal.mantissa % 10 == 0) {  /* (a whole number's trailing zeros) */
-            decimal.mantissa /= 10;
-            decimal.exponent++;
-        }
-    }
-    else
-        decimal = d2d(mantissa, exponent);
+    floating_decimal_64 decimal = d2d(mantissa, exponent);
     char digits[17];
     int count = (int)decimalLength17(decimal.mantissa), point = count + decimal.exponent;
     for (int i = count - 1; i >= 0; i--) {
@@ -2012,14 +2010,16 @@ static PyObject *
 quantile_of(double q, PyObject *list)
 {
     Py_ssize_t size = PyList_GET_SIZE(list);
-    double *bounds = PyMem_New(double, (size_t)(size ? 2 * size : 1)), value;
-    if (bounds == NULL)
+    double few[2 * FEW_BUCKETS], *bounds = few, value;
+    few[0] = 0.0;  /* (read by nothing when the list is empty; a compiler cannot tell) */
+    if (size > FEW_BUCKETS && (bounds = PyMem_New(double, (size_t)(2 * size))) == NULL)
         return PyErr_NoMemory();
     double *counts = bounds + size;
     for (Py_ssize_t i = 0; i < size; i++)
         float_pair(list, i, &bounds[i], &counts[i]);
     int found = quantile_at(q, bounds, counts, size, &value);
-    PyMem_Free(bounds);
+    if (bounds != few)
+        PyMem_Free(bounds);
     if (!found)
         Py_RETURN_NONE;
     return PyFloat_FromDouble(value);
@@ -2097,11 +2097,8 @@ percentile_fields(PyObject *fields, PyObject *buckets, double epsilon, PyObject 
     }
     double *counts = bounds + size, previous = 0.0;
     for (Py_ssize_t i = 0; i < size; i++) {
-        double count = 0.0 + PyFloat_AS_DOUBLE(ordered[i].value);  /* as normalized */
-        if (count < previous || fabs(count - previous) <= epsilon * fabs(previous))
-            count = previous;
         bounds[i] = ordered[i].le;
-        counts[i] = previous = count;
+        counts[i] = previous = raised(PyFloat_AS_DOUBLE(ordered[i].value), previous, epsilon);
     }
     free_buckets(ordered, size, few);
     int failed = 0;

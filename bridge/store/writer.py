@@ -151,13 +151,12 @@ def coalesce(queue: deque[Batch], batch_size: int) -> Batch:
     first = queue[0]
     if len(queue) == 1:
         return first
-    bodies, lines = [first.body], first.body.count(b"\n")
+    bodies, lines = [first.body], first.lines
     for batch in itertools.islice(queue, 1, None):
-        more = batch.body.count(b"\n")
-        if batch.rp != first.rp or lines + more > batch_size:
+        if batch.rp != first.rp or lines + batch.lines > batch_size:
             break
         bodies.append(batch.body)
-        lines += more
+        lines += batch.lines
     if len(bodies) == 1:
         return first
     last = 0
