@@ -26,13 +26,16 @@ def tune_gc() -> None:
 
 
 def version_text() -> str:
-    """The version, which core runs the per-sample hot path and which event loop."""
+    """The version, which core runs the per-sample hot path, which event loop and which
+    zlib inflates the targets' answers."""
     from promflux import __version__
 
     from .event_loop import loop_factory
+    from .inflate import fastest_zlib
     from .native import CORE
 
-    return f"promflux-bridge {__version__} (core: {CORE}; event loop: {loop_factory()[1]})"
+    return (f"promflux-bridge {__version__} (core: {CORE}; event loop: {loop_factory()[1]}; "
+            f"inflate: {fastest_zlib()[1]})")
 
 
 class _Version(argparse.Action):
@@ -49,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="promflux-bridge", description=(
         "Scrape Prometheus /metrics and write percentiles and rates to InfluxDB."))
     parser.add_argument("--version", action=_Version, nargs=0,
-                        help="say the version, the core and the event loop, and exit")
+                        help="say the version, the core, the event loop and the zlib, and exit")
     parser.add_argument("--config", required=True, help="YAML configuration file")
     parser.add_argument("--check-config", action="store_true",
                         help="validate the configuration and exit")
@@ -86,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         return _backfill(config, args.backfill)
     from .app import Bridge, ListenError
     from .event_loop import loop_factory
+    from .inflate import use_fastest_zlib
     from .native import CORE
 
     tune_gc()
@@ -103,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
             pass
 
     factory, loop_name = loop_factory()
-    logging.getLogger("promflux.bridge").info("event loop: %s; core: %s", loop_name, CORE)
+    logging.getLogger("promflux.bridge").info("event loop: %s; core: %s; inflate: %s",
+                                              loop_name, CORE, use_fastest_zlib())
     try:
         with asyncio.Runner(loop_factory=factory) as runner:
             runner.run(run())
