@@ -8,14 +8,15 @@ Pages go the scrape loop's way: the steady scan first where the revision has one
 
 The page is bench/bridge_vs_prometheus.py's (2,140 samples, every counter growing by whole
 requests, or only ``--changing`` of the routes busy). A worker takes 300 scrapes a second
-apart first (the 5-minute windows full, four scrapes merged into each window slot, as at
-1 s scrapes), then N more; runs with N = 2 and N = 14 cancel start-up and the warm-up:
-(I14 - I2) / (12 x samples). Twelve scrapes are three whole window slots: the work done
-once a slot (judging, and adding the slot's held scrapes to the sums) is counted as often
-as it happens, wherever the slots begin. Both runs make the same pages beforehand, so that
-making them cancels out too. PYTHONHASHSEED is fixed and the warm-up's objects are frozen
-out of the garbage collector. The revision gets a compiled core built from its
-own C source with the flags setup.py gives (``native_core``).
+apart first (the 5-minute windows full, the scrapes of a window slot merged, as at 1 s
+scrapes), then N more; runs with N = 2 and N = 18 cancel start-up and the warm-up:
+(I18 - I2) / (16 x samples). Sixteen scrapes are whole window slots, of 8 s or of the
+4 s slots before them: the work done once a slot (judging, and adding the slot's held
+scrapes to the sums) is counted as often as it happens, wherever the slots begin. Both
+runs make the same pages beforehand, so that making them cancels out too. PYTHONHASHSEED
+is fixed and the warm-up's objects are frozen out of the garbage collector. The revision
+gets a compiled core built from its own C source with the flags setup.py gives
+(``native_core``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 WARM = 300
-SHORT, LONG = 2, 14
+SHORT, LONG = 2, 18
 
 
 def native_core(root: Path) -> Path:

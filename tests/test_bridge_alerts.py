@@ -93,8 +93,10 @@ def test_window_figures_equal_the_truth_of_the_raw_requests_in_the_window(interv
         shown(evaluator, (ROUTE, "p95_ms"), now, truth_p95([r[1] for r in inside]), judged)
         shown(evaluator, (ROUTE, "error_rate_percent"), now, 100.0 * errors / len(inside),
               judged)
-    # at 5 s every scrape opens a slot; at 1 s every other one after the first is merged
-    assert merged == (0 if interval >= evaluator.windows["api"].slot else (400 - 1) // 2)
+    # at 5 s every scrape opens a slot; at 1 s one in ``per`` does (the first one's
+    # interval has no requests of the service yet)
+    per, scrapes = math.ceil(evaluator.windows["api"].slot / interval), int(400 / interval)
+    assert merged == (0 if per == 1 else (scrapes - 1) - (scrapes - 1) // per - 1)
 
 
 def shown(evaluator: Evaluator, key: tuple[str, str], now: float, truth: float | None,

@@ -26,7 +26,7 @@ class PackedCounts:
     """A closed window entry's counts by key (endpoint, job) in one array: per key its
     requests, errors and client errors, then its bucket counts. The layout (each key and
     its bounds) is one tuple shared by every entry laid out alike. A service's threshold
-    windows hold about 75 entries per target, read again only when they leave the window;
+    windows hold about 38 entries per target, read again only when they leave the window;
     packed, a key costs 1 to 8 bytes a figure in each instead of a few hundred.
 
     The array takes the narrowest type that holds every figure exactly (see ``narrowest``):
@@ -228,7 +228,7 @@ def job_successes(points: Iterable[Point]) -> dict[str, float]:
     return out
 
 
-SLOTS = 30  # a window keeps at most about this many entries per target
+SLOTS = 15  # a window keeps at most about this many entries per target
 
 
 @dataclass
