@@ -22,12 +22,13 @@ async def read_bounded(response: aiohttp.ClientResponse, limit: int) -> bytes:
     length = response.content_length
     if length is not None and length > limit:
         raise TooLarge(f"body of {length} bytes is over the limit of {limit}")
-    body = bytearray()
+    chunks, size = [], 0
     async for chunk in response.content.iter_chunked(65536):
-        body += chunk
-        if len(body) > limit:
+        size += len(chunk)
+        if size > limit:
             raise TooLarge(f"body is over the limit of {limit} bytes")
-    return bytes(body)
+        chunks.append(chunk)
+    return b"".join(chunks)  # (one copy of the body, where growing a bytearray made two)
 
 
 async def error_text(response: aiohttp.ClientResponse, limit: int = ERROR_TEXT_BYTES) -> str:
