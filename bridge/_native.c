@@ -52,6 +52,15 @@ static const char *row_texts[ROW_NAMES] = {
     "requests_within_limit"};
 static PyObject *row_names[ROW_NAMES];
 
+/* The attributes of an endpoint group (derive._Latency) that latency_groups reads, made
+ * once. */
+enum {G_BUCKETS, G_BY_STATUS, G_COUNT, G_TOTAL, G_ERRORS, G_CLIENT, G_TAGS, G_STATUS_TAGS,
+      G_KEY, G_SIZE};
+static PyObject *group_names[G_SIZE];
+static const char *group_texts[G_SIZE] = {
+    "buckets", "by_status", "count", "total", "errors", "client_errors", "tags",
+    "status_tags", "key"};
+
 /* A value token longer than this is left to the pure parser (no valid one is). */
 #define MAX_TOKEN 63
 
@@ -1787,6 +1796,9 @@ module_exec(PyObject *module)
         for (int i = 0; i < ROW_NAMES; i++)
             if ((row_names[i] = PyUnicode_InternFromString(row_texts[i])) == NULL)
                 return -1;
+        for (int i = 0; i < G_SIZE; i++)
+            if ((group_names[i] = PyUnicode_InternFromString(group_texts[i])) == NULL)
+                return -1;
     }
     if (series_type == NULL) {
         series_table = PyDict_New();
@@ -2193,6 +2205,309 @@ error:
     return NULL;
 }
 
+/* What latency_groups takes from derive (_LATENCY_PARTS), in this order. */
+enum {LP_STATUS_CODES, LP_LATENCY_BUCKETS, LP_PERFORMANCE, LP_TOLERANCE, LP_NAMES, LP_NAME_OF,
+      LP_EPSILON, LP_PERCENTILES, LP_COUNTS, LP_BUCKET_POINTS, LP_PERFORMANCE_ROW, LP_SIZE};
+
+static void
+release_figures(PyObject **figures, int size)
+{
+    for (int i = 0; i < size; i++)
+        Py_CLEAR(figures[i]);
+}
+
+/* The group's figures into figures (owned): 1 when the fast path can take the group (its
+ * figures floats, its buckets and statuses dicts, each status a str with a float), 0 when
+ * the pure code must, -1 on an error. */
+static int
+group_figures(PyObject *group, PyObject **figures)
+{
+    for (int i = 0; i < G_SIZE; i++)
+        if ((figures[i] = PyObject_GetAttr(group, group_names[i])) == NULL)
+            return -1;
+    if (!PyDict_CheckExact(figures[G_BUCKETS]) || !PyDict_CheckExact(figures[G_BY_STATUS])
+            || !PyDict_CheckExact(figures[G_STATUS_TAGS]))
+        return 0;
+    for (int i = G_COUNT; i <= G_CLIENT; i++)
+        if (!PyFloat_CheckExact(figures[i]))
+            return 0;
+    PyObject *status, *count;
+    Py_ssize_t at = 0;
+    while (PyDict_Next(figures[G_BY_STATUS], &at, &status, &count))
+        if (!PyUnicode_CheckExact(status) || !PyFloat_CheckExact(count))
+            return 0;
+    return 1;
+}
+
+/* tuple (measurement, tags, fields, ts) appended to points (fields taken). */
+static int
+append_point(PyObject *points, PyObject *measurement, PyObject *tags, PyObject *fields,
+             PyObject *ts)
+{
+    if (fields == NULL)
+        return -1;
+    PyObject *point = PyTuple_Pack(4, measurement, tags, fields, ts);
+    Py_DECREF(fields);
+    int failed = point == NULL || PyList_Append(points, point) < 0;
+    Py_XDECREF(point);
+    return failed ? -1 : 0;
+}
+
+/* A status's point: its requests and their rate per minute, tagged with the status. */
+static int
+status_point(PyObject *group, PyObject *status_tags, PyObject *status, PyObject *count,
+             double to_minute, PyObject *ts, PyObject *points, PyObject *measurement)
+{
+    PyObject *tags = PyDict_GetItemWithError(status_tags, status);  /* borrowed */
+    if (tags != NULL)
+        Py_INCREF(tags);
+    else if (PyErr_Occurred()
+             || (tags = PyObject_CallMethod(group, "status_tag", "O", status)) == NULL)
+        return -1;
+    PyObject *fields = PyDict_New();
+    if (fields != NULL && (PyDict_SetItem(fields, name_requests, count) < 0
+            || set_float(fields, ROW_REQUESTS_PER_MINUTE,
+                         PyFloat_AS_DOUBLE(count) * to_minute))) {
+        Py_CLEAR(fields);
+    }
+    int failed = append_point(points, measurement, tags, fields, ts);
+    Py_DECREF(tags);
+    return failed;
+}
+
+/* The status loop of derive._latency_group: errors and client errors counted into
+ * figures, a point per status with requests, the statuses added to the service's. */
+static int
+status_points(PyObject *group, PyObject **figures, double to_minute, PyObject *ts,
+              PyObject *wide_status, PyObject *points, PyObject *measurement)
+{
+    double errors = PyFloat_AS_DOUBLE(figures[G_ERRORS]);
+    double client = PyFloat_AS_DOUBLE(figures[G_CLIENT]);
+    PyObject *status, *count;
+    Py_ssize_t at = 0;
+    while (PyDict_Next(figures[G_BY_STATUS], &at, &status, &count)) {
+        Py_UCS4 first = PyUnicode_GET_LENGTH(status) ? PyUnicode_READ_CHAR(status, 0) : 0;
+        if (first == '5')
+            errors += PyFloat_AS_DOUBLE(count);
+        else if (first == '4')
+            client += PyFloat_AS_DOUBLE(count);
+        if (PyFloat_AS_DOUBLE(count) > 0
+                && status_point(group, figures[G_STATUS_TAGS], status, count, to_minute, ts,
+                                points, measurement))
+            return -1;
+        if (dict_add(wide_status, status, count, 1.0))
+            return -1;
+    }
+    PyObject *made[2] = {PyFloat_FromDouble(errors), PyFloat_FromDouble(client)};
+    int failed = made[0] == NULL || made[1] == NULL
+        || PyObject_SetAttr(group, group_names[G_ERRORS], made[0]) < 0
+        || PyObject_SetAttr(group, group_names[G_CLIENT], made[1]) < 0;
+    if (!failed) {
+        Py_SETREF(figures[G_ERRORS], made[0]);
+        Py_SETREF(figures[G_CLIENT], made[1]);
+        return 0;
+    }
+    Py_XDECREF(made[0]);
+    Py_XDECREF(made[1]);
+    return -1;
+}
+
+/* The group's bucket row (derive._bucket_points), by bucket_fields where it makes one, else
+ * by the pure code (which refuses a row that is not cumulative); buckets read again. */
+static int
+bucket_row(PyObject *group, PyObject **figures, PyObject *wide_buckets, PyObject *ts,
+           PyObject *points, PyObject *parts)
+{
+    PyObject *args[5] = {figures[G_BUCKETS], wide_buckets, PyTuple_GET_ITEM(parts, LP_TOLERANCE),
+                         PyTuple_GET_ITEM(parts, LP_NAMES), PyTuple_GET_ITEM(parts, LP_NAME_OF)};
+    PyObject *row = bucket_fields(NULL, args, 5);
+    if (row == NULL)
+        return -1;
+    PyObject *measurement = PyTuple_GET_ITEM(parts, LP_LATENCY_BUCKETS);
+    if (row != Py_None) {
+        if (PyDict_GET_SIZE(row) == 0) {
+            Py_DECREF(row);
+            return 0;
+        }
+        return append_point(points, measurement, figures[G_TAGS], row, ts);
+    }
+    Py_DECREF(row);
+    PyObject *done = PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(parts, LP_BUCKET_POINTS),
+                                                  group, measurement, ts, points, wide_buckets,
+                                                  NULL);
+    if (done == NULL)
+        return -1;
+    Py_DECREF(done);
+    Py_SETREF(figures[G_BUCKETS], PyObject_GetAttr(group, group_names[G_BUCKETS]));
+    return figures[G_BUCKETS] == NULL ? -1 : 0;
+}
+
+/* The group's figures added to the service's (count, total, errors, client errors). */
+static int
+add_to_service(PyObject *wide, PyObject **figures)
+{
+    for (int i = G_COUNT; i <= G_CLIENT; i++) {
+        PyObject *have = PyObject_GetAttr(wide, group_names[i]);
+        if (have == NULL)
+            return -1;
+        PyObject *sum = PyNumber_Add(have, figures[i]);
+        Py_DECREF(have);
+        int failed = sum == NULL || PyObject_SetAttr(wide, group_names[i], sum) < 0;
+        Py_XDECREF(sum);
+        if (failed)
+            return -1;
+    }
+    return 0;
+}
+
+/* The requests of derive._performance_row: count, else the +Inf bucket, else the statuses'
+ * sum; NULL without an error where that sum is not plainly 0.0 (the pure code adds it). */
+static PyObject *
+row_requests(PyObject **figures)
+{
+    if (PyFloat_AS_DOUBLE(figures[G_COUNT]) != 0.0)  /* (NaN is true, as in Python) */
+        return Py_NewRef(figures[G_COUNT]);
+    PyObject *infinity = PyFloat_FromDouble(INFINITY);
+    if (infinity == NULL)
+        return NULL;
+    PyObject *top = PyDict_GetItemWithError(figures[G_BUCKETS], infinity);  /* borrowed */
+    Py_DECREF(infinity);
+    if (top == NULL && PyErr_Occurred())
+        return NULL;
+    int truth = top == NULL ? 0 : PyObject_IsTrue(top);
+    if (truth < 0)
+        return NULL;
+    if (truth)
+        return Py_NewRef(top);
+    PyObject *status, *count;
+    Py_ssize_t at = 0;
+    if (PyDict_GET_SIZE(figures[G_BY_STATUS]) == 0)
+        return NULL;  /* (sum() of nothing is the int 0) */
+    while (PyDict_Next(figures[G_BY_STATUS], &at, &status, &count))
+        if (PyFloat_AS_DOUBLE(count) != 0.0)
+            return NULL;
+    return PyFloat_FromDouble(0.0);
+}
+
+/* The group's performance row (derive._performance_row) appended to points, and its counts
+ * put in counts under its key (window.Counts of the row's requests, errors, client errors
+ * and the group's buckets). */
+static int
+performance_row(PyObject *group, PyObject **figures, PyObject *seconds, PyObject *ts,
+                PyObject *limit, PyObject *points, PyObject *counts, PyObject *parts)
+{
+    PyObject *requests = row_requests(figures), *fields = NULL, *row = NULL;
+    if (requests == NULL && PyErr_Occurred())
+        return -1;
+    if (requests != NULL) {
+        PyObject *args[9] = {requests, figures[G_ERRORS], figures[G_CLIENT], figures[G_TOTAL],
+                             seconds, figures[G_BUCKETS], limit,
+                             PyTuple_GET_ITEM(parts, LP_EPSILON),
+                             PyTuple_GET_ITEM(parts, LP_PERCENTILES)};
+        fields = performance_fields(NULL, args, 9);
+        Py_DECREF(requests);
+        if (fields == NULL)
+            return -1;
+        if (fields != Py_None)
+            row = PyTuple_Pack(4, PyTuple_GET_ITEM(parts, LP_PERFORMANCE), figures[G_TAGS],
+                               fields, ts);
+        Py_DECREF(fields);
+        if (fields != Py_None && row == NULL)
+            return -1;
+    }
+    if (row == NULL) {  /* (the pure code's row) */
+        row = PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(parts, LP_PERFORMANCE_ROW), group,
+                                           seconds, ts, limit, NULL);
+        if (row == NULL)
+            return -1;
+    }
+    int failed = PyList_Append(points, row) < 0;
+    PyObject *made = NULL;
+    if (!failed) {
+        PyObject *count = PyObject_GetItem(PyTuple_GET_ITEM(row, 2), name_requests);
+        PyObject *args[4] = {count, figures[G_ERRORS], figures[G_CLIENT], figures[G_BUCKETS]};
+        made = count == NULL ? NULL
+            : PyObject_Vectorcall(PyTuple_GET_ITEM(parts, LP_COUNTS), args, 4, NULL);
+        Py_XDECREF(count);
+        failed = made == NULL || PyDict_SetItem(counts, figures[G_KEY], made) < 0;
+    }
+    Py_XDECREF(made);
+    Py_DECREF(row);
+    return failed ? -1 : 0;
+}
+
+/* derive._latency_group of one group: 1 when it had series, 0 when not, 2 when the pure
+ * code must take it (nothing done), -1 on an error. */
+static int
+latency_group(PyObject *group, PyObject *wide, PyObject *wide_buckets, PyObject *wide_status,
+              PyObject *const *args, PyObject *parts)
+{
+    PyObject *figures[G_SIZE] = {NULL};
+    int ready = group_figures(group, figures), result = -1;
+    if (ready <= 0) {
+        release_figures(figures, G_SIZE);
+        return ready < 0 ? -1 : 2;
+    }
+    if (PyDict_GET_SIZE(figures[G_BUCKETS]) == 0 && PyDict_GET_SIZE(figures[G_BY_STATUS]) == 0
+            && PyFloat_AS_DOUBLE(figures[G_COUNT]) == 0.0) {
+        release_figures(figures, G_SIZE);
+        return 0;  /* no series of this endpoint in this scrape */
+    }
+    PyObject *points = args[1], *seconds = args[4], *ts = args[5], *limit = args[6];
+    if (status_points(group, figures, PyFloat_AS_DOUBLE(args[3]), ts, wide_status, points,
+                      PyTuple_GET_ITEM(parts, LP_STATUS_CODES)) == 0
+            && bucket_row(group, figures, wide_buckets, ts, points, parts) == 0
+            && add_to_service(wide, figures) == 0
+            && performance_row(group, figures, seconds, ts, limit, points, args[7],
+                               parts) == 0)
+        result = 1;
+    release_figures(figures, G_SIZE);
+    return result;
+}
+
+PyDoc_STRVAR(latency_groups_doc,
+"latency_groups(groups, points, service_wide, to_minute, seconds, ts, limit, counts, one,\n"
+"               parts) -> whether any group had series\n\n"
+"derive.latency_points's loop: each group as derive._latency_group does it, in C where its\n"
+"figures are floats and its statuses str (else by one(group), the pure code).");
+
+static PyObject *
+latency_groups(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 10 || !PyList_CheckExact(args[0]) || !PyList_CheckExact(args[1])
+            || !PyFloat_CheckExact(args[3]) || !PyDict_CheckExact(args[7])
+            || !PyTuple_CheckExact(args[9]) || PyTuple_GET_SIZE(args[9]) != LP_SIZE) {
+        PyErr_SetString(PyExc_TypeError, "latency_groups takes derive's arguments");
+        return NULL;
+    }
+    PyObject *wide = args[2];
+    PyObject *wide_buckets = PyObject_GetAttr(wide, group_names[G_BUCKETS]);
+    PyObject *wide_status = PyObject_GetAttr(wide, group_names[G_BY_STATUS]);
+    int seen = 0, failed = wide_buckets == NULL || wide_status == NULL;
+    int fast = !failed && PyDict_CheckExact(wide_buckets) && PyDict_CheckExact(wide_status);
+    for (Py_ssize_t i = 0; !failed && i < PyList_GET_SIZE(args[0]); i++) {
+        PyObject *group = PyList_GET_ITEM(args[0], i);
+        Py_INCREF(group);
+        int done = fast ? latency_group(group, wide, wide_buckets, wide_status, args, args[9])
+            : 2;
+        if (done == 2) {
+            PyObject *had = PyObject_CallOneArg(args[8], group);
+            done = had == NULL ? -1 : PyObject_IsTrue(had);
+            Py_XDECREF(had);
+        }
+        Py_DECREF(group);
+        failed = done < 0;
+        seen |= done == 1;
+    }
+    Py_XDECREF(wide_buckets);
+    Py_XDECREF(wide_status);
+    if (failed)
+        return NULL;
+    return PyBool_FromLong(seen);
+}
+
+
 PyDoc_STRVAR(narrow_doc,
 "narrow(values) -> (typecode, bytes), or None for the pure code\n\n"
 "window.narrowest of a list of floats, as the typecode and the bytes of its array: 'B', 'H'\n"
@@ -2318,6 +2633,8 @@ static PyMethodDef methods[] = {
     {"intern_series", (PyCFunction)(void (*)(void))intern_series, METH_FASTCALL,
      intern_series_doc},
     {"live_series", live_series, METH_NOARGS, live_series_doc},
+    {"latency_groups", (PyCFunction)(void (*)(void))latency_groups, METH_FASTCALL,
+     latency_groups_doc},
     {"narrow", narrow, METH_O, narrow_doc},
     {"widen", widen, METH_O, widen_doc},
     {NULL, NULL, 0, NULL},

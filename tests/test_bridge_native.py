@@ -628,3 +628,55 @@ def test_both_cores_count_the_same_increases(scrapes, restarts):
         assert run(give=True) == pure
     finally:
         rates.compiled = saved
+
+
+statuses = st.dictionaries(st.sampled_from(["200", "404", "500", "503", "", "4", "x"]),
+                           figures, max_size=3)
+
+
+@needs_core
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(figures, figures, figures, figures, bucket_maps, statuses),
+                max_size=4),
+       st.sampled_from([15.0, 1.0, 0.25, -1.0, math.nan]),
+       st.sampled_from([0.5, 0.25, 0.3, math.inf]))
+def test_both_cores_make_the_same_request_points(groups, seconds, limit):
+    """An interval's request points of several endpoints (a point per status, the bucket
+    rows, refused rows, the performance rows, the service's row), the counts for the
+    windows and what is left in each group, alike in both cores: with NaN, infinite,
+    negative, int and missing figures, buckets not cumulative, statuses of every class."""
+    from promflux.bridge.analyze import bucket_fields
+
+    def run() -> object:
+        made = []
+        for i, (count, errors, client_errors, total, buckets, by_status) in enumerate(groups):
+            group = derive._Latency({"service": "s", "endpoint": f"/e{i}", "method": "GET"})
+            group.count, group.errors, group.client_errors, group.total = (
+                count, errors, client_errors, total)
+            group.buckets, group.by_status = dict(buckets), dict(by_status)
+            made.append(group)
+        counts: dict[str, Counts] = {}
+        points, total = derive.latency_points(
+            made, {"service": "s", "endpoint": "_all", "method": "_all"}, seconds, 1_000,
+            limit, counts)
+        return plain((points, total, counts, [
+            (g.refused, g.errors, g.client_errors, g.buckets, g.by_status) for g in made]))
+
+    saved = bucket_fields.compiled
+    try:  # (the pure run's bucket rows by the pure code too)
+        bucket_fields.compiled = None
+        pure = _pure_of(derive, run)
+        bucket_fields.compiled = saved
+        assert run() == pure
+    finally:
+        bucket_fields.compiled = saved
+
+
+def _pure_of(module: ModuleType, run: Callable[[], object]) -> object:
+    """``run()`` with ``module``'s pure core."""
+    saved = module.compiled
+    try:
+        module.compiled = None
+        return run()
+    finally:
+        module.compiled = saved

@@ -18,17 +18,17 @@ from typing import Any
 from ..native import compiled
 
 PREFIX = "le_"
-_NAMES: dict[float, str] = {}
+NAMES: dict[float, str] = {}
 _NAMES_MAX = 10_000  # distinct bounds cached; a hostile exporter cannot grow it further
 
 
 def field_name(le: float) -> str:
     """The field of the bucket whose upper bound is ``le``: ``le_0.25``, ``le_+Inf``."""
-    name = _NAMES.get(le)
+    name = NAMES.get(le)
     if name is None:
         name = PREFIX + ("+Inf" if le == math.inf else repr(le))
-        if len(_NAMES) < _NAMES_MAX:
-            _NAMES[le] = name
+        if len(NAMES) < _NAMES_MAX:
+            NAMES[le] = name
     return name
 
 
@@ -38,7 +38,7 @@ class NotCumulative(ValueError):
 
 # A fall no larger than this share of the count is float rounding (Prometheus allows
 # 1e-12 when it computes a quantile; sums of increases round a little more).
-_TOLERANCE = 1e-9
+TOLERANCE = 1e-9
 
 
 def fields(buckets: Mapping[float, float],
@@ -50,8 +50,8 @@ def fields(buckets: Mapping[float, float],
     one below it by more than rounding: its own count would be negative.
     """
     if compiled is not None:  # (None from it: not cumulative, said below, or not floats)
-        row: dict[str, float] | None = compiled.bucket_fields(buckets, into, _TOLERANCE,
-                                                              _NAMES, field_name)
+        row: dict[str, float] | None = compiled.bucket_fields(buckets, into, TOLERANCE,
+                                                              NAMES, field_name)
         if row is not None:
             return row
     out: dict[str, float] = {}
@@ -62,7 +62,7 @@ def fields(buckets: Mapping[float, float],
     for le, count in ordered:
         own = count - below
         if own < 0.0:
-            if -own > _TOLERANCE * below:
+            if -own > TOLERANCE * below:
                 raise NotCumulative(
                     f"bucket le={le!r} holds {count!r}, fewer than {below!r} below it")
             own = 0.0  # rounding: as Prometheus does, the count is raised to the one below

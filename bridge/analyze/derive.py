@@ -546,40 +546,56 @@ def latency_points(groups: list[_Latency], wide_tags: dict[str, str], seconds: f
     """Request points of one interval; fills ``counts`` (per endpoint key, for the
     threshold windows) and returns the service's total counts with them."""
     points: list[Point] = []
-    append = points.append
     service_wide = _Latency(wide_tags)
-    wide_buckets, wide_status = service_wide.buckets, service_wide.by_status
     to_minute = 60.0 / seconds
-    seen = False
-    for group in groups:
-        if not (group.buckets or group.by_status or group.count):
-            continue  # no series of this endpoint in this scrape
-        seen = True
-        for status, count in group.by_status.items():
-            cls = status[:1]
-            if cls == "5":
-                group.errors += count
-            elif cls == "4":
-                group.client_errors += count
-            if count > 0:
-                append((schema.STATUS_CODES, group.status_tag(status),
-                        {"requests": count, "requests_per_minute": count * to_minute}, ts))
-            wide_status[status] = wide_status.get(status, 0.0) + count
-        _bucket_points(group, schema.LATENCY_BUCKETS, ts, points, wide_buckets)
-        service_wide.count += group.count
-        service_wide.total += group.total
-        service_wide.errors += group.errors
-        service_wide.client_errors += group.client_errors
-        row = _performance_row(group, seconds, ts, limit_s)
-        append(row)
-        # The group's bucket dict is replaced at the next reset: shared, not copied.
-        counts[group.key] = Counts(row[2]["requests"], group.errors,  # type: ignore[arg-type]
-                                   group.client_errors, group.buckets)
+
+    def one(group: _Latency) -> bool:
+        return _latency_group(group, service_wide, to_minute, seconds, ts, limit_s, points,
+                              counts)
+
+    if compiled is not None:  # (each group as ``one`` does it, or by ``one`` itself)
+        seen = compiled.latency_groups(groups, points, service_wide, to_minute, seconds, ts,
+                                       limit_s, counts, one, _LATENCY_PARTS)
+    else:
+        seen = False
+        for group in groups:
+            seen = one(group) or seen
     if not seen:
         return points, None
-    append(_performance_row(service_wide, seconds, ts, limit_s))
+    points.append(_performance_row(service_wide, seconds, ts, limit_s))
     return points, Counts(sum(c.requests for c in counts.values()), service_wide.errors,
-                          service_wide.client_errors, wide_buckets)
+                          service_wide.client_errors, service_wide.buckets)
+
+
+def _latency_group(group: _Latency, service_wide: _Latency, to_minute: float, seconds: float,
+                   ts: int, limit_s: float, points: list[Point],
+                   counts: dict[str, Counts]) -> bool:
+    """One endpoint's points of an interval, its figures added to ``service_wide`` and
+    its counts put in ``counts``; False when the scrape had no series of it."""
+    if not (group.buckets or group.by_status or group.count):
+        return False
+    wide_status = service_wide.by_status
+    for status, count in group.by_status.items():
+        cls = status[:1]
+        if cls == "5":
+            group.errors += count
+        elif cls == "4":
+            group.client_errors += count
+        if count > 0:
+            points.append((schema.STATUS_CODES, group.status_tag(status),
+                           {"requests": count, "requests_per_minute": count * to_minute}, ts))
+        wide_status[status] = wide_status.get(status, 0.0) + count
+    _bucket_points(group, schema.LATENCY_BUCKETS, ts, points, service_wide.buckets)
+    service_wide.count += group.count
+    service_wide.total += group.total
+    service_wide.errors += group.errors
+    service_wide.client_errors += group.client_errors
+    row = _performance_row(group, seconds, ts, limit_s)
+    points.append(row)
+    # The group's bucket dict is replaced at the next reset: shared, not copied.
+    counts[group.key] = Counts(row[2]["requests"], group.errors,  # type: ignore[arg-type]
+                               group.client_errors, group.buckets)
+    return True
 
 
 def job_points(groups: Iterable[_Latency], seconds: float,
@@ -691,3 +707,9 @@ def performance_fields(group: _Latency, count: float, seconds: float,
             fields["requests_within_limit"] = within(group.buckets, limit_s)
         fields.update(percentile_fields(group.buckets))
     return fields
+
+
+# What the compiled latency_groups takes from here, in its order.
+_LATENCY_PARTS = (schema.STATUS_CODES, schema.LATENCY_BUCKETS, schema.PERFORMANCE,
+                  bucket_fields.TOLERANCE, bucket_fields.NAMES, bucket_fields.field_name,
+                  EPSILON, schema.PERCENTILES, Counts, _bucket_points, _performance_row)
