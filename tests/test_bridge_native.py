@@ -662,21 +662,11 @@ def test_both_cores_make_the_same_request_points(groups, seconds, limit):
         return plain((points, total, counts, [
             (g.refused, g.errors, g.client_errors, g.buckets, g.by_status) for g in made]))
 
-    saved = bucket_fields.compiled
+    saved = derive.compiled, bucket_fields.compiled
     try:  # (the pure run's bucket rows by the pure code too)
-        bucket_fields.compiled = None
-        pure = _pure_of(derive, run)
-        bucket_fields.compiled = saved
+        derive.compiled = bucket_fields.compiled = None
+        pure = run()
+        derive.compiled = bucket_fields.compiled = _native
         assert run() == pure
     finally:
-        bucket_fields.compiled = saved
-
-
-def _pure_of(module: ModuleType, run: Callable[[], object]) -> object:
-    """``run()`` with ``module``'s pure core."""
-    saved = module.compiled
-    try:
-        module.compiled = None
-        return run()
-    finally:
-        module.compiled = saved
+        derive.compiled, bucket_fields.compiled = saved
