@@ -46,7 +46,8 @@ def native_core(root: Path) -> Path:
         shutil.copy2(built, root / "bridge" / built.name)
         return root
     compiler = (sysconfig.get_config_var("CC") or "cc").split()
-    subprocess.run([*compiler, "-shared", "-fPIC", "-O2",
+    subprocess.run([*compiler, "-shared", "-fPIC",
+                    *(sysconfig.get_config_var("CFLAGS") or "").split(), "-O2",
                     *(sysconfig.get_config_var("CFLAGSFORSHARED") or "").split(),
                     f"-I{sysconfig.get_paths()['include']}", str(source),
                     "-o", str(root / "bridge" / f"_native{suffix}")], check=True)
