@@ -57,6 +57,7 @@ static PyObject *row_names[ROW_NAMES];
 enum {G_BUCKETS, G_BY_STATUS, G_COUNT, G_TOTAL, G_ERRORS, G_CLIENT, G_TAGS, G_STATUS_TAGS,
       G_KEY, G_SIZE};
 static PyObject *group_names[G_SIZE];
+static PyObject *float_infinity;  /* the +Inf bucket's bound, looked up on idle endpoints */
 static const char *group_texts[G_SIZE] = {
     "buckets", "by_status", "count", "total", "errors", "client_errors", "tags",
     "status_tags", "key"};
@@ -1799,6 +1800,8 @@ module_exec(PyObject *module)
         for (int i = 0; i < G_SIZE; i++)
             if ((group_names[i] = PyUnicode_InternFromString(group_texts[i])) == NULL)
                 return -1;
+        if ((float_infinity = PyFloat_FromDouble(INFINITY)) == NULL)
+            return -1;
     }
     if (series_type == NULL) {
         series_table = PyDict_New();
@@ -2367,11 +2370,7 @@ row_requests(PyObject **figures)
 {
     if (PyFloat_AS_DOUBLE(figures[G_COUNT]) != 0.0)  /* (NaN is true, as in Python) */
         return Py_NewRef(figures[G_COUNT]);
-    PyObject *infinity = PyFloat_FromDouble(INFINITY);
-    if (infinity == NULL)
-        return NULL;
-    PyObject *top = PyDict_GetItemWithError(figures[G_BUCKETS], infinity);  /* borrowed */
-    Py_DECREF(infinity);
+    PyObject *top = PyDict_GetItemWithError(figures[G_BUCKETS], float_infinity);  /* borrowed */
     if (top == NULL && PyErr_Occurred())
         return NULL;
     int truth = top == NULL ? 0 : PyObject_IsTrue(top);
@@ -2506,7 +2505,6 @@ latency_groups(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     return PyBool_FromLong(seen);
 }
-
 
 PyDoc_STRVAR(narrow_doc,
 "narrow(values) -> (typecode, bytes), or None for the pure code\n\n"

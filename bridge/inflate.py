@@ -3,7 +3,7 @@ Python's own.
 
 Targets answer gzip when asked (every Prometheus scraper asks), and a page of metrics
 squeezes about 25 to 1: inflating it with the system zlib cost the bridge about a tenth
-of its CPU per scraped sample, zlib-ng's inflate about a ninth of that
+of its CPU per scraped sample, zlib-ng's inflate about a seventh of that
 (docs/performance.md). aiohttp takes the module for the whole process through its public
 ``set_zlib_backend`` (aiohttp 3.12 and later); zlib-ng's module is a drop-in for Python's
 ``zlib``, the same streams in and out. ``PROMFLUX_ZLIB=zlib`` keeps Python's own.
