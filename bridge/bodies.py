@@ -22,13 +22,15 @@ async def read_bounded(response: aiohttp.ClientResponse, limit: int) -> bytes:
     length = response.content_length
     if length is not None and length > limit:
         raise TooLarge(f"body of {length} bytes is over the limit of {limit}")
-    chunks, size = [], 0
-    async for chunk in response.content.iter_chunked(65536):
+    # What has arrived, as aiohttp holds it: a fixed chunk size would slice (copy) each
+    # inflated piece again. aiohttp's own read limits (and inflate's) stay as they are.
+    content, chunks, size = response.content, [], 0
+    while chunk := await content.readany():
         size += len(chunk)
         if size > limit:
             raise TooLarge(f"body is over the limit of {limit} bytes")
         chunks.append(chunk)
-    return b"".join(chunks)  # (one copy of the body, where growing a bytearray made two)
+    return b"".join(chunks)  # (no copy for a body that came in one piece)
 
 
 async def error_text(response: aiohttp.ClientResponse, limit: int = ERROR_TEXT_BYTES) -> str:
