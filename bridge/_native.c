@@ -708,55 +708,88 @@ steady_lines(Steady *s, const char *line, const char *end, const unsigned char *
     return result;
 }
 
-/* Commit a steady scan: the counters' new values, the bucket sums into their dicts. */
+/* Commit a steady scan: the counters' new values, and per group a copy of its template (its
+ * bounds in slot order) with the slots' sums, set as its buckets. A copy takes the template's
+ * table whole, where setting the bounds one by one into an empty dict grew it three times. */
 static int
-steady_commit(Steady *s, PyObject *slot_groups, PyObject *slot_les, PyObject *buckets_name)
+steady_commit(Steady *s, PyObject *groups, PyObject *buckets_name)
 {
     for (Py_ssize_t i = 0; i < s->lines; i++)
         if (s->kinds[i] == STEADY_BUCKET || s->kinds[i] == STEADY_COUNTER)
             s->last[i] = s->fresh[i];
-    for (Py_ssize_t j = 0; j < s->slot_count; j++) {
-        PyObject *buckets = PyObject_GetAttr(PyList_GET_ITEM(slot_groups, j), buckets_name);
-        PyObject *sum = buckets == NULL ? NULL : PyFloat_FromDouble(s->sums[j]);
-        int failed = sum == NULL || !PyDict_CheckExact(buckets)
-            || PyDict_SetItem(buckets, PyList_GET_ITEM(slot_les, j), sum);
-        Py_XDECREF(sum);
-        Py_XDECREF(buckets);
-        if (failed) {
-            if (!PyErr_Occurred())
-                PyErr_SetString(PyExc_TypeError, "buckets is a dict");
-            return -1;
+    Py_ssize_t slot = 0;
+    for (Py_ssize_t k = 0; k < PyList_GET_SIZE(groups); k++) {
+        PyObject *pair = PyList_GET_ITEM(groups, k), *le, *zero;
+        PyObject *template = PyTuple_GET_ITEM(pair, 1), *buckets = PyDict_Copy(template);
+        Py_ssize_t at = 0;
+        int failed = buckets == NULL;
+        while (!failed && PyDict_Next(template, &at, &le, &zero)) {
+            if (slot >= s->slot_count) {  /* (a template grew during the scan) */
+                PyErr_SetString(PyExc_RuntimeError, "steady_scan: groups changed");
+                Py_DECREF(buckets);
+                return -1;
+            }
+            PyObject *sum = PyFloat_FromDouble(s->sums[slot++]);
+            failed = sum == NULL || PyDict_SetItem(buckets, le, sum) < 0;
+            Py_XDECREF(sum);
         }
+        failed = failed || PyObject_SetAttr(PyTuple_GET_ITEM(pair, 0), buckets_name, buckets);
+        Py_XDECREF(buckets);
+        if (failed)
+            return -1;
     }
     return 0;
 }
 
+/* The slots of groups (each a (group, template) pair): its templates' sizes summed; -1
+ * with an error set when an entry is not such a pair. */
+static Py_ssize_t
+steady_slot_count(PyObject *groups)
+{
+    Py_ssize_t count = 0;
+    for (Py_ssize_t k = 0; k < PyList_GET_SIZE(groups); k++) {
+        PyObject *pair = PyList_GET_ITEM(groups, k);
+        if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2
+                || !PyDict_CheckExact(PyTuple_GET_ITEM(pair, 1))) {
+            PyErr_SetString(PyExc_TypeError, "steady_scan: groups are (group, dict) pairs");
+            return -1;
+        }
+        count += PyDict_GET_SIZE(PyTuple_GET_ITEM(pair, 1));
+    }
+    return count;
+}
+
 PyDoc_STRVAR(steady_scan_doc,
-"steady_scan(text, packed, kinds, last, slots, roles, slot_groups, slot_les, types, slow,\n"
-"            buckets_name) -> (rest, gauges) or None\n\n"
+"steady_scan(text, packed, kinds, last, slots, roles, groups, types, slow, buckets_name)\n"
+"            -> (rest, gauges) or None\n\n"
 "Parse and derive in one pass a page whose every sample line is where it was (packed: the\n"
 "texts of the page before, as scan_lines packs them), each with one plain value. Per line\n"
 "kinds (bytes) says what its value is: 0 not stored, 1 a latency bucket, 2 another\n"
 "counter, 3 a gauge, 4 the start time. last (array 'd') holds each counter's value before\n"
 "and the start time; a counter must not go down (nor be NaN or infinite) and the start time\n"
-"must not change. A bucket's increase goes into its slot (slots, array 'i'): each slot's sum\n"
-"is set as slot_groups[j].<buckets_name>[slot_les[j]]. Other counters' increases come back\n"
-"as (role, increase) in rest, gauges as (role, value). A TYPE line not the next of types\n"
-"(the page before's, each ending in a newline) goes to slow(line), true when malformed.\n"
-"None, with nothing changed, when the page is not steady; else last holds the new values.");
+"must not change. A bucket's increase goes into its slot (slots, array 'i'). groups holds\n"
+"(group, template) pairs; the slots are numbered group after group, each group's in its\n"
+"template's order (bound -> anything): a copy of the template with each bound's slot sum is\n"
+"set as group.<buckets_name>. Other counters' increases come back as (role, increase) in\n"
+"rest, gauges as (role, value). A TYPE line not the next of types (the page before's, each\n"
+"ending in a newline) goes to slow(line), true when malformed. None, with nothing changed,\n"
+"when the page is not steady; else last holds the new values.");
 
 static PyObject *
 steady_scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)module;
-    if (nargs != 11 || !PyUnicode_Check(args[0]) || !PyBytes_CheckExact(args[1])
+    if (nargs != 10 || !PyUnicode_Check(args[0]) || !PyBytes_CheckExact(args[1])
             || !PyBytes_CheckExact(args[2]) || !PyList_CheckExact(args[5])
-            || !PyList_CheckExact(args[6]) || !PyList_CheckExact(args[7])
-            || !PyBytes_CheckExact(args[8]) || !PyUnicode_Check(args[10])) {
+            || !PyList_CheckExact(args[6]) || !PyBytes_CheckExact(args[7])
+            || !PyUnicode_Check(args[9])) {
         PyErr_SetString(PyExc_TypeError, "steady_scan(str, bytes, bytes, array, array, list, "
-                        "list, list, bytes, callable, str)");
+                        "list, bytes, callable, str)");
         return NULL;
     }
+    Py_ssize_t slot_count = steady_slot_count(args[6]);
+    if (slot_count < 0)
+        return NULL;
     Py_ssize_t size;
     const char *text = PyUnicode_AsUTF8AndSize(args[0], &size);
     if (text == NULL) {  /* lone surrogates: the usual parse says what they are */
@@ -775,14 +808,13 @@ steady_scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t lines = PyBytes_GET_SIZE(args[2]);
     Steady s = {
         .kinds = (const unsigned char *)PyBytes_AS_STRING(args[2]), .last = last.buf,
-        .slots = slots.buf, .lines = lines, .slot_count = PyList_GET_SIZE(args[6]),
+        .slots = slots.buf, .lines = lines, .slot_count = slot_count,
         .roles = args[5], .rest = PyList_New(0), .gauges = PyList_New(0)};
     PyObject *result = NULL;
     if (strcmp(last.format, "d") != 0 || strcmp(slots.format, "i") != 0
             || last.len != lines * (Py_ssize_t)sizeof(double)
             || slots.len != lines * (Py_ssize_t)sizeof(int)
-            || PyList_GET_SIZE(args[5]) != lines
-            || PyList_GET_SIZE(args[7]) != s.slot_count) {
+            || PyList_GET_SIZE(args[5]) != lines) {
         PyErr_SetString(PyExc_ValueError, "steady_scan: one entry per line and per slot");
         goto done;
     }
@@ -795,7 +827,7 @@ steady_scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     int steady = steady_lines(&s, text, text + size,
                               (const unsigned char *)PyBytes_AS_STRING(args[1]),
-                              PyBytes_GET_SIZE(args[1]), args[8], args[9]);
+                              PyBytes_GET_SIZE(args[1]), args[7], args[8]);
     if (steady < 0)
         goto done;
     if (steady == 0) {
@@ -803,7 +835,7 @@ steady_scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         Py_INCREF(result);
         goto done;
     }
-    if (steady_commit(&s, args[6], args[7], args[10]) == 0)
+    if (steady_commit(&s, args[6], args[9]) == 0)
         result = PyTuple_Pack(2, s.rest, s.gauges);
 done:
     PyMem_Free(s.fresh);

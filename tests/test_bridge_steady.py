@@ -145,6 +145,32 @@ def test_the_steady_scan_is_taken_on_a_page_that_only_grows_and_left_when_it_cha
 
 
 @needs_core
+def test_buckets_of_endpoints_interleaved_on_the_page_go_to_their_own_endpoints():
+    """Bucket lines of two endpoints taking turns (and one bound out of order), each
+    growing by its own step: each sum goes to its endpoint and bound, the buckets in the
+    order the page gives them."""
+    bounds = (("0.5", 3), ("0.1", 1), ("1", 6), ("+Inf", 8))  # (bound, step: cumulative)
+
+    def page(n: int) -> str:
+        lines = ["# TYPE http_request_duration_seconds histogram\n"]
+        for le, step in bounds:
+            for route, scale in (("/a", 1), ("/b", 10)):
+                lines.append(f'http_request_duration_seconds_bucket{{method="GET",'
+                             f'route="{route}",status="200",le="{le}"}} {n * step * scale}\n')
+        for route, scale in (("/a", 1), ("/b", 10)):
+            for kind, value in (("count", n * 8 * scale), ("sum", n * 0.5 * scale)):
+                lines.append(f'http_request_duration_seconds_{kind}{{method="GET",'
+                             f'route="{route}",status="200"}} {value}\n')
+        return "".join(lines)
+
+    pages = [page(n * n) for n in range(6)]
+    taken: list[int] = []
+    with compiled():
+        assert steady(pages, taken) == usual(pages)
+    assert taken == [2, 3, 4, 5]
+
+
+@needs_core
 @settings(max_examples=300, deadline=None)
 @given(st.one_of(
     st.floats(allow_nan=False, allow_infinity=False).map(repr),

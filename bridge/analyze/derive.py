@@ -199,16 +199,17 @@ STEADY_SKIP, STEADY_BUCKET, STEADY_COUNTER, STEADY_GAUGE, STEADY_START = range(5
 class SteadyLayout:
     """How a page of the same series in the same order as the one just derived derives,
     line by line (``TargetDeriver.arm``): each line's kind, its counter's last value (the
-    start time's, for the start time), its latency bucket's slot and its role; per slot,
-    the group and bound that slot's sum goes to. ``last`` follows the scrapes."""
+    start time's, for the start time), its latency bucket's slot and its role. ``groups``
+    holds each latency group with its bounds (bound -> 0.0, in the order they come on the
+    page); the slots are numbered group after group, each group's in that order. ``last``
+    follows the scrapes."""
 
     series: list[Series]
     kinds: bytes
     last: array[float]
     slots: array[int]
     roles: list[tuple[Any, ...] | None]
-    slot_groups: list[_Latency]
-    slot_les: list[float]
+    groups: list[tuple[_Latency, dict[float, float]]]
 
     def counters(self) -> dict[Series, float]:
         """The counters' last values, by series (the tracker's state)."""
@@ -483,37 +484,37 @@ def steady_layout(samples: list[tuple[Series, float]],
                   last: dict[Series, float]) -> SteadyLayout | None:
     """The layout of a page of ``samples`` (each series with its role, the counters with
     their last values); None when a series or a counter's value is missing."""
-    kinds, values, slots = bytearray(), array("d"), array("i")
+    kinds, values = bytearray(), array("d")
     roles_of: list[tuple[Any, ...] | None] = []
-    slot_of: dict[tuple[int, float], int] = {}
-    slot_groups: list[_Latency] = []
-    slot_les: list[float] = []
+    bounds: dict[int, tuple[_Latency, dict[float, float]]] = {}  # by id of the group
+    line_bounds: list[tuple[int, float] | None] = []  # a bucket line's (group id, bound)
     for series, value in samples:
         if series not in roles:
             return None
         role = roles[series]
-        kind, old, slot = STEADY_SKIP, 0.0, -1
+        kind, old, bound = STEADY_SKIP, 0.0, None
         if role is not None and role[0] >= _CUMULATIVE_FROM:
             old = last.get(series)  # type: ignore[assignment]
             if type(old) is not float:
                 return None
             kind = STEADY_COUNTER
             if role[0] == _LAT_BUCKET:
-                kind, key = STEADY_BUCKET, (id(role[1]), role[3])
-                slot = slot_of.get(key, -1)
-                if slot < 0:
-                    slot = slot_of[key] = len(slot_groups)
-                    slot_groups.append(role[1])
-                    slot_les.append(role[3])
+                kind, bound = STEADY_BUCKET, (id(role[1]), role[3])
+                bounds.setdefault(id(role[1]), (role[1], {}))[1][role[3]] = 0.0
         elif role is not None:
             kind = STEADY_GAUGE if role[0] == _GAUGE else STEADY_START
             old = value if kind == STEADY_START else 0.0
         kinds.append(kind)
         values.append(old)
-        slots.append(slot)
         roles_of.append(role)
+        line_bounds.append(bound)
+    slot_of: dict[tuple[int, float], int] = {}  # (numbered group after group)
+    for key, (_, template) in bounds.items():
+        for le in template:
+            slot_of[key, le] = len(slot_of)
+    slots = array("i", (-1 if bound is None else slot_of[bound] for bound in line_bounds))
     return SteadyLayout([s for s, _ in samples], bytes(kinds), values, slots, roles_of,
-                        slot_groups, slot_les)
+                        list(bounds.values()))
 
 
 def _derived(points: list[Point], seconds: float, counted: _Counted, warning: str,

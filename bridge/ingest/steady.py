@@ -47,7 +47,7 @@ class SteadyPages:
         def scan() -> tuple[list[tuple[object, float]], list[tuple[object, float]]] | None:
             return compiled.steady_scan(  # type: ignore[no-any-return]
                 text, packed, layout.kinds, layout.last, layout.slots, layout.roles,
-                layout.slot_groups, layout.slot_les, types, bad_type_line, "buckets")
+                layout.groups, types, bad_type_line, "buckets")
 
         derived = self.deriver.derive_steady(scan, timestamp, monotonic, target)
         if derived is None:
