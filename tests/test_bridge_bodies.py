@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from promflux.bridge.bodies import TooLarge, read_bounded
 
-from .conftest import free_port
+from .local_http import local_server
 
 PIECES = [f"piece {i:05d} ".encode() * (1 + i % 7) for i in range(2_000)]
 WHOLE = b"".join(PIECES)
@@ -39,22 +39,13 @@ async def served(limit: int, endless: bool = False) -> tuple[bytes | str, int]:
             pass  # the client went away
         return response
 
-    app = web.Application()
-    app.router.add_get("/", stream)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        async with aiohttp.ClientSession() as session, \
-                session.get(f"http://127.0.0.1:{port}/") as response:
-            assert response.content_length is None
-            try:
-                return await read_bounded(response, limit), sent
-            except TooLarge as exc:
-                return str(exc), sent
-    finally:
-        await runner.cleanup()
+    async with local_server("/", stream) as url, aiohttp.ClientSession() as session, \
+            session.get(url + "/") as response:
+        assert response.content_length is None
+        try:
+            return await read_bounded(response, limit), sent
+        except TooLarge as exc:
+            return str(exc), sent
 
 
 def test_a_body_in_many_pieces_comes_back_whole_and_in_order() -> None:

@@ -18,7 +18,7 @@ from promflux.bridge.config import Target
 from promflux.bridge.inflate import fastest_zlib, use_fastest_zlib
 from promflux.bridge.ingest.fetch import ScrapeError, fetch
 
-from .conftest import free_port
+from .local_http import local_server
 
 zlib_ng = pytest.importorskip("zlib_ng.zlib_ng")
 
@@ -40,18 +40,9 @@ async def scrape_gzip(page: str, limit: int) -> str:
         return web.Response(body=gzip.compress(page.encode(), 1), headers={
             "Content-Encoding": "gzip", "Content-Type": "text/plain; version=0.0.4"})
 
-    app = web.Application()
-    app.router.add_get("/metrics", metrics)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        async with aiohttp.ClientSession() as session:
-            target = Target(service="api", url=f"http://127.0.0.1:{port}/metrics")
-            return (await fetch(session, target, 10, limit)).text
-    finally:
-        await runner.cleanup()
+    async with local_server("/metrics", metrics) as url, aiohttp.ClientSession() as session:
+        target = Target(service="api", url=f"{url}/metrics")
+        return (await fetch(session, target, 10, limit)).text
 
 
 @pytest.mark.usefixtures("restored")
