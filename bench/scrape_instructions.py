@@ -9,11 +9,13 @@ Pages go the scrape loop's way: the steady scan first where the revision has one
 The page is bench/bridge_vs_prometheus.py's (2,140 samples, every counter growing by whole
 requests, or only ``--changing`` of the routes busy). A worker takes 300 scrapes a second
 apart first (the 5-minute windows full, the scrapes of a window slot merged, as at 1 s
-scrapes), then N more; runs with N = 2 and N = 18 cancel start-up and the warm-up:
-(I18 - I2) / (16 x samples). Sixteen scrapes are whole window slots, of 8 s or of the
-4 s slots before them: the work done once a slot (judging, and adding the slot's held
-scrapes to the sums) is counted as often as it happens, wherever the slots begin. Both
-runs make the same pages beforehand, so that making them cancels out too. PYTHONHASHSEED
+scrapes), then N more; runs with N = 2, 18 and 34 cancel start-up and the warm-up:
+(I18 - I2) / (16 x samples) and (I34 - I18) / (16 x samples), and their mean (the
+allocator's pools and arenas move one such window by a few hundred instructions per
+sample either way). Sixteen scrapes are whole window slots, of 8 s or of the 4 s slots
+before them: the work done once a slot (judging, and adding the slot's held scrapes to
+the sums) is counted as often as it happens, wherever the slots begin. All runs make the
+same pages beforehand, so that making them cancels out too. PYTHONHASHSEED
 is fixed and the warm-up's objects are frozen out of the garbage collector. The revision
 gets a compiled core built from its own C source with the flags setup.py gives
 (``native_core``).
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import os
 import shutil
 import subprocess
@@ -33,7 +36,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 WARM = 300
-SHORT, LONG = 2, 18
+# Scrapes counted: the difference of two runs is one window of 16 scrapes. Two windows
+# in a row, because pymalloc's pools and arenas (emptied and taken again) move a
+# window's count by a few hundred instructions per sample either way.
+COUNTS = (2, 18, 34)
 
 
 def native_core(root: Path) -> Path:
@@ -73,7 +79,7 @@ def work(changing: float, scrapes: int, upto: str = "encode") -> None:
     assert native.compiled is not None, "the compiled core did not load"
     template = page_template(50, changing)
     # (as many pages made in either run: making them is not the bridge's work)
-    texts = [render(template, second) for second in range(WARM + LONG)]
+    texts = [render(template, second) for second in range(WARM + COUNTS[-1])]
     deriver, encoder = TargetDeriver("svc"), LineEncoder()
     evaluator = Evaluator(RuleBook({**DEFAULTS, **REGRESSION_DEFAULTS}))
     try:  # (as the scrape loop takes a page: the steady scan first, where there is one)
@@ -150,9 +156,11 @@ def main() -> None:
     if args.parts:  # (each part is the difference between two of these)
         runs = [(f"up to {upto}", ROOT, upto) for upto in ("derive", "windows", "encode")]
     for label, root, upto in runs:
-        short = instructions(root, args.changing, SHORT, upto)
-        long = instructions(root, args.changing, LONG, upto)
-        print(f"  {label:16s} {(long - short) / ((LONG - SHORT) * samples):8.0f}")
+        totals = [instructions(root, args.changing, n, upto) for n in COUNTS]
+        windows = [(b - a) / ((m - n) * samples)
+                   for (n, a), (m, b) in itertools.pairwise(zip(COUNTS, totals, strict=True))]
+        print(f"  {label:16s} {sum(windows) / len(windows):8.0f}  (windows: "
+              + ", ".join(f"{w:.0f}" for w in windows) + ")")
 
 
 if __name__ == "__main__":
