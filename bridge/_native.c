@@ -815,7 +815,7 @@ steady_scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             || last.len != lines * (Py_ssize_t)sizeof(double)
             || slots.len != lines * (Py_ssize_t)sizeof(int)
             || PyList_GET_SIZE(args[5]) != lines) {
-        PyErr_SetString(PyExc_ValueError, "steady_scan: one entry per line and per slot");
+        PyErr_SetString(PyExc_ValueError, "steady_scan: one entry per line");
         goto done;
     }
     s.fresh = PyMem_Malloc((size_t)(lines ? lines : 1) * sizeof(double));

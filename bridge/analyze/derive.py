@@ -486,8 +486,8 @@ def steady_layout(samples: list[tuple[Series, float]],
     their last values); None when a series or a counter's value is missing."""
     kinds, values = bytearray(), array("d")
     roles_of: list[tuple[Any, ...] | None] = []
-    bounds: dict[int, tuple[_Latency, dict[float, float]]] = {}  # by id of the group
-    line_bounds: list[tuple[int, float] | None] = []  # a bucket line's (group id, bound)
+    bounds: dict[_Latency, dict[float, float]] = {}  # per group (by identity), in page order
+    line_bounds: list[tuple[_Latency, float] | None] = []  # a bucket line's (group, bound)
     for series, value in samples:
         if series not in roles:
             return None
@@ -499,8 +499,8 @@ def steady_layout(samples: list[tuple[Series, float]],
                 return None
             kind = STEADY_COUNTER
             if role[0] == _LAT_BUCKET:
-                kind, bound = STEADY_BUCKET, (id(role[1]), role[3])
-                bounds.setdefault(id(role[1]), (role[1], {}))[1][role[3]] = 0.0
+                kind, bound = STEADY_BUCKET, (role[1], role[3])
+                bounds.setdefault(role[1], {})[role[3]] = 0.0
         elif role is not None:
             kind = STEADY_GAUGE if role[0] == _GAUGE else STEADY_START
             old = value if kind == STEADY_START else 0.0
@@ -508,13 +508,11 @@ def steady_layout(samples: list[tuple[Series, float]],
         values.append(old)
         roles_of.append(role)
         line_bounds.append(bound)
-    slot_of: dict[tuple[int, float], int] = {}  # (numbered group after group)
-    for key, (_, template) in bounds.items():
-        for le in template:
-            slot_of[key, le] = len(slot_of)
+    slot_of = {key: slot for slot, key in enumerate(  # (numbered group after group)
+        (group, le) for group, template in bounds.items() for le in template)}
     slots = array("i", (-1 if bound is None else slot_of[bound] for bound in line_bounds))
     return SteadyLayout([s for s, _ in samples], bytes(kinds), values, slots, roles_of,
-                        list(bounds.values()))
+                        list(bounds.items()))
 
 
 def _derived(points: list[Point], seconds: float, counted: _Counted, warning: str,
