@@ -2420,9 +2420,33 @@ row_requests(PyObject **figures)
     return PyFloat_FromDouble(0.0);
 }
 
+/* Whether an endpoint's counts of an interval are idle (derive._latency_group gives it none):
+ * its requests, errors, client errors (figures[0..2]) and every bucket (the dict
+ * figures[3]) false, by Python's truth as the pure code tests them. -1 on an error. */
+static int
+counts_idle(PyObject **figures)
+{
+    for (int i = 0; i < 3; i++) {
+        int truth = PyObject_IsTrue(figures[i]);
+        if (truth != 0)
+            return truth < 0 ? -1 : 0;
+    }
+    PyObject *bound, *count;
+    Py_ssize_t at = 0;
+    if (!PyDict_Check(figures[3]))
+        return 0;  /* (not expected: buckets are a dict) */
+    while (PyDict_Next(figures[3], &at, &bound, &count)) {
+        int truth = PyFloat_CheckExact(count) ? PyFloat_AS_DOUBLE(count) != 0.0
+            : PyObject_IsTrue(count);
+        if (truth != 0)
+            return truth < 0 ? -1 : 0;
+    }
+    return 1;
+}
+
 /* The group's performance row (derive._performance_row) appended to points, and its counts
  * put in counts under its key (window.Counts of the row's requests, errors, client errors
- * and the group's buckets). */
+ * and the group's buckets) unless they are idle. */
 static int
 performance_row(PyObject *group, PyObject **figures, PyObject *seconds, PyObject *ts,
                 PyObject *limit, PyObject *points, PyObject *counts, PyObject *parts)
@@ -2457,10 +2481,12 @@ performance_row(PyObject *group, PyObject **figures, PyObject *seconds, PyObject
     if (!failed) {
         PyObject *count = PyObject_GetItem(PyTuple_GET_ITEM(row, 2), name_requests);
         PyObject *args[4] = {count, figures[G_ERRORS], figures[G_CLIENT], figures[G_BUCKETS]};
-        made = count == NULL ? NULL
+        int idle = count == NULL ? -1 : counts_idle(args);
+        made = idle != 0 ? NULL
             : PyObject_Vectorcall(PyTuple_GET_ITEM(parts, LP_COUNTS), args, 4, NULL);
         Py_XDECREF(count);
-        failed = made == NULL || PyDict_SetItem(counts, figures[G_KEY], made) < 0;
+        failed = idle < 0 || (idle == 0 && (made == NULL
+                                            || PyDict_SetItem(counts, figures[G_KEY], made) < 0));
     }
     Py_XDECREF(made);
     Py_DECREF(row);

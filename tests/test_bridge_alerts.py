@@ -405,3 +405,47 @@ def test_the_states_index_names_the_endpoints_a_scan_of_every_state_finds(steps)
             assert set(states.endpoints(service)) == {
                 k[1] for k in states if k[0] == service and k[1] != "_all"
                 and k[2] in ("p95_ms", "error_rate_percent", "client_error_rate_percent")}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_idle_endpoints_left_out_of_the_increments_change_no_judgement(seed):
+    """A scrape gives no counts for an endpoint idle over its interval. The states, every
+    change and the window sums are those of the same scrapes with the idle endpoints' zero
+    counts added, through breaches of p95 and error rate on endpoints that come and go."""
+    rng = random.Random(seed)
+    routes = ["GET /a", "GET /b", "GET /c", "GET /d"]
+    rules = RuleBook({m: dataclasses.replace(t, window_seconds=60.0, for_seconds=10.0,
+                                             resolve_seconds=10.0)
+                      for m, t in DEFAULTS.items()})
+    with_idle, without = Evaluator(rules), Evaluator(rules)
+    changes: tuple[list[object], list[object]] = ([], [])
+    for step in range(1, 240):
+        now, phase = step * 2.0, (step // 40) % 3  # traffic moves from route to route
+        full: dict[str, Counts] = {}
+        for i, route in enumerate(routes):
+            busy = (i + phase) % 3 == 0 or (i == 3 and rng.random() < 0.2)
+            requests = float(rng.randrange(1, 12)) if busy else 0.0
+            slow = float(rng.randrange(0, int(requests) + 1)) if phase == 1 else 0.0
+            errors = float(rng.randrange(0, int(requests) + 1)) if phase == 2 else 0.0
+            fast = requests - slow
+            full[route] = Counts(requests, errors, 0.0,
+                                 {0.1: fast, 0.5: fast, 2.5: requests, math.inf: requests})
+        busy_only = {k: c for k, c in full.items() if not c.empty}
+        for evaluator, counts, seen in ((with_idle, full, changes[0]),
+                                        (without, busy_only, changes[1])):
+            total = Counts()
+            for c in counts.values():
+                total.add(c)
+            inc = Increments("t1", 2.0, {k: Counts(c.requests, c.errors, c.client_errors,
+                                                   dict(c.buckets)) for k, c in counts.items()},
+                             total=total)
+            seen += evaluator.observe("api", "t1", inc, now, active=True)
+    assert repr(changes[0]) == repr(changes[1])  # (a resolved change's value is NaN)
+    levels = {c.level for c in changes[0]}  # (a test that judged nothing could not fail)
+    assert {"warning", "critical"} & levels and "ok" in levels
+    assert repr(with_idle.states) == repr(without.states)
+    for length in with_idle.windows["api"].runs:
+        sums = {k: (c.requests, c.errors, c.buckets) for k, c in
+                with_idle.windows["api"].run(length).endpoints.items() if not c.empty}
+        assert sums == {k: (c.requests, c.errors, c.buckets) for k, c in
+                        without.windows["api"].run(length).endpoints.items()}

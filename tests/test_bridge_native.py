@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from prometheus_client import generate_latest as text_latest
 from prometheus_client.openmetrics.exposition import generate_latest as om_latest
 from promflux.bridge import native
-from promflux.bridge.analyze import derive, rates
+from promflux.bridge.analyze import derive, rates, schema
 from promflux.bridge.analyze.derive import TargetDeriver
 from promflux.bridge.analyze.window import Counts
 from promflux.bridge.ingest import exposition
@@ -634,17 +634,26 @@ statuses = st.dictionaries(st.sampled_from(["200", "404", "500", "503", "", "4",
                            figures, max_size=3)
 
 
+# An endpoint idle over the interval: its series there, every figure of them 0.
+idle_groups = st.tuples(st.sampled_from([0.0, -0.0, 0]), st.sampled_from([0.0, 0]),
+                        st.just(0.0), figures,
+                        st.dictionaries(bounds, st.sampled_from([0.0, -0.0]), max_size=8),
+                        st.dictionaries(st.sampled_from(["200", "500"]), st.just(0.0),
+                                        max_size=2))
+
+
 @needs_core
 @settings(max_examples=400, deadline=None)
-@given(st.lists(st.tuples(figures, figures, figures, figures, bucket_maps, statuses),
-                max_size=4),
+@given(st.lists(st.tuples(figures, figures, figures, figures, bucket_maps, statuses)
+                | idle_groups, max_size=4),
        st.sampled_from([15.0, 1.0, 0.25, -1.0, math.nan]),
        st.sampled_from([0.5, 0.25, 0.3, math.inf]))
 def test_both_cores_make_the_same_request_points(groups, seconds, limit):
     """An interval's request points of several endpoints (a point per status, the bucket
     rows, refused rows, the performance rows, the service's row), the counts for the
     windows and what is left in each group, alike in both cores: with NaN, infinite,
-    negative, int and missing figures, buckets not cumulative, statuses of every class."""
+    negative, int and missing figures, buckets not cumulative, statuses of every class,
+    and idle endpoints (rows, no counts)."""
     from promflux.bridge.analyze import bucket_fields
 
     def run() -> object:
@@ -670,3 +679,35 @@ def test_both_cores_make_the_same_request_points(groups, seconds, limit):
         assert run() == pure
     finally:
         derive.compiled, bucket_fields.compiled = saved
+
+
+@pytest.mark.parametrize("core", ["pure", pytest.param("compiled", marks=needs_core)])
+def test_an_idle_endpoint_has_its_rows_but_adds_nothing_to_the_windows(core):
+    """An endpoint whose series are all unchanged over the interval still gets its
+    performance row (0 requests over the interval's seconds: rates sum over time), but no
+    counts for the threshold windows; a busy one gets both, and the service's total is
+    theirs alone."""
+    from promflux.bridge.analyze import bucket_fields
+
+    def group(endpoint: str, count: float, bucket: float) -> derive._Latency:
+        made = derive._Latency({"service": "s", "endpoint": endpoint, "method": "GET"})
+        made.count, made.total = count, 0.1 * count
+        made.buckets = {0.1: bucket, 1.0: bucket, math.inf: bucket}
+        made.by_status = {"200": count}
+        return made
+
+    saved = derive.compiled, bucket_fields.compiled
+    try:
+        derive.compiled = bucket_fields.compiled = None if core == "pure" else _native
+        counts: dict[str, Counts] = {}
+        points, total = derive.latency_points(
+            [group("/idle", 0.0, 0.0), group("/busy", 3.0, 3.0)],
+            {"service": "s", "endpoint": "_all", "method": "_all"}, 15.0, 1_000, 0.5, counts)
+    finally:
+        derive.compiled, bucket_fields.compiled = saved
+    rows = {p[1]["endpoint"]: p[2] for p in points if p[0] == schema.PERFORMANCE}
+    assert rows["/idle"]["requests"] == 0.0 and rows["/idle"]["interval_s"] == 15.0
+    assert rows["/busy"]["requests"] == 3.0 and rows["_all"]["requests"] == 3.0
+    assert list(counts) == ["GET /busy"] and counts["GET /busy"].requests == 3.0
+    assert total is not None and total.requests == 3.0
+    assert type(total.requests) is float

@@ -562,7 +562,7 @@ def latency_points(groups: list[_Latency], wide_tags: dict[str, str], seconds: f
     if not seen:
         return points, None
     points.append(_performance_row(service_wide, seconds, ts, limit_s))
-    return points, Counts(sum(c.requests for c in counts.values()), service_wide.errors,
+    return points, Counts(sum((c.requests for c in counts.values()), 0.0), service_wide.errors,
                           service_wide.client_errors, service_wide.buckets)
 
 
@@ -591,9 +591,13 @@ def _latency_group(group: _Latency, service_wide: _Latency, to_minute: float, se
     service_wide.client_errors += group.client_errors
     row = _performance_row(group, seconds, ts, limit_s)
     points.append(row)
-    # The group's bucket dict is replaced at the next reset: shared, not copied.
-    counts[group.key] = Counts(row[2]["requests"], group.errors,  # type: ignore[arg-type]
-                               group.client_errors, group.buckets)
+    requests = row[2]["requests"]
+    # An idle endpoint adds nothing to the windows: it gets no counts (most endpoints of a
+    # page are idle between two scrapes; adding their zeros was most of the windows' work).
+    if requests or group.errors or group.client_errors or any(group.buckets.values()):
+        # The group's bucket dict is replaced at the next reset: shared, not copied.
+        counts[group.key] = Counts(requests, group.errors,  # type: ignore[arg-type]
+                                   group.client_errors, group.buckets)
     return True
 
 
