@@ -729,7 +729,10 @@ steady_commit(Steady *s, PyObject *groups, PyObject *buckets_name)
                 Py_DECREF(buckets);
                 return -1;
             }
-            PyObject *sum = PyFloat_FromDouble(s->sums[slot++]);
+            double value = s->sums[slot++];
+            if (value == 0.0 && !signbit(value))
+                continue;  /* the copy holds the template's 0.0 (an idle bucket: most) */
+            PyObject *sum = PyFloat_FromDouble(value);
             failed = sum == NULL || PyDict_SetItem(buckets, le, sum) < 0;
             Py_XDECREF(sum);
         }
