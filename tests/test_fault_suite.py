@@ -270,3 +270,29 @@ def test_a_stalled_influxdb_never_delays_a_scrape(tmp_path, influx, api):
         assert pending == 0  # and all of it reached InfluxDB afterwards
     finally:
         bridge.stop()
+
+
+def test_the_targets_page_read_during_a_scrape_counts_what_its_last_scrape_says(
+        tmp_path, influx):
+    """/api/targets read while a scrape is under way: its scrape count and its last scrape
+    are of the same moment (the count taken with the outcome, not as the scrape starts),
+    so scrapes between two reads match the slots between their last scrapes."""
+    from .conftest import aiohttp_server
+
+    lagging = aiohttp_server("tests.apps.bad_targets:lagging")
+    bridge = start_bridge(tmp_path, influx, [("lagging", lagging.url)], "lagging")
+    try:
+        baseline(bridge)
+        reads = []
+        started = time.monotonic()
+        while time.monotonic() - started < 6:  # a scrape is under way half of the time
+            target = httpx.get(bridge.url + "/api/targets").json()[0]
+            reads.append((target["scrapes"], target["last_scrape"]))
+            time.sleep(0.07)
+    finally:
+        bridge.stop()
+        lagging.stop()
+    first_count, first_at = reads[0]
+    assert len({at for _, at in reads}) >= 4  # (scrapes went on while it read)
+    for count, at in reads:
+        assert count - first_count == round(at - first_at), (reads[0], (count, at))

@@ -191,7 +191,6 @@ class TargetScraper:
         started = time.perf_counter()  # monotonic: intervals and durations
         stamp = self.stamp(started_wall)
         self.metrics.scrapes.labels(target.service).inc()
-        status.scrapes += 1
         points: list[Point] = []
         increments: Increments | None = None
         error = ""
@@ -293,6 +292,9 @@ class TargetScraper:
             self.tally.recorded(status, not error)
         status.up = not error
         status.last_error = error
+        # Counted with its outcome, not as it starts: /api/targets read during a scrape
+        # shows the scrapes, failures and last scrape of the same moment.
+        status.scrapes += 1
         status.last_scrape = started_wall
         status.duration_ms = elapsed * 1000
         if error:

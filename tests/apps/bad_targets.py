@@ -1,4 +1,5 @@
-"""Targets that misbehave: one answers too slowly, one sends too much."""
+"""Targets that misbehave: one answers too slowly, one late within the timeout, one
+sends too much, one new series every time."""
 
 import asyncio
 import os
@@ -8,6 +9,12 @@ from aiohttp import web
 
 async def slow_metrics(request: web.Request) -> web.Response:
     await asyncio.sleep(5)
+    return web.Response(text="up 1\n")
+
+
+async def lagging_metrics(request: web.Request) -> web.Response:
+    """Half a second late (within a 1 s timeout): a scrape is under way half the time."""
+    await asyncio.sleep(0.5)
     return web.Response(text="up 1\n")
 
 
@@ -28,6 +35,10 @@ def _app(metrics) -> web.Application:
 
 def slow(argv=None) -> web.Application:
     return _app(slow_metrics)
+
+
+def lagging(argv=None) -> web.Application:
+    return _app(lagging_metrics)
 
 
 def big(argv=None) -> web.Application:
